@@ -1,0 +1,427 @@
+"""Load and validate ``audiences.yaml`` (contract: "audiences.yaml (version 1)").
+
+Every problem is collected, not just the first: each names the file, the line
+and the field, and the whole load raises one :class:`~fbsync.errors.ConfigError`
+(exit code 2) before anything is sent.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+KEYS = (
+    "EXTERN_ID", "EMAIL", "PHONE", "GEN", "DOBY", "DOBM", "DOBD",
+    "LN", "FN", "FI", "CT", "ST", "ZIP", "MADID", "COUNTRY",
+)
+CUSTOMER_FILE_SOURCES = ("USER_PROVIDED_ONLY", "PARTNER_PROVIDED_ONLY", "BOTH_USER_AND_PARTNER_PROVIDED")
+Mode = Literal["mirror", "append", "replace"]
+_NAME = re.compile(r"^[a-z0-9_]+$")
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CrmConfig(_Model):
+    url: str | None = None
+
+
+class Overrides(_Model):
+    """Fields an audience may set for itself; unset ones come from ``defaults``."""
+
+    mode: Mode | None = None
+    customer_file_source: Literal[CUSTOMER_FILE_SOURCES] | None = None  # type: ignore[valid-type]
+    default_country: str | None = None
+    schedule: str | None = None
+    timezone: str | None = None
+    max_shrink: Annotated[float, Field(ge=0, le=1)] | None = None
+    consent: str | None = None
+    hash_in_database: bool | None = None
+
+    @field_validator("default_country")
+    @classmethod
+    def _country(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[A-Za-z]{2}", v):
+            raise ValueError("must be a 2-letter ISO country code such as FR")
+        return v.upper() if v else v
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        if v is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(v)
+            except ValueError as exc:
+                raise ValueError(f"is not a valid cron expression ({exc})") from None
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str | None) -> str | None:
+        if v is not None:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(v)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError("is not a known time zone such as Europe/Paris") from None
+        return v
+
+
+class Defaults(Overrides):
+    mode: Mode = "mirror"
+    customer_file_source: Literal[CUSTOMER_FILE_SOURCES] = "USER_PROVIDED_ONLY"  # type: ignore[valid-type]
+    schedule: str = "0 6 * * MON"
+    timezone: str = "Europe/Paris"
+    max_shrink: Annotated[float, Field(ge=0, le=1)] = 0.5
+    hash_in_database: bool = False
+
+
+def _check_keys(v: dict[str, str]) -> dict[str, str]:
+    unknown = [k for k in v if k not in KEYS]
+    if unknown:
+        raise ValueError(f"unknown key {unknown[0]!r}; Meta's keys are {', '.join(KEYS)}")
+    if not v:
+        raise ValueError("must map at least one Meta key to a column")
+    return v
+
+
+class Lookalike(_Model):
+    source: str
+    countries: list[Annotated[str, Field(pattern=r"^[A-Za-z]{2}$")]] = Field(min_length=1)
+    ratios: list[Annotated[float, Field(ge=0.01, le=0.10)]] = Field(min_length=1)
+
+    @field_validator("ratios")
+    @classmethod
+    def _steps(cls, v: list[float]) -> list[float]:
+        for r in v:
+            if abs(round(r * 100) - r * 100) > 1e-9:
+                raise ValueError(f"ratio {r} is not a whole percent (Meta takes 0.01 steps)")
+        if len(set(v)) != len(v):
+            raise ValueError("ratios must not repeat")
+        return sorted(v)
+
+
+class Audience(Overrides):
+    name: str
+    display_name: str | None = None
+    description: str | None = None
+    query: str | None = None
+    keys: dict[str, str] | None = None
+    exclude: list[str] = []
+    intersect: list[str] = []
+    lookalike: Lookalike | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError("must be lowercase letters, digits and _ only (it is fbsync's stable key)")
+        return v
+
+    @field_validator("keys")
+    @classmethod
+    def _keys(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        return None if v is None else _check_keys(v)
+
+    @model_validator(mode="after")
+    def _kind(self) -> "Audience":
+        if self.lookalike is not None:
+            if self.query or self.keys:
+                raise ValueError("a lookalike audience takes no query or keys")
+        elif not self.query or not self.keys:
+            raise ValueError("needs a query and keys (or a lookalike section)")
+        return self
+
+    @property
+    def is_lookalike(self) -> bool:
+        return self.lookalike is not None
+
+
+class Suppression(_Model):
+    query: str | None = None
+    keys: dict[str, str] | None = None
+    files: list[str] = []
+
+    @field_validator("keys")
+    @classmethod
+    def _keys(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        return None if v is None else _check_keys(v)
+
+
+class AdSet(_Model):
+    id: str = Field(pattern=r"^\d+$")
+    include: list[str] = []
+    exclude: list[str] = []
+
+
+class Config(_Model):
+    version: Literal[1]
+    ad_account_id: str | None = None
+    crm: CrmConfig = CrmConfig()
+    defaults: Defaults = Defaults()
+    suppression: Suppression | None = None
+    audiences: list[Audience] = Field(min_length=1)
+    ad_sets: list[AdSet] = []
+
+    @field_validator("ad_account_id")
+    @classmethod
+    def _account(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"act_\d+", v):
+            raise ValueError("must look like act_1234567890 (act_ followed by the account's digits)")
+        return v
+
+
+@dataclass(frozen=True)
+class Effective:
+    """An audience's settings once its own fields and ``defaults`` are merged."""
+
+    mode: str
+    customer_file_source: str
+    default_country: str | None
+    schedule: str
+    timezone: str
+    max_shrink: float
+    consent: str | None
+    hash_in_database: bool
+
+
+def effective(cfg: Config, aud: Audience) -> Effective:
+    """Merge an audience's own fields over ``defaults``; an explicit ``consent: null`` turns consent off."""
+    d = cfg.defaults
+    pick = lambda f: getattr(aud, f) if getattr(aud, f) is not None else getattr(d, f)  # noqa: E731
+    consent = aud.consent if "consent" in aud.model_fields_set else d.consent
+    return Effective(
+        mode=pick("mode"), customer_file_source=pick("customer_file_source"),
+        default_country=pick("default_country"), schedule=pick("schedule"), timezone=pick("timezone"),
+        max_shrink=pick("max_shrink"), consent=consent, hash_in_database=pick("hash_in_database"),
+    )
+
+
+@dataclass
+class LoadedConfig:
+    """A validated config, where it came from, and its SHA-256 (for the audit log)."""
+
+    config: Config
+    path: Path
+    digest: str
+
+    def audience(self, name: str) -> Audience:
+        for a in self.config.audiences:
+            if a.name == name:
+                return a
+        raise ConfigError(f"{self.path}: no audience named {name!r}; the file declares "
+                          f"{', '.join(a.name for a in self.config.audiences)}.")
+
+
+# --------------------------------------------------------------------------- loading
+
+def load_dotenv_files(config_path: Path | None = None) -> None:
+    """Read ``.env`` from the working directory and beside the YAML; the real environment wins."""
+    from dotenv import load_dotenv
+
+    seen: set[Path] = set()
+    for folder in (Path.cwd(), config_path.parent if config_path else None):
+        if folder is None:
+            continue
+        env = (folder / ".env").resolve()
+        if env not in seen and env.is_file():
+            seen.add(env)
+            load_dotenv(env, override=False)
+
+
+def _expand(node: yaml.Node, env: dict[str, str], problems: list[str], where: str) -> None:
+    """Expand ``${VAR}`` / ``${VAR:-default}`` in every scalar, in place."""
+    if isinstance(node, yaml.ScalarNode) and isinstance(node.value, str) and "${" in node.value:
+        def sub(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in env:
+                return env[name]
+            if default is not None:
+                return default
+            problems.append(f"{where}, line {node.start_mark.line + 1}: ${{{name}}} is not set; "
+                            f"set {name} in the environment or in .env, or write ${{{name}:-default}}.")
+            return ""
+        node.value = _VAR.sub(sub, node.value)
+    elif isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            _expand(v, env, problems, where)
+    elif isinstance(node, yaml.SequenceNode):
+        for v in node.value:
+            _expand(v, env, problems, where)
+
+
+def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """The 1-based line of the deepest YAML node on the path ``loc``."""
+    node, line = root, (root.start_mark.line + 1 if root else None)
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = next(((k, v) for k, v in node.value if k.value == part), None)
+            if nxt is None:
+                break
+            line, node = nxt[0].start_mark.line + 1, nxt[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line
+
+
+def _field_name(root: yaml.Node | None, loc: tuple[Any, ...]) -> str:
+    """``audiences[recent_buyers].keys.EMAIL`` rather than ``audiences.0.keys.EMAIL``."""
+    out: list[str] = []
+    node = root
+    for part in loc:
+        if isinstance(part, int) and isinstance(node, yaml.SequenceNode) and part < len(node.value):
+            node = node.value[part]
+            name = None
+            if isinstance(node, yaml.MappingNode):
+                name = next((v.value for k, v in node.value if k.value == "name"), None)
+            out.append(f"[{name}]" if name else f"[{part}]")
+            continue
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if k.value == part), None)
+        else:
+            node = None
+        if isinstance(part, str) and part.startswith(("function-", "literal[")):
+            continue
+        out.append(f".{part}" if out else str(part))
+    return "".join(out) or "(top level)"
+
+
+def _references(cfg: Config, root: yaml.Node | None, where: str) -> list[str]:
+    """Names that must exist, lookalike sources, and exclusion cycles."""
+    problems: list[str] = []
+    index = {a.name: i for i, a in enumerate(cfg.audiences)}
+    lists = {a.name for a in cfg.audiences if not a.is_lookalike}
+
+    def at(loc: tuple[Any, ...], msg: str) -> None:
+        problems.append(f"{where}, line {_line_of(root, loc)}, {_field_name(root, loc)}: {msg}")
+
+    seen: set[str] = set()
+    for i, a in enumerate(cfg.audiences):
+        if a.name in seen:
+            at(("audiences", i, "name"), f"audience name {a.name!r} is used twice; names must be unique.")
+        seen.add(a.name)
+        for fld in ("exclude", "intersect"):
+            for j, ref in enumerate(getattr(a, fld)):
+                if ref not in index:
+                    at(("audiences", i, fld, j), f"{ref!r} is not an audience of this file.")
+                elif ref not in lists:
+                    at(("audiences", i, fld, j), f"{ref!r} is a lookalike; only customer lists can be {fld}d.")
+                elif ref == a.name:
+                    at(("audiences", i, fld, j), f"an audience cannot {fld} itself.")
+        if a.lookalike and not a.lookalike.source.isdigit():
+            if a.lookalike.source not in lists:
+                at(("audiences", i, "lookalike", "source"),
+                   f"{a.lookalike.source!r} is neither a customer-list audience of this file nor a Meta audience id.")
+    for k, s in enumerate(cfg.ad_sets):
+        for fld in ("include", "exclude"):
+            for j, ref in enumerate(getattr(s, fld)):
+                if ref not in index:
+                    at(("ad_sets", k, fld, j), f"{ref!r} is not an audience of this file.")
+    cycle = _find_cycle({a.name: list(a.exclude) + list(a.intersect) for a in cfg.audiences})
+    if cycle:
+        i = index[cycle[0]]
+        at(("audiences", i, "name"), "exclude/intersect form a cycle: " + " -> ".join(cycle + [cycle[0]]) + ".")
+    return problems
+
+
+def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(n: str) -> list[str] | None:
+        state[n] = 1
+        stack.append(n)
+        for m in graph.get(n, []):
+            if m not in graph:
+                continue
+            if state.get(m) == 1:
+                return stack[stack.index(m):]
+            if m not in state and (c := visit(m)):
+                return c
+        stack.pop()
+        state[n] = 2
+        return None
+
+    for n in graph:
+        if n not in state and (c := visit(n)):
+            return c
+    return None
+
+
+def parse_config(text: str, where: str = "audiences.yaml", env: dict[str, str] | None = None) -> Config:
+    """Parse and validate YAML text; raise one ConfigError listing every problem."""
+    env = dict(os.environ if env is None else env)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f", line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "it is not valid YAML"
+        raise ConfigError(f"{where}{line}: {problem}; fix the YAML syntax there.") from None
+    if root is None:
+        raise ConfigError(f"{where}: the file is empty; start from the example in the README.")
+    problems: list[str] = []
+    _expand(root, env, problems, where)
+    data = _construct(root)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}, line 1: the top level must be a mapping with version, audiences, ….")
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"])
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "is not a known field (check the spelling against the README's YAML reference)"
+            elif err["type"] == "missing":
+                msg = "is required"
+            problems.append(f"{where}, line {_line_of(root, loc)}, {_field_name(root, loc)}: {msg}.")
+        raise ConfigError(_summary(where, problems), problems) from None
+    problems += _references(cfg, root, where)
+    if problems:
+        raise ConfigError(_summary(where, problems), problems)
+    return cfg
+
+
+def _construct(root: yaml.Node) -> Any:
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_document(root)
+    finally:
+        loader.dispose()
+
+
+def _summary(where: str, problems: list[str]) -> str:
+    if len(problems) == 1:
+        return problems[0]
+    return f"{where} has {len(problems)} problems:\n  " + "\n  ".join(problems)
+
+
+def load_config(path: str | Path | None = None, env: dict[str, str] | None = None) -> LoadedConfig:
+    """Read ``.env`` files, then the YAML at ``path`` (default ``audiences.yaml``)."""
+    import hashlib
+
+    p = Path(path or "audiences.yaml")
+    if env is None:
+        load_dotenv_files(p)
+    if not p.is_file():
+        raise ConfigError(f"{p}: no such file; pass -c PATH or create audiences.yaml (see the README).")
+    text = p.read_text(encoding="utf-8")
+    cfg = parse_config(text, str(p), env)
+    return LoadedConfig(cfg, p.resolve(), hashlib.sha256(text.encode()).hexdigest())

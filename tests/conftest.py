@@ -1,0 +1,54 @@
+"""Shared fixtures: real databases on this machine, a sandbox, a demo CRM."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+PG_URL = os.environ.get("FBSYNC_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+MYSQL_URL = os.environ.get("FBSYNC_TEST_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test?charset=utf8mb4")
+
+
+def _db_or_skip(url: str, what: str) -> str:
+    try:
+        eng = sa.create_engine(url)
+        with eng.connect() as c:
+            c.exec_driver_sql("SELECT 1")
+        eng.dispose()
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the server means "not available"
+        msg = f"{what} is not reachable ({type(exc).__name__})"
+        if os.environ.get("FBSYNC_REQUIRE_DB_TESTS") == "1":
+            pytest.fail(msg + " and FBSYNC_REQUIRE_DB_TESTS=1: start it (see DEVELOPERS.md)")
+        pytest.skip(msg)
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> str:
+    return _db_or_skip(PG_URL, "PostgreSQL at 127.0.0.1:5432")
+
+
+@pytest.fixture(scope="session")
+def mysql_url() -> str:
+    return _db_or_skip(MYSQL_URL, "MariaDB at 127.0.0.1:3306")
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never see the developer's real Meta settings."""
+    for k in ("FB_ACCESS_TOKEN", "FB_APP_SECRET", "FB_APP_ID", "FB_AD_ACCOUNT_ID", "FBSYNC_GRAPH_URL",
+              "FBSYNC_API_VERSION", "FBSYNC_CRM_URL", "FBSYNC_STATE_DIR", "FBSYNC_STATE_URL", "FBSYNC_STATE_KEY"):
+        monkeypatch.delenv(k, raising=False)
+
+
+@pytest.fixture(scope="session")
+def demo_crm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo CRM (20,000 customers, seed 42), made once per test session; copy it before changing it."""
+    from fbsync.demo import seed
+
+    path = tmp_path_factory.mktemp("crm") / "crm.db"
+    seed(path, n=20_000, seed=42)
+    return path
