@@ -1,0 +1,198 @@
+"""Typed Marketing API calls for customer-list audiences, through the facebook-business SDK.
+
+The SDK provides the session (token and ``appsecret_proof`` on every call),
+JSON encoding of parameters, and the error object; fbsync adds what it lacks
+(shared/docs/meta-api.md §7): removals in the request body instead of the URL,
+retries of transient errors with backoff, and errors that never carry the
+request (token in the URL, hashes in the body).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import requests
+from facebook_business.api import FacebookAdsApi, FacebookSession, _top_level_param_json_encode
+from facebook_business.exceptions import FacebookRequestError
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
+
+from ..errors import MetaApiError
+from ..settings import Settings
+from .errors import classify
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+MAX_ROWS_PER_CALL = 10_000
+AUDIENCE_FIELDS = (
+    "id", "name", "description", "subtype", "customer_file_source", "approximate_count_lower_bound",
+    "approximate_count_upper_bound", "delivery_status", "operation_status", "time_updated", "data_source",
+)
+
+
+@dataclass
+class RetryPolicy:
+    """How transient errors are retried (exponential backoff with full jitter)."""
+
+    attempts: int = 6
+    initial: float = 1.0
+    maximum: float = 60.0
+    total: float = 900.0          # give up on one call after this many seconds of waiting
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+
+    def wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        regain = getattr(exc, "regain_seconds", None)
+        if regain:
+            return min(float(regain), self.total)
+        return random.uniform(0, min(self.maximum, self.initial * 2 ** (state.attempt_number - 1)))
+
+
+@dataclass
+class Session:
+    """Meta's upload session fields for one series of /users or /usersreplace batches."""
+
+    session_id: int
+    estimated_num_total: int | None = None
+    batch_seq: int = 0
+
+    @classmethod
+    def new(cls, estimated: int | None = None) -> "Session":
+        return cls(random.randint(1, 2**62), estimated)
+
+    def next(self, last: bool) -> dict[str, Any]:
+        self.batch_seq += 1
+        out: dict[str, Any] = {"session_id": self.session_id, "batch_seq": self.batch_seq, "last_batch_flag": last}
+        if self.estimated_num_total is not None:
+            out["estimated_num_total"] = self.estimated_num_total
+        return out
+
+
+class MetaClient:
+    """One ad account on the Marketing API (or on anything speaking it: ``FBSYNC_GRAPH_URL``)."""
+
+    def __init__(self, settings: Settings, account_id: str, retry: RetryPolicy | None = None) -> None:
+        token = settings.require_token()
+        session = FacebookSession(app_id=settings.app_id, app_secret=settings.app_secret,
+                                  access_token=token, timeout=120)
+        session.GRAPH = settings.graph_url  # instance attribute: never changes other sessions
+        self.api = FacebookAdsApi(session, api_version=settings.api_version)
+        self.api_version = self.api._api_version
+        self.account_id = account_id
+        self.retry = retry or RetryPolicy()
+        self.calls = 0
+
+    # ------------------------------------------------------------------ transport
+    def _once(self, method: str, path: Sequence[str], params: Mapping[str, Any], body: bool) -> dict[str, Any]:
+        self.calls += 1
+        what = f"{method} {path[-1] if len(path) > 1 else 'object'}"
+        try:
+            if body and method == "DELETE":
+                url = "/".join((self.api._session.GRAPH, self.api_version, *map(str, path)))
+                resp = self.api._session.requests.request(
+                    "DELETE", url, data=_top_level_param_json_encode(dict(params)),
+                    headers=dict(FacebookAdsApi.HTTP_DEFAULT_HEADERS), timeout=self.api._session.timeout)
+                if resp.status_code >= 400 or not resp.text:
+                    raise classify(resp.status_code, resp.text, resp.headers, what)
+                return _json(resp.text)
+            fb = self.api.call(method, tuple(path), params=dict(params))
+            return fb.json() if isinstance(fb.json(), dict) else {"data": fb.json()}
+        except FacebookRequestError as exc:
+            raise classify(exc.http_status(), exc.body(), exc.http_headers(), what) from None
+        except requests.RequestException as exc:
+            raise MetaApiError(f"{what} failed: {type(exc).__name__} talking to {self.api._session.GRAPH} "
+                               "(network problem or timeout).", transient=True) from None
+
+    def call(self, method: str, *path: str, params: Mapping[str, Any] | None = None, body: bool = False) -> Any:
+        """One Graph call, transient failures retried under the retry policy."""
+        p = self.retry
+
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            log.warning("retrying %s %s in %.1fs (attempt %d/%d): %s", method, path[-1], state.upcoming_sleep,
+                        state.attempt_number, p.attempts, exc)
+
+        retrying = Retrying(
+            retry=retry_if_exception(lambda e: isinstance(e, MetaApiError) and e.transient),
+            stop=stop_after_attempt(p.attempts) | stop_after_delay(p.total), wait=p.wait,
+            sleep=p.sleep, reraise=True, before_sleep=before_sleep)
+        return retrying(self._once, method, path, params or {}, body)
+
+    # ------------------------------------------------------------------ reads
+    def me(self) -> dict[str, Any]:
+        return self.call("GET", "me", params={"fields": "id,name"})
+
+    def account(self, fields: Sequence[str] = ("id", "name", "account_status", "tos_accepted")) -> dict[str, Any]:
+        return self.call("GET", self.account_id, params={"fields": ",".join(fields)})
+
+    def audiences(self, fields: Sequence[str] = AUDIENCE_FIELDS, name: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every custom audience of the account (all pages), optionally those with one exact name."""
+        params: dict[str, Any] = {"fields": ",".join(fields), "limit": 20}
+        if name is not None:
+            params["filtering"] = [{"field": "name", "operator": "EQUAL", "value": name}]
+        while True:
+            page = self.call("GET", self.account_id, "customaudiences", params=params)
+            for item in page.get("data") or []:
+                if name is None or item.get("name") == name:
+                    yield item
+            after = ((page.get("paging") or {}).get("cursors") or {}).get("after")
+            if not (page.get("paging") or {}).get("next") or not after:
+                return
+            params["after"] = after
+
+    def audience(self, audience_id: str, fields: Sequence[str] = AUDIENCE_FIELDS) -> dict[str, Any] | None:
+        """An audience by id, or None when Meta says it does not exist (100/33)."""
+        try:
+            return self.call("GET", audience_id, params={"fields": ",".join(fields)})
+        except MetaApiError as exc:
+            if exc.code == 100 and exc.subcode == 33:
+                return None
+            raise
+
+    # ------------------------------------------------------------------ writes
+    def create_customer_list(self, name: str, description: str | None, source: str) -> str:
+        params = {"name": name, "subtype": "CUSTOM", "customer_file_source": source}
+        if description:
+            params["description"] = description
+        return str(self._once("POST", (self.account_id, "customaudiences"), params, False)["id"])
+
+    def update_audience(self, audience_id: str, **fields: Any) -> None:
+        self.call("POST", audience_id, params=fields)
+
+    def delete_audience(self, audience_id: str) -> None:
+        self.call("DELETE", audience_id)
+
+    def add_users(self, audience_id: str, schema: Sequence[str], rows: Sequence[Sequence[str]],
+                  session: dict[str, Any]) -> dict[str, Any]:
+        return self.call("POST", audience_id, "users", params=_users_params(schema, rows, session))
+
+    def remove_users(self, audience_id: str, schema: Sequence[str], rows: Sequence[Sequence[str]],
+                     session: dict[str, Any]) -> dict[str, Any]:
+        """DELETE with the payload in the body: the SDK's URL encoding breaks long before 10,000 rows."""
+        return self.call("DELETE", audience_id, "users", params=_users_params(schema, rows, session), body=True)
+
+    def replace_users(self, audience_id: str, schema: Sequence[str], rows: Sequence[Sequence[str]],
+                      session: dict[str, Any]) -> dict[str, Any]:
+        return self.call("POST", audience_id, "usersreplace", params=_users_params(schema, rows, session))
+
+
+def _users_params(schema: Sequence[str], rows: Sequence[Sequence[str]], session: dict[str, Any]) -> dict[str, Any]:
+    if len(rows) > MAX_ROWS_PER_CALL:
+        raise ValueError(f"at most {MAX_ROWS_PER_CALL} rows per call")
+    payload = {"schema": list(schema), "is_raw": True, "data": [list(r) for r in rows]}
+    return {"payload": payload, "session": session}
+
+
+def _json(text: str) -> dict[str, Any]:
+    try:
+        out = json.loads(text)
+    except ValueError:
+        raise MetaApiError("Meta returned a body that is not JSON on success.", transient=True) from None
+    if isinstance(out, dict) and out.get("success") is False:
+        raise MetaApiError("Meta answered success=false.", transient=True)
+    return out if isinstance(out, dict) else {"data": out}

@@ -1,0 +1,130 @@
+"""Classify a failed Marketing API response: retry, fail the audience, or stop the run.
+
+One table, keyed on Meta's ``code``/``error_subcode`` (shared/docs/meta-api.md §3,
+ERR-M, ERR-G, RL-M), then the HTTP status and ``is_transient``.  Messages are
+built from Meta's own message plus our hint, never from the request (which holds
+the token in its URL and hashed identifiers in its body).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Mapping
+
+from ..errors import MetaApiError, MetaAuthError
+
+# code -> hint; these are retried (meta-api.md §3, "R" rows)
+TRANSIENT_CODES: dict[int, str] = {
+    1: "Meta had an unknown error or asks for less data per call",
+    2: "Meta's service is temporarily unavailable",
+    4: "the app's call limit was reached",
+    17: "the user's or ad account's call limit was reached",
+    32: "the Pages call limit was reached",
+    341: "the application limit was reached",
+    368: "a temporary policy block",
+    613: "the ad account's call rate limit was reached",
+    80000: "the business use case limit was reached",
+    80003: "the custom audience call limit of the ad account was reached",
+    80004: "the ads management call limit of the ad account was reached",
+    80014: "the catalog call limit was reached",
+    803: "Meta has not finished creating the audience yet",
+}
+TRANSIENT_PAIRS = {(2650, 1870145), (2650, 1870148), (1, 99)}
+THROTTLE_CODES = {4, 17, 32, 341, 613, 80000, 80003, 80004, 80014}
+
+# code -> what the person must do (stop the run, exit 3)
+AUTH_CODES: dict[int, str] = {
+    190: "the access token is invalid or expired; create a new System User token in Business Settings "
+         "and put it in FB_ACCESS_TOKEN",
+    102: "the session key is invalid or expired; renew FB_ACCESS_TOKEN",
+    10: "the token lacks a permission; give the System User the ads_management permission and renew the token",
+    294: "the token needs the ads_management permission; add it to the System User and renew the token",
+    2500: "no access token was sent; set FB_ACCESS_TOKEN",
+}
+TOS_PAIRS = {(200, 1870034), (200, 1870090)}
+AUTH_PAIRS = {(200, 1870050): "the ad account is not in a Business Manager; move it into one"}
+TOS_HINT = ("the Custom Audience terms are not accepted for this ad account; a person must accept them at "
+            "https://business.facebook.com/ads/manage/customaudiences/tos/?act=<account id>")
+
+PERMANENT_HINTS: dict[tuple[int, int | None], str] = {
+    (100, 33): "the object does not exist or the token cannot see it; check the ad account id and permissions",
+    (200, 1870047): "removing these people would make the audience too small; Meta refuses it",
+    (2656, None): "delete the audience's lookalikes first",
+    (2654, None): "Meta could not create the audience",
+    (2650, 1870158): "the replace session timed out",
+    (2650, 1870147): "a replace session must start with batch 1",
+    (2650, 1870159): "the replace session had already finished",
+    (2650, 1870144): "replace is not possible for audiences of 100 million people or more",
+}
+
+
+def _parse_body(body: Any) -> dict[str, Any] | None:
+    if isinstance(body, (bytes, bytearray)):
+        body = body.decode("utf-8", "replace")
+    if isinstance(body, str):
+        try:
+            body = json.loads(body)
+        except ValueError:
+            return None
+    if isinstance(body, Mapping) and isinstance(body.get("error"), Mapping):
+        return dict(body["error"])
+    return None
+
+
+def regain_seconds(headers: Mapping[str, str] | None) -> float | None:
+    """``estimated_time_to_regain_access`` (minutes) from X-Business-Use-Case-Usage, in seconds."""
+    if not headers:
+        return None
+    raw = next((v for k, v in headers.items() if k.lower() == "x-business-use-case-usage"), None)
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        return None
+    best = 0.0
+    for entries in (data.values() if isinstance(data, dict) else []):
+        for e in entries if isinstance(entries, list) else []:
+            if isinstance(e, dict):
+                best = max(best, float(e.get("estimated_time_to_regain_access") or 0) * 60)
+    return best or None
+
+
+def classify(status: int | None, body: Any, headers: Mapping[str, str] | None = None,
+             what: str = "Meta call") -> MetaApiError:
+    """Turn one failed response into the error fbsync raises for it."""
+    err = _parse_body(body)
+    if err is None:
+        transient = status is None or status >= 500 or status == 429
+        kind = "an HTML or empty error page" if status else "no response"
+        return MetaApiError(f"{what} failed: Meta returned {kind} (HTTP {status}).", status=status,
+                            transient=transient)
+    code = _int(err.get("code"))
+    sub = _int(err.get("error_subcode"))
+    msg = str(err.get("error_user_msg") or err.get("message") or "no message").strip()
+    trace = err.get("fbtrace_id")
+    kw: dict[str, Any] = dict(status=status, code=code, subcode=sub, fbtrace_id=trace)
+    tag = f"#{code}" + (f"/{sub}" if sub else "")
+    if (code, sub) in TOS_PAIRS or code == 2655:
+        return MetaAuthError(f"{what} refused ({tag}): {TOS_HINT}.", **kw)
+    if (code, sub) in AUTH_PAIRS:
+        return MetaAuthError(f"{what} refused ({tag}): {AUTH_PAIRS[(code, sub)]}.", **kw)
+    if code in AUTH_CODES or (code is not None and 200 <= code <= 299 and (code, sub) not in PERMANENT_HINTS):
+        hint = AUTH_CODES.get(code or 0, "the token lacks a permission on this ad account; give the System User "
+                                         "access to the ad account with ads_management and renew the token")
+        return MetaAuthError(f"{what} refused ({tag}): {hint}.", **kw)
+    if code in TRANSIENT_CODES or (code, sub) in TRANSIENT_PAIRS or err.get("is_transient") is True \
+            or (status or 0) >= 500:
+        hint = TRANSIENT_CODES.get(code or 0, "a temporary error")
+        wait = regain_seconds(headers) if code in THROTTLE_CODES else None
+        return MetaApiError(f"{what} failed ({tag}): {hint}: {msg}", transient=True, regain_seconds=wait, **kw)
+    hint = PERMANENT_HINTS.get((code or 0, sub)) or PERMANENT_HINTS.get((code or 0, None))
+    text = f"{what} failed ({tag}): {msg}" + (f" — {hint}." if hint else "")
+    return MetaApiError(text, **kw)
+
+
+def _int(v: Any) -> int | None:
+    try:
+        return int(v) if v is not None and v != "" else None
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,99 @@
+"""Pure planning: desired state + ledger + what Meta has → what a sync will do.
+
+No IO, no clock, no environment: every input is a value, so every decision
+(create, update, adds/removes vs a full replace, the shrink guard) is a unit test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Remote:
+    """What Meta has for an audience (None fields when it does not exist yet)."""
+
+    exists: bool
+    name: str | None = None
+    description: str | None = None
+    size_lower: int | None = None
+    size_upper: int | None = None
+
+
+@dataclass(frozen=True)
+class Desired:
+    """What the YAML and the CRM ask for."""
+
+    name: str
+    display_name: str
+    description: str | None
+    mode: str                 # mirror | append | replace
+    schema: tuple[str, ...]
+    rows: int                 # distinct hashed rows the CRM gives
+    max_shrink: float
+
+
+@dataclass(frozen=True)
+class LedgerView:
+    """What fbsync's ledger says Meta acknowledged."""
+
+    known: bool               # the ledger belongs to this Meta audience and this schema and key
+    rows: int                 # acknowledged rows
+    adds: int                 # desired rows not in the ledger
+    removes: int              # ledger rows no longer desired
+
+
+@dataclass
+class Plan:
+    """The actions for one audience, in order."""
+
+    audience: str
+    create: bool = False
+    update: dict[str, str] = field(default_factory=dict)
+    strategy: str = "diff"    # diff (send adds/removes) | replace (/usersreplace session)
+    adds: int = 0
+    removes: int = 0
+    replace_rows: int = 0
+    refused: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def sends_nothing(self) -> bool:
+        return not (self.create or self.update or self.adds or self.removes or self.replace_rows)
+
+
+def plan_audience(d: Desired, ledger: LedgerView, remote: Remote, *, force: bool = False) -> Plan:
+    """Decide how to bring one customer-list audience on Meta to the desired rows."""
+    p = Plan(d.name)
+    if not remote.exists:
+        p.create = True
+    else:
+        if remote.name != d.display_name:
+            p.update["name"] = d.display_name
+        if (d.description or "") != (remote.description or ""):
+            p.update["description"] = d.description or ""
+    if d.mode == "replace" or (d.mode == "mirror" and remote.exists and not ledger.known):
+        if d.rows == 0:
+            p.refused = (f"{d.name}: the query returned no usable row, and a replace with nothing would empty "
+                         "the audience; fix the query, or run with --force to remove everyone.")
+            if not force:
+                return p
+            p.refused = None
+            p.strategy, p.removes = "diff", ledger.rows if ledger.known else 0
+            return p
+        p.strategy, p.replace_rows = "replace", d.rows
+        if d.mode != "replace":
+            p.notes.append("no ledger for this Meta audience (first run against it, lost state or changed keys): "
+                           "one full replace makes Meta and the ledger agree")
+        old = ledger.rows if ledger.known else (remote.size_lower or 0)
+        gone = ledger.removes if ledger.known else max(0, old - d.rows)
+    else:
+        p.adds = ledger.adds
+        p.removes = ledger.removes if d.mode == "mirror" else 0
+        old, gone = ledger.rows, p.removes
+    if old and gone / old > d.max_shrink and not force:
+        new = old - gone
+        p.refused = (f"{d.name}: this sync would shrink the audience from {old:,} to {new:,} members "
+                     f"({gone / old:.0%}, above max_shrink {d.max_shrink:.0%}); check the query, "
+                     "then run again with --force if it is right.")
+    return p
