@@ -1,0 +1,86 @@
+"""Keys for the state store: a keyed fingerprint per row and encryption at rest.
+
+One master secret (``FBSYNC_STATE_KEY``, else a key file generated once in the
+state dir with mode 0600) is stretched with HKDF into two independent keys:
+
+* a fingerprint key: ``HMAC-SHA256(fp_key, row)[:16]`` identifies a row for set
+  operations (diffs) without decrypting anything; without the key, a fingerprint
+  cannot be joined with a list of email hashes;
+* an encryption key: AES-256-GCM with a random 96-bit nonce per row, so the
+  hashed row can be sent back to Meta for removal later.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from .errors import ConfigError
+
+log = logging.getLogger(__name__)
+KEY_FILE = "state.key"
+SEP = "\x1f"
+
+
+def _derive(master: bytes, info: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"fbsync-state-v1", info=info).derive(master)
+
+
+def load_master_key(state_key: str | None, state_dir: Path) -> bytes:
+    """The master secret from the environment, or from (a newly generated) key file."""
+    if state_key:
+        if len(state_key) < 16:
+            raise ConfigError("FBSYNC_STATE_KEY is too short; use at least 16 random characters "
+                              "(for example the output of `python -c \"import secrets; print(secrets.token_urlsafe(32))\"`).")
+        return state_key.encode()
+    path = state_dir / KEY_FILE
+    if path.exists():
+        return path.read_bytes().strip()
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = base64.urlsafe_b64encode(secrets.token_bytes(32))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key + b"\n")
+    log.warning("generated a new state key in %s (mode 0600); back it up or set FBSYNC_STATE_KEY, "
+                "or fbsync will not be able to read its ledger", path)
+    return key
+
+
+class RowCipher:
+    """Fingerprints and encrypts hashed rows (tuples of strings)."""
+
+    def __init__(self, master: bytes) -> None:
+        self._fp_key = _derive(master, b"fingerprint")
+        self._aead = AESGCM(_derive(master, b"row-encryption"))
+        self.key_id = hashlib.sha256(_derive(master, b"key-id")).hexdigest()[:16]
+
+    def fingerprint(self, schema: tuple[str, ...], row: tuple[str, ...]) -> bytes:
+        msg = (SEP.join(schema) + "\x1e" + SEP.join(row)).encode()
+        return hmac.new(self._fp_key, msg, hashlib.sha256).digest()[:16]
+
+    def encrypt(self, row: tuple[str, ...]) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._aead.encrypt(nonce, SEP.join(row).encode(), None)
+
+    def decrypt(self, blob: bytes) -> tuple[str, ...]:
+        return tuple(self._aead.decrypt(blob[:12], blob[12:], None).decode().split(SEP))
+
+    def keyed_hash(self, value: str) -> bytes:
+        """Keyed hash of one identifier (for suppression lists kept without plaintext)."""
+        return hmac.new(self._fp_key, b"id" + value.encode(), hashlib.sha256).digest()[:16]
+
+
+class EphemeralCipher(RowCipher):
+    """A cipher whose key lives only in this process: staging files left by a crash are unreadable."""
+
+    def __init__(self) -> None:
+        super().__init__(secrets.token_bytes(32))

@@ -1,0 +1,97 @@
+"""Per-run scratch space for set operations on millions of rows in constant memory.
+
+A temporary SQLite file (mode 0600, in the state dir) holds the desired rows of
+one audience, keyed by fingerprint and encrypted with the state key (so a file
+left behind by a crash is no more readable than the ledger itself), and the
+fingerprints the ledger holds; adds and removes are then two anti-joins.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import uuid
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+PREFIX = "staging-"
+
+
+def clean_stale(state_dir: Path) -> None:
+    """Remove scratch files a killed run left behind."""
+    for p in state_dir.glob(PREFIX + "*.db*"):
+        try:
+            p.unlink()
+        except OSError:
+            pass
+
+
+class Staging:
+    """Desired (fp → encrypted row) and acknowledged (fp) sets for one audience."""
+
+    def __init__(self, state_dir: Path) -> None:
+        state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.path = state_dir / f"{PREFIX}{uuid.uuid4().hex}.db"
+        os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        self.db = sqlite3.connect(self.path)
+        self.db.executescript(
+            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=FILE;"
+            "CREATE TABLE desired(fp BLOB PRIMARY KEY, row BLOB NOT NULL) WITHOUT ROWID;"
+            "CREATE TABLE acked(fp BLOB PRIMARY KEY) WITHOUT ROWID;")
+
+    def add_desired(self, rows: Iterable[tuple[bytes, bytes]]) -> None:
+        """Insert (fingerprint, encrypted row); duplicates of one row are kept once."""
+        self.db.executemany("INSERT OR IGNORE INTO desired VALUES (?, ?)", rows)
+
+    def add_acked(self, fps: Iterable[bytes]) -> None:
+        self.db.executemany("INSERT OR IGNORE INTO acked VALUES (?)", ((f,) for f in fps))
+
+    def count(self, sql: str) -> int:
+        return int(self.db.execute(sql).fetchone()[0])
+
+    @property
+    def desired(self) -> int:
+        return self.count("SELECT count(*) FROM desired")
+
+    @property
+    def adds(self) -> int:
+        return self.count("SELECT count(*) FROM desired WHERE fp NOT IN (SELECT fp FROM acked)")
+
+    @property
+    def removes(self) -> int:
+        return self.count("SELECT count(*) FROM acked WHERE fp NOT IN (SELECT fp FROM desired)")
+
+    def _batches(self, sql: str, size: int) -> Iterator[list[tuple]]:
+        """Keyset-paginated batches, so writes between batches never disturb the cursor."""
+        last = b""
+        while True:
+            rows = self.db.execute(sql, (last, size)).fetchall()
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][0]
+
+    def iter_adds(self, size: int) -> Iterator[list[tuple[bytes, bytes]]]:
+        return self._batches("SELECT fp, row FROM desired WHERE fp > ? AND fp NOT IN (SELECT fp FROM acked) "
+                             "ORDER BY fp LIMIT ?", size)
+
+    def iter_desired(self, size: int) -> Iterator[list[tuple[bytes, bytes]]]:
+        return self._batches("SELECT fp, row FROM desired WHERE fp > ? ORDER BY fp LIMIT ?", size)
+
+    def iter_removes(self, size: int) -> Iterator[list[tuple[bytes]]]:
+        return self._batches("SELECT fp FROM acked WHERE fp > ? AND fp NOT IN (SELECT fp FROM desired) "
+                             "ORDER BY fp LIMIT ?", size)
+
+    def close(self) -> None:
+        self.db.close()
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            try:
+                os.unlink(str(self.path) + suffix)
+            except FileNotFoundError:
+                pass
+
+    def __enter__(self) -> "Staging":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,264 @@
+"""The state store: which Meta audience each declared audience is, what Meta has
+acknowledged (the ledger), and every run with its counts.
+
+SQLAlchemy Core over SQLite in ``FBSYNC_STATE_DIR`` (file mode 0600) by default,
+or any URL in ``FBSYNC_STATE_URL``.  Identifiers are stored only as keyed
+fingerprints and AES-GCM ciphertext (see :mod:`fbsync.crypto`); nothing here is
+plaintext or joinable with a list of hashes without the state key.
+
+The ledger changes only inside the transaction that records a batch Meta has
+acknowledged, so a crash at any instant leaves it a true (possibly lagging)
+picture of Meta's side.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from .errors import ConfigError
+
+SCHEMA_VERSION = 1
+md = sa.MetaData()
+
+schema_version = sa.Table("schema_version", md, sa.Column("version", sa.Integer, nullable=False))
+audiences = sa.Table(
+    "audiences", md,
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("account_id", sa.String(64)),
+    sa.Column("meta_id", sa.String(64)),
+    sa.Column("display_name", sa.Text),
+    sa.Column("description", sa.Text),
+    sa.Column("subtype", sa.String(32)),
+    sa.Column("schema", sa.Text),            # comma-joined Meta keys the ledger's rows are in
+    sa.Column("key_id", sa.String(32)),      # which state key wrote the ledger
+    sa.Column("created_by_fbsync", sa.Boolean, default=False),
+    sa.Column("created_at", sa.DateTime(timezone=True)),
+    sa.Column("updated_at", sa.DateTime(timezone=True)),
+    sa.Column("extra", sa.Text),             # JSON: lookalike spec, replace session…
+)
+ledger = sa.Table(
+    "ledger", md,
+    sa.Column("audience", sa.String(200), primary_key=True),
+    sa.Column("fp", sa.LargeBinary(16), primary_key=True),
+    sa.Column("row", sa.LargeBinary, nullable=False),
+)
+pending = sa.Table(  # rows acknowledged by a /usersreplace session not yet finished
+    "ledger_pending", md,
+    sa.Column("audience", sa.String(200), primary_key=True),
+    sa.Column("fp", sa.LargeBinary(16), primary_key=True),
+    sa.Column("row", sa.LargeBinary, nullable=False),
+)
+runs = sa.Table(
+    "runs", md,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("command", sa.String(32), nullable=False),
+    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("finished_at", sa.DateTime(timezone=True)),
+    sa.Column("status", sa.String(16), nullable=False),   # running | ok | failed | partial
+    sa.Column("config_digest", sa.String(64)),
+    sa.Column("user", sa.String(200)),
+    sa.Column("host", sa.String(200)),
+    sa.Column("summary", sa.Text),
+)
+run_audiences = sa.Table(
+    "run_audiences", md,
+    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), primary_key=True),
+    sa.Column("audience", sa.String(200), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("meta_id", sa.String(64)),
+    sa.Column("rows_read", sa.Integer, default=0),
+    sa.Column("rows_dropped", sa.Integer, default=0),
+    sa.Column("rows_added", sa.Integer, default=0),
+    sa.Column("rows_removed", sa.Integer, default=0),
+    sa.Column("size_lower", sa.BigInteger),
+    sa.Column("size_upper", sa.BigInteger),
+    sa.Column("message", sa.Text),
+    sa.Column("details", sa.Text),          # JSON: drop reasons per key, …
+)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _secure_sqlite(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)
+
+
+class StateStore:
+    """All reads and writes of fbsync's local state."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._migrate()
+
+    @classmethod
+    def open(cls, state_dir: Path, state_url: str | None = None) -> "StateStore":
+        if state_url:
+            url = state_url
+        else:
+            path = state_dir / "state.db"
+            _secure_sqlite(path)
+            url = f"sqlite:///{path}"
+        try:
+            engine = sa.create_engine(url, future=True)
+        except (sa.exc.ArgumentError, ImportError) as exc:
+            raise ConfigError(f"FBSYNC_STATE_URL is not a usable SQLAlchemy URL ({type(exc).__name__}); "
+                              "use e.g. postgresql+psycopg://user@host/db.") from None
+        if engine.dialect.name == "sqlite":
+            sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return cls(engine)
+
+    def _migrate(self) -> None:
+        with self.engine.begin() as c:
+            md.create_all(c)
+            v = c.execute(sa.select(schema_version.c.version)).scalar()
+            if v is None:
+                c.execute(schema_version.insert().values(version=SCHEMA_VERSION))
+            elif v > SCHEMA_VERSION:
+                raise ConfigError(f"The state store was written by a newer fbsync (schema {v}); upgrade fbsync.")
+
+    # ------------------------------------------------------------------ audiences
+    def audience(self, name: str) -> dict[str, Any] | None:
+        with self.engine.connect() as c:
+            r = c.execute(sa.select(audiences).where(audiences.c.name == name)).mappings().first()
+        return dict(r) if r else None
+
+    def all_audiences(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as c:
+            return [dict(r) for r in c.execute(sa.select(audiences).order_by(audiences.c.name)).mappings()]
+
+    def save_audience(self, name: str, **fields: Any) -> None:
+        fields["updated_at"] = _now()
+        with self.engine.begin() as c:
+            n = c.execute(audiences.update().where(audiences.c.name == name).values(**fields)).rowcount
+            if not n:
+                c.execute(audiences.insert().values(name=name, created_at=_now(), **fields))
+
+    def extra(self, name: str) -> dict[str, Any]:
+        a = self.audience(name)
+        return json.loads(a["extra"]) if a and a["extra"] else {}
+
+    def set_extra(self, name: str, **values: Any) -> None:
+        cur = self.extra(name)
+        cur.update(values)
+        self.save_audience(name, extra=json.dumps({k: v for k, v in cur.items() if v is not None}))
+
+    # ------------------------------------------------------------------ ledger
+    def ledger_count(self, name: str, table: sa.Table = ledger) -> int:
+        with self.engine.connect() as c:
+            return c.execute(sa.select(sa.func.count()).select_from(table).where(table.c.audience == name)).scalar_one()
+
+    def iter_fingerprints(self, name: str, chunk: int = 50_000) -> Iterator[list[bytes]]:
+        """Every acknowledged fingerprint of an audience, in chunks (keyset pagination)."""
+        last = b""
+        while True:
+            with self.engine.connect() as c:
+                fps = list(c.execute(
+                    sa.select(ledger.c.fp).where(ledger.c.audience == name, ledger.c.fp > last)
+                    .order_by(ledger.c.fp).limit(chunk)).scalars())
+            if not fps:
+                return
+            yield fps
+            last = fps[-1]
+
+    def encrypted_rows(self, name: str, fps: Sequence[bytes]) -> list[tuple[bytes, bytes]]:
+        out: list[tuple[bytes, bytes]] = []
+        with self.engine.connect() as c:
+            for i in range(0, len(fps), 900):
+                part = list(fps[i:i + 900])
+                out += [(r.fp, r.row) for r in c.execute(
+                    sa.select(ledger.c.fp, ledger.c.row).where(ledger.c.audience == name, ledger.c.fp.in_(part)))]
+        return out
+
+    def record_added(self, name: str, rows: Iterable[tuple[bytes, bytes]], table: sa.Table = ledger) -> None:
+        """Meta acknowledged these rows: (fingerprint, encrypted row). Idempotent."""
+        values = [{"audience": name, "fp": fp, "row": enc} for fp, enc in rows]
+        if not values:
+            return
+        with self.engine.begin() as c:
+            fps = [v["fp"] for v in values]
+            for i in range(0, len(fps), 900):
+                c.execute(table.delete().where(table.c.audience == name, table.c.fp.in_(fps[i:i + 900])))
+            c.execute(table.insert(), values)
+
+    def record_removed(self, name: str, fps: Sequence[bytes]) -> None:
+        with self.engine.begin() as c:
+            for i in range(0, len(fps), 900):
+                c.execute(ledger.delete().where(ledger.c.audience == name, ledger.c.fp.in_(list(fps[i:i + 900]))))
+
+    def clear_ledger(self, name: str, table: sa.Table = ledger) -> None:
+        with self.engine.begin() as c:
+            c.execute(table.delete().where(table.c.audience == name))
+
+    def commit_replace(self, name: str) -> None:
+        """A /usersreplace session finished: its rows become the ledger, atomically."""
+        with self.engine.begin() as c:
+            c.execute(ledger.delete().where(ledger.c.audience == name))
+            c.execute(ledger.insert().from_select(
+                ["audience", "fp", "row"],
+                sa.select(pending.c.audience, pending.c.fp, pending.c.row).where(pending.c.audience == name)))
+            c.execute(pending.delete().where(pending.c.audience == name))
+
+    # ------------------------------------------------------------------ runs
+    def start_run(self, command: str, config_digest: str | None) -> int:
+        import getpass
+        import socket
+
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = str(os.getuid())
+        with self.engine.begin() as c:
+            return int(c.execute(runs.insert().values(
+                command=command, started_at=_now(), status="running", config_digest=config_digest,
+                user=user, host=socket.gethostname())).inserted_primary_key[0])
+
+    def record_audience_run(self, run_id: int, audience: str, **values: Any) -> None:
+        if isinstance(values.get("details"), dict):
+            values["details"] = json.dumps(values["details"], sort_keys=True)
+        with self.engine.begin() as c:
+            n = c.execute(run_audiences.update().where(
+                run_audiences.c.run_id == run_id, run_audiences.c.audience == audience).values(**values)).rowcount
+            if not n:
+                c.execute(run_audiences.insert().values(run_id=run_id, audience=audience, **values))
+
+    def finish_run(self, run_id: int, status: str, summary: dict[str, Any] | None = None) -> None:
+        with self.engine.begin() as c:
+            c.execute(runs.update().where(runs.c.id == run_id).values(
+                finished_at=_now(), status=status, summary=json.dumps(summary or {}, sort_keys=True)))
+
+    def history(self, limit: int = 20) -> list[dict[str, Any]]:
+        with self.engine.connect() as c:
+            rs = [dict(r) for r in c.execute(sa.select(runs).order_by(runs.c.id.desc()).limit(limit)).mappings()]
+            for r in rs:
+                r["audiences"] = [dict(a) for a in c.execute(
+                    sa.select(run_audiences).where(run_audiences.c.run_id == r["id"])
+                    .order_by(run_audiences.c.audience)).mappings()]
+        return rs
+
+    def last_audience_run(self, audience: str) -> dict[str, Any] | None:
+        with self.engine.connect() as c:
+            r = c.execute(
+                sa.select(run_audiences, runs.c.started_at, runs.c.finished_at)
+                .join(runs, runs.c.id == run_audiences.c.run_id)
+                .where(run_audiences.c.audience == audience).order_by(runs.c.id.desc()).limit(1)).mappings().first()
+        return dict(r) if r else None
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()

@@ -1,0 +1,120 @@
+"""State store and its keys: 0600 files, encrypted ledger, fingerprints not joinable with hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import stat
+from pathlib import Path
+
+import pytest
+
+from fbsync.crypto import RowCipher, load_master_key
+from fbsync.errors import ConfigError
+from fbsync.state import StateStore, pending
+
+
+def mode(p: Path) -> int:
+    return stat.S_IMODE(p.stat().st_mode)
+
+
+def test_key_file_generated_once_0600_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        k1 = load_master_key(None, tmp_path / "st")
+    assert "generated a new state key" in caplog.text
+    assert mode(tmp_path / "st" / "state.key") == 0o600
+    assert load_master_key(None, tmp_path / "st") == k1
+
+
+def test_env_key_wins_and_must_be_long_enough(tmp_path: Path) -> None:
+    assert load_master_key("x" * 32, tmp_path) == b"x" * 32
+    assert not (tmp_path / "state.key").exists()
+    with pytest.raises(ConfigError, match="too short"):
+        load_master_key("short", tmp_path)
+
+
+def test_cipher_round_trip_and_fingerprints() -> None:
+    c = RowCipher(b"k" * 32)
+    row = ("a" * 64, "", "b" * 64)
+    blob = c.encrypt(row)
+    assert c.decrypt(blob) == row
+    assert c.encrypt(row) != blob                              # random nonce
+    fp = c.fingerprint(("EMAIL", "PHONE", "FN"), row)
+    assert len(fp) == 16 and fp == c.fingerprint(("EMAIL", "PHONE", "FN"), row)
+    assert fp != RowCipher(b"other-key" * 4).fingerprint(("EMAIL", "PHONE", "FN"), row)
+    assert fp != c.fingerprint(("EMAIL", "FN", "PHONE"), row)  # the schema is part of the identity
+
+
+def test_store_file_is_0600_and_holds_no_hash_or_plaintext(tmp_path: Path) -> None:
+    store = StateStore.open(tmp_path)
+    c = RowCipher(b"k" * 32)
+    email_hash = hashlib.sha256(b"elodie.lefevre@gmail.com").hexdigest()
+    row = (email_hash, "")
+    store.save_audience("vip", meta_id="238", schema="EMAIL,PHONE")
+    store.record_added("vip", [(c.fingerprint(("EMAIL", "PHONE"), row), c.encrypt(row))])
+    store.engine.dispose()
+    db = tmp_path / "state.db"
+    assert mode(db) == 0o600
+    raw = db.read_bytes()
+    assert email_hash.encode() not in raw and bytes.fromhex(email_hash) not in raw
+    assert hashlib.sha256(email_hash.encode()).digest()[:16] not in raw
+
+
+def test_ledger_operations_are_idempotent_and_ordered(tmp_path: Path) -> None:
+    store = StateStore.open(tmp_path)
+    rows = [(bytes([i]) * 16, b"enc%d" % i) for i in range(10)]
+    store.record_added("a", rows[:6])
+    store.record_added("a", rows[4:])           # overlap: an in-flight batch sent twice
+    assert store.ledger_count("a") == 10
+    assert [f for chunk in store.iter_fingerprints("a", chunk=3) for f in chunk] == sorted(f for f, _ in rows)
+    store.record_removed("a", [rows[0][0], rows[1][0]])
+    assert store.ledger_count("a") == 8
+    assert dict(store.encrypted_rows("a", [rows[2][0]])) == {rows[2][0]: b"enc2"}
+    assert store.ledger_count("b") == 0
+
+
+def test_replace_commits_pending_atomically(tmp_path: Path) -> None:
+    store = StateStore.open(tmp_path)
+    store.record_added("a", [(b"o" * 16, b"old")])
+    store.record_added("a", [(b"n" * 16, b"new")], pending)
+    assert store.ledger_count("a") == 1 and store.ledger_count("a", pending) == 1
+    store.commit_replace("a")
+    assert dict(store.encrypted_rows("a", [b"n" * 16, b"o" * 16])) == {b"n" * 16: b"new"}
+    assert store.ledger_count("a", pending) == 0
+
+
+def test_runs_and_history(tmp_path: Path) -> None:
+    store = StateStore.open(tmp_path)
+    rid = store.start_run("sync", "d" * 64)
+    store.record_audience_run(rid, "vip", status="ok", rows_read=10, rows_added=9, details={"drops": {}})
+    store.record_audience_run(rid, "vip", status="ok", rows_read=10, rows_added=9, size_lower=9)
+    store.finish_run(rid, "ok", {"audiences": 1})
+    (h,) = store.history()
+    assert h["status"] == "ok" and h["user"] and h["host"] and h["config_digest"] == "d" * 64
+    assert [(a["audience"], a["rows_added"], a["size_lower"]) for a in h["audiences"]] == [("vip", 9, 9)]
+    assert store.last_audience_run("vip")["rows_read"] == 10
+
+
+def test_extra_values(tmp_path: Path) -> None:
+    store = StateStore.open(tmp_path)
+    store.set_extra("a", replace={"session_id": 1})
+    assert store.extra("a") == {"replace": {"session_id": 1}}
+    store.set_extra("a", replace=None)
+    assert store.extra("a") == {}
+
+
+def test_state_store_on_postgresql(pg_url: str) -> None:
+    import sqlalchemy as sa
+
+    eng = sa.create_engine(pg_url)
+    with eng.begin() as c:
+        for t in ("run_audiences", "runs", "ledger_pending", "ledger", "audiences", "schema_version"):
+            c.exec_driver_sql(f"DROP TABLE IF EXISTS {t} CASCADE")
+    eng.dispose()
+    store = StateStore.open(Path("/nonexistent"), pg_url)
+    store.record_added("a", [(b"\x00" * 16, b"x"), (b"\xff" * 16, b"y")])
+    assert [f for ch in store.iter_fingerprints("a") for f in ch] == [b"\x00" * 16, b"\xff" * 16]
+    rid = store.start_run("sync", None)
+    store.finish_run(rid, "ok")
+    assert store.history()[0]["status"] == "ok"
+    store.engine.dispose()
