@@ -1,0 +1,202 @@
+"""Graph API errors as the sandbox returns them.
+
+Every error body is ``{"error": {"message", "type", "code", "error_subcode"
+(only when there is one), "is_transient", "fbtrace_id"}}`` (meta-api.md §3,
+"Body shape").  HTTP status is 400 for nearly everything, as Meta does, even
+for throttles (meta-api.md §3, "HTTP status"); 500 only for Meta's "unknown" /
+internal family (code 1 and 2).
+
+Each factory below names the meta-api.md section (or the public source) its
+code, subcode and wording come from.  Where meta-api.md is silent the choice is
+marked ``(inf)`` and listed in docs/sandbox.md.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from dataclasses import dataclass
+from typing import Any
+
+OAUTH = "OAuthException"
+GRAPH_METHOD = "GraphMethodException"
+DOCS_HINT = "Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api"
+_TRACE_ALPHABET = string.ascii_letters + string.digits + "_-"
+
+
+def new_trace_id() -> str:
+    """An opaque id shaped like Meta's ``fbtrace_id`` (11 url-safe characters)."""
+    return "".join(secrets.choice(_TRACE_ALPHABET) for _ in range(11))
+
+
+@dataclass(eq=False)
+class GraphError(Exception):
+    """One Graph API error; raised inside handlers, rendered by the app."""
+
+    message: str
+    code: int
+    subcode: int | None = None
+    type: str = OAUTH
+    status: int = 400
+    transient: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.code}/{self.subcode}: {self.message}"
+
+    def body(self, trace_id: str) -> dict[str, Any]:
+        """The JSON body Meta sends for this error (meta-api.md §3)."""
+        err: dict[str, Any] = {"message": self.message, "type": self.type, "code": self.code}
+        if self.subcode is not None:
+            err["error_subcode"] = self.subcode
+        err["is_transient"] = self.transient
+        err["fbtrace_id"] = trace_id
+        return {"error": err}
+
+
+# --- auth (meta-api.md §5 "Auth"; public error bodies quoted in docs/sandbox.md) ---
+
+def missing_token(on_me: bool) -> GraphError:
+    """No ``access_token``: 2500 on ``/me``, 104 on any other object.
+
+    Wording as Graph returns it (fbsamples/messenger-platform-samples#125 for 2500,
+    spring-guides/gs-consuming-rest#10 for 104); both are "P" codes in meta-api.md §3.
+    """
+    if on_me:
+        return GraphError("An active access token must be used to query information about the current user.", 2500)
+    return GraphError("An access token is required to request this resource.", 104)
+
+
+def invalid_token() -> GraphError:
+    """Wrong token: 190 (meta-api.md §3).  The token itself is never echoed."""
+    return GraphError("Invalid OAuth access token - Cannot parse access token", 190)
+
+
+def missing_proof() -> GraphError:
+    """"Require App Secret" is on and no proof came (meta-api.md §5 [SEC]); code 100, GraphMethodException."""
+    return GraphError("API calls from the server require an appsecret_proof argument", 100, type=GRAPH_METHOD)
+
+
+def invalid_proof() -> GraphError:
+    """Proof is not HMAC-SHA256(app_secret, token) (meta-api.md §5 [SEC]); code 100, GraphMethodException."""
+    return GraphError("Invalid appsecret_proof provided in the API argument", 100, type=GRAPH_METHOD)
+
+
+# --- routing (meta-api.md §1.4 "Unknown id or no permission"; §1 "Base and encoding") ---
+
+def unsupported(method: str, object_id: str) -> GraphError:
+    """100/33: object missing, not ours, or the method is not supported on it (meta-api.md §1.4)."""
+    return GraphError(
+        f"Unsupported {method.lower()} request. Object with ID '{object_id}' does not exist, cannot be loaded "
+        f"due to missing permissions, or does not support this operation. {DOCS_HINT}",
+        100,
+        33,
+        type=GRAPH_METHOD,
+    )
+
+
+def nonexisting_field(name: str, node_type: str) -> GraphError:
+    """Unknown field or edge on a known node: Graph's code-100 wording (inf: wording)."""
+    return GraphError(f"(#100) Tried accessing nonexisting field ({name}) on node type ({node_type})", 100)
+
+
+def unknown_path(components: str) -> GraphError:
+    """More path components than any Graph route has (Graph code 2500, listed in meta-api.md §3)."""
+    return GraphError(f"Unknown path components: {components}", 2500)
+
+
+def deprecated_version(latest: str) -> GraphError:
+    """2635: the version is no longer served (meta-api.md §1 "Base and encoding")."""
+    return GraphError(
+        f"(#2635) You are calling a deprecated version of the Ads API. Please update to the latest version: {latest}.",
+        2635,
+    )
+
+
+# --- parameters (meta-api.md §3: 100 = invalid parameter) ---
+
+def param(message: str) -> GraphError:
+    """Generic invalid-parameter error, code 100 (meta-api.md §3)."""
+    return GraphError(f"(#100) {message}", 100)
+
+
+def required(name: str) -> GraphError:
+    """A required parameter is missing (code 100, Graph's usual wording)."""
+    return param(f"The parameter {name} is required")
+
+
+def schema_mismatch() -> GraphError:
+    """Rows that do not fit the schema: "(#100) Data is missing or does not match schema" (meta-api.md §3)."""
+    return param("Data is missing or does not match schema")
+
+
+def too_many_rows() -> GraphError:
+    """More than 10,000 rows in one request: 1/99 as observed (meta-api.md §1.5 "Limits").
+
+    facebook/facebook-java-business-sdk#46 got ``{"code":1,"message":"An unknown error occurred",
+    "error_subcode":99}`` for 30k rows; code 1 comes with HTTP 500 (fpbs#119).  Not transient:
+    retrying the same request cannot succeed, only a smaller batch can.
+    """
+    return GraphError("An unknown error occurred", 1, 99, status=500)
+
+
+def internal() -> GraphError:
+    """Unexpected sandbox failure: Graph's code 2 "temporary service error" (meta-api.md §3)."""
+    return GraphError("An unexpected error has occurred. Please retry your request later.", 2, status=500, transient=True)
+
+
+# --- custom audiences (meta-api.md §1.1, §1.5-§1.7, §7) ---
+
+def update_failed(detail: str, subcode: int | None = None) -> GraphError:
+    """2650 "Failed to update the custom audience" (meta-api.md §1.5, §1.6, §3)."""
+    return GraphError(f"(#2650) Failed to update the custom audience: {detail}", 2650, subcode)
+
+
+def kind_mismatch(locked: str, incoming: str) -> GraphError:
+    """2650 schema-kind lock, worded as in fpbs#433 (meta-api.md §7.2)."""
+    return update_failed(
+        f"This audience was created from data source FILE_IMPORTED.{locked}, "
+        f"which does not support data source FILE_IMPORTED.{incoming}."
+    )
+
+
+def create_failed(detail: str) -> GraphError:
+    """2654 "create failed" (meta-api.md §1.1); used for caps and lookalike refusals."""
+    return GraphError(f"(#2654) {detail}", 2654)
+
+
+def seed_too_small() -> GraphError:
+    """2654 for a lookalike seed under 100 people; wording from the SDK's docs examples (meta-api.md §1.7)."""
+    return create_failed(
+        "Source Audience is Too Small: There aren't enough people in your source in the country you chose. "
+        "Please choose a country that includes at least 100 people in your source."
+    )
+
+
+def lookalikes_exist() -> GraphError:
+    """2656: a seed with lookalikes cannot be deleted (meta-api.md §1.4, §1.7)."""
+    return GraphError(
+        "(#2656) Audience Cannot Be Deleted: This audience is the source of one or more lookalike audiences. "
+        "Delete those lookalike audiences first.",
+        2656,
+    )
+
+
+# usersreplace subcodes (meta-api.md §1.6 table)
+REPLACE_IN_PROGRESS = 1870145
+REPLACE_TIMED_OUT = 1870158
+REPLACE_FIRST_NOT_ONE = 1870147
+REPLACE_FINISHED = 1870159
+REPLACE_TOO_BIG = 1870144
+
+_REPLACE_TEXT = {
+    REPLACE_IN_PROGRESS: "Another update to this audience is in progress. Please try again later.",
+    REPLACE_TIMED_OUT: "The replace session has timed out (90 minutes after its first batch).",
+    REPLACE_FIRST_NOT_ONE: "The first batch of a replace session must have batch_seq 1.",
+    REPLACE_FINISHED: "This session has already finished.",
+    REPLACE_TOO_BIG: "Audiences with 100 million or more people cannot be replaced.",
+}
+
+
+def replace_error(subcode: int) -> GraphError:
+    """2650 with one of the usersreplace subcodes (meta-api.md §1.6)."""
+    return update_failed(_REPLACE_TEXT[subcode], subcode)

@@ -1,0 +1,117 @@
+"""Persistence of upload sessions (``/users``) and replace sessions (``/usersreplace``).
+
+Session state lives in SQLite beside the audiences so that a restarted sandbox
+(``--data FILE``) still knows which batches of a session it has seen
+(meta-api.md §1.5 "session", §1.6 "Session rules").  Rows of a running replace
+are staged in ``replace_rows`` until the last batch swaps them in.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+
+USERS = "users"
+REPLACE = "replace"
+RUNNING = "running"
+FINISHED = "finished"
+TIMED_OUT = "timed_out"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS upload_sessions (
+  audience_id INTEGER NOT NULL, op TEXT NOT NULL, session_id INTEGER NOT NULL, started INTEGER NOT NULL,
+  seqs TEXT NOT NULL, schema TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL,
+  received INTEGER NOT NULL, invalid INTEGER NOT NULL,
+  PRIMARY KEY (audience_id, op, session_id));
+CREATE TABLE IF NOT EXISTS replace_rows (
+  audience_id INTEGER NOT NULL, row_hash INTEGER NOT NULL, row_key TEXT NOT NULL,
+  PRIMARY KEY (audience_id, row_hash)) WITHOUT ROWID;
+"""
+
+
+@dataclass
+class SessionState:
+    """One session of one audience: batches seen, its schema, cumulative counts."""
+
+    audience_id: int
+    op: str
+    session_id: int
+    started: int
+    schema: list[str]
+    kind: str
+    seqs: list[int] = field(default_factory=list)
+    status: str = RUNNING
+    received: int = 0
+    invalid: int = 0
+
+
+class SessionStore:
+    """Session rows on the store's connection; callers hold the store lock."""
+
+    COPY_STAGED_SQL = (
+        "INSERT OR IGNORE INTO members (audience_id, row_hash, row_key)"
+        " SELECT ?, row_hash, row_key FROM replace_rows WHERE audience_id=?"
+    )
+
+    def __init__(
+        self, db: sqlite3.Connection, transaction: Callable[[], AbstractContextManager[sqlite3.Connection]]
+    ) -> None:
+        self._db = db
+        self._transaction = transaction
+        db.executescript(_SCHEMA)
+
+    def get(self, audience_id: int, op: str, session_id: int) -> SessionState | None:
+        """The session, or None when this audience never saw it."""
+        row = self._db.execute(
+            "SELECT started, seqs, schema, kind, status, received, invalid FROM upload_sessions"
+            " WHERE audience_id=? AND op=? AND session_id=?",
+            (audience_id, op, session_id),
+        ).fetchone()
+        if row is None:
+            return None
+        return SessionState(
+            audience_id, op, session_id, started=row[0], seqs=json.loads(row[1]), schema=json.loads(row[2]),
+            kind=row[3], status=row[4], received=row[5], invalid=row[6],
+        )
+
+    def running_replace(self, audience_id: int) -> SessionState | None:
+        """The replace session currently running on the audience, if any."""
+        row = self._db.execute(
+            "SELECT session_id FROM upload_sessions WHERE audience_id=? AND op=? AND status=?",
+            (audience_id, REPLACE, RUNNING),
+        ).fetchone()
+        return self.get(audience_id, REPLACE, row[0]) if row else None
+
+    def save(self, state: SessionState) -> None:
+        """Insert or update a session."""
+        self._db.execute(
+            "INSERT OR REPLACE INTO upload_sessions (audience_id, op, session_id, started, seqs, schema, kind,"
+            " status, received, invalid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (state.audience_id, state.op, state.session_id, state.started, json.dumps(state.seqs),
+             json.dumps(state.schema), state.kind, state.status, state.received, state.invalid),
+        )
+
+    def stage(self, audience_id: int, keys: Iterable[str]) -> None:
+        """Keep rows of a running replace until its last batch."""
+        with self._transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO replace_rows (audience_id, row_hash, row_key) VALUES (?, fbsync_digest(?2), ?2)",
+                ((audience_id, k) for k in keys),
+            )
+
+    def clear_staged(self, audience_id: int) -> None:
+        """Forget the staged rows of an audience."""
+        self._db.execute("DELETE FROM replace_rows WHERE audience_id=?", (audience_id,))
+
+    def drop_audience(self, audience_id: int) -> None:
+        """Forget every session of a deleted audience."""
+        self._db.execute("DELETE FROM upload_sessions WHERE audience_id=?", (audience_id,))
+        self.clear_staged(audience_id)
+
+    def clear(self) -> None:
+        """Forget all sessions (admin reset)."""
+        self._db.execute("DELETE FROM upload_sessions")
+        self._db.execute("DELETE FROM replace_rows")

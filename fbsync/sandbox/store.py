@@ -1,0 +1,317 @@
+"""SQLite persistence of the sandbox: accounts, audiences, members, sessions.
+
+A file path keeps state across restarts (``--data FILE``); ``None`` keeps it in
+memory.  One re-entrant lock guards the single connection, so the store is
+safe to share between the HTTP server's threads; :meth:`SandboxStore.lock` is
+public so the app can make a whole request atomic.
+
+Members are rows of ``members`` (one per distinct person, keyed by audience id
+and ``row_key``, the canonical JSON of the person's non-empty identifiers),
+indexed per identifier value in ``member_values`` so that a removal matching on
+any subset of keys (meta-api.md §1.5 "Remove") is an index lookup, even with
+millions of members.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from .sessions import SessionStore
+
+FIRST_AUDIENCE_ID = 23850000000000001
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS accounts (id TEXT PRIMARY KEY, created INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS audiences (
+  id INTEGER PRIMARY KEY, account_id TEXT NOT NULL, subtype TEXT NOT NULL,
+  data TEXT NOT NULL, kind TEXT, schema TEXT NOT NULL DEFAULT '[]',
+  member_count INTEGER NOT NULL DEFAULT 0, deleted INTEGER NOT NULL DEFAULT 0,
+  time_created INTEGER NOT NULL, time_updated INTEGER NOT NULL, time_content_updated INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS audiences_account ON audiences (account_id, deleted);
+CREATE TABLE IF NOT EXISTS members (
+  id INTEGER PRIMARY KEY, audience_id INTEGER NOT NULL, row_hash INTEGER NOT NULL, row_key TEXT NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS members_key ON members (audience_id, row_hash);
+CREATE TABLE IF NOT EXISTS member_values (
+  audience_id INTEGER NOT NULL, digest INTEGER NOT NULL, member_id INTEGER NOT NULL,
+  PRIMARY KEY (audience_id, digest, member_id)) WITHOUT ROWID;
+"""
+
+
+@dataclass
+class Audience:
+    """One stored audience; ``data`` holds the Graph fields set at create/update time."""
+
+    id: int
+    account_id: str
+    subtype: str
+    data: dict[str, Any]
+    kind: str | None
+    schema: list[str]
+    member_count: int
+    time_created: int
+    time_updated: int
+    time_content_updated: int
+
+
+def row_key(member: dict[str, str]) -> str:
+    """Canonical text of one member: sorted JSON of its non-empty identifiers."""
+    return json.dumps(member, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def digest(text: str) -> int:
+    """Signed 64-bit BLAKE2b of ``text``: compact index keys (collisions are re-checked on the full row)."""
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big", signed=True)
+
+
+def value_digest(key: str, value: str) -> int:
+    """Index key of one identifier value of a member."""
+    return digest(f"{key}\0{value}")
+
+
+class SandboxStore:
+    """Thread-safe SQLite store.  ``path=None`` keeps everything in memory."""
+
+    def __init__(self, path: str | None = None) -> None:
+        self.path = path
+        self.lock = threading.RLock()
+        self._db = sqlite3.connect(path or ":memory:", check_same_thread=False, isolation_level=None)
+        self._db.create_function("fbsync_digest", 1, digest, deterministic=True)
+        if path:
+            self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA cache_size=-65536")
+        self._db.executescript(_SCHEMA)
+        self._depth = 0
+        self.sessions = SessionStore(self._db, self.transaction)
+        self._requests: dict[str, int] = {}
+
+    # --- plumbing ---
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """Run a block atomically under the store lock; nested blocks join the outer one."""
+        with self.lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self._db
+                finally:
+                    self._depth -= 1
+                return
+            self._db.execute("BEGIN")
+            self._depth = 1
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+            finally:
+                self._depth = 0
+
+    def close(self) -> None:
+        """Close the database connection."""
+        with self.lock:
+            self._db.close()
+
+    def reset(self) -> None:
+        """Forget every account, audience, member, session and request count."""
+        with self.transaction() as db:
+            for table in ("meta", "accounts", "audiences", "members", "member_values"):
+                db.execute(f"DELETE FROM {table}")
+            self.sessions.clear()
+        with self.lock:
+            self._requests.clear()
+
+    # --- request counters (admin: GET /__sandbox/requests) ---
+
+    def count_request(self, endpoint: str) -> None:
+        """Count one Graph call under ``endpoint`` (e.g. ``"POST /users"``)."""
+        with self.lock:
+            self._requests[endpoint] = self._requests.get(endpoint, 0) + 1
+
+    def request_count(self) -> dict[str, Any]:
+        """``{"total": N, "by_endpoint": {...}}`` of Graph calls since start or reset."""
+        with self.lock:
+            return {"total": sum(self._requests.values()), "by_endpoint": dict(sorted(self._requests.items()))}
+
+    # --- accounts ---
+
+    def ensure_account(self, account_id: str, now: int) -> int:
+        """Create the ad account on first use; return its creation time."""
+        with self.lock:
+            self._db.execute("INSERT OR IGNORE INTO accounts (id, created) VALUES (?, ?)", (account_id, now))
+            return int(self._db.execute("SELECT created FROM accounts WHERE id=?", (account_id,)).fetchone()[0])
+
+    # --- audiences ---
+
+    def _next_id(self, db: sqlite3.Connection) -> int:
+        row = db.execute("SELECT value FROM meta WHERE key='next_audience_id'").fetchone()
+        next_id = int(row[0]) if row else FIRST_AUDIENCE_ID
+        db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('next_audience_id', ?)", (str(next_id + 1),))
+        return next_id
+
+    def create_audience(self, account_id: str, subtype: str, data: dict[str, Any], now: int) -> int:
+        """Insert an audience and return its new numeric id (ids are never reused)."""
+        with self.transaction() as db:
+            new_id = self._next_id(db)
+            db.execute(
+                "INSERT INTO audiences (id, account_id, subtype, data, time_created, time_updated,"
+                " time_content_updated) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (new_id, account_id, subtype, json.dumps(data), now, now, now),
+            )
+        return new_id
+
+    def get_audience(self, audience_id: int) -> Audience | None:
+        """The live (not deleted) audience with this id, or None."""
+        with self.lock:
+            row = self._db.execute(_SELECT + " WHERE id=? AND deleted=0", (audience_id,)).fetchone()
+        return _audience(row) if row else None
+
+    def list_audiences(self, account_id: str | None = None) -> list[Audience]:
+        """Live audiences, newest first; of one account when given."""
+        where, args = ("WHERE deleted=0", ()) if account_id is None else ("WHERE account_id=? AND deleted=0", (account_id,))
+        with self.lock:
+            rows = self._db.execute(f"{_SELECT} {where} ORDER BY id DESC", args).fetchall()
+        return [_audience(r) for r in rows]
+
+    def count_audiences(self, account_id: str, subtype: str) -> int:
+        """Live audiences of one subtype in an account (for the per-account caps)."""
+        with self.lock:
+            sql = "SELECT COUNT(*) FROM audiences WHERE account_id=? AND subtype=? AND deleted=0"
+            return int(self._db.execute(sql, (account_id, subtype)).fetchone()[0])
+
+    def count_live(self, account_id: str) -> int:
+        """Live audiences of an account, all subtypes (the "active CAs" of the usage quota)."""
+        with self.lock:
+            sql = "SELECT COUNT(*) FROM audiences WHERE account_id=? AND deleted=0"
+            return int(self._db.execute(sql, (account_id,)).fetchone()[0])
+
+    def update_audience(self, audience_id: int, changes: dict[str, Any], now: int) -> None:
+        """Merge ``changes`` into the audience's stored fields."""
+        with self.transaction() as db:
+            data = json.loads(db.execute("SELECT data FROM audiences WHERE id=?", (audience_id,)).fetchone()[0])
+            data.update(changes)
+            db.execute("UPDATE audiences SET data=?, time_updated=? WHERE id=?", (json.dumps(data), now, audience_id))
+
+    def delete_audience(self, audience_id: int) -> None:
+        """Delete an audience and its members (its id stays reserved)."""
+        with self.transaction() as db:
+            db.execute("UPDATE audiences SET deleted=1, member_count=0 WHERE id=?", (audience_id,))
+            db.execute("DELETE FROM member_values WHERE audience_id=?", (audience_id,))
+            db.execute("DELETE FROM members WHERE audience_id=?", (audience_id,))
+            self.sessions.drop_audience(audience_id)
+
+    def lock_schema(self, audience_id: int, kind: str, keys: Iterable[str]) -> list[str]:
+        """Lock the audience to ``kind`` and append keys it has not seen; return the schema."""
+        with self.transaction() as db:
+            row = db.execute("SELECT schema FROM audiences WHERE id=?", (audience_id,)).fetchone()
+            schema: list[str] = json.loads(row[0])
+            schema += [k for k in keys if k not in schema]
+            db.execute("UPDATE audiences SET kind=?, schema=? WHERE id=?", (kind, json.dumps(schema), audience_id))
+        return schema
+
+    # --- members ---
+
+    def add_members(self, audience_id: int, members: list[dict[str, str]], now: int) -> int:
+        """Add members (an identical member is kept once); return how many were new."""
+        with self.transaction() as db:
+            return self._insert(db, audience_id, (row_key(m) for m in members), now)
+
+    def _insert(self, db: sqlite3.Connection, audience_id: int, keys: Iterable[str] | None, now: int) -> int:
+        """Insert member keys (or, with ``keys=None``, the staged replace rows) and index their values."""
+        top = db.execute("SELECT COALESCE(MAX(id), 0) FROM members").fetchone()[0]
+        if keys is None:
+            cur = db.execute(self.sessions.COPY_STAGED_SQL, (audience_id, audience_id))
+        else:
+            sql = "INSERT OR IGNORE INTO members (audience_id, row_hash, row_key) VALUES (?, fbsync_digest(?2), ?2)"
+            cur = db.executemany(sql, ((audience_id, k) for k in keys))
+        added = max(cur.rowcount, 0)
+        db.execute(
+            "INSERT INTO member_values (audience_id, digest, member_id)"
+            " SELECT m.audience_id, fbsync_digest(j.key || char(0) || j.value), m.id"
+            " FROM members m, json_each(m.row_key) j WHERE m.id > ?",
+            (top,),
+        )
+        self._touch(db, audience_id, added, now)
+        return added
+
+    def remove_members(self, audience_id: int, removals: list[dict[str, str]], now: int) -> int:
+        """Remove every member matching all non-empty fields of a removal row; return how many."""
+        with self.transaction() as db:
+            doomed: dict[int, str] = {}
+            for wanted in removals:
+                doomed.update(self._matches(db, audience_id, wanted))
+            db.executemany("DELETE FROM members WHERE id=?", ((member_id,) for member_id in doomed))
+            db.executemany(
+                "DELETE FROM member_values WHERE audience_id=? AND digest=? AND member_id=?",
+                ((audience_id, value_digest(k, v), member_id)
+                 for member_id, key in doomed.items() for k, v in json.loads(key).items()),
+            )
+            self._touch(db, audience_id, -len(doomed), now)
+            return len(doomed)
+
+    def _matches(self, db: sqlite3.Connection, audience_id: int, wanted: dict[str, str]) -> dict[int, str]:
+        first_key, first_value = next(iter(wanted.items()))
+        rows = db.execute(
+            "SELECT m.id, m.row_key FROM member_values v JOIN members m ON m.id = v.member_id"
+            " WHERE v.audience_id=? AND v.digest=?",
+            (audience_id, value_digest(first_key, first_value)),
+        ).fetchall()
+        found = {}
+        for member_id, key in rows:
+            stored = json.loads(key)
+            if all(stored.get(k) == v for k, v in wanted.items()):
+                found[member_id] = key
+        return found
+
+    def replace_members(self, audience_id: int, schema: list[str], now: int) -> int:
+        """Atomically make the members exactly the staged replace rows (usersreplace, meta-api.md §1.6)."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM member_values WHERE audience_id=?", (audience_id,))
+            db.execute("DELETE FROM members WHERE audience_id=?", (audience_id,))
+            db.execute("UPDATE audiences SET member_count=0, schema=? WHERE id=?", (json.dumps(schema), audience_id))
+            added = self._insert(db, audience_id, None, now)
+            self.sessions.clear_staged(audience_id)
+            return added
+
+    def _touch(self, db: sqlite3.Connection, audience_id: int, delta: int, now: int) -> None:
+        db.execute(
+            "UPDATE audiences SET member_count = member_count + ?, time_content_updated=? WHERE id=?",
+            (delta, now, audience_id),
+        )
+
+    def members(self, audience_id: int) -> dict[str, Any]:
+        """``{"schema": [...], "rows": [[...], ...]}``: members in the locked schema order, sorted."""
+        with self.lock:
+            row = self._db.execute("SELECT schema FROM audiences WHERE id=?", (audience_id,)).fetchone()
+            schema: list[str] = json.loads(row[0]) if row else []
+            keys = self._db.execute("SELECT row_key FROM members WHERE audience_id=?", (audience_id,)).fetchall()
+        rows = []
+        for (key,) in keys:
+            member = json.loads(key)
+            rows.append([member.get(k, "") for k in schema])
+        return {"schema": schema, "rows": sorted(rows)}
+
+
+_SELECT = (
+    "SELECT id, account_id, subtype, data, kind, schema, member_count, time_created, time_updated,"
+    " time_content_updated FROM audiences"
+)
+
+
+def _audience(row: tuple[Any, ...]) -> Audience:
+    return Audience(
+        id=row[0], account_id=row[1], subtype=row[2], data=json.loads(row[3]), kind=row[4],
+        schema=json.loads(row[5]), member_count=row[6], time_created=row[7], time_updated=row[8],
+        time_content_updated=row[9],
+    )

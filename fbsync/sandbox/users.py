@@ -1,0 +1,173 @@
+"""Membership endpoints: ``POST|DELETE /{id}/users`` and ``POST /{id}/usersreplace``.
+
+Rules: meta-api.md §1.5 (payload, session, response, removal semantics), §1.6
+(replace sessions and their 2650 subcodes), §7.2 (schema-kind lock).
+Membership changes apply at once; Meta takes up to 24 h (docs/sandbox.md).
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING, Any
+
+from . import errors
+from .params import GraphRequest
+from .payload import ATTRIBUTE_KEYS, Parsed, Session, parse_payload, parse_session
+from .sessions import FINISHED, REPLACE, RUNNING, TIMED_OUT, USERS, SessionState
+from .store import Audience, row_key
+
+if TYPE_CHECKING:
+    from .app import SandboxApp
+
+
+def add_users(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
+    """``POST /{id}/users``: add members."""
+    return _users(app, req, remove=False)
+
+
+def remove_users(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
+    """``DELETE /{id}/users`` (body, query, or POST with ``method=DELETE``): remove members."""
+    return _users(app, req, remove=True)
+
+
+def _customer_file(audience: Audience) -> None:
+    if audience.subtype != "CUSTOM":
+        raise errors.update_failed(f"users can only be changed on customer file custom audiences, not {audience.subtype}.")
+
+
+def _check_kind(audience: Audience, parsed: Parsed) -> None:
+    """An audience keeps the kind of its first upload (meta-api.md §7.2)."""
+    if audience.kind and audience.kind != parsed.kind:
+        raise errors.kind_mismatch(audience.kind, parsed.kind)
+
+
+def _users(app: SandboxApp, req: GraphRequest, *, remove: bool) -> dict[str, Any]:
+    audience: Audience = req.extra["audience"]
+    _customer_file(audience)
+    parsed = parse_payload(req.params.get("payload"), value_based=bool(audience.data.get("is_value_based")) and not remove)
+    session = parse_session(req.params.get("session"), needed=False)
+    if app.running_replace(audience) is not None:
+        raise errors.replace_error(errors.REPLACE_IN_PROGRESS)
+    _check_kind(audience, parsed)
+    state = _advance_users_session(app, audience, session, parsed) if session else None
+    now = app.now()
+    with app.store.transaction():
+        if remove:
+            app.store.remove_members(audience.id, parsed.members, now)
+        else:
+            app.store.lock_schema(audience.id, parsed.kind, parsed.identity_keys)
+            app.store.add_members(audience.id, parsed.members, now)
+        if state is not None:
+            app.store.sessions.save(state)
+    session_id = session.session_id if session else random.randint(10**17, 2**63 - 1)
+    received, invalid = (state.received, state.invalid) if state else (parsed.received, parsed.invalid)
+    return {
+        "audience_id": str(audience.id),
+        "session_id": str(session_id),
+        "num_received": received,
+        "num_invalid_entries": invalid,
+        "invalid_entry_samples": parsed.samples,
+    }
+
+
+def _advance_users_session(app: SandboxApp, audience: Audience, session: Session, parsed: Parsed) -> SessionState:
+    """Per (audience, session_id): unique batch_seq, one schema, closed by last_batch_flag, 90 minutes (inf)."""
+    now = app.now()
+    state = app.store.sessions.get(audience.id, USERS, session.session_id)
+    if state is None:
+        state = SessionState(audience.id, USERS, session.session_id, started=now, schema=parsed.schema, kind=parsed.kind)
+    elif state.status == FINISHED:
+        raise errors.replace_error(errors.REPLACE_FINISHED)
+    elif now - state.started > app.config.session_seconds:
+        raise errors.replace_error(errors.REPLACE_TIMED_OUT)
+    _same_batch_rules(state, session, parsed)
+    _count(state, session, parsed)
+    return state
+
+
+def _same_batch_rules(state: SessionState, session: Session, parsed: Parsed) -> None:
+    """Rules common to both session kinds: no repeated batch_seq, the same schema throughout."""
+    if session.batch_seq in state.seqs:
+        raise errors.update_failed(f"batch_seq {session.batch_seq} was already received in session {state.session_id}.")
+    if parsed.schema != state.schema:
+        raise errors.update_failed(f"every batch of session {state.session_id} must use the schema of its first batch.")
+
+
+def _count(state: SessionState, session: Session, parsed: Parsed) -> None:
+    state.seqs.append(session.batch_seq)
+    state.received += parsed.received
+    state.invalid += parsed.invalid
+    if session.last_batch_flag:
+        state.status = FINISHED
+
+
+def settle_replace(app: SandboxApp, audience: Audience) -> SessionState | None:
+    """The running replace of an audience; one past its 90 minutes is completed first (meta-api.md §1.6).
+
+    "Late batches are discarded and the audience keeps what arrived": the rows received
+    within the 90 minutes become the audience's members, as if the last batch had come.
+    """
+    state = app.store.sessions.running_replace(audience.id)
+    if state is None or app.now() - state.started <= app.config.session_seconds:
+        return state
+    state.status = TIMED_OUT
+    _finish_replace(app, state, state.started + int(app.config.session_seconds))
+    return None
+
+
+def _finish_replace(app: SandboxApp, state: SessionState, when: int) -> None:
+    """Swap the staged rows in as the audience's members, locking it to the session's kind."""
+    with app.store.transaction():
+        app.store.lock_schema(state.audience_id, state.kind, [])
+        app.store.replace_members(state.audience_id, [k for k in state.schema if k not in ATTRIBUTE_KEYS], when)
+        app.store.sessions.save(state)
+
+
+def replace_users(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
+    """``POST /{id}/usersreplace`` (meta-api.md §1.6)."""
+    audience: Audience = req.extra["audience"]
+    _customer_file(audience)
+    parsed = parse_payload(req.params.get("payload"), value_based=bool(audience.data.get("is_value_based")))
+    session = parse_session(req.params.get("session"), needed=True)
+    assert session is not None
+    running = app.running_replace(audience)
+    state = _replace_state(app, audience, session, parsed, running)
+    _same_batch_rules(state, session, parsed)
+    _count(state, session, parsed)
+    with app.store.transaction():
+        app.store.sessions.stage(audience.id, (row_key(m) for m in parsed.members))
+        app.store.sessions.save(state)
+        if state.status == FINISHED:
+            _finish_replace(app, state, app.now())
+    return {
+        "account_id": audience.account_id,
+        "session_id": str(session.session_id),
+        "num_received": state.received,
+        "num_invalid_entries": state.invalid,
+        "invalid_entry_samples": parsed.samples,
+    }
+
+
+def _replace_state(
+    app: SandboxApp, audience: Audience, session: Session, parsed: Parsed, running: SessionState | None
+) -> SessionState:
+    """Which replace session this batch belongs to, or the 2650 subcode that refuses it."""
+    known = app.store.sessions.get(audience.id, REPLACE, session.session_id)
+    if session.batch_seq == 1:
+        if known is not None and known.status != RUNNING:
+            raise errors.replace_error(errors.REPLACE_TIMED_OUT if known.status == TIMED_OUT else errors.REPLACE_FINISHED)
+        if running is not None:
+            raise errors.replace_error(errors.REPLACE_IN_PROGRESS)
+        if audience.member_count >= app.config.replace_max_members:
+            raise errors.replace_error(errors.REPLACE_TOO_BIG)
+        _check_kind(audience, parsed)
+        app.store.sessions.clear_staged(audience.id)
+        return SessionState(audience.id, REPLACE, session.session_id, started=app.now(),
+                            schema=parsed.schema, kind=parsed.kind)
+    if known is None:
+        raise errors.replace_error(errors.REPLACE_FIRST_NOT_ONE)
+    if known.status == TIMED_OUT:
+        raise errors.replace_error(errors.REPLACE_TIMED_OUT)
+    if known.status == FINISHED:
+        raise errors.replace_error(errors.REPLACE_FINISHED)
+    return known
