@@ -3,21 +3,41 @@
 * ``GET  /__sandbox/audiences`` — every live audience: account, name, subtype, member count, schema.
 * ``GET  /__sandbox/audiences/{id}/members`` — ``{"schema": [...], "rows": [[...], ...]}``, rows sorted.
 * ``GET  /__sandbox/requests`` — ``{"total": N, "by_endpoint": {"POST /users": n, ...}}``.
-* ``POST /__sandbox/reset`` — forget everything.
+* ``POST /__sandbox/reset`` — forget everything (fault state included; the fault settings stay).
+* ``GET  /__sandbox/faults`` — fault settings, blocks in force, budgets, what was injected.
+* ``POST /__sandbox/faults`` — JSON body of :class:`Faults` fields: replaces the settings (``{}`` clears).
+* ``DELETE /__sandbox/faults`` — no faults.
+* ``POST /__sandbox/faults/block`` — ``{"account_id": "act_1", "code": "80003/2446079", "seconds": 60}``:
+  throttle an account now (code ``4``: the whole app; ``seconds`` defaults to ``block_seconds``).
+* ``POST /__sandbox/tokens`` — ``{"token": "…"}``: accept another token (a renewed one).
+* ``GET/POST /__sandbox/config`` — the doctor knobs of :class:`SandboxConfig` (token type and
+  lifetime, missing permissions, terms, account status); POST merges the given ones.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
+
+from .faults import Faults
 
 if TYPE_CHECKING:
     from .app import Response, SandboxApp
 
+#: SandboxConfig fields settable through ``POST /__sandbox/config``.
+CONFIG_KNOBS = ("token_type", "token_expires_in_days", "missing_permissions", "custom_audience_tos",
+                "account_status", "disable_reason")
 
-def handle(app: SandboxApp, method: str, path: str, query: str) -> Response:
+
+def handle(app: SandboxApp, method: str, path: str, query: str, body: bytes = b"") -> Response:
     """Route one admin call."""
     parts = [p for p in path.split("/") if p][1:]
+    if parts[:1] in (["faults"], ["tokens"], ["config"]):
+        try:
+            return _settings(app, method, parts, _body(body))
+        except (ValueError, TypeError) as err:
+            return _reply(400, {"error": str(err)})
     if method == "GET" and parts == ["audiences"]:
         return _ok({"data": audiences(app)})
     if method == "GET" and len(parts) == 3 and parts[0] == "audiences" and parts[2] == "members":
@@ -28,8 +48,56 @@ def handle(app: SandboxApp, method: str, path: str, query: str) -> Response:
         return _ok(app.request_count())
     if method == "POST" and parts == ["reset"]:
         app.store.reset()
+        if app.injector is not None:
+            with app.store.lock:
+                app.injector.reset()
         return _ok({"success": True})
     return _reply(404, {"error": f"unknown admin endpoint {method} {path}"})
+
+
+def faults_state(app: SandboxApp) -> dict[str, Any]:
+    """``GET /__sandbox/faults``: settings (token redacted), blocks, budgets used, injected counts."""
+    with app.store.lock:
+        if app.injector is None:
+            return {"faults": None, "blocks": {}, "budget_used": {}, "injected": {}}
+        return app.injector.state(app)
+
+
+def _settings(app: SandboxApp, method: str, parts: list[str], body: dict[str, Any]) -> Response:
+    if parts == ["faults"] and method == "GET":
+        return _ok(faults_state(app))
+    if parts == ["faults"] and method in ("POST", "PUT", "DELETE"):
+        app.faults = Faults.from_dict(body) if method != "DELETE" else None
+        return _ok(faults_state(app))
+    if parts == ["faults", "block"] and method == "POST":
+        app.throttle(body.get("account_id"), str(body.get("code") or "80003/2446079"), body.get("seconds"))
+        return _ok(faults_state(app))
+    if parts == ["tokens"] and method == "POST":
+        app.allow_token(str(body.get("token") or ""))
+        return _ok({"success": True})
+    if parts == ["config"] and method in ("GET", "POST"):
+        if method == "POST":
+            unknown = sorted(set(body) - set(CONFIG_KNOBS))
+            if unknown:
+                raise ValueError(f"unknown config knob(s): {', '.join(unknown)}")
+            if "missing_permissions" in body:
+                body["missing_permissions"] = tuple(body["missing_permissions"])
+            app.config = dataclasses.replace(app.config, **body)
+        return _ok({name: _jsonable(getattr(app.config, name)) for name in CONFIG_KNOBS})
+    return _reply(404, {"error": f"unknown admin endpoint {method} /__sandbox/{'/'.join(parts)}"})
+
+
+def _body(body: bytes) -> dict[str, Any]:
+    if not body.strip():
+        return {}
+    value = json.loads(body)
+    if not isinstance(value, dict):
+        raise ValueError("the body must be a JSON object")
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
 
 
 def audiences(app: SandboxApp) -> list[dict[str, Any]]:

@@ -2,8 +2,9 @@
 
 No sockets here, so the same object serves the HTTP adapter (``server.py``)
 and ``responses`` callbacks in unit tests.  A request goes through: parse →
-count → auth (meta-api.md §5 "Auth") → policies (the hook a fault-injection
-policy will use) → route → usage headers (meta-api.md §4).
+count → auth (meta-api.md §5 "Auth") → policies (fault injection,
+``injector.py``) → permissions/terms (``access.py``) → route → usage headers
+(meta-api.md §4) → the policies' ``after`` hooks → delay or drop.
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from . import admin, audiences, errors, render, users
+from . import access, admin, audiences, errors, render, users
 from .config import SandboxConfig
-from .params import GraphRequest, decode_json_params, header, parse_params, split_path, version_tuple
+from .faults import ConnectionDropped, Faults
+from .injector import FaultInjector
+from .params import Effects, GraphRequest, decode_json_params, header, parse_params, split_path, version_tuple
 from .sessions import SessionState
 from .store import Audience, SandboxStore
 from .usage import UsageMeter
@@ -34,6 +37,8 @@ WRITE_METHODS = frozenset({"POST", "DELETE"})
 # (node kind, edge) → {method: (endpoint label, handler)}
 ROUTES: dict[tuple[str, str | None], dict[str, tuple[str, Handler]]] = {
     ("me", None): {"GET": ("GET /me", audiences.get_me)},
+    ("me", "permissions"): {"GET": ("GET /me/permissions", access.get_permissions)},
+    ("debug_token", None): {"GET": ("GET /debug_token", access.debug_token)},
     ("account", None): {"GET": ("GET /act_{id}", audiences.get_account)},
     ("account", "customaudiences"): {
         "GET": ("GET /customaudiences", audiences.list_audiences),
@@ -50,13 +55,15 @@ ROUTES: dict[tuple[str, str | None], dict[str, tuple[str, Handler]]] = {
     },
     ("audience", "usersreplace"): {"POST": ("POST /usersreplace", users.replace_users)},
 }
-NODE_TYPES = {"me": "User", "account": "AdAccount", "audience": "CustomAudience"}
+NODE_TYPES = {"me": "User", "account": "AdAccount", "audience": "CustomAudience", "debug_token": "DebugToken"}
 
 
 class RequestPolicy(Protocol):
     """Plug-in seen before routing (after auth); returning a response short-circuits the call.
 
-    The fault-injection work will implement this (throttles from :class:`UsageMeter`, 5xx, …).
+    A policy may also define ``after(app, request, response) -> response``, run on every routed
+    answer (success or handler error), and may set ``request.effects`` (delay, drop) or raise
+    :class:`~fbsync.sandbox.faults.ConnectionDropped`.  :class:`FaultInjector` is the one shipped.
     """
 
     def intercept(self, app: SandboxApp, request: GraphRequest) -> Response | None:
@@ -81,15 +88,80 @@ class SandboxApp:
         app_secret: str | None = None,
         clock: Callable[[], float] = time.time,
         config: SandboxConfig | None = None,
+        faults: Faults | None = None,
     ) -> None:
         self.store = store
         self.config = config or SandboxConfig()
         self.clock = clock
+        self.started = clock()
         self.usage = UsageMeter(clock, self.config.usage)
         self.policies: list[RequestPolicy] = []
         self.public_url: str | None = None
+        #: Called with the delay of a slow-response fault (seconds); tests can swap it.
+        self.sleep: Callable[[float], None] = time.sleep
         self._token = access_token or None
+        self._more_tokens: set[str] = set()
         self._secret = app_secret or None
+        self._injector: FaultInjector | None = None
+        self.faults = faults
+
+    # --- fault injection and tokens ---
+
+    @property
+    def faults(self) -> Faults | None:
+        """The fault settings in force (None = none); setting them starts a fresh fault state."""
+        return self._injector.faults if self._injector else None
+
+    @faults.setter
+    def faults(self, value: Faults | None) -> None:
+        with self.store.lock:
+            if self._injector is not None:
+                self.policies.remove(self._injector)
+            self._injector = FaultInjector(value) if value is not None else None
+            if self._injector is not None:
+                self.policies.insert(0, self._injector)
+
+    @property
+    def injector(self) -> FaultInjector | None:
+        """The live fault state (blocks, budgets, counters), for ``block()`` and ``state()``."""
+        return self._injector
+
+    def throttle(self, account_id: str | None, code: str = "80003/2446079", seconds: float | None = None) -> None:
+        """Throttle on demand: refuse every call of ``account_id`` (code ``"4"``: of the app) for ``seconds``
+        (default ``faults.block_seconds``), with that throttle's error; calls meanwhile extend the block."""
+        with self.store.lock:
+            if self._injector is None:
+                self.faults = Faults()
+            assert self._injector is not None
+            self._injector.block(self, account_id, code, seconds)
+
+    def allow_token(self, token: str) -> None:
+        """Accept another token besides the configured one (a renewed token after an expiry)."""
+        if token:
+            self._more_tokens.add(token)
+
+    def token_known(self, token: str) -> bool:
+        """Would auth accept this token (ignoring expiry)?"""
+        if not token:
+            return False
+        if self._token is None or token in self._more_tokens:
+            return True
+        return hmac.compare_digest(token.encode(), self._token.encode())
+
+    def token_expired_at(self, token: str) -> float | None:
+        """When the token expired (``token_expires_in_days`` or a ``token_expires_after`` fault), or None."""
+        ended = access.lifetime_expired_at(self)
+        if ended is None and self._injector is not None:
+            ended = self._injector.token_expired_at(token)
+        return ended
+
+    def expired_token_error(self, expired_at: float) -> errors.GraphError:
+        """190/463 for a token that expired at ``expired_at``."""
+        return errors.expired_token(access.pacific(expired_at), access.pacific(self.clock()))
+
+    def error_response(self, err: errors.GraphError, extra: dict[str, str] | None = None) -> Response:
+        """A Graph error answer with a fresh trace id (for policies)."""
+        return self._error(err, errors.new_trace_id(), extra or {})
 
     # --- helpers used by handlers ---
 
@@ -122,21 +194,33 @@ class SandboxApp:
     # --- entry point ---
 
     def handle(self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes) -> Response:
-        """Answer one HTTP request; never raises."""
+        """Answer one HTTP request.
+
+        Never raises, except :class:`ConnectionDropped` when a drop fault fires (the HTTP server
+        then closes the socket without answering).
+        """
         trace = errors.new_trace_id()
+        effects = Effects()
         try:
             if path.startswith("/__sandbox/") or path == "/__sandbox":
-                return admin.handle(self, method.upper(), path, query)
+                return admin.handle(self, method.upper(), path, query, body)
             with self.store.lock:
-                return self._graph(method.upper(), path, query, headers, body, trace)
+                response = self._graph(method.upper(), path, query, headers, body, trace, effects)
+        except ConnectionDropped:
+            raise
         except errors.GraphError as err:
-            return self._error(err, trace, {})
+            response = self._error(err, trace, {})
         except Exception:  # noqa: BLE001 - a sandbox bug must still answer like Meta (code 2, HTTP 500)
             log.exception("sandbox internal error on %s %s", method, path)
-            return self._error(errors.internal(), trace, {})
+            response = self._error(errors.internal(), trace, {})
+        if effects.delay > 0:
+            self.sleep(effects.delay)
+        if effects.drop:
+            raise ConnectionDropped(applied=True)
+        return response
 
     def _graph(self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes,
-               trace: str) -> Response:
+               trace: str, effects: Effects) -> Response:
         version, segments = split_path(path)
         params = parse_params(query, headers, body)
         failure: errors.GraphError | None = None
@@ -148,7 +232,8 @@ class SandboxApp:
         route, failure = self._route(segments, failure)
         label = ROUTES.get((route.kind, route.edge), {}).get(method, (f"{method} {path_label(segments)}", None))[0]
         self.store.count_request(label)
-        req = GraphRequest(method, version, segments, params, headers, self._base_url(headers), endpoint=label)
+        req = GraphRequest(method, version, segments, params, headers, self._base_url(headers), endpoint=label,
+                           effects=effects)
         self._authenticate(req, on_me=route.kind == "me")
         if failure:
             raise failure
@@ -162,10 +247,17 @@ class SandboxApp:
         self.usage.record(req.account_id, write=method in WRITE_METHODS, audience_call=audience_call)
         extra = self._usage_headers(req, audience_call)
         try:
+            access.authorize(self, req, route.kind, route.edge)
             result = handler(self, req)
         except errors.GraphError as err:
-            return self._error(err, trace, extra)
-        return 200, {**_base_headers(trace, self.config.latest_version), **extra}, _json(result)
+            response = self._error(err, trace, extra)
+        else:
+            response = 200, {**_base_headers(trace, self.config.latest_version), **extra}, _json(result)
+        for policy in self.policies:
+            after = getattr(policy, "after", None)
+            if after is not None:
+                response = after(self, req, response)
+        return response
 
     # --- routing ---
 
@@ -175,8 +267,8 @@ class SandboxApp:
         node, edge = segments[0], (segments[1] if len(segments) > 1 else None)
         if len(segments) > 2:
             failure = failure or errors.unknown_path("/" + "/".join(segments[2:]))
-        if node == "me":
-            return _Route("me", node, edge), failure
+        if node in ("me", "debug_token"):
+            return _Route(node, node, edge), failure
         if node.startswith("act_"):
             return _Route("account", node, edge), failure
         if node.isdigit():
@@ -217,8 +309,12 @@ class SandboxApp:
         token = str(req.params.get("access_token") or "") or _bearer(req.headers)
         if not token:
             raise errors.missing_token(on_me)
-        if self._token is not None and not hmac.compare_digest(token.encode(), self._token.encode()):
+        if not self.token_known(token):
             raise errors.invalid_token()
+        req.token = token
+        ended = access.lifetime_expired_at(self)
+        if ended is not None:
+            raise self.expired_token_error(ended)
         if self._secret is None:
             return
         proof = str(req.params.get("appsecret_proof") or "")

@@ -34,7 +34,7 @@ def get_account(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
     """``GET /act_{id}``: any ``act_<digits>`` exists, created on first use (contract.md, `fbsync sandbox`)."""
     assert req.account_id is not None
     created = app.store.ensure_account(req.account_id, app.now())
-    full = render.account_fields(req.account_id, created)
+    full = render.account_fields(req.account_id, created, app.config)
     return render.select(full, req.params.get("fields"), render.ACCOUNT_FIELDS, "AdAccount",
                          default=("account_id", "id"))
 

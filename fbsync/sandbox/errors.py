@@ -1,10 +1,12 @@
 """Graph API errors as the sandbox returns them.
 
 Every error body is ``{"error": {"message", "type", "code", "error_subcode"
-(only when there is one), "is_transient", "fbtrace_id"}}`` (meta-api.md §3,
-"Body shape").  HTTP status is 400 for nearly everything, as Meta does, even
-for throttles (meta-api.md §3, "HTTP status"); 500 only for Meta's "unknown" /
-internal family (code 1 and 2).
+(only when there is one), "is_transient", "error_user_title"/"error_user_msg"
+(only when there are some), "fbtrace_id"}}`` (meta-api.md §3, "Body shape").
+Throttles omit ``is_transient``, as Meta often does (meta-api.md §7.3).
+HTTP status is 400 for nearly everything, as Meta does, even for throttles
+(meta-api.md §3, "HTTP status"); 500 only for Meta's "unknown" / internal
+family (code 1 and 2).
 
 Each factory below names the meta-api.md section (or the public source) its
 code, subcode and wording come from.  Where meta-api.md is silent the choice is
@@ -38,7 +40,10 @@ class GraphError(Exception):
     subcode: int | None = None
     type: str = OAUTH
     status: int = 400
-    transient: bool = False
+    #: ``None`` leaves ``is_transient`` out of the body (Meta's throttles, meta-api.md §7.3).
+    transient: bool | None = False
+    user_title: str | None = None
+    user_msg: str | None = None
 
     def __str__(self) -> str:
         return f"{self.code}/{self.subcode}: {self.message}"
@@ -48,7 +53,12 @@ class GraphError(Exception):
         err: dict[str, Any] = {"message": self.message, "type": self.type, "code": self.code}
         if self.subcode is not None:
             err["error_subcode"] = self.subcode
-        err["is_transient"] = self.transient
+        if self.transient is not None:
+            err["is_transient"] = self.transient
+        if self.user_title:
+            err["error_user_title"] = self.user_title
+        if self.user_msg:
+            err["error_user_msg"] = self.user_msg
         err["fbtrace_id"] = trace_id
         return {"error": err}
 
@@ -200,3 +210,69 @@ _REPLACE_TEXT = {
 def replace_error(subcode: int) -> GraphError:
     """2650 with one of the usersreplace subcodes (meta-api.md §1.6)."""
     return update_failed(_REPLACE_TEXT[subcode], subcode)
+
+
+# --- permissions, terms and tokens (meta-api.md §1.1 "Needs", §3 codes 190/200) ---
+
+def expired_token(expired_at: str, now: str) -> GraphError:
+    """190/463 "Session has expired" (meta-api.md §3 "190 (+…463…)"); Graph's wording, times in Pacific time."""
+    return GraphError(
+        f"Error validating access token: Session has expired on {expired_at}. The current time is {now}.", 190, 463)
+
+
+def no_ads_permission() -> GraphError:
+    """Neither ads_read nor ads_management: code 200, Graph's wording (meta-api.md §3 "10, 200–299").
+
+    HTTP 403: Graph answers its code-200 permission errors with 403 (arsduo/koala#693 logs
+    ``(#200) Permissions error … [HTTP 403]``).
+    """
+    return GraphError("(#200) Ad account owner has NOT grant ads_management or ads_read permission", 200, status=403)
+
+
+def needs_ads_management() -> GraphError:
+    """A write without ads_management: code 200, Graph's wording, HTTP 403 (see :func:`no_ads_permission`)."""
+    return GraphError("(#200) Requires ads_management permission to manage the object", 200, status=403)
+
+
+def terms_not_accepted(account_id: str) -> GraphError:
+    """200/1870034: Custom Audience terms not accepted (meta-api.md §1.1 "Errors", §3).
+
+    HTTP 403 like the rest of code 200 (inf: no public log shows this subcode's status).
+    """
+    return GraphError(
+        "(#200) Custom Audience Terms Not Accepted: You need to accept the Custom Audience Terms before you can "
+        "create or edit an audience or an ad set. See "
+        f"https://business.facebook.com/ads/manage/customaudiences/tos/?act={account_id}",
+        200, 1870034, status=403,
+        user_title="Custom Audience Terms Not Accepted",
+        user_msg="You need to accept the Custom Audience Terms before you can create or edit an audience or an ad set.",
+    )
+
+
+# --- injected faults (meta-api.md §3, §4, §7.4) ---
+
+def aliases_missing(edge: str) -> GraphError:
+    """803 just after an audience is created (meta-api.md §3, §7.4; facebook-ruby-business-sdk#124); retryable."""
+    return GraphError(f"(#803) Some of the aliases you requested do not exist: {edge}", 803, transient=True)
+
+
+TOO_MANY_TITLE = "Ad Account Has Too Many API Calls"
+TOO_MANY_MSG = "There have been too many calls from this ad-account. Please wait a bit and try again."
+#: Throttle key → (code, subcode, message, user title, user message), meta-api.md §3 and §4 "Quotas".
+THROTTLES: dict[str, tuple[int, int | None, str, str | None, str | None]] = {
+    "80003/2446079": (80003, 2446079,
+                      "(#80003) There have been too many calls to this ad-account. Wait a bit and try again. "
+                      "For more info, please refer to "
+                      "https://developers.facebook.com/docs/graph-api/overview/rate-limiting#custom-audience.",
+                      TOO_MANY_TITLE, TOO_MANY_MSG),
+    "17/2446079": (17, 2446079, "(#17) User request limit reached", TOO_MANY_TITLE, TOO_MANY_MSG),
+    "4": (4, None, "(#4) Application request limit reached", None, None),
+    "613/1487742": (613, 1487742, "(#613) Calls to this api have exceeded the rate limit.", "Too many calls",
+                    "There have been too many calls from this ad-account. Wait a bit and try again."),
+}
+
+
+def throttled(key: str) -> GraphError:
+    """A throttle: HTTP 400, no ``is_transient`` (meta-api.md §3 "HTTP status", §7.3)."""
+    code, subcode, message, title, msg = THROTTLES[key]
+    return GraphError(message, code, subcode, transient=None, user_title=title, user_msg=msg)

@@ -26,8 +26,16 @@ JSON_PARAMS = frozenset({"payload", "session", "filtering", "lookalike_spec", "a
 
 
 @dataclass
+class Effects:
+    """What a fault policy asks the app to do once the call is answered: wait, or drop the connection."""
+
+    delay: float = 0.0
+    drop: bool = False
+
+
+@dataclass
 class GraphRequest:
-    """One parsed Graph call, handed to route handlers (and, later, to fault policies)."""
+    """One parsed Graph call, handed to route handlers and to request policies (fault injection)."""
 
     method: str
     version: str | None
@@ -38,6 +46,9 @@ class GraphRequest:
     account_id: str | None = None
     endpoint: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The access token of the call (set by auth; never logged or echoed).
+    token: str = field(default="", repr=False)
+    effects: Effects = field(default_factory=Effects)
 
 
 def header(headers: Mapping[str, str], name: str) -> str:

@@ -132,25 +132,31 @@ def _permissions(aud: Audience) -> dict[str, bool]:
     }
 
 
-def account_fields(account_id: str, created: int) -> dict[str, Any]:
-    """An always-active ad account with the Custom Audience terms accepted (meta-api.md §1.1 "Needs")."""
+def account_fields(account_id: str, created: int, config: SandboxConfig | None = None) -> dict[str, Any]:
+    """An ad account; by default active with the Custom Audience terms accepted (meta-api.md §1.1 "Needs").
+
+    ``config`` can make it disabled (``account_status``/``disable_reason``) or without the terms
+    (``tos_accepted`` is then ``{}``).
+    """
+    config = config or SandboxConfig()
+    tos = {"custom_audience_tos": 1} if config.custom_audience_tos else {}
     return {
         "id": f"act_{account_id}",
         "account_id": account_id,
         "name": f"Sandbox ad account {account_id}",
-        "account_status": 1,
+        "account_status": config.account_status,
         "age": 0.0,
         "amount_spent": "0",
         "balance": "0",
         "business": dict(SANDBOX_BUSINESS),
         "created_time": time.strftime("%Y-%m-%dT%H:%M:%S+0000", time.gmtime(created)),
         "currency": "EUR",
-        "disable_reason": 0,
+        "disable_reason": config.disable_reason,
         "is_personal": 0,
         "owner": SANDBOX_BUSINESS["id"],
         "timezone_id": 85,
         "timezone_name": "Europe/Paris",
         "timezone_offset_hours_utc": 1.0,
-        "tos_accepted": {"custom_audience_tos": 1},
-        "user_tos_accepted": {"custom_audience_tos": 1},
+        "tos_accepted": dict(tos),
+        "user_tos_accepted": dict(tos),
     }

@@ -8,6 +8,8 @@ logged, because Graph URLs carry the access token in their query string.
 from __future__ import annotations
 
 import os
+import socket
+import struct
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,6 +19,7 @@ from typing import Any
 
 from .app import SandboxApp
 from .config import SandboxConfig
+from .faults import ConnectionDropped, Faults
 from .store import SandboxStore
 
 
@@ -29,7 +32,11 @@ class _Handler(BaseHTTPRequestHandler):
         path, _, query = self.path.partition("?")
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        status, headers, payload = self.app.handle(self.command, path, query, dict(self.headers.items()), body)
+        try:
+            status, headers, payload = self.app.handle(self.command, path, query, dict(self.headers.items()), body)
+        except ConnectionDropped:
+            self._drop()
+            return
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
@@ -37,6 +44,14 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(payload)
+
+    def _drop(self) -> None:
+        """Close the socket without a byte of answer: a reset (linger 0), as a dropped connection looks."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
 
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = do_HEAD = _dispatch
 
@@ -74,12 +89,13 @@ def serve(
     app_secret: str | None = None,
     *,
     config: SandboxConfig | None = None,
+    faults: Faults | None = None,
     announce: Callable[[str], None] = print,
 ) -> None:
     """Serve until Ctrl-C.  ``None`` token/secret fall back to ``FB_ACCESS_TOKEN``/``FB_APP_SECRET``; ``""`` disables."""
     store = SandboxStore(data)
     app = SandboxApp(store, access_token=_env(access_token, "FB_ACCESS_TOKEN"),
-                     app_secret=_env(app_secret, "FB_APP_SECRET"), config=config)
+                     app_secret=_env(app_secret, "FB_APP_SECRET"), config=config, faults=faults)
     server = make_server(app, host, port)
     announce(f"sandbox listening on {server_url(server)}")
     try:
@@ -108,10 +124,12 @@ def running_sandbox(
     *,
     config: SandboxConfig | None = None,
     clock: Callable[[], float] | None = None,
+    faults: Faults | None = None,
 ) -> Iterator[RunningSandbox]:
     """Run a sandbox on a free local port for the duration of a ``with`` block (token/secret not read from env)."""
     store = SandboxStore(data)
-    kwargs: dict[str, Any] = {"access_token": access_token, "app_secret": app_secret, "config": config}
+    kwargs: dict[str, Any] = {"access_token": access_token, "app_secret": app_secret, "config": config,
+                              "faults": faults}
     if clock is not None:
         kwargs["clock"] = clock
     app = SandboxApp(store, **kwargs)

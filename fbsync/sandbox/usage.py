@@ -10,7 +10,9 @@
   (development) or ``190000 + 40 × audiences`` (standard), never above 700,000.
 
 Headers are sent on every call (Meta sends them "once enough calls have been
-made").  The meter is the hook a future fault/throttle policy will read.
+made").  Nothing here refuses calls: throttles, blocks and the per-minute
+ad-account budget are fault injection (``injector.py``), which also rewrites
+these headers while a budget is set.
 """
 
 from __future__ import annotations

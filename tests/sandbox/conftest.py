@@ -142,3 +142,9 @@ def app(clock: FakeClock, config: SandboxConfig) -> SandboxApp:
 @pytest.fixture
 def graph(app: SandboxApp) -> Graph:
     return Graph(app)
+
+
+@pytest.fixture
+def make_graph() -> type[Graph]:
+    """The :class:`Graph` client class, for a second client (another token, another app)."""
+    return Graph
