@@ -61,7 +61,7 @@ def test_add_users_payload_and_session() -> None:
     responses.post(f"{G}/{V}/238/users", json={"audience_id": "238", "num_received": 2, "num_invalid_entries": 0})
     c, _ = client()
     s = Session(77, estimated_num_total=2)
-    c.add_users("238", ["EMAIL", "PHONE"], [("a" * 64, ""), ("b" * 64, "c" * 64)], s.next(last=True))
+    c.add_users("238", ["EMAIL", "PHONE"], [("a" * 64, ""), ("b" * 64, "c" * 64)], s, last=True)
     f = form(responses.calls[0])
     assert json.loads(f["payload"]) == {"schema": ["EMAIL", "PHONE"], "is_raw": True,
                                         "data": [["a" * 64, ""], ["b" * 64, "c" * 64]]}
@@ -74,7 +74,7 @@ def test_remove_users_sends_the_payload_in_the_body_not_the_url() -> None:
     responses.delete(f"{G}/{V}/238/users", json={"audience_id": "238", "num_received": 10000})
     c, _ = client()
     rows = [(f"{i:064x}",) for i in range(10_000)]
-    c.remove_users("238", ["EMAIL"], rows, Session(5).next(last=True))
+    c.remove_users("238", ["EMAIL"], rows, Session(5), last=True)
     call = responses.calls[0]
     assert call.request.method == "DELETE"
     assert "payload" not in query(call) and len(call.request.url) < 300
@@ -84,7 +84,7 @@ def test_remove_users_sends_the_payload_in_the_body_not_the_url() -> None:
 def test_more_than_10000_rows_is_refused_before_sending() -> None:
     c, _ = client()
     with pytest.raises(ValueError):
-        c.add_users("1", ["EMAIL"], [("a",)] * 10_001, {})
+        c.add_users("1", ["EMAIL"], [("a",)] * 10_001, Session(1), last=True)
 
 
 @responses.activate
@@ -124,8 +124,12 @@ def test_transient_error_is_retried_then_succeeds() -> None:
     responses.post(url, json=err(80003, 2446079), status=400)
     responses.post(url, json={"num_received": 1})
     c, slept = client()
-    assert c.add_users("238", ["EMAIL"], [("a" * 64,)], {})["num_received"] == 1
+    assert c.add_users("238", ["EMAIL"], [("a" * 64,)], Session(9), last=True)["num_received"] == 1
     assert len(responses.calls) == 3 and len(slept) == 2
+    sessions = [json.loads(form(call)["session"]) for call in responses.calls]
+    assert sessions[0] == {"session_id": 9, "batch_seq": 1, "last_batch_flag": True}
+    # retries never reuse a batch_seq Meta may have received: each goes in a fresh one-batch session
+    assert all(x["session_id"] != 9 and x["batch_seq"] == 1 and x["last_batch_flag"] for x in sessions[1:])
 
 
 @responses.activate
@@ -145,7 +149,7 @@ def test_permanent_error_is_not_retried() -> None:
     responses.post(f"{G}/{V}/238/users", json=err(100), status=400)
     c, slept = client()
     with pytest.raises(MetaApiError) as exc:
-        c.add_users("238", ["EMAIL"], [("a" * 64,)], {})
+        c.add_users("238", ["EMAIL"], [("a" * 64,)], Session(1), last=True)
     assert not exc.value.transient and slept == [] and len(responses.calls) == 1
     assert TOKEN not in str(exc.value) and "a" * 64 not in str(exc.value)
 
@@ -173,3 +177,29 @@ def test_unknown_audience_reads_as_none() -> None:
     responses.get(f"{G}/{V}/999", json=err(100, 33), status=400)
     c, _ = client()
     assert c.audience("999") is None
+
+
+@responses.activate
+def test_replace_retry_takes_the_next_batch_seq_and_reads_the_answers() -> None:
+    url = f"{G}/{V}/238/usersreplace"
+    responses.post(url, body="<html>oops</html>", status=502)          # batch 3's answer is lost
+    responses.post(url, json=err(2650, 1870159), status=400)           # retry as 4: session already finished
+    c, _ = client()
+    s = Session(50, batch_seq=2)
+    assert c.replace_users("238", ["EMAIL"], [("a" * 64,)], s, last=True)["num_invalid_entries"] == 0
+    seqs = [json.loads(form(call)["session"])["batch_seq"] for call in responses.calls]
+    assert seqs == [3, 4]
+
+
+@responses.activate
+def test_replace_first_batch_that_never_arrived_is_sent_again_as_1() -> None:
+    url = f"{G}/{V}/238/usersreplace"
+    responses.post(url, body="", status=504)
+    responses.post(url, json=err(2650, 1870147), status=400)           # seq 2 refused: 1 never arrived
+    responses.post(url, json={"num_received": 1})
+    c, _ = client()
+    seen: list[int] = []
+    s = Session(51, on_next=seen.append)
+    c.replace_users("238", ["EMAIL"], [("a" * 64,)], s, last=False)
+    assert [json.loads(form(call)["session"])["batch_seq"] for call in responses.calls] == [1, 2, 1]
+    assert seen == [1, 2, 1]

@@ -73,10 +73,18 @@ def test_classification(status: int, code: int, sub: int | None, transient: bool
     (502, "", True),
     (None, None, True),
     (400, "<html>Bad Request</html>", False),
+    (502, "<html>oops</html>", True),
+    (200, "<html>half a page", True),
 ])
 def test_html_or_empty_bodies(status: int | None, text: str | None, transient: bool) -> None:
     e = classify(status, text)
     assert e.transient is transient and "HTTP" in str(e)
+
+
+def test_wrong_appsecret_proof_stops_the_run() -> None:
+    e = classify(400, json.dumps({"error": {"message": "Invalid appsecret_proof provided in the API argument",
+                                            "type": "GraphMethodException", "code": 100}}))
+    assert isinstance(e, MetaAuthError) and "FB_APP_SECRET" in str(e)
 
 
 def test_terms_message_tells_what_to_accept() -> None:

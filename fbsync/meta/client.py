@@ -25,6 +25,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_at
 from ..errors import MetaApiError
 from ..settings import Settings
 from .errors import classify
+from .governor import Governor, Usage
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -55,11 +56,16 @@ class RetryPolicy:
 
 @dataclass
 class Session:
-    """Meta's upload session fields for one series of /users or /usersreplace batches."""
+    """Meta's upload session fields for one series of /users or /usersreplace batches.
+
+    ``on_next`` is called with each batch_seq before the batch is sent, so a caller can persist it and
+    a resumed run never reuses a number Meta may have received.
+    """
 
     session_id: int
     estimated_num_total: int | None = None
     batch_seq: int = 0
+    on_next: Callable[[int], None] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def new(cls, estimated: int | None = None) -> "Session":
@@ -67,6 +73,8 @@ class Session:
 
     def next(self, last: bool) -> dict[str, Any]:
         self.batch_seq += 1
+        if self.on_next is not None:
+            self.on_next(self.batch_seq)
         out: dict[str, Any] = {"session_id": self.session_id, "batch_seq": self.batch_seq, "last_batch_flag": last}
         if self.estimated_num_total is not None:
             out["estimated_num_total"] = self.estimated_num_total
@@ -76,7 +84,8 @@ class Session:
 class MetaClient:
     """One ad account on the Marketing API (or on anything speaking it: ``FBSYNC_GRAPH_URL``)."""
 
-    def __init__(self, settings: Settings, account_id: str, retry: RetryPolicy | None = None) -> None:
+    def __init__(self, settings: Settings, account_id: str, retry: RetryPolicy | None = None,
+                 governor: Governor | None = None) -> None:
         token = settings.require_token()
         session = FacebookSession(app_id=settings.app_id, app_secret=settings.app_secret,
                                   access_token=token, timeout=120)
@@ -85,10 +94,13 @@ class MetaClient:
         self.api_version = self.api._api_version
         self.account_id = account_id
         self.retry = retry or RetryPolicy()
+        self.governor = governor or Governor(sleep=self.retry.sleep)
         self.calls = 0
+        self.retries = 0
 
     # ------------------------------------------------------------------ transport
     def _once(self, method: str, path: Sequence[str], params: Mapping[str, Any], body: bool) -> dict[str, Any]:
+        self.governor.before_call()
         self.calls += 1
         what = f"{method} {path[-1] if len(path) > 1 else 'object'}"
         try:
@@ -97,31 +109,43 @@ class MetaClient:
                 resp = self.api._session.requests.request(
                     "DELETE", url, data=_top_level_param_json_encode(dict(params)),
                     headers=dict(FacebookAdsApi.HTTP_DEFAULT_HEADERS), timeout=self.api._session.timeout)
+                self.governor.observe(resp.headers)
                 if resp.status_code >= 400 or not resp.text:
                     raise classify(resp.status_code, resp.text, resp.headers, what)
                 return _json(resp.text)
             fb = self.api.call(method, tuple(path), params=dict(params))
-            return fb.json() if isinstance(fb.json(), dict) else {"data": fb.json()}
+            self.governor.observe(fb.headers())
+            body_json = fb.json()
+            # The SDK takes any non-JSON body for a success, even an HTML error page with HTTP 502.
+            if fb.status() >= 400 or not isinstance(body_json, (dict, list)):
+                raise classify(fb.status(), fb.body(), fb.headers(), what)
+            return body_json if isinstance(body_json, dict) else {"data": body_json}
         except FacebookRequestError as exc:
+            self.governor.observe(exc.http_headers())
             raise classify(exc.http_status(), exc.body(), exc.http_headers(), what) from None
         except requests.RequestException as exc:
             raise MetaApiError(f"{what} failed: {type(exc).__name__} talking to {self.api._session.GRAPH} "
                                "(network problem or timeout).", transient=True) from None
 
-    def call(self, method: str, *path: str, params: Mapping[str, Any] | None = None, body: bool = False) -> Any:
-        """One Graph call, transient failures retried under the retry policy."""
+    def _retrying(self, method: str, path: Sequence[str]) -> Retrying:
         p = self.retry
 
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
+            self.retries += 1
+            if getattr(exc, "regain_seconds", None):
+                self.governor.usage = Usage()     # this wait is Meta's own regain time: no pacing on top
             log.warning("retrying %s %s in %.1fs (attempt %d/%d): %s", method, path[-1], state.upcoming_sleep,
                         state.attempt_number, p.attempts, exc)
 
-        retrying = Retrying(
+        return Retrying(
             retry=retry_if_exception(lambda e: isinstance(e, MetaApiError) and e.transient),
             stop=stop_after_attempt(p.attempts) | stop_after_delay(p.total), wait=p.wait,
             sleep=p.sleep, reraise=True, before_sleep=before_sleep)
-        return retrying(self._once, method, path, params or {}, body)
+
+    def call(self, method: str, *path: str, params: Mapping[str, Any] | None = None, body: bool = False) -> Any:
+        """One Graph call, transient failures retried under the retry policy (uploads are idempotent)."""
+        return self._retrying(method, path)(self._once, method, path, params or {}, body)
 
     # ------------------------------------------------------------------ reads
     def me(self) -> dict[str, Any]:
@@ -156,10 +180,25 @@ class MetaClient:
 
     # ------------------------------------------------------------------ writes
     def create_customer_list(self, name: str, description: str | None, source: str) -> str:
+        """Create once: after a transient failure (the audience may exist anyway), look it up by name first."""
         params = {"name": name, "subtype": "CUSTOM", "customer_file_source": source}
         if description:
             params["description"] = description
-        return str(self._once("POST", (self.account_id, "customaudiences"), params, False)["id"])
+
+        def attempt() -> str:
+            if attempt.failed:  # type: ignore[attr-defined]
+                found = next(self.audiences(("id", "name"), name=name), None)
+                if found:
+                    log.warning("audience %r was created by an attempt that timed out; using it", name)
+                    return str(found["id"])
+            try:
+                return str(self._once("POST", (self.account_id, "customaudiences"), params, False)["id"])
+            except MetaApiError as exc:
+                attempt.failed = attempt.failed or exc.transient  # type: ignore[attr-defined]
+                raise
+
+        attempt.failed = False  # type: ignore[attr-defined]
+        return self._retrying("POST", ("customaudiences",))(attempt)
 
     def update_audience(self, audience_id: str, **fields: Any) -> None:
         self.call("POST", audience_id, params=fields)
@@ -168,20 +207,60 @@ class MetaClient:
         self.call("DELETE", audience_id)
 
     def add_users(self, audience_id: str, schema: Sequence[str], rows: Sequence[Sequence[str]],
-                  session: dict[str, Any]) -> dict[str, Any]:
-        return self.call("POST", audience_id, "users", params=_users_params(schema, rows, session))
+                  session: Session, last: bool) -> dict[str, Any]:
+        """One batch of a /users add session."""
+        return self._users_batch("POST", audience_id, schema, rows, session, last)
 
     def remove_users(self, audience_id: str, schema: Sequence[str], rows: Sequence[Sequence[str]],
-                     session: dict[str, Any]) -> dict[str, Any]:
-        """DELETE with the payload in the body: the SDK's URL encoding breaks long before 10,000 rows."""
-        return self.call("DELETE", audience_id, "users", params=_users_params(schema, rows, session), body=True)
+                     session: Session, last: bool) -> dict[str, Any]:
+        """One batch of a /users removal session, payload in the body (the SDK's URL breaks on long lists)."""
+        return self._users_batch("DELETE", audience_id, schema, rows, session, last)
+
+    def _users_batch(self, method: str, audience_id: str, schema: Sequence[str], rows: Sequence[Sequence[str]],
+                     session: Session, last: bool) -> dict[str, Any]:
+        """Adds and removes are idempotent, so a failed batch is simply sent again, but never with a
+        batch_seq Meta may already have (the lost answer may hide a batch that arrived): a retry goes in a
+        fresh single-batch session and the main session carries on."""
+        first = [True]
+
+        def attempt() -> dict[str, Any]:
+            sess = session.next(last) if first[0] else Session.new(len(rows)).next(True)
+            first[0] = False
+            return self._once(method, (audience_id, "users"), _users_params(schema, rows, sess), method == "DELETE")
+
+        return self._retrying(method, ("users",))(attempt)
 
     def replace_users(self, audience_id: str, schema: Sequence[str], rows: Sequence[Sequence[str]],
-                      session: dict[str, Any]) -> dict[str, Any]:
-        return self.call("POST", audience_id, "usersreplace", params=_users_params(schema, rows, session))
+                      session: Session, last: bool) -> dict[str, Any]:
+        """One batch of a /usersreplace session (meta-api.md §1.6).
+
+        A retry never repeats a batch_seq Meta may have received: it takes the session's next number.
+        Two answers then tell what happened to the lost attempt: 1870147 (the session's first batch never
+        arrived) means send it again as batch 1; 1870159 (already finished) after a retried last batch
+        means that batch arrived and closed the session.
+        """
+        tried = [False]
+
+        def attempt() -> dict[str, Any]:
+            seq_before = session.batch_seq
+            try:
+                return self._once("POST", (audience_id, "usersreplace"),
+                                  _users_params(schema, rows, session.next(last)), False)
+            except MetaApiError as exc:
+                if tried[0] and exc.code == 2650 and exc.subcode == 1870159 and last:
+                    log.info("replace session %s was closed by the batch whose answer was lost", session.session_id)
+                    return {"num_received": None, "num_invalid_entries": 0}
+                if exc.code == 2650 and exc.subcode == 1870147 and seq_before >= 1:
+                    session.batch_seq = 0               # batch 1 never arrived: send this one as batch 1
+                    exc.transient = True
+                tried[0] = tried[0] or exc.transient
+                raise
+
+        return self._retrying("POST", ("usersreplace",))(attempt)
 
 
 def _users_params(schema: Sequence[str], rows: Sequence[Sequence[str]], session: dict[str, Any]) -> dict[str, Any]:
+    """Meta's multi-key payload (always a schema list with ``is_raw``) and the session fields."""
     if len(rows) > MAX_ROWS_PER_CALL:
         raise ValueError(f"at most {MAX_ROWS_PER_CALL} rows per call")
     payload = {"schema": list(schema), "is_raw": True, "data": [list(r) for r in rows]}

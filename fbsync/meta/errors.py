@@ -95,7 +95,8 @@ def classify(status: int | None, body: Any, headers: Mapping[str, str] | None = 
     """Turn one failed response into the error fbsync raises for it."""
     err = _parse_body(body)
     if err is None:
-        transient = status is None or status >= 500 or status == 429
+        # 5xx, 429, no answer at all, or a "success" whose body is not Meta's JSON: worth another try.
+        transient = status is None or status >= 500 or status == 429 or status < 400
         kind = "an HTML or empty error page" if status else "no response"
         return MetaApiError(f"{what} failed: Meta returned {kind} (HTTP {status}).", status=status,
                             transient=transient)
@@ -107,6 +108,11 @@ def classify(status: int | None, body: Any, headers: Mapping[str, str] | None = 
     tag = f"#{code}" + (f"/{sub}" if sub else "")
     if (code, sub) in TOS_PAIRS or code == 2655:
         return MetaAuthError(f"{what} refused ({tag}): {TOS_HINT}.", **kw)
+    if code == 100 and "appsecret_proof" in msg:
+        # Meta has no own code for it: a wrong or missing proof is code 100 naming the parameter.
+        return MetaAuthError(f"{what} refused ({tag}): Meta rejected appsecret_proof; FB_APP_SECRET must be the "
+                             "secret of the app the token was made for (or unset it if the app does not require "
+                             "it).", **kw)
     if (code, sub) in AUTH_PAIRS:
         return MetaAuthError(f"{what} refused ({tag}): {AUTH_PAIRS[(code, sub)]}.", **kw)
     if code in AUTH_CODES or (code is not None and 200 <= code <= 299 and (code, sub) not in PERMANENT_HINTS):

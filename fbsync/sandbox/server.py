@@ -37,13 +37,16 @@ class _Handler(BaseHTTPRequestHandler):
         except ConnectionDropped:
             self._drop()
             return
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
+        try:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True    # the client went away (killed, timed out): nothing to answer
 
     def _drop(self) -> None:
         """Close the socket without a byte of answer: a reset (linger 0), as a dropped connection looks."""

@@ -1,0 +1,230 @@
+"""The ``fbsync`` command line (contract: "Commands").
+
+Thin: each command loads the config, calls one library function and renders its
+result.  Every :class:`~fbsync.errors.FbsyncError` is caught once, in
+:func:`main`, printed as one sentence on stderr, and turned into its exit code.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional, TypeVar
+
+import typer
+
+from . import logs
+from .config import LoadedConfig, load_config, load_dotenv_files
+from .errors import ConfigError, FbsyncError
+from .settings import Settings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="Keep Meta custom audiences in step with your CRM.")
+
+ConfigOpt = Annotated[Path, typer.Option("-c", "--config", help="Path of audiences.yaml.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+Names = Annotated[Optional[list[str]], typer.Argument(help="Audience names (default: all).")]
+VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose", help="Show progress and retries on stderr.")]
+LogFormatOpt = Annotated[str, typer.Option("--log-format", help="text or json.")]
+
+
+def _load(config: Path, verbose: bool = False, log_format: str = "text") -> tuple[LoadedConfig, Settings]:
+    loaded = load_config(config)
+    settings = Settings.from_env(loaded.path)
+    logs.setup(settings.secrets(), verbose=verbose, log_format=log_format, state_dir=settings.state_dir)
+    return loaded, settings
+
+
+def _err(msg: str) -> None:
+    typer.echo(msg, err=True)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handled(fn: F) -> F:
+    """Turn fbsync's errors into one sentence on stderr and the contract's exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except FbsyncError as exc:
+            _err(f"✗ {exc}")
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------------------- commands
+@app.command()
+@handled
+def validate(config: ConfigOpt = Path("audiences.yaml")) -> None:
+    """Check the YAML and that every query runs and returns its mapped columns; sends nothing."""
+    from .sync import Syncer
+
+    loaded, settings = _load(config)
+    syncer = Syncer(loaded, settings)
+    syncer.preflight(loaded.config.audiences)
+    n = len(loaded.config.audiences)
+    typer.echo(f"✓ {loaded.path.name} is valid: {n} audience{'s' if n != 1 else ''}, every query returns its columns.")
+
+
+@app.command()
+@handled
+def plan(names: Names = None, config: ConfigOpt = Path("audiences.yaml"), as_json: JsonOpt = False,
+         verbose: VerboseOpt = False) -> None:
+    """Show what a sync would do per audience (create, update, +adds, -removes, replace, skip); sends nothing."""
+    _sync(names or [], config, dry_run=True, force=False, as_json=as_json, verbose=verbose, command="plan")
+
+
+@app.command()
+@handled
+def sync(names: Names = None, config: ConfigOpt = Path("audiences.yaml"),
+         dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; send nothing.")] = False,
+         force: Annotated[bool, typer.Option("--force", help="Allow a sync that shrinks an audience "
+                                                             "beyond max_shrink.")] = False,
+         as_json: JsonOpt = False, verbose: VerboseOpt = False, log_format: LogFormatOpt = "text") -> None:
+    """Bring every audience (or the NAMEs given) on Meta in step with the CRM."""
+    _sync(names or [], config, dry_run=dry_run, force=force, as_json=as_json, verbose=verbose,
+          command="sync", log_format=log_format)
+
+
+def _sync(names: list[str], config: Path, *, dry_run: bool, force: bool, as_json: bool, verbose: bool,
+          command: str, log_format: str = "text") -> None:
+    from .report import render_run
+    from .sync import Syncer
+
+    loaded, settings = _load(config, verbose, log_format)
+    report = Syncer(loaded, settings).run(names, dry_run=dry_run, force=force, command=command)
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(render_run(report))
+    for a in report.audiences:
+        if a.status in ("failed", "refused") and a.message and not as_json:
+            _err(f"✗ {a.message}")
+    raise typer.Exit(report.exit_code)
+
+
+@app.command("hash")
+@handled
+def hash_cmd(
+    file: Annotated[Optional[str], typer.Argument(help="CSV, TSV or Parquet file to hash.")] = None,
+    values: Annotated[Optional[list[str]], typer.Argument(help="With --key: values to normalize and hash.",
+                                                          show_default=False)] = None,
+    mapping: Annotated[Optional[list[str]], typer.Option("--map", help="KEY=column, repeatable.")] = None,
+    out: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output CSV (default stdout).")] = None,
+    key: Annotated[Optional[str], typer.Option("--key", help="Hash the VALUEs given as this Meta key.")] = None,
+    default_country: Annotated[Optional[str], typer.Option("--default-country",
+                                                           help="Country of national phone numbers, e.g. FR.")] = None,
+) -> None:
+    """Write a hashed customer file (Meta's columns) without calling the API, or explain single values (--key)."""
+    from .files import hash_file, hash_values, open_out, parse_map
+
+    if key:
+        vals = ([file] if file is not None else []) + list(values or [])
+        if not vals:
+            raise ConfigError("--key needs at least one VALUE, e.g. fbsync hash --key EMAIL ' Jean@Example.fr '.")
+        for line in hash_values(key, vals, default_country):
+            typer.echo(json.dumps(line, ensure_ascii=False))
+        return
+    if file is None:
+        raise ConfigError("Give a FILE with --map KEY=column, or --key KEY VALUE….")
+    if values:
+        raise ConfigError(f"Unexpected argument {values[0]!r}; a file is hashed with --map, values with --key.")
+    mapping_ = parse_map(mapping)
+    stream = open_out(out)
+    try:
+        totals = hash_file(Path(file), mapping_, stream, default_country)
+    finally:
+        if out is not None:
+            stream.close()
+        else:
+            stream.flush()
+    _err(f"{totals['rows_read']:,} rows read, {totals['rows_written']:,} written, "
+         f"{totals['rows_dropped']:,} dropped (no usable identifier)"
+         + "".join(f"; {k}: {n:,}" for k, n in sorted(totals["invalid"].items())))
+
+
+@app.command()
+@handled
+def status(config: ConfigOpt = Path("audiences.yaml"), as_json: JsonOpt = False) -> None:
+    """Per audience: Meta id, size bounds, delivery status, last sync and its result."""
+    from .report import render_status
+    from .status import collect_status
+
+    loaded, settings = _load(config)
+    rows = collect_status(loaded, settings)
+    typer.echo(json.dumps(rows, ensure_ascii=False, indent=2, default=str) if as_json else render_status(rows))
+
+
+@app.command()
+@handled
+def history(config: ConfigOpt = Path("audiences.yaml"),
+            limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs.")] = 20,
+            as_json: JsonOpt = False) -> None:
+    """Past runs with their counts and outcome."""
+    from .report import render_history
+    from .state import StateStore
+
+    loaded, settings = _load(config)
+    runs = StateStore.open(settings.state_dir, settings.state_url).history(limit)
+    typer.echo(json.dumps(runs, ensure_ascii=False, indent=2, default=str) if as_json else render_history(runs))
+
+
+@app.command()
+@handled
+def doctor(config: ConfigOpt = Path("audiences.yaml")) -> None:
+    """Check the token, its expiry, permissions, the ad account and the Custom Audience terms."""
+    from .doctor import run_checks
+
+    if config.is_file():
+        loaded, settings = _load(config)
+        account = settings.account(loaded.config.ad_account_id)
+    else:
+        load_dotenv_files(None)
+        settings = Settings.from_env(None)
+        account = settings.account(None)
+    checks = run_checks(settings, account)
+    for c in checks:
+        typer.echo(c.line())
+    failed = [c for c in checks if not c.ok and c.blocking]
+    raise typer.Exit(3 if failed else 0)
+
+
+@app.command()
+@handled
+def sandbox(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8765,
+    data: Annotated[Optional[Path], typer.Option(help="File keeping the sandbox's audiences across restarts.")] = None,
+    error_rate: Annotated[float, typer.Option(help="Share of calls answered by an HTTP 500 (code 2).")] = 0.0,
+    throttle_rate: Annotated[float, typer.Option(help="Share of calls throttled (80003, 17, 4, 613).")] = 0.0,
+    drop_rate: Annotated[float, typer.Option(help="Share of connections dropped without an answer.")] = 0.0,
+    slow_ms: Annotated[Optional[str], typer.Option(help="Delay before answering: 250 or 100-500 (ms).")] = None,
+    token_expires_after: Annotated[Optional[int], typer.Option(help="The token expires (190/463) after "
+                                                                    "this many calls.")] = None,
+    calls_per_minute: Annotated[Optional[int], typer.Option(help="Per-account budget per rolling minute "
+                                                                 "(reads 1, writes 3).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the random faults.")] = None,
+) -> None:
+    """Serve the local Marketing API sandbox (no Meta account needed), optionally misbehaving like Meta."""
+    from .errors import ConfigError as _ConfigError
+    from .sandbox import serve
+    from .sandbox.faults import faults_from_options
+
+    load_dotenv_files(None)
+    try:
+        faults = faults_from_options(error_rate=error_rate, throttle_rate=throttle_rate, drop_rate=drop_rate,
+                                     slow_ms=slow_ms, token_expires_after=token_expires_after,
+                                     calls_per_minute=calls_per_minute, seed=seed)
+    except ValueError as exc:
+        raise _ConfigError(f"fbsync sandbox: {exc}") from None
+    serve(host=host, port=port, data=str(data) if data else None, faults=faults if faults.active else None)
+
+
+def main() -> None:
+    """Entry point (console script ``fbsync``)."""
+    app()

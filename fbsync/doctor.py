@@ -1,0 +1,94 @@
+"""``fbsync doctor``: is everything in place to sync? One line per check, each with its fix."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import MetaApiError
+from .meta.client import MetaClient
+from .settings import Settings
+
+SOON_DAYS = 7
+ACCOUNT_STATUS = {1: "active", 2: "disabled", 3: "unsettled", 7: "pending risk review", 8: "pending settlement",
+                  9: "in grace period", 100: "pending closure", 101: "closed", 201: "any active", 202: "any closed"}
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str | None = None
+    blocking: bool = True     # a failed blocking check means a sync cannot work (exit 3)
+
+    def line(self) -> str:
+        mark = "✓" if self.ok else ("✗" if self.blocking else "!")
+        return f"{mark} {self.name}: {self.detail}" + (f" — {self.fix}" if self.fix and not self.ok else "")
+
+
+def run_checks(settings: Settings, account_id: str, now: float | None = None) -> list[Check]:
+    """Token, its expiry, permissions, the ad account and the Custom Audience terms."""
+    now = time.time() if now is None else now
+    if not settings.access_token:
+        return [Check("token", False, "FB_ACCESS_TOKEN is not set",
+                      "put a System User token in FB_ACCESS_TOKEN (environment or .env)")]
+    client = MetaClient(settings, account_id)
+    checks: list[Check] = []
+    try:
+        me = client.me()
+        checks.append(Check("token", True, f"valid, for {me.get('name') or me.get('id')}"))
+    except MetaApiError as exc:
+        return [Check("token", False, str(exc), "create a new token for the System User and set FB_ACCESS_TOKEN")]
+    checks.append(_expiry(client, settings.access_token, now))
+    checks.append(_permissions(client))
+    checks += _account(client, account_id)
+    return checks
+
+
+def _expiry(client: MetaClient, token: str, now: float) -> Check:
+    try:
+        data = client.call("GET", "debug_token", params={"input_token": token}).get("data") or {}
+    except MetaApiError as exc:
+        return Check("token expiry", False, f"could not be read ({exc.code or 'error'})", None, blocking=False)
+    exp = int(data.get("expires_at") or 0)
+    if exp == 0:
+        return Check("token expiry", True, "never expires" + (f" ({data['type']} token)" if data.get("type") else ""))
+    days = (exp - now) / 86400
+    if days <= 0:
+        return Check("token expiry", False, "expired", "generate a new System User token (they can be made "
+                     "non-expiring) and set FB_ACCESS_TOKEN")
+    ok = days > SOON_DAYS
+    return Check("token expiry", ok, f"expires in {days:.0f} days",
+                 "generate a non-expiring System User token before then", blocking=False)
+
+
+def _permissions(client: MetaClient) -> Check:
+    try:
+        data = client.call("GET", "me", "permissions").get("data") or []
+    except MetaApiError as exc:
+        return Check("permissions", False, f"could not be read ({exc.code or 'error'})", None, blocking=False)
+    granted = {p.get("permission") for p in data if p.get("status") == "granted"}
+    if "ads_management" in granted:
+        return Check("permissions", True, "ads_management granted")
+    return Check("permissions", False, "ads_management is not granted",
+                 "give the app the ads_management permission and renew the System User token")
+
+
+def _account(client: MetaClient, account_id: str) -> list[Check]:
+    try:
+        acct: dict[str, Any] = client.account(("id", "name", "account_status", "disable_reason", "tos_accepted"))
+    except MetaApiError as exc:
+        return [Check("ad account", False, f"{account_id} is not reachable: {exc}",
+                      "check FB_AD_ACCOUNT_ID / ad_account_id and give the System User access to the account")]
+    status = int(acct.get("account_status") or 0)
+    checks = [Check("ad account", status == 1,
+                    f"{account_id} ({acct.get('name', '')}) is {ACCOUNT_STATUS.get(status, f'status {status}')}",
+                    "the account must be active: see Ads Manager > Account Quality")]
+    tos = acct.get("tos_accepted") or {}
+    accepted = bool(isinstance(tos, dict) and tos.get("custom_audience_tos"))
+    checks.append(Check("custom audience terms", accepted, "accepted" if accepted else "not accepted",
+                        f"a person must accept them at https://business.facebook.com/ads/manage/customaudiences/tos/"
+                        f"?act={account_id.removeprefix('act_')}"))
+    return checks

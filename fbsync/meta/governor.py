@@ -1,0 +1,140 @@
+"""Quota governor: read Meta's usage headers on every response and slow down *before* the limit.
+
+Headers (shared/docs/meta-api.md §4, RL-G, RL-M), each a JSON string, present only once
+"enough calls have been made":
+
+* ``X-App-Usage``: ``{"call_count", "total_time", "total_cputime"}`` in percent;
+* ``X-Ad-Account-Usage``: ``{"acc_id_util_pct", "reset_time_duration" (s), …}``;
+* ``X-Business-Use-Case-Usage``: ``{"<id>": [{"type", "call_count", "total_time", "total_cputime",
+  "estimated_time_to_regain_access" (minutes)}]}``.
+
+The governor keeps the highest percentage seen in the latest response and, above
+``slow_from`` percent, spaces calls out so that the usage can decay: the pause
+grows linearly to ``window`` seconds at 100 %.  One governor is shared by every
+audience of a run (the quota is the account's, not the audience's).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def _load(raw: str | None) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def _pct(v: Any) -> float:
+    try:
+        return float(v or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+@dataclass
+class Usage:
+    """The usage one response reported (percentages, and Meta's hints in seconds)."""
+
+    pct: float = 0.0
+    source: str = ""
+    reset_seconds: float | None = None
+    regain_seconds: float | None = None
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str] | None) -> "Usage | None":
+        if not headers:
+            return None
+        h = {k.lower(): v for k, v in headers.items()}
+        found: list[tuple[float, str]] = []
+        reset = regain = None
+        app = _load(h.get("x-app-usage"))
+        if isinstance(app, dict):
+            found += [(_pct(app.get(k)), f"app {k}") for k in ("call_count", "total_time", "total_cputime")]
+        acct = _load(h.get("x-ad-account-usage"))
+        if isinstance(acct, dict):
+            found.append((_pct(acct.get("acc_id_util_pct")), "ad account"))
+            reset = _pct(acct.get("reset_time_duration")) or None
+        buc = _load(h.get("x-business-use-case-usage"))
+        if isinstance(buc, dict):
+            for entries in buc.values():
+                for e in entries if isinstance(entries, list) else []:
+                    if not isinstance(e, dict):
+                        continue
+                    kind = e.get("type", "business")
+                    found += [(_pct(e.get(k)), f"{kind} {k}") for k in ("call_count", "total_time", "total_cputime")]
+                    mins = _pct(e.get("estimated_time_to_regain_access"))
+                    if mins:
+                        regain = max(regain or 0.0, mins * 60)
+        if not found and regain is None:
+            return None
+        pct, source = max(found) if found else (0.0, "")
+        return cls(pct, source, reset, regain)
+
+
+@dataclass
+class Governor:
+    """Spaces calls out as the account's usage approaches Meta's limits."""
+
+    slow_from: float = 75.0          # percent at which pacing starts
+    window: float = 60.0             # pause at 100 % (seconds), unless Meta gives reset_time_duration
+    sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
+    usage: Usage = field(default_factory=Usage)
+    paused: float = 0.0              # total seconds spent pacing (for the run report)
+    step: float = 0.0                # how much one call has been adding to the usage (smoothed)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _logged: float = -100.0
+
+    def observe(self, headers: Mapping[str, str] | None) -> None:
+        """Record the usage of the latest response."""
+        u = Usage.from_headers(headers)
+        if u is None:
+            return
+        with self._lock:
+            if self.usage.source:            # a rise between two readings is what one call costs
+                rise = u.pct - self.usage.pct
+                self.step = max(self.step * 0.8, rise) if rise > 0 else self.step * 0.8
+            self.usage = u
+        if abs(u.pct - self._logged) >= 10 or (u.pct >= self.slow_from and u.pct != self._logged):
+            log.info("Meta usage %.0f%% (%s)%s", u.pct, u.source,
+                     f", access regained in {u.regain_seconds:.0f}s" if u.regain_seconds else "")
+            self._logged = u.pct
+
+    def pause_for(self) -> float:
+        """Seconds to wait before the next call, from the latest usage.
+
+        When the next two calls could reach 100 %, wait a whole window (``reset_time_duration`` when
+        Meta gives it): a rolling window may hold a burst that only expires all at once.  Otherwise,
+        above ``slow_from``, the pause grows linearly with the usage.
+        """
+        u = self.usage
+        span = u.reset_seconds or self.window
+        if u.pct >= 100 and u.regain_seconds:
+            return max(span, u.regain_seconds)
+        if u.pct + 2 * self.step >= 100:
+            return span
+        if u.pct < self.slow_from:
+            return 0.0
+        return span * min(1.0, (u.pct - self.slow_from) / max(1e-9, 100.0 - self.slow_from))
+
+    def before_call(self) -> None:
+        wait = self.pause_for()
+        if wait > 0:
+            log.info("pacing: waiting %.1fs (Meta usage %.0f%%, %s)", wait, self.usage.pct, self.usage.source)
+            self.paused += wait
+            self.sleep(wait)
+            span = self.usage.reset_seconds or self.window
+            with self._lock:   # the pause let the usage decay; the next response tells the new level
+                left = 0.0 if wait >= span else max(0.0, self.usage.pct - 100.0 * wait / span)
+                self.usage = Usage(left, self.usage.source, self.usage.reset_seconds)

@@ -1,0 +1,89 @@
+"""Render results for people: the sync summary, status and history tables. No logic."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from .sync import AudienceReport, RunReport
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A plain aligned text table (numbers right-aligned)."""
+    cells = [[("" if v is None else str(v)) for v in r] for r in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    numeric = [all(_num(r[i]) for r in cells if r[i]) and bool(cells) for i in range(len(headers))]
+
+    def fmt(r: Sequence[str]) -> str:
+        return "  ".join(v.rjust(w) if n else v.ljust(w) for v, w, n in zip(r, widths, numeric)).rstrip()
+
+    return "\n".join([fmt(headers), fmt(["-" * w for w in widths])] + [fmt(r) for r in cells])
+
+
+def _num(s: str) -> bool:
+    return s.replace(",", "").replace("+", "").replace("−", "").replace("-", "").strip().isdigit()
+
+
+def _size(a: AudienceReport) -> str:
+    if a.size_lower is None:
+        return ""
+    if a.size_upper is None or a.size_upper == a.size_lower:
+        return f"{a.size_lower:,}"
+    return f"{a.size_lower:,}–{a.size_upper:,}"
+
+
+def _sent(a: AudienceReport) -> str:
+    if a.strategy == "replace" and (a.replaced or a.status == "planned"):
+        return f"replace {a.replaced:,}"
+    return f"+{a.added:,} −{a.removed:,}"
+
+
+def render_run(r: RunReport) -> str:
+    title = "Plan (nothing sent)" if r.dry_run else f"Sync run {r.run_id}"
+    rows = []
+    for a in r.audiences:
+        dropped = a.rows_dropped + a.rows_no_consent
+        rows.append([a.name, a.meta_id or "", a.action, f"{a.rows_read:,}", f"{dropped:,}", _sent(a), _size(a),
+                     a.status])
+    out = [title, table(["audience", "Meta id", "action", "read", "dropped", "sent", "size on Meta", "status"],
+                        rows)]
+    details = []
+    for a in r.audiences:
+        why = []
+        if a.rows_no_consent:
+            why.append(f"{a.rows_no_consent:,} without consent")
+        if a.rows_dropped:
+            why.append(f"{a.rows_dropped:,} with no usable identifier")
+        if a.rows_duplicate:
+            why.append(f"{a.rows_duplicate:,} duplicates merged")
+        for key, reasons in a.drops.items():
+            for reason, n in reasons.items():
+                ex = a.examples.get(f"{key}: {reason}") or []
+                why.append(f"{key} {reason}: {n:,}" + (f" (e.g. {', '.join(ex)})" if ex else ""))
+        if a.invalid_on_meta:
+            why.append(f"Meta counted {a.invalid_on_meta:,} invalid entries")
+        why += a.notes
+        if why:
+            details.append(f"  {a.name}: " + "; ".join(why))
+    if details:
+        out += ["", "Details:"] + details
+    return "\n".join(out)
+
+
+def render_status(rows: list[dict[str, Any]]) -> str:
+    return table(["audience", "Meta id", "size on Meta", "delivery", "last sync", "last result"],
+                 [[r["name"], r.get("meta_id") or "", r.get("size") or "", r.get("delivery") or "",
+                   (r.get("last_sync") or "")[:19], r.get("last_result") or ""] for r in rows])
+
+
+def render_history(runs: list[dict[str, Any]]) -> str:
+    rows = []
+    for r in runs:
+        for a in r["audiences"] or [{}]:
+            rows.append([r["id"], str(r["started_at"])[:19], r["command"], r["status"], a.get("audience", ""),
+                         a.get("rows_read", ""), a.get("rows_dropped", ""),
+                         f"+{a.get('rows_added', 0):,} −{a.get('rows_removed', 0):,}" if a else "",
+                         a.get("status", "")])
+    if not rows:
+        return "No runs yet: run `fbsync sync`."
+    return table(["run", "started (UTC)", "command", "run status", "audience", "read", "dropped", "sent",
+                  "result"], rows)

@@ -1,0 +1,394 @@
+"""The sync orchestrator: read → hash → plan → apply → record, one audience at a time.
+
+IO lives at the edges (:mod:`fbsync.crm`, :mod:`fbsync.meta.client`,
+:mod:`fbsync.state`); decisions are :func:`fbsync.plan.plan_audience`.  The
+ledger changes only after Meta acknowledged a batch, inside the transaction
+that records it, so a run killed at any instant and run again converges.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from . import identity
+from .config import Audience, LoadedConfig, effective
+from .crm import CrmSource
+from .crypto import RowCipher, load_master_key
+from .errors import AudienceError, AuthError, ConfigError, FbsyncError, MetaApiError, ShrinkRefused
+from .meta.client import MAX_ROWS_PER_CALL, MetaClient, Session
+from .plan import Desired, LedgerView, Plan, Remote, plan_audience
+from .settings import Settings
+from .staging import Staging, clean_stale
+from .state import StateStore, pending
+
+log = logging.getLogger(__name__)
+TRUE_WORDS = frozenset({"1", "true", "t", "yes", "y", "oui"})
+REPLACE_RESUME_S = 80 * 60   # Meta closes a replace session 90 min after batch 1; resume only well before
+
+
+@dataclass
+class AudienceReport:
+    """What happened to one audience in one run (also the ``--json`` shape)."""
+
+    name: str
+    status: str = "ok"                     # ok | failed | refused | skipped | planned
+    meta_id: str | None = None
+    action: str = "unchanged"              # created | updated | unchanged | adopted
+    strategy: str = "diff"
+    rows_read: int = 0
+    rows_no_consent: int = 0
+    rows_dropped: int = 0                  # no usable identifier
+    rows_duplicate: int = 0
+    rows_desired: int = 0
+    added: int = 0
+    removed: int = 0
+    replaced: int = 0
+    invalid_on_meta: int = 0
+    size_lower: int | None = None
+    size_upper: int | None = None
+    delivery: str | None = None
+    drops: dict[str, dict[str, int]] = field(default_factory=dict)
+    empty: dict[str, int] = field(default_factory=dict)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+    message: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RunReport:
+    command: str
+    run_id: int | None
+    audiences: list[AudienceReport]
+    dry_run: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if any(a.status in ("failed", "refused") for a in self.audiences) else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"command": self.command, "run_id": self.run_id, "dry_run": self.dry_run,
+                "exit_code": self.exit_code, "audiences": [asdict(a) for a in self.audiences]}
+
+
+def is_consent(value: Any) -> bool:
+    """Consent is given only by 1, true, t, yes, y or oui (any case); NULL and anything else is no."""
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in TRUE_WORDS
+
+
+class Syncer:
+    """Runs ``sync``/``plan`` for the audiences of one loaded config."""
+
+    def __init__(self, loaded: LoadedConfig, settings: Settings,
+                 client_factory: Callable[[Settings, str], MetaClient] | None = None) -> None:
+        self.loaded, self.cfg, self.settings = loaded, loaded.config, settings
+        self.client_factory = client_factory or (lambda s, acct: MetaClient(s, acct))
+        self._client: MetaClient | None = None
+        crm_url = settings.crm_url or self.cfg.crm.url
+        if not crm_url:
+            raise ConfigError("No CRM: set crm.url in audiences.yaml or FBSYNC_CRM_URL.")
+        self.crm = CrmSource(crm_url, base_dir=loaded.path.parent)
+        self.account = settings.account(self.cfg.ad_account_id)
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def client(self) -> MetaClient:
+        if self._client is None:
+            self._client = self.client_factory(self.settings, self.account)
+        return self._client
+
+    def select(self, names: Sequence[str]) -> list[Audience]:
+        for n in names:
+            self.loaded.audience(n)
+        return [a for a in self.cfg.audiences if not names or a.name in names]
+
+    def preflight(self, auds: Sequence[Audience]) -> None:
+        """Everything that can be checked before sending anything: unsupported fields and every query's columns."""
+        unsupported = []
+        if self.cfg.suppression:
+            unsupported.append("suppression")
+        if self.cfg.ad_sets:
+            unsupported.append("ad_sets")
+        for a in auds:
+            if a.exclude or a.intersect:
+                unsupported.append(f"exclude/intersect (audience {a.name})")
+            if effective(self.cfg, a).hash_in_database:
+                unsupported.append(f"hash_in_database (audience {a.name})")
+        if unsupported:
+            raise ConfigError(f"{self.loaded.path}: this version of fbsync does not apply "
+                              f"{', '.join(unsupported)} yet, and will not sync while they are declared rather "
+                              "than ignore them; remove them for now (see the README's roadmap).")
+        problems = []
+        for a in auds:
+            if a.is_lookalike:
+                continue
+            wanted = dict(a.keys or {})
+            consent = effective(self.cfg, a).consent
+            if consent:
+                wanted["consent"] = consent
+            try:
+                self.crm.check_columns(a.query or "", wanted, f"audience {a.name}")
+            except ConfigError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise ConfigError("\n".join(problems), problems)
+
+    # ------------------------------------------------------------------ run
+    def run(self, names: Sequence[str] = (), *, dry_run: bool = False, force: bool = False,
+            command: str = "sync") -> RunReport:
+        auds = self.select(names)
+        self.preflight(auds)
+        st = self.settings
+        store = StateStore.open(st.state_dir, st.state_url)
+        cipher = RowCipher(load_master_key(st.state_key, st.state_dir))
+        clean_stale(st.state_dir)
+        run_id = None if dry_run else store.start_run(command, self.loaded.digest)
+        reports: list[AudienceReport] = []
+        status = "ok"
+        try:
+            for a in auds:
+                rep = AudienceReport(a.name)
+                reports.append(rep)
+                if a.is_lookalike:
+                    rep.status, rep.message = "skipped", "lookalike audiences are not supported by this version yet"
+                    continue
+                try:
+                    self._audience(a, rep, store, cipher, dry_run=dry_run, force=force)
+                except AuthError as exc:
+                    rep.status, rep.message = "failed", str(exc)
+                    status = "failed"
+                    raise
+                except ShrinkRefused as exc:
+                    rep.status, rep.message = "refused", str(exc)
+                except (MetaApiError, AudienceError) as exc:
+                    rep.status, rep.message = "failed", str(exc)
+                    log.error("audience %s failed: %s", a.name, exc)
+                finally:
+                    if run_id is not None:
+                        store.record_audience_run(
+                            run_id, a.name, status=rep.status, meta_id=rep.meta_id, rows_read=rep.rows_read,
+                            rows_dropped=rep.rows_dropped + rep.rows_no_consent, rows_added=rep.added + rep.replaced,
+                            rows_removed=rep.removed, size_lower=rep.size_lower, size_upper=rep.size_upper,
+                            message=rep.message, details={"drops": rep.drops, "empty": rep.empty,
+                                                          "no_consent": rep.rows_no_consent,
+                                                          "strategy": rep.strategy, "action": rep.action})
+            report = RunReport(command, run_id, reports, dry_run)
+            if report.exit_code:
+                status = "partial" if any(r.status == "ok" for r in reports) else "failed"
+            return report
+        except FbsyncError:
+            status = "failed"
+            raise
+        finally:
+            if run_id is not None:
+                store.finish_run(run_id, status, {"audiences": len(reports)})
+            store.engine.dispose()
+            self.crm.dispose()
+
+    # ------------------------------------------------------------------ one audience
+    def _audience(self, a: Audience, rep: AudienceReport, store: StateStore, cipher: RowCipher,
+                  *, dry_run: bool, force: bool) -> None:
+        eff = effective(self.cfg, a)
+        keys = dict(a.keys or {})
+        schema = tuple(k for k in identity.KEYS if k in keys)
+        display = a.display_name or a.name
+        rec = store.audience(a.name) or {}
+        remote_obj = self._find_remote(rec, display, lookup=not dry_run or bool(self.settings.access_token))
+        remote = Remote(exists=remote_obj is not None,
+                        name=(remote_obj or {}).get("name"), description=(remote_obj or {}).get("description"),
+                        size_lower=_int((remote_obj or {}).get("approximate_count_lower_bound")),
+                        size_upper=_int((remote_obj or {}).get("approximate_count_upper_bound")))
+        meta_id = str(remote_obj["id"]) if remote_obj else None
+        rep.meta_id = meta_id
+        known = bool(meta_id and rec.get("meta_id") == meta_id and rec.get("schema") == ",".join(schema)
+                     and rec.get("key_id") == cipher.key_id)
+        with Staging(self.settings.state_dir) as stg:
+            self._read(a, eff.consent, eff.default_country, keys, schema, stg, cipher, rep)
+            replace_state = store.extra(a.name).get("replace") if known or meta_id else None
+            if known:
+                for fps in store.iter_fingerprints(a.name):
+                    stg.add_acked(fps)
+            view = LedgerView(known, store.ledger_count(a.name) if known else 0, stg.adds, stg.removes)
+            p = plan_audience(Desired(a.name, display, a.description, eff.mode, schema, rep.rows_desired,
+                                      eff.max_shrink), view, remote, force=force)
+            rep.strategy, rep.notes = p.strategy, list(p.notes)
+            if dry_run:
+                self._report_plan(p, rep)
+                return
+            if p.refused:
+                raise ShrinkRefused(p.refused)
+            meta_id = self._ensure(a, p, meta_id, display, eff.customer_file_source, rep)
+            if not known:
+                store.clear_ledger(a.name)
+            store.save_audience(a.name, account_id=self.account, meta_id=meta_id, display_name=display,
+                                description=a.description, subtype="CUSTOM", schema=",".join(schema),
+                                key_id=cipher.key_id, **({"created_by_fbsync": True} if p.create else {}))
+            if p.strategy == "replace":
+                self._replace(a.name, meta_id, schema, stg, store, cipher, rep, replace_state)
+            else:
+                self._apply_diff(a.name, meta_id, schema, stg, store, cipher, rep, p)
+        self._read_back(meta_id, rep)
+
+    def _find_remote(self, rec: dict[str, Any], display: str, *, lookup: bool) -> dict[str, Any] | None:
+        """The Meta audience: by the id fbsync remembers, else by its name on Meta."""
+        if not lookup:
+            return {"id": rec["meta_id"], "name": rec.get("display_name"),
+                    "description": rec.get("description")} if rec.get("meta_id") else None
+        if rec.get("meta_id"):
+            found = self.client.audience(rec["meta_id"])
+            if found is not None:
+                return found
+            log.warning("audience %s (Meta id %s) no longer exists on Meta; looking it up by name",
+                        rec.get("name"), rec["meta_id"])
+        return next(self.client.audiences(name=display), None)
+
+    def _read(self, a: Audience, consent: str | None, country: str | None, keys: dict[str, str],
+              schema: tuple[str, ...], stg: Staging, cipher: RowCipher, rep: AudienceReport) -> None:
+        """Stream the CRM query, filter consent, normalize + hash, stage distinct rows."""
+        columns = list(dict.fromkeys(list(keys.values()) + ([consent] if consent else [])))
+        drops: Counter[tuple[str, str]] = Counter()
+        empty: Counter[str] = Counter()
+        examples: dict[tuple[str, str], list[str]] = {}
+        staged = 0
+        for chunk in self.crm.stream(a.query or "", columns, f"audience {a.name}"):
+            rep.rows_read += chunk.size
+            cols = chunk.columns
+            if consent:
+                ok = [i for i, v in enumerate(cols[consent]) if is_consent(v)]
+                rep.rows_no_consent += chunk.size - len(ok)
+                if len(ok) != chunk.size:
+                    cols = {c: [vals[i] for i in ok] for c, vals in cols.items()}
+            batch = identity.hash_batch({k: cols[c] for k, c in keys.items()}, country)
+            assert batch.schema == schema
+            rep.rows_dropped += batch.dropped_rows
+            drops.update(batch.invalid)
+            empty.update(batch.empty)
+            for k, ex in batch.examples.items():
+                examples.setdefault(k, [])
+                examples[k] = (examples[k] + ex)[:3]
+            staged += len(batch.rows)
+            stg.add_desired((cipher.fingerprint(schema, r), cipher.encrypt(r)) for r in batch.rows)
+        rep.rows_desired = stg.desired
+        rep.rows_duplicate = staged - rep.rows_desired
+        for (key, reason), n in sorted(drops.items()):
+            rep.drops.setdefault(key, {})[reason] = n
+        rep.empty = dict(sorted(empty.items()))
+        rep.examples = {f"{k}: {r}": v for (k, r), v in sorted(examples.items())}
+
+    @staticmethod
+    def _report_plan(p: Plan, rep: AudienceReport) -> None:
+        rep.status = "refused" if p.refused else "planned"
+        rep.message = p.refused
+        rep.action = "create" if p.create else ("update " + ", ".join(p.update) if p.update else "unchanged")
+        rep.added, rep.removed, rep.replaced = p.adds, p.removes, p.replace_rows
+
+    def _ensure(self, a: Audience, p: Plan, meta_id: str | None, display: str, source: str,
+                rep: AudienceReport) -> str:
+        if p.create:
+            meta_id = self.client.create_customer_list(display, a.description, source)
+            rep.action = "created"
+            log.info("created audience %s on Meta (id %s)", a.name, meta_id)
+        elif p.update:
+            assert meta_id
+            self.client.update_audience(meta_id, **p.update)
+            rep.action = "updated"
+        assert meta_id
+        rep.meta_id = meta_id
+        return meta_id
+
+    def _apply_diff(self, name: str, meta_id: str, schema: tuple[str, ...], stg: Staging, store: StateStore,
+                    cipher: RowCipher, rep: AudienceReport, p: Plan) -> None:
+        if p.adds:
+            session = Session.new(p.adds)
+            total = -(-p.adds // MAX_ROWS_PER_CALL)
+            for i, batch in enumerate(stg.iter_adds(MAX_ROWS_PER_CALL)):
+                rows = [cipher.decrypt(enc) for _, enc in batch]
+                resp = self.client.add_users(meta_id, schema, rows, session, last=i + 1 >= total)
+                store.record_added(name, batch)
+                rep.added += len(batch)
+                rep.invalid_on_meta += int(resp.get("num_invalid_entries") or 0)
+        if p.removes:
+            session = Session.new(p.removes)
+            total = -(-p.removes // MAX_ROWS_PER_CALL)
+            for i, fps in enumerate(stg.iter_removes(MAX_ROWS_PER_CALL)):
+                enc = store.encrypted_rows(name, [f for (f,) in fps])
+                rows = [cipher.decrypt(e) for _, e in enc]
+                if rows:
+                    self.client.remove_users(meta_id, schema, rows, session, last=i + 1 >= total)
+                store.record_removed(name, [f for f, _ in enc])
+                rep.removed += len(rows)
+
+    def _replace(self, name: str, meta_id: str, schema: tuple[str, ...], stg: Staging, store: StateStore,
+                 cipher: RowCipher, rep: AudienceReport, prior: dict[str, Any] | None) -> None:
+        """A full /usersreplace session; resumed if a killed run left one young enough, else restarted."""
+        now = time.time()
+        # Resumed even when no batch was recorded: if batch 1 reached Meta unrecorded, batch 2 goes on from it;
+        # if it did not, Meta answers 1870147 and the client sends it again as batch 1.
+        resume = bool(prior and prior.get("meta_id") == meta_id and now - prior["started"] < REPLACE_RESUME_S)
+        stg.db.execute("DELETE FROM acked")      # the ledger's rows say nothing about this session
+        if resume and prior:
+            session = Session(prior["session_id"], prior.get("estimated"), prior["batch_seq"])
+            started = float(prior["started"])
+            for fps in _pending_fingerprints(store, name):
+                stg.add_acked(fps)
+            rep.notes.append(f"resumed the replace session a killed run started {int(now - started)} s ago")
+        else:
+            store.clear_ledger(name, pending)
+            session, started = Session.new(stg.desired), now
+        todo = stg.adds
+        total = max(1, -(-todo // MAX_ROWS_PER_CALL))
+        # All rows already acknowledged but the closing batch never was: close with one row again.
+        batches = stg.iter_adds(MAX_ROWS_PER_CALL) if todo else iter([_one_pending(store, name)])
+        sent = 0
+        # Recorded before each send: a batch_seq is never used twice, even if Meta got it and we died.
+        session.on_next = lambda seq: store.set_extra(name, replace={
+            "meta_id": meta_id, "session_id": session.session_id, "estimated": session.estimated_num_total,
+            "batch_seq": seq, "started": started})
+        for i, batch in enumerate(batches):
+            rows = [cipher.decrypt(enc) for _, enc in batch]
+            resp = self.client.replace_users(meta_id, schema, rows, session, last=i + 1 >= total)
+            store.record_added(name, batch, pending)
+            sent += len(batch)
+            rep.invalid_on_meta += int(resp.get("num_invalid_entries") or 0)
+        store.commit_replace(name)
+        store.set_extra(name, replace=None)
+        rep.replaced = sent
+
+    def _read_back(self, meta_id: str, rep: AudienceReport) -> None:
+        info = self.client.audience(meta_id) or {}
+        rep.size_lower = _int(info.get("approximate_count_lower_bound"))
+        rep.size_upper = _int(info.get("approximate_count_upper_bound"))
+        ds = info.get("delivery_status") or {}
+        rep.delivery = ds.get("description") if isinstance(ds, dict) else None
+
+
+def _pending_fingerprints(store: StateStore, name: str) -> Any:
+    import sqlalchemy as sa
+
+    with store.engine.connect() as c:
+        fps = list(c.execute(sa.select(pending.c.fp).where(pending.c.audience == name)).scalars())
+    for i in range(0, len(fps), 50_000):
+        yield fps[i:i + 50_000]
+
+
+def _one_pending(store: StateStore, name: str) -> list[tuple[bytes, bytes]]:
+    import sqlalchemy as sa
+
+    with store.engine.connect() as c:
+        r = c.execute(sa.select(pending.c.fp, pending.c.row).where(pending.c.audience == name).limit(1)).first()
+    return [(r.fp, r.row)] if r else []
+
+
+def _int(v: Any) -> int | None:
+    try:
+        return int(v) if v is not None else None
+    except (TypeError, ValueError):
+        return None

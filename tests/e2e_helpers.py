@@ -1,0 +1,84 @@
+"""Helpers for end-to-end tests: run fbsync against a live sandbox and read what the sandbox holds."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from typer.testing import CliRunner
+
+from fbsync import identity
+from fbsync.cli import app
+from fbsync.sync import is_consent
+
+ROOT = Path(__file__).resolve().parents[1]
+TOKEN = "e2e-token-0123456789"
+
+
+def admin(url: str, path: str, method: str = "GET") -> Any:
+    req = urllib.request.Request(url + path, method=method, data=b"" if method == "POST" else None)
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read() or b"null")
+
+
+@dataclass
+class Workdir:
+    path: Path
+    sandbox_url: str
+
+    @property
+    def crm(self) -> Path:
+        return self.path / "demo" / "crm.db"
+
+    @property
+    def state(self) -> Path:
+        return self.path / ".fbsync"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {"FB_ACCESS_TOKEN": TOKEN, "FBSYNC_GRAPH_URL": self.sandbox_url, "FBSYNC_STATE_DIR": str(self.state),
+                **extra}
+
+    def run(self, *args: str, **env: str) -> Any:
+        result = CliRunner().invoke(app, [*args, "-c", str(self.path / "audiences.yaml")], env=self.env(**env),
+                                    catch_exceptions=False)
+        return result
+
+    def audiences(self) -> dict[str, dict[str, Any]]:
+        """Sandbox audiences by name."""
+        return {a["name"]: a for a in admin(self.sandbox_url, "/__sandbox/audiences")["data"]}
+
+    def members(self, name: str) -> set[tuple[str, ...]]:
+        aud = self.audiences()[name]
+        data = admin(self.sandbox_url, f"/__sandbox/audiences/{aud['id']}/members")
+        return {tuple(r) for r in data["rows"]}
+
+    def requests(self) -> dict[str, Any]:
+        return admin(self.sandbox_url, "/__sandbox/requests")
+
+    def writes(self) -> int:
+        """Graph calls that change something (POST/DELETE) so far."""
+        return sum(n for k, n in self.requests()["by_endpoint"].items() if not k.startswith("GET"))
+
+
+def make_workdir(tmp: Path, crm: Path, sandbox_url: str, yaml_text: str | None = None) -> Workdir:
+    (tmp / "demo").mkdir(parents=True, exist_ok=True)
+    shutil.copy(crm, tmp / "demo" / "crm.db")
+    (tmp / "audiences.yaml").write_text(yaml_text or (ROOT / "audiences.yaml").read_text(encoding="utf-8"),
+                                        encoding="utf-8")
+    return Workdir(tmp, sandbox_url)
+
+
+def expected_rows(crm: Path, query: str, keys: dict[str, str], consent: str | None = "consent",
+                  country: str | None = "FR") -> set[tuple[str, ...]]:
+    """What an audience must hold: consenting rows of the query, hashed by the identity engine."""
+    con = sqlite3.connect(crm)
+    con.row_factory = sqlite3.Row
+    rows = [r for r in con.execute(query) if consent is None or is_consent(r[consent])]
+    con.close()
+    batch = identity.hash_batch({k: [r[c] for r in rows] for k, c in keys.items()}, country)
+    return set(batch.rows)

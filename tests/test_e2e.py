@@ -1,0 +1,199 @@
+"""End to end: fbsync sync of the demo CRM against the live local sandbox, exact memberships."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fbsync.demo import churn
+from fbsync.sandbox import running_sandbox
+
+from e2e_helpers import ROOT, TOKEN, Workdir, expected_rows, make_workdir
+
+pytestmark = pytest.mark.e2e
+CFG = yaml.safe_load((ROOT / "audiences.yaml").read_text(encoding="utf-8"))
+AUD = {a["name"]: a for a in CFG["audiences"]}
+
+
+def expected(wd: Workdir, name: str) -> set[tuple[str, ...]]:
+    a = AUD[name]
+    return expected_rows(wd.crm, a["query"], a["keys"])
+
+
+@pytest.fixture
+def sandbox() -> Iterator[str]:
+    with running_sandbox() as sb:
+        yield sb.url
+
+
+@pytest.fixture
+def wd(tmp_path: Path, demo_crm: Path, sandbox: str) -> Workdir:
+    return make_workdir(tmp_path, demo_crm, sandbox)
+
+
+def test_first_sync_creates_and_fills_every_audience_exactly(wd: Workdir) -> None:
+    r = wd.run("sync", "--json")
+    assert r.exit_code == 0, r.output
+    report = json.loads(r.stdout)
+    on_meta = wd.audiences()
+    for a in report["audiences"]:
+        name = a["name"]
+        display = AUD[name].get("display_name", name)
+        assert display in on_meta, on_meta.keys()
+        assert a["action"] == "created" and a["status"] == "ok"
+        want = expected(wd, name)
+        assert wd.members(display) == want
+        assert a["added"] == len(want) == a["rows_desired"] and a["removed"] == 0
+        assert a["size_lower"] == len(want)
+        assert a["rows_read"] == a["rows_no_consent"] + a["rows_dropped"] + a["rows_desired"] + a["rows_duplicate"]
+    rb = next(a for a in report["audiences"] if a["name"] == "recent_buyers")
+    assert rb["rows_no_consent"] > 0 and rb["drops"].get("EMAIL") and rb["drops"].get("PHONE")
+
+
+def test_churn_sends_exactly_the_difference_then_nothing(wd: Workdir) -> None:
+    assert wd.run("sync").exit_code == 0
+    before = {n: expected(wd, n) for n in AUD}
+    counts = churn(wd.crm, seed=7)
+    assert counts["deleted"] and counts["inserted"] and counts["email_changed"]
+    after = {n: expected(wd, n) for n in AUD}
+    r = wd.run("sync", "--json")
+    assert r.exit_code == 0, r.output
+    for a in json.loads(r.stdout)["audiences"]:
+        n = a["name"]
+        display = AUD[n].get("display_name", n)
+        assert wd.members(display) == after[n]
+        assert a["added"] == len(after[n] - before[n]), n
+        assert a["removed"] == len(before[n] - after[n]), n
+        assert a["action"] == "unchanged"
+    writes = wd.writes()
+    r = wd.run("sync", "--json")
+    assert r.exit_code == 0
+    assert all(a["added"] == 0 and a["removed"] == 0 for a in json.loads(r.stdout)["audiences"])
+    assert wd.writes() == writes          # an unchanged CRM costs only reads
+
+
+def test_plan_sends_nothing_and_matches_the_next_sync(wd: Workdir) -> None:
+    assert wd.run("sync").exit_code == 0
+    churn(wd.crm, seed=11)
+    writes = wd.writes()
+    r = wd.run("plan", "--json")
+    assert r.exit_code == 0, r.output
+    assert wd.writes() == writes
+    planned = {a["name"]: (a["added"], a["removed"]) for a in json.loads(r.stdout)["audiences"]}
+    assert any(v != (0, 0) for v in planned.values())
+    sync = json.loads(wd.run("sync", "--json").stdout)
+    assert planned == {a["name"]: (a["added"], a["removed"]) for a in sync["audiences"]}
+
+
+def test_lost_state_recovers_with_one_replace(wd: Workdir) -> None:
+    import shutil
+
+    assert wd.run("sync").exit_code == 0
+    churn(wd.crm, seed=3)
+    shutil.rmtree(wd.state)
+    r = wd.run("sync", "--json")
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.stdout)
+    for a in rep["audiences"]:
+        assert a["strategy"] == "replace" and a["action"] == "unchanged"
+        assert wd.members(AUD[a["name"]].get("display_name", a["name"])) == expected(wd, a["name"])
+    assert len(wd.audiences()) == len(AUD)          # adopted by name, no duplicates created
+    r = json.loads(wd.run("sync", "--json").stdout)
+    assert all(a["strategy"] == "diff" and a["added"] == a["removed"] == 0 for a in r["audiences"])
+
+
+def test_shrink_guard_refuses_one_audience_and_syncs_the_others(wd: Workdir) -> None:
+    assert wd.run("sync").exit_code == 0
+    con = sqlite3.connect(wd.crm)
+    con.execute("UPDATE customers SET is_vip = 0 WHERE id % 10 != 0")
+    con.execute("DELETE FROM customers WHERE id % 97 = 0")
+    con.commit()
+    con.close()
+    r = wd.run("sync", "--json")
+    assert r.exit_code == 1
+    rep = {a["name"]: a for a in json.loads(r.stdout)["audiences"]}
+    assert rep["vip"]["status"] == "refused" and "--force" in rep["vip"]["message"]
+    assert "vip" in rep["vip"]["message"]
+    assert rep["recent_buyers"]["status"] == "ok" and rep["recent_buyers"]["removed"] > 0
+    r = wd.run("sync", "vip", "--force")
+    assert r.exit_code == 0, r.output
+    assert wd.members("Clients VIP") == expected(wd, "vip")
+
+
+def test_config_errors_exit_2_and_send_nothing(wd: Workdir) -> None:
+    text = (wd.path / "audiences.yaml").read_text()
+    (wd.path / "audiences.yaml").write_text(text.replace("CT: city", "CT: town"))
+    r = wd.run("sync")
+    assert r.exit_code == 2
+    assert "audience recent_buyers" in r.stderr and "'town' (mapped to CT)" in r.stderr
+    assert wd.requests()["total"] == 0
+    (wd.path / "audiences.yaml").write_text(text.replace("mode: mirror", "mode: mirrror"))
+    r = wd.run("validate")
+    assert r.exit_code == 2 and "line 8, defaults.mode" in r.stderr
+    assert wd.requests()["total"] == 0
+
+
+def test_validate_ok(wd: Workdir) -> None:
+    r = wd.run("validate")
+    assert r.exit_code == 0 and "valid: 3 audiences" in r.stdout
+    assert wd.requests()["total"] == 0
+
+
+def test_wrong_token_exits_3_with_one_sentence(tmp_path: Path, demo_crm: Path) -> None:
+    with running_sandbox(access_token="the-right-token") as sb:
+        wd = make_workdir(tmp_path, demo_crm, sb.url)
+        r = wd.run("sync")
+        assert r.exit_code == 3, r.output
+        assert "FB_ACCESS_TOKEN" in r.stderr and TOKEN not in r.output + r.stderr
+        assert wd.audiences() == {}
+        r = wd.run("sync", FB_ACCESS_TOKEN="the-right-token")
+        assert r.exit_code == 0, r.output
+
+
+def test_app_secret_proof_is_accepted_by_a_checking_server(tmp_path: Path, demo_crm: Path) -> None:
+    with running_sandbox(app_secret="app-secret-xyz") as sb:
+        wd = make_workdir(tmp_path, demo_crm, sb.url)
+        assert wd.run("sync", "vip", FB_APP_SECRET="wrong-secret").exit_code == 3
+        r = wd.run("sync", "vip", FB_APP_SECRET="app-secret-xyz")
+        assert r.exit_code == 0, r.output
+
+
+def test_status_and_history(wd: Workdir) -> None:
+    assert wd.run("sync").exit_code == 0
+    r = wd.run("status", "--json")
+    assert r.exit_code == 0
+    rows = {x["name"]: x for x in json.loads(r.stdout)}
+    assert rows["vip"]["meta_id"] and rows["vip"]["last_result"] == "ok"
+    assert rows["vip"]["size_lower"] == len(expected(wd, "vip"))
+    r = wd.run("history", "--json")
+    (run,) = json.loads(r.stdout)
+    assert run["status"] == "ok" and {a["audience"] for a in run["audiences"]} == set(AUD)
+    assert "recent_buyers" in wd.run("history").stdout
+
+
+def test_no_secret_or_identifier_leaves_a_trace(wd: Workdir) -> None:
+    """State files, logs and output hold neither the token nor any email, phone or hash of the CRM."""
+    outputs = [wd.run("sync", "-v").output, wd.run("status").output, wd.run("history").output]
+    churn(wd.crm, seed=5)
+    outputs.append(wd.run("sync", "-v", "--json").output)
+    con = sqlite3.connect(wd.crm)
+    emails = [e.strip() for (e,) in con.execute("SELECT email FROM customers WHERE email LIKE '%@%.%'")][:3000]
+    phones = [p for (p,) in con.execute("SELECT phone FROM customers WHERE phone IS NOT NULL")][:3000]
+    con.close()
+    vip_hashes = [h for r in list(wd.members("Clients VIP"))[:500] for h in r if h]
+    blobs = [o.encode() for o in outputs]
+    for f in wd.state.rglob("*"):
+        if f.is_file():
+            assert oct(f.stat().st_mode & 0o777) == "0o600", f
+            blobs.append(f.read_bytes())
+    for blob in blobs:
+        assert TOKEN.encode() not in blob
+        low = blob.lower()
+        assert not any(e.lower().encode() in low for e in emails)
+        assert not any(p.encode() in blob for p in phones if len(p) >= 10 and len(set(p)) > 3)
+        assert not any(h.encode() in blob for h in vip_hashes)
