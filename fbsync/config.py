@@ -167,6 +167,16 @@ class AdSet(_Model):
     exclude: list[str] = []
 
 
+class ApiOptions(_Model):
+    """How fbsync treats the Marketing API: retries of transient errors and pacing before the limits."""
+
+    max_attempts: Annotated[int, Field(ge=1, le=50)] = 6
+    max_backoff_seconds: Annotated[float, Field(gt=0)] = 60.0
+    max_wait_per_call_seconds: Annotated[float, Field(gt=0)] = 900.0
+    max_wait_per_audience_seconds: Annotated[float, Field(gt=0)] = 1800.0
+    slow_down_from_percent: Annotated[float, Field(ge=1, le=100)] = 75.0
+
+
 class Config(_Model):
     version: Literal[1]
     ad_account_id: str | None = None
@@ -175,6 +185,7 @@ class Config(_Model):
     suppression: Suppression | None = None
     audiences: list[Audience] = Field(min_length=1)
     ad_sets: list[AdSet] = []
+    api: ApiOptions = ApiOptions()
 
     @field_validator("ad_account_id")
     @classmethod

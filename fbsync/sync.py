@@ -20,7 +20,8 @@ from .config import Audience, LoadedConfig, effective
 from .crm import CrmSource
 from .crypto import RowCipher, load_master_key
 from .errors import AudienceError, AuthError, ConfigError, FbsyncError, MetaApiError, ShrinkRefused
-from .meta.client import MAX_ROWS_PER_CALL, MetaClient, Session
+from .meta.client import MAX_ROWS_PER_CALL, MetaClient, RetryPolicy, Session
+from .meta.governor import Governor
 from .plan import Desired, LedgerView, Plan, Remote, plan_audience
 from .settings import Settings
 from .staging import Staging, clean_stale
@@ -90,7 +91,7 @@ class Syncer:
     def __init__(self, loaded: LoadedConfig, settings: Settings,
                  client_factory: Callable[[Settings, str], MetaClient] | None = None) -> None:
         self.loaded, self.cfg, self.settings = loaded, loaded.config, settings
-        self.client_factory = client_factory or (lambda s, acct: MetaClient(s, acct))
+        self.client_factory = client_factory or self._default_client
         self._client: MetaClient | None = None
         crm_url = settings.crm_url or self.cfg.crm.url
         if not crm_url:
@@ -99,6 +100,12 @@ class Syncer:
         self.account = settings.account(self.cfg.ad_account_id)
 
     # ------------------------------------------------------------------ helpers
+    def _default_client(self, settings: Settings, account: str) -> MetaClient:
+        api = self.cfg.api
+        policy = RetryPolicy(attempts=api.max_attempts, maximum=api.max_backoff_seconds,
+                             total=api.max_wait_per_call_seconds, per_audience=api.max_wait_per_audience_seconds)
+        return MetaClient(settings, account, policy, Governor(slow_from=api.slow_down_from_percent))
+
     @property
     def client(self) -> MetaClient:
         if self._client is None:
@@ -161,6 +168,8 @@ class Syncer:
                     rep.status, rep.message = "skipped", "lookalike audiences are not supported by this version yet"
                     continue
                 try:
+                    if self._client is not None:
+                        self._client.start_audience()
                     self._audience(a, rep, store, cipher, dry_run=dry_run, force=force)
                 except AuthError as exc:
                     rep.status, rep.message = "failed", str(exc)

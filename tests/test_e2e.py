@@ -13,7 +13,7 @@ import yaml
 from fbsync.demo import churn
 from fbsync.sandbox import running_sandbox
 
-from e2e_helpers import ROOT, TOKEN, Workdir, expected_rows, make_workdir
+from e2e_helpers import ROOT, TOKEN, Workdir, admin, expected_rows, make_workdir
 
 pytestmark = pytest.mark.e2e
 CFG = yaml.safe_load((ROOT / "audiences.yaml").read_text(encoding="utf-8"))
@@ -197,3 +197,65 @@ def test_no_secret_or_identifier_leaves_a_trace(wd: Workdir) -> None:
         assert not any(e.lower().encode() in low for e in emails)
         assert not any(p.encode() in blob for p in phones if len(p) >= 10 and len(set(p)) > 3)
         assert not any(h.encode() in blob for h in vip_hashes)
+
+
+def _set_audience(wd: Workdir, name: str, **fields: object) -> None:
+    cfg = yaml.safe_load((wd.path / "audiences.yaml").read_text(encoding="utf-8"))
+    for a in cfg["audiences"]:
+        if a["name"] == name:
+            a.update(fields)
+    (wd.path / "audiences.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False),
+                                            encoding="utf-8")
+
+
+def test_mode_switch_mirror_append_replace_mirror(wd: Workdir) -> None:
+    assert wd.run("sync", "vip").exit_code == 0
+    old = expected(wd, "vip")
+    churn(wd.crm, seed=21, fraction=0.05)
+    new = expected(wd, "vip")
+    assert old - new and new - old
+    _set_audience(wd, "vip", mode="append")
+    rep = json.loads(wd.run("sync", "vip", "--json").stdout)["audiences"][0]
+    assert (rep["added"], rep["removed"], rep["strategy"]) == (len(new - old), 0, "diff")
+    assert wd.members("Clients VIP") == old | new          # append never removes
+    _set_audience(wd, "vip", mode="replace")
+    rep = json.loads(wd.run("sync", "vip", "--json").stdout)["audiences"][0]
+    assert (rep["strategy"], rep["replaced"]) == ("replace", len(new))
+    assert wd.members("Clients VIP") == new
+    _set_audience(wd, "vip", mode="mirror")
+    rep = json.loads(wd.run("sync", "vip", "--json").stdout)["audiences"][0]
+    assert (rep["strategy"], rep["added"], rep["removed"]) == ("diff", 0, 0)
+
+
+def test_changed_keys_reestablish_the_audience_with_one_replace(wd: Workdir) -> None:
+    assert wd.run("sync", "vip").exit_code == 0
+    _set_audience(wd, "vip", keys={"EMAIL": "email", "PHONE": "phone"})
+    rep = json.loads(wd.run("sync", "vip", "--json").stdout)["audiences"][0]
+    assert rep["status"] == "ok" and rep["strategy"] == "replace", rep
+    want = expected_rows(wd.crm, AUD["vip"]["query"], {"EMAIL": "email", "PHONE": "phone"})
+    aud = wd.audiences()["Clients VIP"]
+    schema = admin(wd.sandbox_url, f"/__sandbox/audiences/{aud['id']}/members")["schema"]
+    # Meta keeps the audience's first schema; rows of the new one land in it with the other keys blank
+    on_meta = {tuple(dict(zip(schema, row)).get(k, "") for k in ("EMAIL", "PHONE"))
+               for row in wd.members("Clients VIP")}
+    assert on_meta == want
+    rep = json.loads(wd.run("sync", "vip", "--json").stdout)["audiences"][0]
+    assert (rep["strategy"], rep["added"], rep["removed"]) == ("diff", 0, 0)
+
+
+def test_run_log_shows_retries_and_usage_as_json_never_the_token(tmp_path: Path, demo_crm: Path) -> None:
+    from fbsync.sandbox import Faults
+
+    faults = Faults(seed=1, error_rate=0.5, endpoints=("POST /users",))
+    with running_sandbox(faults=faults) as sb:
+        wd = make_workdir(tmp_path, demo_crm, sb.url)
+        text = (wd.path / "audiences.yaml").read_text() + "api: {max_backoff_seconds: 0.05, max_attempts: 20}\n"
+        (wd.path / "audiences.yaml").write_text(text)
+        r = wd.run("sync", "vip", "--log-format", "json")
+        assert r.exit_code == 0, r.output
+    lines = [json.loads(x) for x in (wd.state / "fbsync.log").read_text().splitlines()]
+    messages = [x["message"] for x in lines]
+    assert any(m.startswith("retrying POST users") for m in messages)
+    assert any(m.startswith("Meta usage") for m in messages)
+    assert all({"time", "level", "logger", "message"} <= set(x) for x in lines)
+    assert TOKEN not in (wd.state / "fbsync.log").read_text() and TOKEN not in r.output

@@ -203,3 +203,41 @@ def test_replace_first_batch_that_never_arrived_is_sent_again_as_1() -> None:
     c.replace_users("238", ["EMAIL"], [("a" * 64,)], s, last=False)
     assert [json.loads(form(call)["session"])["batch_seq"] for call in responses.calls] == [1, 2, 1]
     assert seen == [1, 2, 1]
+
+
+@responses.activate
+def test_per_audience_wait_budget_stops_retrying() -> None:
+    responses.get(f"{G}/{V}/238", json=err(2, transient=True), status=500)
+    slept: list[float] = []
+    s = Settings(access_token=TOKEN, graph_url=G, api_version=V)
+    c = MetaClient(s, "act_42", RetryPolicy(attempts=50, initial=10, maximum=10, per_audience=25,
+                                            sleep=slept.append))
+    c.retry.wait = lambda state: 10.0  # type: ignore[method-assign]
+    with pytest.raises(MetaApiError):
+        c.audience("238")
+    assert slept == [10.0, 10.0, 5.0] and c.waited == 25
+    c.start_audience()
+    assert c.waited == 0
+
+
+@responses.activate
+def test_creation_that_timed_out_is_looked_up_not_repeated() -> None:
+    import requests as rq
+
+    url = f"{G}/{V}/act_42/customaudiences"
+    responses.post(url, body=rq.ConnectionError("reset"))
+    responses.get(url, json={"data": [{"id": "777", "name": "Clients VIP"}]})
+    c, slept = client()
+    assert c.create_customer_list("Clients VIP", None, "USER_PROVIDED_ONLY") == "777"
+    assert [call.request.method for call in responses.calls] == ["POST", "GET"] and len(slept) == 1
+
+
+@responses.activate
+def test_creation_retried_when_the_lookup_finds_nothing() -> None:
+    url = f"{G}/{V}/act_42/customaudiences"
+    responses.post(url, json=err(2, transient=True), status=500)
+    responses.get(url, json={"data": []})
+    responses.post(url, json={"id": "778"})
+    c, _ = client()
+    assert c.create_customer_list("Clients VIP", None, "USER_PROVIDED_ONLY") == "778"
+    assert [call.request.method for call in responses.calls] == ["POST", "GET", "POST"]

@@ -44,6 +44,7 @@ class RetryPolicy:
     initial: float = 1.0
     maximum: float = 60.0
     total: float = 900.0          # give up on one call after this many seconds of waiting
+    per_audience: float = 1800.0  # and on an audience once its retries have waited this long in all
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
     def wait(self, state: RetryCallState) -> float:
@@ -97,6 +98,11 @@ class MetaClient:
         self.governor = governor or Governor(sleep=self.retry.sleep)
         self.calls = 0
         self.retries = 0
+        self.waited = 0.0             # seconds the current audience's retries have waited
+
+    def start_audience(self) -> None:
+        """Reset the per-audience retry budget (the quota governor stays shared by the whole run)."""
+        self.waited = 0.0
 
     # ------------------------------------------------------------------ transport
     def _once(self, method: str, path: Sequence[str], params: Mapping[str, Any], body: bool) -> dict[str, Any]:
@@ -133,14 +139,25 @@ class MetaClient:
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
             self.retries += 1
+            self.waited += state.upcoming_sleep
             if getattr(exc, "regain_seconds", None):
                 self.governor.usage = Usage()     # this wait is Meta's own regain time: no pacing on top
             log.warning("retrying %s %s in %.1fs (attempt %d/%d): %s", method, path[-1], state.upcoming_sleep,
                         state.attempt_number, p.attempts, exc)
 
+        def wait(state: RetryCallState) -> float:
+            return max(0.0, min(p.wait(state), p.per_audience - self.waited))
+
+        def budget_spent(state: RetryCallState) -> bool:
+            if self.waited >= p.per_audience:
+                log.warning("giving up %s %s: this audience's retries already waited %.0fs "
+                            "(api.max_wait_per_audience_seconds)", method, path[-1], self.waited)
+                return True
+            return False
+
         return Retrying(
             retry=retry_if_exception(lambda e: isinstance(e, MetaApiError) and e.transient),
-            stop=stop_after_attempt(p.attempts) | stop_after_delay(p.total), wait=p.wait,
+            stop=stop_after_attempt(p.attempts) | stop_after_delay(p.total) | budget_spent, wait=wait,
             sleep=p.sleep, reraise=True, before_sleep=before_sleep)
 
     def call(self, method: str, *path: str, params: Mapping[str, Any] | None = None, body: bool = False) -> Any:
