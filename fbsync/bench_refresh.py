@@ -30,13 +30,16 @@ audiences:
     query: "SELECT email, phone, first_name, last_name FROM customers"
     keys: {EMAIL: email, PHONE: phone, FN: first_name, LN: last_name}
 """
+# The child's own high-water mark: VmHWM belongs to the process image exec created, whereas
+# getrusage's ru_maxrss survives exec and would report the (sandbox-holding) parent's size.
 CHILD = """
-import resource, sys
+import sys
 from fbsync.cli import app
 try:
     app(sys.argv[1:])
 finally:
-    sys.stderr.write("\\nPEAK_RSS_KB %d\\n" % resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+    hwm = [l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM:")]
+    sys.stderr.write("\\nPEAK_RSS_KB %s\\n" % (hwm[0] if hwm else 0))
 """
 
 

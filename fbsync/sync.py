@@ -9,6 +9,7 @@ that records it, so a run killed at any instant and run again converges.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -30,6 +31,10 @@ from .state import StateStore, pending
 log = logging.getLogger(__name__)
 TRUE_WORDS = frozenset({"1", "true", "t", "yes", "y", "oui"})
 REPLACE_RESUME_S = 80 * 60   # Meta closes a replace session 90 min after batch 1; resume only well before
+
+
+class Interrupted(FbsyncError):
+    """The run was asked to stop (SIGTERM/SIGINT); what was acknowledged is recorded."""
 
 
 @dataclass
@@ -69,7 +74,7 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
-        return 1 if any(a.status in ("failed", "refused") for a in self.audiences) else 0
+        return 1 if any(a.status in ("failed", "refused", "interrupted") for a in self.audiences) else 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"command": self.command, "run_id": self.run_id, "dry_run": self.dry_run,
@@ -150,7 +155,13 @@ class Syncer:
 
     # ------------------------------------------------------------------ run
     def run(self, names: Sequence[str] = (), *, dry_run: bool = False, force: bool = False,
-            command: str = "sync") -> RunReport:
+            command: str = "sync", stop: threading.Event | None = None) -> RunReport:
+        """Sync (or plan) the audiences named (all when empty).
+
+        ``stop`` (set by a signal handler) is checked between batches: the batch in flight finishes and
+        is recorded, the remaining audiences are reported as interrupted, and the next run goes on.
+        """
+        self.stop = stop or threading.Event()
         auds = self.select(names)
         self.preflight(auds)
         st = self.settings
@@ -167,6 +178,9 @@ class Syncer:
                 if a.is_lookalike:
                     rep.status, rep.message = "skipped", "lookalike audiences are not supported by this version yet"
                     continue
+                if self.stop.is_set():
+                    rep.status, rep.message = "interrupted", "not started: the run was asked to stop"
+                    continue
                 try:
                     if self._client is not None:
                         self._client.start_audience()
@@ -177,6 +191,8 @@ class Syncer:
                     raise
                 except ShrinkRefused as exc:
                     rep.status, rep.message = "refused", str(exc)
+                except Interrupted as exc:
+                    rep.status, rep.message = "interrupted", str(exc)
                 except (MetaApiError, AudienceError) as exc:
                     rep.status, rep.message = "failed", str(exc)
                     log.error("audience %s failed: %s", a.name, exc)
@@ -245,6 +261,11 @@ class Syncer:
             else:
                 self._apply_diff(a.name, meta_id, schema, stg, store, cipher, rep, p)
         self._read_back(meta_id, rep)
+
+    def _check_stop(self, rep: AudienceReport) -> None:
+        if self.stop.is_set():
+            raise Interrupted(f"{rep.name}: stopped between batches when asked to (+{rep.added:,} −{rep.removed:,} "
+                              "recorded); the next run sends the rest.")
 
     def _find_remote(self, rec: dict[str, Any], display: str, *, lookup: bool) -> dict[str, Any] | None:
         """The Meta audience: by the id fbsync remembers, else by its name on Meta."""
@@ -319,6 +340,7 @@ class Syncer:
             session = Session.new(p.adds)
             total = -(-p.adds // MAX_ROWS_PER_CALL)
             for i, batch in enumerate(stg.iter_adds(MAX_ROWS_PER_CALL)):
+                self._check_stop(rep)
                 rows = [cipher.decrypt(enc) for _, enc in batch]
                 resp = self.client.add_users(meta_id, schema, rows, session, last=i + 1 >= total)
                 store.record_added(name, batch)
@@ -328,6 +350,7 @@ class Syncer:
             session = Session.new(p.removes)
             total = -(-p.removes // MAX_ROWS_PER_CALL)
             for i, fps in enumerate(stg.iter_removes(MAX_ROWS_PER_CALL)):
+                self._check_stop(rep)
                 enc = store.encrypted_rows(name, [f for (f,) in fps])
                 rows = [cipher.decrypt(e) for _, e in enc]
                 if rows:
@@ -362,6 +385,7 @@ class Syncer:
             "meta_id": meta_id, "session_id": session.session_id, "estimated": session.estimated_num_total,
             "batch_seq": seq, "started": started})
         for i, batch in enumerate(batches):
+            self._check_stop(rep)
             rows = [cipher.decrypt(enc) for _, enc in batch]
             resp = self.client.replace_users(meta_id, schema, rows, session, last=i + 1 >= total)
             store.record_added(name, batch, pending)
