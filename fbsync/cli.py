@@ -196,6 +196,54 @@ def doctor(config: ConfigOpt = Path("audiences.yaml")) -> None:
 
 @app.command()
 @handled
+def forget(
+    config: ConfigOpt = Path("audiences.yaml"),
+    email: Annotated[Optional[list[str]], typer.Option("--email", help="The person's email (repeatable).")] = None,
+    phone: Annotated[Optional[list[str]], typer.Option("--phone", help="The person's phone (repeatable).")] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Remove one person from every audience fbsync manages and keep them out of later syncs (RGPD)."""
+    import sys
+
+    from .privacy import summarize
+    from .sync import forget_person
+
+    loaded, settings = _load(config)
+    if not (email or phone):
+        raise ConfigError("fbsync forget needs --email and/or --phone to say who to forget.")
+    if sys.stdin.isatty() and not yes:
+        typer.confirm("Remove this person from every audience fbsync manages on Meta, and keep them out of "
+                      "every future sync?", abort=True)
+    rep = forget_person(loaded, settings, email or [], phone or [])
+    if rep.found:
+        typer.echo(f"✓ Forgotten: {summarize(rep.removed)}; kept out of every future sync (audit: run {rep.run_id}).")
+    else:
+        typer.echo(f"✓ Not found in any audience fbsync manages; suppressed anyway, so no future sync will send "
+                   f"them (audit: run {rep.run_id}).")
+
+
+@app.command()
+@handled
+def purge(
+    audience: Annotated[str, typer.Argument(help="The audience's name in audiences.yaml.")],
+    config: ConfigOpt = Path("audiences.yaml"),
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Delete fbsync's local data for one audience (its encrypted ledger and record); Meta is not touched."""
+    import sys
+
+    from .sync import purge_audience
+
+    loaded, settings = _load(config)
+    if sys.stdin.isatty() and not yes:
+        typer.confirm(f"Delete fbsync's local data for {audience}? The next sync re-establishes it with one "
+                      "replace.", abort=True)
+    n = purge_audience(loaded, settings, audience)
+    typer.echo(f"✓ Purged {audience}: {n:,} ledger rows deleted; the run history keeps the counts (audit).")
+
+
+@app.command()
+@handled
 def sandbox(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8765,

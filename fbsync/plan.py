@@ -41,6 +41,7 @@ class LedgerView:
     rows: int                 # acknowledged rows
     adds: int                 # desired rows not in the ledger
     removes: int              # ledger rows no longer desired
+    suppressed: int = 0       # of those, rows of suppressed people: removed in every mode
 
 
 @dataclass
@@ -56,6 +57,7 @@ class Plan:
     replace_rows: int = 0
     refused: str | None = None
     notes: list[str] = field(default_factory=list)
+    forced_only: bool = False  # append mode: remove only the suppressed rows
 
     @property
     def sends_nothing(self) -> bool:
@@ -89,7 +91,10 @@ def plan_audience(d: Desired, ledger: LedgerView, remote: Remote, *, force: bool
         gone = ledger.removes if ledger.known else max(0, old - d.rows)
     else:
         p.adds = ledger.adds
-        p.removes = ledger.removes if d.mode == "mirror" else 0
+        if d.mode == "mirror":
+            p.removes = ledger.removes
+        else:                                  # append: suppression beats the mode
+            p.removes, p.forced_only = ledger.suppressed, bool(ledger.suppressed)
         old, gone = ledger.rows, p.removes
     if old and gone / old > d.max_shrink and not force:
         new = old - gone

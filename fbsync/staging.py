@@ -78,6 +78,10 @@ class Staging:
     def iter_desired(self, size: int) -> Iterator[list[tuple[bytes, bytes]]]:
         return self._batches("SELECT fp, row FROM desired WHERE fp > ? ORDER BY fp LIMIT ?", size)
 
+    def iter_forced(self, size: int) -> Iterator[list[tuple[bytes]]]:
+        """Removals that every mode makes (suppressed people), marked in the ``forced`` table."""
+        return self._batches("SELECT fp FROM forced WHERE fp > ? ORDER BY fp LIMIT ?", size)
+
     def iter_removes(self, size: int) -> Iterator[list[tuple[bytes]]]:
         return self._batches("SELECT fp FROM acked WHERE fp > ? AND fp NOT IN (SELECT fp FROM desired) "
                              "ORDER BY fp LIMIT ?", size)

@@ -56,6 +56,12 @@ pending = sa.Table(  # rows acknowledged by a /usersreplace session not yet fini
     sa.Column("fp", sa.LargeBinary(16), primary_key=True),
     sa.Column("row", sa.LargeBinary, nullable=False),
 )
+suppressed = sa.Table(  # people kept out of every audience (fbsync forget): keyed hashes only
+    "suppressed", md,
+    sa.Column("kh", sa.LargeBinary(16), primary_key=True),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
 runs = sa.Table(
     "runs", md,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -210,6 +216,43 @@ class StateStore:
                 ["audience", "fp", "row"],
                 sa.select(pending.c.audience, pending.c.fp, pending.c.row).where(pending.c.audience == name)))
             c.execute(pending.delete().where(pending.c.audience == name))
+
+    def purge_audience(self, name: str) -> int:
+        """Delete fbsync's local data for one audience (ledger, pending replace, record); the run history
+        (counts only) stays as the audit trail. Returns the ledger rows deleted."""
+        with self.engine.begin() as c:
+            n = c.execute(ledger.delete().where(ledger.c.audience == name)).rowcount
+            c.execute(pending.delete().where(pending.c.audience == name))
+            c.execute(audiences.delete().where(audiences.c.name == name))
+        return int(n or 0)
+
+    # ------------------------------------------------------------------ suppression
+    def add_suppressed(self, keyed_hashes: Iterable[bytes], source: str) -> int:
+        """Remember people to keep out (keyed hashes of their identifiers); returns how many were new."""
+        new = 0
+        with self.engine.begin() as c:
+            for kh in dict.fromkeys(keyed_hashes):
+                if c.execute(sa.select(suppressed.c.kh).where(suppressed.c.kh == kh)).first() is None:
+                    c.execute(suppressed.insert().values(kh=kh, source=source, created_at=_now()))
+                    new += 1
+        return new
+
+    def suppressed_hashes(self) -> set[bytes]:
+        with self.engine.connect() as c:
+            return set(c.execute(sa.select(suppressed.c.kh)).scalars())
+
+    def iter_ledger(self, name: str, chunk: int = 20_000) -> Iterator[list[tuple[bytes, bytes]]]:
+        """Every (fingerprint, encrypted row) of an audience, in chunks."""
+        last = b""
+        while True:
+            with self.engine.connect() as c:
+                rows = [(r.fp, r.row) for r in c.execute(
+                    sa.select(ledger.c.fp, ledger.c.row).where(ledger.c.audience == name, ledger.c.fp > last)
+                    .order_by(ledger.c.fp).limit(chunk))]
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][0]
 
     # ------------------------------------------------------------------ runs
     def start_run(self, command: str, config_digest: str | None) -> int:

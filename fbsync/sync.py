@@ -24,6 +24,7 @@ from .errors import AudienceError, AuthError, ConfigError, FbsyncError, MetaApiE
 from .meta.client import MAX_ROWS_PER_CALL, MetaClient, RetryPolicy, Session
 from .meta.governor import Governor
 from .plan import Desired, LedgerView, Plan, Remote, plan_audience
+from .privacy import check_suppression, load_suppression
 from .settings import Settings
 from .staging import Staging, clean_stale
 from .state import StateStore, pending
@@ -48,6 +49,7 @@ class AudienceReport:
     strategy: str = "diff"
     rows_read: int = 0
     rows_no_consent: int = 0
+    rows_suppressed: int = 0               # opt-outs and forgotten people (suppression)
     rows_dropped: int = 0                  # no usable identifier
     rows_duplicate: int = 0
     rows_desired: int = 0
@@ -125,8 +127,6 @@ class Syncer:
     def preflight(self, auds: Sequence[Audience]) -> None:
         """Everything that can be checked before sending anything: unsupported fields and every query's columns."""
         unsupported = []
-        if self.cfg.suppression:
-            unsupported.append("suppression")
         if self.cfg.ad_sets:
             unsupported.append("ad_sets")
         for a in auds:
@@ -139,6 +139,10 @@ class Syncer:
                               f"{', '.join(unsupported)} yet, and will not sync while they are declared rather "
                               "than ignore them; remove them for now (see the README's roadmap).")
         problems = []
+        try:
+            check_suppression(self.cfg, self.crm, self.loaded.path.parent)
+        except ConfigError as exc:
+            problems.append(str(exc))
         for a in auds:
             if a.is_lookalike:
                 continue
@@ -168,6 +172,8 @@ class Syncer:
         store = StateStore.open(st.state_dir, st.state_url)
         cipher = RowCipher(load_master_key(st.state_key, st.state_dir))
         clean_stale(st.state_dir)
+        self.suppression = load_suppression(self.cfg, self.crm, cipher, store, self.loaded.path.parent,
+                                            self.cfg.defaults.default_country)
         run_id = None if dry_run else store.start_run(command, self.loaded.digest)
         reports: list[AudienceReport] = []
         status = "ok"
@@ -200,10 +206,12 @@ class Syncer:
                     if run_id is not None:
                         store.record_audience_run(
                             run_id, a.name, status=rep.status, meta_id=rep.meta_id, rows_read=rep.rows_read,
-                            rows_dropped=rep.rows_dropped + rep.rows_no_consent, rows_added=rep.added + rep.replaced,
+                            rows_dropped=rep.rows_dropped + rep.rows_no_consent + rep.rows_suppressed,
+                            rows_added=rep.added + rep.replaced,
                             rows_removed=rep.removed, size_lower=rep.size_lower, size_upper=rep.size_upper,
                             message=rep.message, details={"drops": rep.drops, "empty": rep.empty,
                                                           "no_consent": rep.rows_no_consent,
+                                                          "suppressed": rep.rows_suppressed,
                                                           "strategy": rep.strategy, "action": rep.action})
             report = RunReport(command, run_id, reports, dry_run)
             if report.exit_code:
@@ -241,7 +249,8 @@ class Syncer:
             if known:
                 for fps in store.iter_fingerprints(a.name):
                     stg.add_acked(fps)
-            view = LedgerView(known, store.ledger_count(a.name) if known else 0, stg.adds, stg.removes)
+            forced = self._suppressed_in_ledger(a.name, schema, stg, store, cipher) if eff.mode == "append" else 0
+            view = LedgerView(known, store.ledger_count(a.name) if known else 0, stg.adds, stg.removes, forced)
             p = plan_audience(Desired(a.name, display, a.description, eff.mode, schema, rep.rows_desired,
                                       eff.max_shrink), view, remote, force=force)
             rep.strategy, rep.notes = p.strategy, list(p.notes)
@@ -261,6 +270,18 @@ class Syncer:
             else:
                 self._apply_diff(a.name, meta_id, schema, stg, store, cipher, rep, p)
         self._read_back(meta_id, rep)
+
+    def _suppressed_in_ledger(self, name: str, schema: tuple[str, ...], stg: Staging, store: StateStore,
+                              cipher: RowCipher) -> int:
+        """Append mode removes nothing, except people suppressed since they were sent: mark those."""
+        if not self.suppression:
+            return 0
+        stg.db.execute("CREATE TABLE IF NOT EXISTS forced(fp BLOB PRIMARY KEY) WITHOUT ROWID")
+        for fps in stg.iter_removes(10_000):
+            for fp, enc in store.encrypted_rows(name, [f for (f,) in fps]):
+                if self.suppression.matches(schema, cipher.decrypt(enc)):
+                    stg.db.execute("INSERT OR IGNORE INTO forced VALUES (?)", (fp,))
+        return stg.count("SELECT count(*) FROM forced")
 
     def _check_stop(self, rep: AudienceReport) -> None:
         if self.stop.is_set():
@@ -304,8 +325,12 @@ class Syncer:
             for k, ex in batch.examples.items():
                 examples.setdefault(k, [])
                 examples[k] = (examples[k] + ex)[:3]
-            staged += len(batch.rows)
-            stg.add_desired((cipher.fingerprint(schema, r), cipher.encrypt(r)) for r in batch.rows)
+            rows = batch.rows
+            if self.suppression:
+                rows = [r for r in rows if not self.suppression.matches(schema, r)]
+                rep.rows_suppressed += len(batch.rows) - len(rows)
+            staged += len(rows)
+            stg.add_desired((cipher.fingerprint(schema, r), cipher.encrypt(r)) for r in rows)
         rep.rows_desired = stg.desired
         rep.rows_duplicate = staged - rep.rows_desired
         for (key, reason), n in sorted(drops.items()):
@@ -349,7 +374,8 @@ class Syncer:
         if p.removes:
             session = Session.new(p.removes)
             total = -(-p.removes // MAX_ROWS_PER_CALL)
-            for i, fps in enumerate(stg.iter_removes(MAX_ROWS_PER_CALL)):
+            removes = stg.iter_forced(MAX_ROWS_PER_CALL) if p.forced_only else stg.iter_removes(MAX_ROWS_PER_CALL)
+            for i, fps in enumerate(removes):
                 self._check_stop(rep)
                 enc = store.encrypted_rows(name, [f for (f,) in fps])
                 rows = [cipher.decrypt(e) for _, e in enc]
@@ -425,3 +451,79 @@ def _int(v: Any) -> int | None:
         return int(v) if v is not None else None
     except (TypeError, ValueError):
         return None
+
+
+@dataclass
+class ForgetReport:
+    """What ``fbsync forget`` did (also the audit entry's content): counts only, no identifier."""
+
+    run_id: int
+    identifiers: int
+    removed: dict[str, int]
+    newly_suppressed: int
+
+    @property
+    def found(self) -> bool:
+        return any(self.removed.values())
+
+
+def forget_person(loaded: LoadedConfig, settings: Settings, emails: Sequence[str], phones: Sequence[str],
+                  client_factory: Callable[[Settings, str], MetaClient] | None = None) -> ForgetReport:
+    """RGPD erasure: remove one person from every customer list fbsync manages, then keep them out.
+
+    The person is added to the suppression list first (keyed hashes), so they stay out even if
+    Meta fails half-way; then each audience's ledger is searched for rows holding any of their
+    identifiers, and exactly those rows are removed on Meta and from the ledger.
+    """
+    from .privacy import identifier_hash, matching_rows, person_identifiers
+
+    ids = person_identifiers(emails, phones, loaded.config.defaults.default_country)
+    account = settings.account(loaded.config.ad_account_id)
+    store = StateStore.open(settings.state_dir, settings.state_url)
+    cipher = RowCipher(load_master_key(settings.state_key, settings.state_dir))
+    run_id = store.start_run("forget", loaded.digest)
+    status = "failed"
+    removed: dict[str, int] = {}
+    try:
+        new = store.add_suppressed([identifier_hash(cipher, k, v) for k, v in ids], "forget")
+        client: MetaClient | None = None
+        for rec in store.all_audiences():
+            if not rec.get("meta_id") or not rec.get("schema") or rec.get("key_id") != cipher.key_id:
+                continue
+            schema = tuple(rec["schema"].split(","))
+            rows = matching_rows(store, cipher, rec["name"], schema, set(ids))
+            if rows:
+                client = client or (client_factory or MetaClient)(settings, account)
+                session = Session.new(len(rows))
+                for i in range(0, len(rows), MAX_ROWS_PER_CALL):
+                    part = rows[i:i + MAX_ROWS_PER_CALL]
+                    client.remove_users(rec["meta_id"], schema, [r for _, r in part], session,
+                                        last=i + MAX_ROWS_PER_CALL >= len(rows))
+                    store.record_removed(rec["name"], [fp for fp, _ in part])
+            removed[rec["name"]] = len(rows)
+            store.record_audience_run(run_id, rec["name"], status="ok", meta_id=rec["meta_id"],
+                                      rows_removed=len(rows), details={"forget": True})
+        status = "ok"
+        return ForgetReport(run_id, len(ids), removed, new)
+    finally:
+        store.finish_run(run_id, status, {"identifiers": len(ids), "audiences_touched":
+                                          sorted(k for k, v in removed.items() if v),
+                                          "rows_removed": sum(removed.values())})
+        store.engine.dispose()
+
+
+def purge_audience(loaded: LoadedConfig, settings: Settings, name: str) -> int:
+    """Delete fbsync's local data for one audience, with an audit entry; returns ledger rows deleted."""
+    store = StateStore.open(settings.state_dir, settings.state_url)
+    run_id = store.start_run("purge", loaded.digest)
+    try:
+        if store.audience(name) is None and not store.ledger_count(name):
+            store.finish_run(run_id, "failed", {"audience": name, "reason": "unknown"})
+            known = ", ".join(a["name"] for a in store.all_audiences()) or "none"
+            raise ConfigError(f"fbsync has no local data for an audience named {name!r} (it has: {known}).")
+        n = store.purge_audience(name)
+        store.record_audience_run(run_id, name, status="ok", rows_removed=n, details={"purge": True})
+        store.finish_run(run_id, "ok", {"audience": name, "ledger_rows_deleted": n})
+        return n
+    finally:
+        store.engine.dispose()
