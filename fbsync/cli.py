@@ -108,6 +108,33 @@ def _sync(names: list[str], config: Path, *, dry_run: bool, force: bool, as_json
     raise typer.Exit(report.exit_code)
 
 
+@app.command()
+@handled
+def upload(
+    file: Annotated[Path, typer.Argument(help="CSV, TSV or Parquet file.")],
+    audience: Annotated[str, typer.Option("--audience", help="Audience name (of the YAML, or a new one).")],
+    mode: Annotated[str, typer.Option("--mode", help="add, remove or replace.")] = "add",
+    mapping: Annotated[Optional[list[str]], typer.Option("--map", help="KEY=column, repeatable (default: "
+                                                                       "columns named after Meta keys).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the counts only; send nothing.")] = False,
+    config: ConfigOpt = Path("audiences.yaml"),
+    as_json: JsonOpt = False,
+) -> None:
+    """One-off upload of a customer file into an audience (created if missing)."""
+    from .files import parse_map
+    from .report import render_run
+    from .sync import Syncer
+
+    loaded, settings = _load(config)
+    report = Syncer(loaded, settings).upload(file, audience, mode, parse_map(mapping) if mapping else None,
+                                             dry_run=dry_run)
+    typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) if as_json else render_run(report))
+    for a in report.audiences:
+        if a.status == "failed" and a.message and not as_json:
+            _err(f"✗ {a.message}")
+    raise typer.Exit(report.exit_code)
+
+
 @app.command("hash")
 @handled
 def hash_cmd(

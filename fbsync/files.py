@@ -35,6 +35,26 @@ def parse_map(items: list[str] | None) -> dict[str, str]:
     return out
 
 
+def header_mapping(path: Path) -> dict[str, str]:
+    """Columns named after Meta keys (any case: email, PHONE, fn…) map to those keys."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file.")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        header = list(pq.ParquetFile(path).schema_arrow.names)
+    else:
+        import pandas as pd
+
+        sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
+        header = [str(h) for h in pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8-sig").columns]
+    out = {h.strip().upper(): h for h in header if h.strip().upper() in identity.KEYS}
+    if not out:
+        raise ConfigError(f"{path}: no column is named after a Meta key (email, phone, fn, …); say which column "
+                          "holds which key with --map KEY=column.")
+    return out
+
+
 def read_columns(path: Path, columns: list[str], chunk: int = CHUNK) -> Iterator[dict[str, list[Any]]]:
     """Yield ``{column: values}`` chunks of a CSV, TSV or Parquet file, reading only ``columns``."""
     if not path.is_file():

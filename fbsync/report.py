@@ -38,7 +38,7 @@ def _sent(a: AudienceReport) -> str:
 
 
 def render_run(r: RunReport) -> str:
-    title = "Plan (nothing sent)" if r.dry_run else f"Sync run {r.run_id}"
+    title = "Plan (nothing sent)" if r.dry_run else f"{r.command.capitalize()} run {r.run_id}"
     rows = []
     for a in r.audiences:
         dropped = a.rows_dropped + a.rows_no_consent + a.rows_suppressed

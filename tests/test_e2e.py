@@ -178,9 +178,22 @@ def test_status_and_history(wd: Workdir) -> None:
 
 def test_no_secret_or_identifier_leaves_a_trace(wd: Workdir) -> None:
     """State files, logs and output hold neither the token nor any email, phone or hash of the CRM."""
-    outputs = [wd.run("sync", "-v").output, wd.run("status").output, wd.run("history").output]
+    import hashlib
+    import hmac
+
+    secret = "app-secret-for-the-scan-42"
+    proof = hmac.new(secret.encode(), TOKEN.encode(), hashlib.sha256).hexdigest()
+    outputs = [wd.run("sync", "-v", FB_APP_SECRET=secret).output, wd.run("status").output,
+               wd.run("history").output]
     churn(wd.crm, seed=5)
-    outputs.append(wd.run("sync", "-v", "--json").output)
+    outputs.append(wd.run("sync", "-v", "--json", FB_APP_SECRET=secret).output)
+    con = sqlite3.connect(wd.crm)
+    (victim,) = con.execute("SELECT email FROM customers WHERE is_vip = 1 AND consent = 1 "
+                            "AND email LIKE '%@%.%' LIMIT 1").fetchone()
+    con.close()
+    outputs.append(wd.run("forget", "--email", victim, "--yes", FB_APP_SECRET=secret).output)
+    outputs.append(wd.run("sync", "-v", FB_APP_SECRET=secret).output)
+    outputs.append(wd.run("history", "--json").output)
     con = sqlite3.connect(wd.crm)
     emails = [e.strip() for (e,) in con.execute("SELECT email FROM customers WHERE email LIKE '%@%.%'")][:3000]
     phones = [p for (p,) in con.execute("SELECT phone FROM customers WHERE phone IS NOT NULL")][:3000]
@@ -192,7 +205,8 @@ def test_no_secret_or_identifier_leaves_a_trace(wd: Workdir) -> None:
             assert oct(f.stat().st_mode & 0o777) == "0o600", f
             blobs.append(f.read_bytes())
     for blob in blobs:
-        assert TOKEN.encode() not in blob
+        assert TOKEN.encode() not in blob and secret.encode() not in blob and proof.encode() not in blob
+        assert victim.strip().lower().encode() not in blob.lower()
         low = blob.lower()
         assert not any(e.lower().encode() in low for e in emails)
         assert not any(p.encode() in blob for p in phones if len(p) >= 10 and len(set(p)) > 3)
