@@ -96,8 +96,14 @@ def _sync(names: list[str], config: Path, *, dry_run: bool, force: bool, as_json
     from .report import render_run
     from .sync import Syncer
 
+    from .progress import terminal_progress
+
     loaded, settings = _load(config, verbose, log_format)
-    report = Syncer(loaded, settings).run(names, dry_run=dry_run, force=force, command=command)
+    syncer = Syncer(loaded, settings)
+    with terminal_progress() as progress:
+        if progress is not None:
+            syncer.progress = progress
+        report = syncer.run(names, dry_run=dry_run, force=force, command=command)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:

@@ -103,6 +103,7 @@ class Syncer:
         self.client_factory = client_factory or self._default_client
         self._client: MetaClient | None = None
         self.stop = threading.Event()
+        self.progress: Callable[[str, str, int, int | None], None] = lambda *a: None
         crm_url = settings.crm_url or self.cfg.crm.url
         self.crm = CrmSource(crm_url, base_dir=loaded.path.parent) if crm_url else None
         self.account = settings.account(self.cfg.ad_account_id)
@@ -442,6 +443,7 @@ class Syncer:
                 rep.rows_suppressed += len(batch.rows) - len(rows)
             staged += len(rows)
             stg.add_desired((cipher.fingerprint(schema, r), cipher.encrypt(r)) for r in rows)
+            self.progress(rep.name, "reading and hashing", rep.rows_read, None)
         rep.rows_desired = stg.desired
         rep.rows_duplicate = staged - rep.rows_desired
         for (key, reason), n in sorted(drops.items()):
@@ -481,6 +483,7 @@ class Syncer:
                 resp = self.client.add_users(meta_id, schema, rows, session, last=i + 1 >= total)
                 store.record_added(name, batch)
                 rep.added += len(batch)
+                self.progress(name, "uploading adds", rep.added, p.adds)
                 rep.invalid_on_meta += int(resp.get("num_invalid_entries") or 0)
         if p.removes:
             session = Session.new(p.removes)
@@ -494,6 +497,7 @@ class Syncer:
                     self.client.remove_users(meta_id, schema, rows, session, last=i + 1 >= total)
                 store.record_removed(name, [f for f, _ in enc])
                 rep.removed += len(rows)
+                self.progress(name, "uploading removals", rep.removed, p.removes)
 
     def _replace(self, name: str, meta_id: str, schema: tuple[str, ...], stg: Staging, store: StateStore,
                  cipher: RowCipher, rep: AudienceReport, prior: dict[str, Any] | None) -> None:
@@ -527,6 +531,7 @@ class Syncer:
             resp = self.client.replace_users(meta_id, schema, rows, session, last=i + 1 >= total)
             store.record_added(name, batch, pending)
             sent += len(batch)
+            self.progress(name, "replacing", sent, todo)
             rep.invalid_on_meta += int(resp.get("num_invalid_entries") or 0)
         store.commit_replace(name)
         store.set_extra(name, replace=None)
