@@ -277,6 +277,22 @@ def purge(
 
 @app.command()
 @handled
+def report(config: ConfigOpt = Path("audiences.yaml"),
+           output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write.")] = Path("report.html"),
+           limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs.")] = 200) -> None:
+    """Write the run history as one static HTML page (sizes over time, rows sent, drop reasons, match rate)."""
+    from .report_html import write_report
+    from .state import StateStore
+
+    loaded, settings = _load(config)
+    store = StateStore.open(settings.state_dir, settings.state_url)
+    path = write_report(store, output, limit=limit, account=settings.ad_account_id or loaded.config.ad_account_id)
+    store.engine.dispose()
+    typer.echo(f"✓ wrote {path} (open it in any browser; it needs no network)")
+
+
+@app.command()
+@handled
 def sandbox(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8765,

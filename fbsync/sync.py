@@ -220,6 +220,7 @@ class Syncer:
                             message=rep.message, details={"drops": rep.drops, "empty": rep.empty,
                                                           "no_consent": rep.rows_no_consent,
                                                           "suppressed": rep.rows_suppressed,
+                                                          "desired": rep.rows_desired,
                                                           "strategy": rep.strategy, "action": rep.action})
             report = RunReport(command, run_id, reports, dry_run)
             if report.exit_code:

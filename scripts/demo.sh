@@ -41,4 +41,7 @@ echo
 echo "== 8. fbsync status"
 fbsync status
 echo
+echo "== 9. fbsync report: both runs as one static HTML page"
+fbsync report -o demo/report.html
+echo
 echo "Done. State is in demo/.fbsync (encrypted ledger, runs, log); try: FBSYNC_STATE_DIR=demo/.fbsync fbsync history"

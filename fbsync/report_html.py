@@ -1,0 +1,798 @@
+"""``fbsync report -o report.html``: the run history as one static HTML page.
+
+The page is self-contained: inline CSS, inline SVG charts, no script, no font, image or style
+fetched from anywhere (a Content-Security-Policy of ``default-src 'none'`` says so to the browser),
+so it can be mailed, archived or opened offline.  It shows, per audience, the size Meta reports
+over time, the rows sent per run, the drop reasons and an estimate of the match rate, then every
+run, newest first.
+
+It holds counts only: audience names, Meta ids, run ids, ``user@host``, statuses and messages.
+Nothing identifier-like can come from the state store's run tables (they hold no identifiers), and
+messages are scrubbed of anything that looks like an e-mail address or a hash all the same.
+
+:func:`render_report` is pure (same runs and ``now`` give the same bytes);
+:func:`write_report` reads a :class:`~fbsync.state.StateStore` and writes the file atomically.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+__all__ = ["EMPTY_MESSAGE", "render_report", "write_report", "fmt_int", "fmt_pct"]
+
+EMPTY_MESSAGE = "No runs yet: run fbsync sync"
+LOCALES = ("fr", "en")
+NNBSP = "\u202f"          # narrow no-break space: French (and SI) thousands separator
+MINUS = "\u2212"
+
+# Chart geometry (SVG user units; the SVG scales to the page width).
+W, H = 560, 250
+ML, MR, MT, MB = 74, 12, 30, 40
+
+_EMAIL = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}", re.IGNORECASE)
+_HEX = re.compile(r"\b[0-9a-fA-F]{32,}\b")
+_SAFE_ID = re.compile(r"[^a-z0-9_-]+")
+
+
+# ---------------------------------------------------------------------------------------- formatting
+def fmt_int(n: int | float | None, locale: str = "fr") -> str:
+    """12345 -> '12 345' (fr, narrow no-break space) or '12,345' (en); negatives get a true minus."""
+    if n is None:
+        return "–"
+    n = int(round(n))
+    s = f"{abs(n):,}"
+    if locale == "fr":
+        s = s.replace(",", NNBSP)
+    return (MINUS if n < 0 else "") + s
+
+
+def fmt_pct(x: float | None, locale: str = "fr", digits: int = 1) -> str:
+    """0.9234 -> '92,3 %' (fr) or '92.3%' (en)."""
+    if x is None:
+        return "–"
+    s = f"{x * 100:,.{digits}f}"
+    if locale == "fr":
+        s = s.replace(",", "\0").replace(".", ",").replace("\0", NNBSP)
+        return s + NNBSP + "%"
+    return s + "%"
+
+
+def _fmt_range(lo: str, hi: str) -> str:
+    return lo if lo == hi else f"{lo}–{hi}"
+
+
+def _when(v: Any) -> datetime | None:
+    """A run timestamp as an aware UTC datetime (SQLite gives naive UTC ones, JSON gives strings)."""
+    if v is None or v == "":
+        return None
+    if isinstance(v, str):
+        try:
+            v = datetime.fromisoformat(v.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if not isinstance(v, datetime):
+        return None
+    return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
+
+
+def _fmt_when(d: datetime | None) -> str:
+    return d.strftime("%Y-%m-%d %H:%M UTC") if d else "–"
+
+
+def _fmt_duration(a: datetime | None, b: datetime | None) -> str:
+    if not a or not b:
+        return ""
+    s = max(0, int(round((b - a).total_seconds())))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    return f"{s // 3600} h {s % 3600 // 60:02d} min"
+
+
+def e(v: Any) -> str:
+    """HTML-escape any value (text and attribute safe)."""
+    return html.escape("" if v is None else str(v), quote=True)
+
+
+def _scrub(text: Any) -> str:
+    """Free text (messages) with anything e-mail- or hash-like replaced: the page holds counts only."""
+    s = "" if text is None else str(text)
+    return _HEX.sub("[redacted]", _EMAIL.sub("[redacted]", s))
+
+
+def _int(v: Any) -> int | None:
+    if v is None or isinstance(v, bool):
+        return None
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return None
+
+
+def _size(v: Any) -> int | None:
+    """Meta answers -1 (or nothing) when it has no estimate."""
+    n = _int(v)
+    return n if n is not None and n >= 0 else None
+
+
+# ---------------------------------------------------------------------------------------- the data
+@dataclass
+class Point:
+    """One audience in one run."""
+
+    run_id: int
+    when: datetime | None
+    status: str
+    run_status: str
+    meta_id: str | None
+    read: int
+    dropped: int            # rows not sent: no consent + no usable identifier
+    no_consent: int
+    added: int              # for a replace run: the rows sent by /usersreplace
+    removed: int
+    lower: int | None
+    upper: int | None
+    strategy: str
+    action: str
+    drops: dict[str, dict[str, int]]
+    empty: dict[str, int]
+    message: str
+    desired: int | None = None       # rows the run meant Meta to hold, when the run recorded it
+    held: int | None = None          # rows fbsync holds as sent to Meta after this run (its ledger)
+    held_exact: bool = True          # False: read − dropped, an upper bound (duplicates are merged)
+
+    @property
+    def replace(self) -> bool:
+        return self.strategy == "replace"
+
+    @property
+    def no_identifier(self) -> int:
+        return max(0, self.dropped - self.no_consent)
+
+    @property
+    def match(self) -> tuple[float, float] | None:
+        if self.lower is None or not self.held:
+            return None
+        hi = self.upper if self.upper is not None and self.upper >= self.lower else self.lower
+        return self.lower / self.held, hi / self.held
+
+
+@dataclass
+class AudienceSeries:
+    name: str
+    anchor: str
+    display_name: str | None = None
+    points: list[Point] = field(default_factory=list)    # oldest first
+
+    @property
+    def latest(self) -> Point:
+        return self.points[-1]
+
+
+def _details(raw: Any) -> dict[str, Any]:
+    if isinstance(raw, dict):
+        return raw
+    if not raw:
+        return {}
+    try:
+        d = json.loads(raw)
+    except (TypeError, ValueError):
+        return {}
+    return d if isinstance(d, dict) else {}
+
+
+def _counts(d: Any) -> dict[str, int]:
+    if not isinstance(d, dict):
+        return {}
+    return {str(k): n for k, v in d.items() if (n := _int(v)) is not None}
+
+
+def _series(runs: Sequence[Mapping[str, Any]], display_names: Mapping[str, str]) -> list[AudienceSeries]:
+    by_name: dict[str, AudienceSeries] = {}
+    for run in sorted(runs, key=lambda r: _int(r.get("id")) or 0):
+        for a in run.get("audiences") or []:
+            name = str(a.get("audience") or "")
+            d = _details(a.get("details"))
+            drops_raw = d.get("drops") if isinstance(d.get("drops"), dict) else {}
+            drops = {str(k): c for k, v in sorted(drops_raw.items()) if (c := _counts(v))}
+            p = Point(
+                run_id=_int(run.get("id")) or 0, when=_when(run.get("started_at")),
+                status=str(a.get("status") or ""), run_status=str(run.get("status") or ""),
+                meta_id=a.get("meta_id"),
+                read=_int(a.get("rows_read")) or 0, dropped=_int(a.get("rows_dropped")) or 0,
+                no_consent=_int(d.get("no_consent")) or 0,
+                added=_int(a.get("rows_added")) or 0, removed=_int(a.get("rows_removed")) or 0,
+                lower=_size(a.get("size_lower")), upper=_size(a.get("size_upper")),
+                strategy=str(d.get("strategy") or "diff"), action=str(d.get("action") or ""),
+                drops=drops, empty=_counts(d.get("empty")), message=_scrub(a.get("message")),
+                desired=_int(d.get("desired", d.get("rows_desired"))))
+            if name not in by_name:
+                by_name[name] = AudienceSeries(name, "", display_names.get(name))
+            by_name[name].points.append(p)
+    out = [by_name[n] for n in sorted(by_name)]
+    used: set[str] = set()
+    for s in out:
+        base = "aud-" + (_SAFE_ID.sub("-", s.name.lower()).strip("-") or "x")
+        anchor, i = base, 2
+        while anchor in used:
+            anchor, i = f"{base}-{i}", i + 1
+        used.add(anchor)
+        s.anchor = anchor
+        _fill_held(s.points)
+    return out
+
+
+def _fill_held(points: list[Point]) -> None:
+    """The match rate's denominator: the rows fbsync has sent and not removed (its ledger) after each run.
+
+    Exact when the run recorded it (details ``desired``), or when the history shows where the ledger
+    started: a run that created the audience (empty ledger) or a finished replace (the replaced rows),
+    then every later run's adds minus removes (only acknowledged batches are counted, so a failed run
+    counts too).  A replace that did not finish leaves the ledger as it was; the run that resumes it
+    sends only the rest, so the count is lost there.  Where it is unknown, it falls back to rows read
+    minus rows dropped for a successful run: an upper bound, since duplicate rows are merged before sending.
+    """
+    ledger: int | None = None
+    resumed = False                       # an unfinished replace: the next replace run sends only the rest
+    for p in points:
+        if p.desired is not None and p.status == "ok":
+            ledger = p.desired
+        elif p.replace:
+            if p.status == "ok":
+                ledger = None if resumed else p.added
+                resumed = False
+            else:
+                resumed = True
+        elif p.action == "created":
+            ledger = p.added - p.removed
+        elif ledger is not None:
+            ledger += p.added - p.removed
+        if ledger is not None and ledger < 0:
+            ledger = None
+        if ledger is not None:
+            p.held, p.held_exact = ledger, True
+        elif p.status == "ok" and p.read:
+            p.held, p.held_exact = max(0, p.read - p.dropped), False
+
+
+# ---------------------------------------------------------------------------------------- SVG charts
+def _nice(vmax: float, n: int = 4, integer: bool = True) -> tuple[float, list[float]]:
+    """A round top and evenly spaced ticks from 0 for an axis up to ``vmax``."""
+    if vmax <= 0:
+        vmax = 1
+    raw = vmax / n
+    mag = 10 ** math.floor(math.log10(raw))
+    step = mag
+    for m in (1, 2, 2.5, 5, 10):
+        step = m * mag
+        if step >= raw:
+            break
+    if integer:
+        step = max(1, math.ceil(step))
+    top = math.ceil(vmax / step - 1e-9) * step
+    k = int(round(top / step))
+    return top, [i * step for i in range(k + 1)]
+
+
+def _n(x: float) -> str:
+    """A coordinate with at most one decimal (keeps the output short and deterministic)."""
+    s = f"{x:.1f}"
+    return s[:-2] if s.endswith(".0") else s
+
+
+def _slots(n: int) -> list[float]:
+    pw = W - ML - MR
+    return [ML + (i + 0.5) * pw / n for i in range(n)]
+
+
+def _x_labels(xs: list[float], labels: list[str]) -> str:
+    every = max(1, math.ceil(len(xs) / 12))
+    out = []
+    for i, (x, lab) in enumerate(zip(xs, labels)):
+        if i % every == 0 or i == len(xs) - 1:
+            out.append(f'<text class="xl" x="{_n(x)}" y="{H - MB + 16}" text-anchor="middle">{e(lab)}</text>')
+    out.append(f'<text class="axt" x="{_n((ML + W - MR) / 2)}" y="{H - 6}" text-anchor="middle">run</text>')
+    return "".join(out)
+
+
+def _svg_open(cid: str, title: str, desc: str, height: int = H) -> str:
+    return (f'<svg id="{e(cid)}" class="chart" viewBox="0 0 {W} {height}" width="{W}" height="{height}" '
+            f'role="img" aria-labelledby="{e(cid)}-t {e(cid)}-d" preserveAspectRatio="xMidYMid meet">'
+            f'<title id="{e(cid)}-t">{e(title)}</title><desc id="{e(cid)}-d">{e(desc)}</desc>')
+
+
+def _y_grid(top: float, ticks: list[float], fmt: Callable[[float], str], y: Callable[[float], float]) -> str:
+    out = []
+    for t in ticks:
+        yy = _n(y(t))
+        out.append(f'<line class="grid" x1="{ML}" x2="{W - MR}" y1="{yy}" y2="{yy}"/>'
+                   f'<text class="yl" x="{ML - 6}" y="{yy}" dy="0.32em" text-anchor="end">{e(fmt(t))}</text>')
+    return "".join(out)
+
+
+def _legend(items: list[tuple[str, str]]) -> str:
+    """Legend inside the SVG, top right: (css class of the swatch, label)."""
+    out, x = [], W - MR
+    for cls, label in reversed(items):
+        width = 17 + 7.4 * len(label)
+        x -= width
+        out.append(f'<rect class="{cls}" x="{_n(x)}" y="8" width="11" height="11"/>'
+                   f'<text class="lg" x="{_n(x + 15)}" y="18">{e(label)}</text>')
+        x -= 12
+    return '<g class="legend">' + "".join(out) + "</g>"
+
+
+def band_chart(cid: str, title: str, desc: str, labels: list[str], lows: list[float | None],
+               highs: list[float | None], tips: list[str], fmt: Callable[[float], str], *,
+               integer: bool = True, ref: float | None = None, names: tuple[str, str] = ("lower", "upper")) -> str:
+    """Two lines (lower and upper bound) with the band between them, one slot per run; gaps where unknown."""
+    n = len(labels)
+    xs = _slots(n)
+    highs = [h if (h is not None and lo is not None and h >= lo) else lo for lo, h in zip(lows, highs)]
+    vmax = max([v for v in highs if v is not None] + [ref or 0, 0])
+    top, ticks = _nice(vmax or 1, integer=integer)
+    ph = H - MT - MB
+
+    def y(v: float) -> float:
+        return MT + ph - (v / top) * ph
+
+    parts = [_svg_open(cid, title, desc), _legend([("sw-band", f"{names[0]}–{names[1]} band"),
+                                                   ("sw-lower", names[0]), ("sw-upper", names[1])]),
+             _y_grid(top, ticks, fmt, y)]
+    if ref is not None:
+        parts.append(f'<line class="ref" x1="{ML}" x2="{W - MR}" y1="{_n(y(ref))}" y2="{_n(y(ref))}"/>')
+    # contiguous segments of known values
+    segs: list[list[int]] = []
+    for i, lo in enumerate(lows):
+        if lo is None:
+            continue
+        if segs and segs[-1][-1] == i - 1:
+            segs[-1].append(i)
+        else:
+            segs.append([i])
+    for seg in segs:
+        up = [(xs[i], y(highs[i] or 0)) for i in seg]
+        dn = [(xs[i], y(lows[i] or 0)) for i in seg]
+        if len(seg) > 1:
+            poly = " ".join(f"{_n(a)},{_n(b)}" for a, b in up + dn[::-1])
+            parts.append(f'<polygon class="band" points="{poly}"/>')
+            parts.append(f'<polyline class="line-upper" points="{" ".join(f"{_n(a)},{_n(b)}" for a, b in up)}"/>')
+            parts.append(f'<polyline class="line-lower" points="{" ".join(f"{_n(a)},{_n(b)}" for a, b in dn)}"/>')
+        else:
+            (xa, ya), (_, yb) = up[0], dn[0]
+            parts.append(f'<rect class="band" x="{_n(xa - 5)}" y="{_n(ya)}" width="10" height="{_n(yb - ya)}"/>')
+    for i in range(n):
+        if lows[i] is None:
+            continue
+        tip = f"<title>{e(tips[i])}</title>"
+        parts.append(f'<circle class="pt-upper" cx="{_n(xs[i])}" cy="{_n(y(highs[i] or 0))}" r="3.5">{tip}</circle>')
+        parts.append(f'<circle class="pt-lower" cx="{_n(xs[i])}" cy="{_n(y(lows[i] or 0))}" r="3.5">{tip}</circle>')
+    parts.append(_x_labels(xs, labels))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def sent_chart(cid: str, title: str, desc: str, labels: list[str], adds: list[int], removes: list[int],
+               replace: list[bool], tips: list[str], fmt: Callable[[float], str]) -> str:
+    """Bars per run on one scale: rows added up, rows removed down; replace runs in their own colour, marked R."""
+    n = len(labels)
+    xs = _slots(n)
+    bw = max(2.0, min(36.0, (W - ML - MR) / n * 0.6))
+    up_max, dn_max = max(adds + [0]), max(removes + [0])
+    _, ticks = _nice(max(up_max + dn_max, 1), n=5)
+    step = ticks[1]
+    top_up = math.ceil(up_max / step) * step if up_max else (0 if dn_max else step)
+    top_dn = math.ceil(dn_max / step) * step
+    ph = H - MT - MB
+    unit = ph / (top_up + top_dn)
+    zero = MT + top_up * unit
+
+    def yu(v: float) -> float:
+        return zero - v * unit
+
+    def yd(v: float) -> float:
+        return zero + v * unit
+
+    parts = [_svg_open(cid, title, desc), _legend([("sw-add", "added"), ("sw-remove", "removed"),
+                                                   ("sw-replace", "replace")])]
+    grid = [t for t in ticks if t <= top_up] if top_up else [0]
+    parts.append(_y_grid(top_up, grid, fmt, yu))
+    if top_dn:
+        parts.append(_y_grid(top_dn, [t for t in ticks if 0 < t <= top_dn], lambda v: MINUS + fmt(v), yd))
+    for i in range(n):
+        tip = f"<title>{e(tips[i])}</title>"
+        x = _n(xs[i] - bw / 2)
+        y_top = yu(adds[i])
+        cls = "bar-replace" if replace[i] else "bar-add"
+        parts.append(f'<rect class="{cls}" data-run="{e(labels[i])}" x="{x}" y="{_n(y_top)}" width="{_n(bw)}" '
+                     f'height="{_n(zero - y_top)}">{tip}</rect>')
+        parts.append(f'<rect class="bar-remove" data-run="{e(labels[i])}" x="{x}" y="{_n(zero)}" '
+                     f'width="{_n(bw)}" height="{_n(yd(removes[i]) - zero)}">{tip}</rect>')
+        if replace[i]:
+            inside = zero - y_top > 20            # a tall bar carries its mark inside, clear of the legend
+            parts.append(f'<text class="mark{" mark-in" if inside else ""}" x="{_n(xs[i])}" '
+                         f'y="{_n(y_top + 15 if inside else y_top - 4)}" text-anchor="middle">R</text>')
+    parts.append(f'<line class="zero" x1="{ML}" x2="{W - MR}" y1="{_n(zero)}" y2="{_n(zero)}"/>')
+    parts.append(_x_labels(xs, labels))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def hbar_chart(cid: str, title: str, desc: str, rows: list[tuple[str, int]], fmt: Callable[[float], str]) -> str:
+    """Horizontal bars, one per reason."""
+    lw, row_h, top_m = 190, 26, 10
+    height = top_m * 2 + row_h * max(1, len(rows))
+    vmax = max([n for _, n in rows] + [0]) or 1
+    pw = W - lw - MR - 64
+    parts = [_svg_open(cid, title, desc, height)]
+    for i, (label, n) in enumerate(rows):
+        y = top_m + i * row_h
+        w = pw * n / vmax
+        parts.append(f'<text class="hl" x="{lw - 8}" y="{y + row_h / 2}" dy="0.32em" '
+                     f'text-anchor="end">{e(label)}</text>'
+                     f'<rect class="bar-drop" x="{lw}" y="{y + 4}" width="{_n(w)}" height="{row_h - 8}">'
+                     f'<title>{e(label)}: {e(fmt(n))}</title></rect>'
+                     f'<text class="hv" x="{_n(lw + w + 6)}" y="{y + row_h / 2}" dy="0.32em">{e(fmt(n))}</text>')
+    if not rows:
+        parts.append(f'<text class="hl" x="{W / 2}" y="{height / 2}" dy="0.32em" text-anchor="middle">'
+                     f'nothing dropped</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# ---------------------------------------------------------------------------------------- page
+CSS = """
+:root{--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;--bg:#fff;--soft:#f6f8fa;--add:#1a7f37;--rem:#cf222e;
+--rep:#8250df;--lo:#0969da;--hi:#0550ae;--band:#54aeff;--drop:#bc4c00}
+*{box-sizing:border-box}
+html{-webkit-text-size-adjust:100%;print-color-adjust:exact;-webkit-print-color-adjust:exact}
+body{margin:0;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Liberation Sans",Arial,sans-serif;
+color:var(--fg);background:var(--bg)}
+main,header.page,footer{max-width:1100px;margin:0 auto;padding:0 16px}
+header.page{padding-top:20px;border-bottom:1px solid var(--line)}
+h1{font-size:1.7rem;margin:0 0 8px}
+h2{font-size:1.35rem;margin:32px 0 4px;padding-top:8px;border-top:2px solid var(--line)}
+h3{font-size:1.05rem;margin:20px 0 6px}
+.meta{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:0 0 14px}
+.meta dt{color:var(--muted)}.meta dd{margin:0;font-variant-numeric:tabular-nums}
+code{font:0.92em ui-monospace,"Liberation Mono",Menlo,Consolas,monospace}
+nav ul{padding-left:20px;margin:4px 0 12px}
+.sub{color:var(--muted);margin:0 0 8px}
+.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.scroll{overflow-x:auto;-webkit-overflow-scrolling:touch;margin:6px 0 12px}
+table{border-collapse:collapse;width:100%;font-size:0.92rem}
+caption{text-align:left;font-weight:600;padding:4px 0;color:var(--muted)}
+th,td{border-bottom:1px solid var(--line);padding:5px 8px;vertical-align:top;text-align:left}
+thead th{background:var(--soft);border-bottom:2px solid var(--line);white-space:nowrap}
+tbody th{font-weight:600}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,420px),1fr));gap:0 28px}
+.panel{min-width:0;break-inside:avoid;page-break-inside:avoid}
+figure{margin:6px 0 14px;break-inside:avoid;page-break-inside:avoid}
+figcaption{color:var(--muted);font-size:0.9rem;margin-top:2px}
+svg.chart{display:block;width:100%;height:auto;border:1px solid var(--line);border-radius:6px;
+background:#fff;font-family:system-ui,"Liberation Sans",Arial,sans-serif}
+.grid{stroke:#e6eaef;stroke-width:1}.zero{stroke:#59636e;stroke-width:1.2}.ref{stroke:#59636e;stroke-dasharray:4 3}
+.yl,.xl,.lg,.hl,.hv,.axt{font-size:13px;fill:#3d444d}.axt{fill:#59636e}.hl{font-size:13px}
+.mark{font-size:13px;font-weight:700;fill:var(--rep)}.mark-in{fill:#fff}
+.band,.sw-band{fill:var(--band);fill-opacity:.3;stroke:none}
+.line-lower{fill:none;stroke:var(--lo);stroke-width:2}
+.line-upper{fill:none;stroke:var(--hi);stroke-width:1.5;stroke-dasharray:5 3}
+.pt-lower,.sw-lower{fill:var(--lo)}.pt-upper,.sw-upper{fill:#fff;stroke:var(--hi);stroke-width:1.5}
+.sw-upper{fill:var(--hi)}
+.bar-add,.sw-add{fill:var(--add)}.bar-remove,.sw-remove{fill:var(--rem)}
+.bar-replace,.sw-replace{fill:var(--rep)}.bar-drop{fill:var(--drop)}
+.badge{display:inline-block;padding:0 7px;border-radius:10px;font-size:0.82rem;font-weight:600;
+border:1px solid currentColor;white-space:nowrap}
+.st-ok{color:var(--add)}.st-failed,.st-refused,.st-interrupted{color:var(--rem)}
+.st-partial,.st-running,.st-skipped{color:#9a6700}
+.estimate{background:#fff8c5;border:1px solid #d4a72c;border-radius:6px;padding:8px 12px;margin:8px 0}
+.big{font-size:1.25rem;font-weight:700;font-variant-numeric:tabular-nums}
+ul.counts{list-style:none;margin:0;padding:0}ul.counts li{margin-bottom:2px}.nw{white-space:nowrap}
+.msg{max-width:28em;overflow-wrap:anywhere}
+table.runs td.when{min-width:8em}table.runs ul.counts{min-width:16em}
+.empty{font-size:1.2rem;padding:40px 0}
+footer{color:var(--muted);font-size:0.85rem;padding-top:16px;padding-bottom:24px}
+@media (max-width:640px){body{font-size:14px}h1{font-size:1.35rem}h2{font-size:1.15rem}
+th,td{padding:4px 5px}.meta{grid-template-columns:1fr}.meta dt{margin-top:4px}}
+@media print{body{font-size:10.5pt}nav{display:none}a{color:inherit;text-decoration:none}
+h2{break-before:page;page-break-before:always}section.audience:first-of-type h2{break-before:auto}
+h2,h3{break-after:avoid}tr{break-inside:avoid}.scroll{overflow:visible}svg.chart{max-width:100%}}
+"""
+
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+
+
+def _badge(status: str) -> str:
+    cls = _SAFE_ID.sub("-", status.lower()) or "unknown"
+    return f'<span class="badge st-{cls}">{e(status or "unknown")}</span>'
+
+
+def _sent_text(p: Point, fi: Callable[[Any], str]) -> str:
+    if p.replace:
+        return f"replace {fi(p.added)}"
+    return f"+{fi(p.added)} {MINUS}{fi(p.removed)}"
+
+
+def _size_text(p: Point, fi: Callable[[Any], str]) -> str:
+    if p.lower is None:
+        return "–"
+    return _fmt_range(fi(p.lower), fi(p.upper if p.upper is not None and p.upper >= p.lower else p.lower))
+
+
+def _match_text(p: Point, fp: Callable[[Any], str]) -> str:
+    m = p.match
+    if not m:
+        return "–"
+    return ("≈ " if not p.held_exact else "") + _fmt_range(fp(m[0]), fp(m[1]))
+
+
+def _drop_rows(s: AudienceSeries) -> list[tuple[str, int, int]]:
+    """(reason, latest run, total over the runs shown) for every reason seen in any run."""
+    latest = s.latest
+    rows = [("No consent", latest.no_consent, sum(p.no_consent for p in s.points)),
+            ("No usable identifier", latest.no_identifier, sum(p.no_identifier for p in s.points))]
+    reasons = sorted({(k, r) for p in s.points for k, rs in p.drops.items() for r in rs})
+    for k, r in reasons:
+        rows.append((f"{k}: {r}", latest.drops.get(k, {}).get(r, 0),
+                     sum(p.drops.get(k, {}).get(r, 0) for p in s.points)))
+    return rows
+
+
+def _audience_section(s: AudienceSeries, fi: Callable[[Any], str], fp: Callable[[Any], str]) -> str:
+    pts = s.points
+    labels = [f"#{p.run_id}" for p in pts]
+    latest = s.latest
+    name = s.name
+    out = [f'<section class="audience" id="{e(s.anchor)}" aria-labelledby="{e(s.anchor)}-h">',
+           f'<h2 id="{e(s.anchor)}-h">Audience <code>{e(name)}</code></h2>']
+    bits = []
+    if s.display_name and s.display_name != name:
+        bits.append(f"“{e(s.display_name)}” on Meta")
+    if latest.meta_id:
+        bits.append(f"Meta id <code>{e(latest.meta_id)}</code>")
+    bits.append(f"{fi(len(pts))} run{'s' if len(pts) != 1 else ''} shown; latest #{latest.run_id} "
+                f"({e(_fmt_when(latest.when))}) {_badge(latest.status)}")
+    out.append(f'<p class="sub">{" · ".join(bits)}</p>')
+    if latest.message:
+        out.append(f'<p class="msg">Latest message: {e(latest.message)}</p>')
+
+    # 1. size on Meta
+    sized = [p for p in pts if p.lower is not None]
+    desc = (f"Approximate audience size reported by Meta after each of {len(pts)} runs, lower and upper bound. "
+            + (f"Latest (run #{sized[-1].run_id}): {_size_text(sized[-1], fi)}." if sized else "No size reported."))
+    tips = [f"Run #{p.run_id} ({_fmt_when(p.when)}): size {_size_text(p, fi)}" for p in pts]
+    cid = f"{s.anchor}-size"
+    out.append('<div class="charts"><div class="panel"><h3>Size on Meta</h3><figure>' + band_chart(
+        cid, f"Size on Meta of {name}", desc, labels, [p.lower for p in pts], [p.upper for p in pts], tips,
+        lambda v: fi(v)) + "<figcaption>Meta's approximate_count lower (solid) and upper (dashed) bound, "
+        "read back after each run.</figcaption></figure></div>")
+
+    # 2. rows sent
+    desc = (f"Rows sent per run over {len(pts)} runs: added upwards, removed downwards, replace runs marked R. "
+            f"Latest run #{latest.run_id}: {_sent_text(latest, fi)}.")
+    tips = [f"Run #{p.run_id}: {_sent_text(p, fi)}" for p in pts]
+    out.append('<div class="panel"><h3>Rows sent per run</h3><figure>' + sent_chart(
+        f"{s.anchor}-sent", f"Rows sent per run for {name}", desc, labels, [p.added for p in pts],
+        [p.removed for p in pts], [p.replace for p in pts], tips, lambda v: fi(v))
+        + "<figcaption>Adds above the line, removes below; a purple bar marked R is a full replace "
+          "(every row sent again).</figcaption></figure></div>")
+
+    # 3. drop reasons
+    drows = _drop_rows(s)
+    desc = f"Rows and values rejected in run #{latest.run_id}, by reason: " + "; ".join(
+        f"{r}: {fi(n)}" for r, n, _ in drows) + "."
+    drop_panel = ('<div class="panel"><h3>Drop reasons</h3><figure>' + hbar_chart(
+        f"{s.anchor}-drops", f"Drop reasons of {name} in run #{latest.run_id}", desc,
+        [(r, n) for r, n, _ in drows], lambda v: fi(v))
+        + f"<figcaption>Latest run (#{latest.run_id}). “No consent” and “no usable identifier” are rows "
+          "never sent; the per-key lines count rejected values (the row is still sent when another key "
+          "is usable).</figcaption></figure></div>")
+    body = "".join(f'<tr><th scope="row">{e(r)}</th><td class="num">{fi(n)}</td><td class="num">{fi(t)}</td></tr>'
+                   for r, n, t in drows)
+    drop_table = ('<div class="scroll"><table class="drops"><caption>Drop reasons: latest run and total over the '
+                  f'{fi(len(pts))} runs shown</caption><thead><tr><th scope="col">Reason</th>'
+                  f'<th scope="col" class="num">Run #{latest.run_id}</th><th scope="col" class="num">Total</th>'
+                  f'</tr></thead><tbody>{body}</tbody></table></div>')
+    if latest.empty:
+        empt = ", ".join(f"{e(k)} {fi(v)}" for k, v in sorted(latest.empty.items()))
+        drop_table += f'<p class="sub">Empty values in run #{latest.run_id} (not an error): {empt}.</p>'
+    out.append(drop_panel)
+
+    # 4. match rate
+    mpts = [p.match for p in pts]
+    lm = next((p for p in reversed(pts) if p.match), None)
+    head = '<div class="panel"><h3>Match rate (estimate)</h3>'
+    if lm and lm.match:
+        lo, hi = lm.match
+        head += (f'<p class="estimate"><span class="big">≈ {_fmt_range(fp(lo), fp(hi))}</span> '
+                 f"estimated match rate after run #{lm.run_id}: Meta's size "
+                 f"({_size_text(lm, fi)}) ÷ rows fbsync has sent and not removed ({fi(lm.held)}"
+                 f"{'' if lm.held_exact else ', at most'}). <strong>An estimate only</strong>: Meta rounds its "
+                 "counts and takes up to 24 hours to match uploaded rows, so a fresh run reads low.</p>")
+    else:
+        head += '<p class="estimate">Match rate: no estimate yet (Meta reported no size).</p>'
+    desc = ("Estimated match rate per run, lower to upper bound, as a percentage: Meta's approximate size "
+            "divided by the rows fbsync has sent. " + (f"Latest: {_match_text(lm, fp)}." if lm else ""))
+    tips = [f"Run #{p.run_id}: match rate {_match_text(p, fp)} (estimate)" for p in pts]
+    out.append(head + "<figure>" + band_chart(
+        f"{s.anchor}-match", f"Estimated match rate of {name}", desc, labels,
+        [m[0] * 100 if m else None for m in mpts], [m[1] * 100 if m else None for m in mpts], tips,
+        lambda v: fp(v / 100, digits=0), integer=False, ref=100.0)
+        + "<figcaption>Size lower bound ÷ rows sent (solid) to upper bound ÷ rows sent (dashed); the dotted "
+          f"line is {fp(1.0, digits=0)}. Estimate: Meta matching takes up to 24 h.</figcaption></figure>"
+          "</div></div>" + drop_table)
+
+    # 5. per-run data (also the accessible version of the charts)
+    rows = []
+    for p in reversed(pts):
+        rows.append(f'<tr><th scope="row">#{p.run_id}</th><td>{e(_fmt_when(p.when))}</td><td>{_badge(p.status)}</td>'
+                    f'<td class="num">{fi(p.read)}</td><td class="num">{fi(p.dropped)}</td>'
+                    f'<td class="num">{e(_sent_text(p, fi))}</td><td class="num">{e(_size_text(p, fi))}</td>'
+                    f'<td class="num">{fi(p.held) if p.held is not None else "–"}</td>'
+                    f'<td class="num">{e(_match_text(p, fp))}</td></tr>')
+    out.append(f'<div class="scroll"><table class="aud-runs"><caption>Runs of {e(name)}, newest first</caption>'
+               '<thead><tr><th scope="col">Run</th><th scope="col">When</th><th scope="col">Status</th>'
+               '<th scope="col" class="num">Read</th><th scope="col" class="num">Dropped</th>'
+               '<th scope="col" class="num">Sent</th><th scope="col" class="num">Size on Meta</th>'
+               '<th scope="col" class="num">Rows held</th><th scope="col" class="num">Match (est.)</th>'
+               f'</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
+    out.append("</section>")
+    return "".join(out)
+
+
+def _runs_table(runs: Sequence[Mapping[str, Any]], fi: Callable[[Any], str]) -> str:
+    rows = []
+    for r in sorted(runs, key=lambda r: _int(r.get("id")) or 0, reverse=True):
+        start, end = _when(r.get("started_at")), _when(r.get("finished_at"))
+        who = "@".join(str(x) for x in (r.get("user"), r.get("host")) if x) or "–"
+        counts, msgs = [], []
+        for a in r.get("audiences") or []:
+            d = _details(a.get("details"))
+            p_rep = str(d.get("strategy") or "") == "replace"
+            added, removed = _int(a.get("rows_added")) or 0, _int(a.get("rows_removed")) or 0
+            lo, hi = _size(a.get("size_lower")), _size(a.get("size_upper"))
+            size = "–" if lo is None else _fmt_range(fi(lo), fi(hi if hi is not None and hi >= lo else lo))
+            sent = f"replace {fi(added)}" if p_rep else f"+{fi(added)} {MINUS}{fi(removed)}"
+            counts.append(f"<li><span class=nw><code>{e(a.get('audience'))}</code> "
+                          f"{_badge(str(a.get('status') or ''))}</span> "
+                          f"<span class=nw>read {fi(_int(a.get('rows_read')) or 0)}</span> · "
+                          f"<span class=nw>dropped {fi(_int(a.get('rows_dropped')) or 0)}</span> · "
+                          f"<span class=nw>sent {e(sent)}</span> · <span class=nw>size {e(size)}</span></li>")
+            if a.get("message"):
+                msgs.append(f"<li><code>{e(a.get('audience'))}</code>: {e(_scrub(a.get('message')))}</li>")
+        dur = _fmt_duration(start, end)
+        digest = str(r.get("config_digest") or "")[:12]
+        rows.append(
+            f'<tr><th scope="row">#{e(r.get("id"))}</th>'
+            f'<td class="when">{e(_fmt_when(start))}{f"<br><small>{e(dur)}</small>" if dur else ""}</td>'
+            f"<td>{e(who)}</td><td>{e(r.get('command'))}</td><td>{_badge(str(r.get('status') or ''))}</td>"
+            f"<td>{f'<code>{e(digest)}</code>' if digest else '–'}</td>"
+            f'<td><ul class="counts">{"".join(counts) or "<li>–</li>"}</ul></td>'
+            f'<td class="msg">{"<ul class=counts>" + "".join(msgs) + "</ul>" if msgs else ""}</td></tr>')
+    return ('<section id="runs" aria-labelledby="runs-h"><h2 id="runs-h">Runs</h2>'
+            '<div class="scroll"><table class="runs"><caption>Every run, newest first</caption><thead><tr>'
+            '<th scope="col">Run</th><th scope="col">When (UTC)</th><th scope="col">Who</th>'
+            '<th scope="col">Command</th><th scope="col">Status</th><th scope="col">Config</th>'
+            '<th scope="col">Audiences</th><th scope="col">Messages</th></tr></thead><tbody>'
+            + "".join(rows) + "</tbody></table></div></section>")
+
+
+def _overview(series: list[AudienceSeries], fi: Callable[[Any], str], fp: Callable[[Any], str]) -> str:
+    rows = []
+    for s in series:
+        p = s.latest
+        rows.append(f'<tr><th scope="row"><a href="#{e(s.anchor)}"><code>{e(s.name)}</code></a></th>'
+                    f'<td>#{p.run_id}</td><td>{_badge(p.status)}</td><td class="num">{e(_size_text(p, fi))}</td>'
+                    f'<td class="num">{e(_sent_text(p, fi))}</td><td class="num">{fi(p.dropped)}</td>'
+                    f'<td class="num">{e(_match_text(p, fp))}</td></tr>')
+    return ('<nav aria-labelledby="ov-h"><h2 id="ov-h">Audiences</h2><div class="scroll"><table class="overview">'
+            '<caption>Latest run of each audience</caption><thead><tr><th scope="col">Audience</th>'
+            '<th scope="col">Run</th><th scope="col">Status</th><th scope="col" class="num">Size on Meta</th>'
+            '<th scope="col" class="num">Sent</th><th scope="col" class="num">Dropped</th>'
+            '<th scope="col" class="num">Match (est.)</th></tr></thead><tbody>' + "".join(rows)
+            + '</tbody></table></div><p><a href="#runs">All runs</a></p></nav>')
+
+
+def render_report(runs: list[dict[str, Any]], *, title: str = "fbsync report", now: datetime | None = None,
+                  account: str | None = None, display_names: Mapping[str, str] | None = None,
+                  locale: str = "fr") -> str:
+    """The whole page for ``runs`` (as :meth:`StateStore.history` returns them, any order).
+
+    Pure: no IO; the same input and ``now`` give the same text.  ``locale`` picks the number format
+    used everywhere on the page: ``fr`` (12 345, 92,3 %) or ``en`` (12,345, 92.3%).
+    """
+    if locale not in LOCALES:
+        raise ValueError(f"locale must be one of {', '.join(LOCALES)}, got {locale!r}")
+    now_utc = _when(now) if now is not None else datetime.now(UTC)
+
+    def fi(v: Any) -> str:
+        return fmt_int(v, locale)
+
+    def fp(v: Any, digits: int = 1) -> str:
+        return fmt_pct(v, locale, digits)
+
+    runs = list(runs or [])
+    latest_run = max(runs, key=lambda r: _int(r.get("id")) or 0) if runs else None
+    digest = str((latest_run or {}).get("config_digest") or "")[:12]
+    series = _series(runs, display_names or {})
+
+    meta = [("Generated", e(_fmt_when(now_utc))),
+            ("Account", f"<code>{e(account)}</code>" if account else "not recorded"),
+            ("Config digest", f"<code>{e(digest)}</code> (latest run)" if digest else "–")]
+    if runs:
+        first = min(runs, key=lambda r: _int(r.get("id")) or 0)
+        span = [f"#{e(r.get('id'))} ({e(_fmt_when(_when(r.get('started_at'))))})" for r in (first, latest_run)]
+        meta.append(("Runs shown", f"{fi(len(runs))}: {span[0]} to {span[1]}"))
+    head = ('<header class="page"><h1>' + e(title) + '</h1><dl class="meta">'
+            + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in meta) + "</dl></header>")
+    if not runs:
+        body = f'<main><p class="empty">{e(EMPTY_MESSAGE)}</p></main>'
+    else:
+        body = ("<main>" + _overview(series, fi, fp)
+                + "".join(_audience_section(s, fi, fp) for s in series)
+                + _runs_table(runs, fi) + "</main>")
+    foot = ("<footer>Counts only: this page holds no customer identifier. Sizes are Meta's approximate counts; "
+            "match rates are estimates. Numbers use "
+            + ("French formatting (12&#8239;345, 92,3&#8239;%)." if locale == "fr"
+               else "English formatting (12,345, 92.3%).")
+            + "</footer>")
+    page = ("<!DOCTYPE html>\n"
+            f'<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+            f'<meta name="referrer" content="no-referrer"><meta name="generator" content="fbsync">'
+            f"<title>{e(title)}</title><style>{CSS}</style></head>"
+            f"<body>{head}{body}{foot}</body></html>\n")
+    _check_no_identifiers(page)
+    return page
+
+
+def _check_no_identifiers(page: str) -> None:
+    """The page must never carry a hash (SHA-256 hex) of a customer: refuse to produce it."""
+    if re.search(r"(?<![0-9a-fA-F])[0-9a-fA-F]{64}(?![0-9a-fA-F])", page):
+        raise ValueError("refusing to write a report containing a SHA-256-like value")
+
+
+# ---------------------------------------------------------------------------------------- file
+def write_report(store: Any, path: str | os.PathLike[str], limit: int = 200, *, account: str | None = None,
+                 title: str = "fbsync report", now: datetime | None = None, locale: str = "fr") -> Path:
+    """Render the last ``limit`` runs of ``store`` (a :class:`~fbsync.state.StateStore`) to ``path``.
+
+    The file is written beside its destination, flushed, then renamed over it (atomic); mode 0644,
+    since it holds counts only.  ``account`` defaults to the ad account(s) recorded with the audiences.
+    """
+    runs = store.history(limit)
+    known = store.all_audiences()
+    if account is None:
+        accounts = sorted({str(a["account_id"]) for a in known if a.get("account_id")})
+        account = ", ".join(accounts) or None
+    names = {str(a["name"]): str(a["display_name"]) for a in known if a.get("display_name")}
+    text = render_report(runs, title=title, now=now, account=account, display_names=names, locale=locale)
+    dest = Path(path)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, dest)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return dest
