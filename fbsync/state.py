@@ -91,6 +91,17 @@ run_audiences = sa.Table(
 )
 
 
+MIGRATION_LOCK = 0x66627379  # "fbsy"
+
+
+def _v1(c: sa.Connection) -> None:
+    """Version 1: audiences, ledger, pending replace rows, suppression, runs and their audiences."""
+    md.create_all(c, checkfirst=True)
+
+
+MIGRATIONS = {1: _v1}
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -127,13 +138,24 @@ class StateStore:
         return cls(engine)
 
     def _migrate(self) -> None:
+        """Bring the schema to SCHEMA_VERSION, one numbered step at a time, safely under concurrency.
+
+        On PostgreSQL a transaction-level advisory lock serializes processes starting together (the
+        scheduler on one host, a `plan` on another); SQLite serializes writers itself (busy_timeout).
+        """
         with self.engine.begin() as c:
-            md.create_all(c)
+            if c.dialect.name == "postgresql":
+                c.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+            schema_version.create(c, checkfirst=True)
             v = c.execute(sa.select(schema_version.c.version)).scalar()
+            if v is not None and v > SCHEMA_VERSION:
+                raise ConfigError(f"The state store was written by a newer fbsync (schema {v}); upgrade fbsync.")
+            for step in range((v or 0) + 1, SCHEMA_VERSION + 1):
+                MIGRATIONS[step](c)
             if v is None:
                 c.execute(schema_version.insert().values(version=SCHEMA_VERSION))
-            elif v > SCHEMA_VERSION:
-                raise ConfigError(f"The state store was written by a newer fbsync (schema {v}); upgrade fbsync.")
+            elif v < SCHEMA_VERSION:
+                c.execute(schema_version.update().values(version=SCHEMA_VERSION))
 
     # ------------------------------------------------------------------ audiences
     def audience(self, name: str) -> dict[str, Any] | None:

@@ -14,6 +14,28 @@ from fbsync.errors import ConfigError
 from fbsync.state import StateStore, pending
 
 
+TABLES = ("run_audiences", "runs", "ledger_pending", "ledger", "audiences", "suppressed", "schema_version")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The same state-store tests on SQLite (default) and on PostgreSQL (FBSYNC_STATE_URL)."""
+    if request.param == "sqlite":
+        s = StateStore.open(tmp_path)
+    else:
+        import sqlalchemy as sa
+
+        url = request.getfixturevalue("pg_url")
+        eng = sa.create_engine(url)
+        with eng.begin() as c:
+            for t in TABLES:
+                c.exec_driver_sql(f"DROP TABLE IF EXISTS {t} CASCADE")
+        eng.dispose()
+        s = StateStore.open(tmp_path, url)
+    yield s
+    s.engine.dispose()
+
+
 def mode(p: Path) -> int:
     return stat.S_IMODE(p.stat().st_mode)
 
@@ -60,8 +82,7 @@ def test_store_file_is_0600_and_holds_no_hash_or_plaintext(tmp_path: Path) -> No
     assert hashlib.sha256(email_hash.encode()).digest()[:16] not in raw
 
 
-def test_ledger_operations_are_idempotent_and_ordered(tmp_path: Path) -> None:
-    store = StateStore.open(tmp_path)
+def test_ledger_operations_are_idempotent_and_ordered(store: StateStore) -> None:
     rows = [(bytes([i]) * 16, b"enc%d" % i) for i in range(10)]
     store.record_added("a", rows[:6])
     store.record_added("a", rows[4:])           # overlap: an in-flight batch sent twice
@@ -73,8 +94,7 @@ def test_ledger_operations_are_idempotent_and_ordered(tmp_path: Path) -> None:
     assert store.ledger_count("b") == 0
 
 
-def test_replace_commits_pending_atomically(tmp_path: Path) -> None:
-    store = StateStore.open(tmp_path)
+def test_replace_commits_pending_atomically(store: StateStore) -> None:
     store.record_added("a", [(b"o" * 16, b"old")])
     store.record_added("a", [(b"n" * 16, b"new")], pending)
     assert store.ledger_count("a") == 1 and store.ledger_count("a", pending) == 1
@@ -83,8 +103,7 @@ def test_replace_commits_pending_atomically(tmp_path: Path) -> None:
     assert store.ledger_count("a", pending) == 0
 
 
-def test_runs_and_history(tmp_path: Path) -> None:
-    store = StateStore.open(tmp_path)
+def test_runs_and_history(store: StateStore) -> None:
     rid = store.start_run("sync", "d" * 64)
     store.record_audience_run(rid, "vip", status="ok", rows_read=10, rows_added=9, details={"drops": {}})
     store.record_audience_run(rid, "vip", status="ok", rows_read=10, rows_added=9, size_lower=9)
@@ -95,26 +114,67 @@ def test_runs_and_history(tmp_path: Path) -> None:
     assert store.last_audience_run("vip")["rows_read"] == 10
 
 
-def test_extra_values(tmp_path: Path) -> None:
-    store = StateStore.open(tmp_path)
+def test_extra_values(store: StateStore) -> None:
     store.set_extra("a", replace={"session_id": 1})
     assert store.extra("a") == {"replace": {"session_id": 1}}
     store.set_extra("a", replace=None)
     assert store.extra("a") == {}
 
 
-def test_state_store_on_postgresql(pg_url: str) -> None:
-    import sqlalchemy as sa
-
-    eng = sa.create_engine(pg_url)
-    with eng.begin() as c:
-        for t in ("run_audiences", "runs", "ledger_pending", "ledger", "audiences", "schema_version"):
-            c.exec_driver_sql(f"DROP TABLE IF EXISTS {t} CASCADE")
-    eng.dispose()
-    store = StateStore.open(Path("/nonexistent"), pg_url)
+def test_binary_fingerprints_sort_the_same_everywhere(store: StateStore) -> None:
     store.record_added("a", [(b"\x00" * 16, b"x"), (b"\xff" * 16, b"y")])
     assert [f for ch in store.iter_fingerprints("a") for f in ch] == [b"\x00" * 16, b"\xff" * 16]
     rid = store.start_run("sync", None)
     store.finish_run(rid, "ok")
     assert store.history()[0]["status"] == "ok"
+
+
+def test_suppressed_and_purge(store: StateStore) -> None:
+    assert store.add_suppressed([b"a" * 16, b"b" * 16, b"a" * 16], "forget") == 2
+    assert store.add_suppressed([b"a" * 16], "forget") == 0
+    assert store.suppressed_hashes() == {b"a" * 16, b"b" * 16}
+    store.save_audience("vip", meta_id="1", schema="EMAIL")
+    store.record_added("vip", [(b"f" * 16, b"row")])
+    assert store.purge_audience("vip") == 1
+    assert store.audience("vip") is None and store.ledger_count("vip") == 0
+
+
+def test_migrations_run_once_and_refuse_a_newer_store(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    from fbsync.state import SCHEMA_VERSION, schema_version
+
+    StateStore.open(tmp_path).engine.dispose()
+    store = StateStore.open(tmp_path)                   # a second open changes nothing
+    with store.engine.begin() as c:
+        assert c.execute(sa.select(schema_version.c.version)).scalars().all() == [SCHEMA_VERSION]
+        c.execute(schema_version.update().values(version=SCHEMA_VERSION + 1))
     store.engine.dispose()
+    with pytest.raises(ConfigError, match="newer fbsync"):
+        StateStore.open(tmp_path)
+
+
+def test_concurrent_first_opens_on_postgresql(pg_url: str) -> None:
+    """Several processes creating the schema at once: the advisory lock makes it one migration."""
+    import concurrent.futures
+
+    import sqlalchemy as sa
+
+    eng = sa.create_engine(pg_url)
+    with eng.begin() as c:
+        for t in ("run_audiences", "runs", "ledger_pending", "ledger", "audiences", "suppressed", "schema_version"):
+            c.exec_driver_sql(f"DROP TABLE IF EXISTS {t} CASCADE")
+    eng.dispose()
+
+    def open_once(_: int) -> int:
+        s = StateStore.open(Path("/nonexistent"), pg_url)
+        n = s.ledger_count("x")
+        s.engine.dispose()
+        return n
+
+    with concurrent.futures.ThreadPoolExecutor(6) as pool:
+        assert list(pool.map(open_once, range(6))) == [0] * 6
+    eng = sa.create_engine(pg_url)
+    with eng.connect() as c:
+        assert c.exec_driver_sql("SELECT count(*) FROM schema_version").scalar() == 1
+    eng.dispose()
