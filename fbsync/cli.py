@@ -277,6 +277,38 @@ def purge(
 
 @app.command()
 @handled
+def schedule(config: ConfigOpt = Path("audiences.yaml"),
+             list_only: Annotated[bool, typer.Option("--list", help="Print each audience's next run times "
+                                                                     "and exit.")] = False,
+             as_json: JsonOpt = False,
+             misfire_grace: Annotated[int, typer.Option("--misfire-grace", help="Seconds within which a run missed "
+                                                        "while the scheduler was down still runs at start-up.")] = 3600,
+             verbose: VerboseOpt = False, log_format: LogFormatOpt = "text") -> None:
+    """Run the weekly refresh in the foreground (APScheduler); --list prints each audience's next run times."""
+    from .scheduler import format_next_runs, next_runs, run_scheduler
+
+    loaded, settings = _load(config, verbose, log_format)
+    if list_only:
+        rows = next_runs(loaded)
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2) if as_json else format_next_runs(rows))
+        return
+    from .locks import scheduler_lock
+    from .state import StateStore
+    from .sync import Syncer
+
+    store = StateStore.open(settings.state_dir, settings.state_url)
+
+    def run_sync(names: list[str], stop: Any) -> Any:
+        # Re-read the YAML so each run uses the file as it is now.
+        return Syncer(load_config(loaded.path), settings).run(names, stop=stop)
+
+    with scheduler_lock(settings):
+        code = run_scheduler(loaded, run_sync, store=store, misfire_grace_seconds=misfire_grace)
+    raise typer.Exit(code)
+
+
+@app.command()
+@handled
 def report(config: ConfigOpt = Path("audiences.yaml"),
            output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write.")] = Path("report.html"),
            limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs.")] = 200) -> None:

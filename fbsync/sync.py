@@ -14,6 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from .crm import Chunk, CrmSource
 from .crypto import RowCipher, load_master_key
 from .errors import AudienceError, AuthError, ConfigError, FbsyncError, MetaApiError, ShrinkRefused
 from .meta.client import MAX_ROWS_PER_CALL, MetaClient, RetryPolicy, Session
+from .locks import audience_lock
 from .meta.governor import Governor
 from .plan import Desired, LedgerView, Plan, Remote, plan_audience
 from .privacy import check_suppression, load_suppression
@@ -196,9 +198,11 @@ class Syncer:
                     rep.status, rep.message = "interrupted", "not started: the run was asked to stop"
                     continue
                 try:
-                    if self._client is not None:
-                        self._client.start_audience()
-                    self._audience(a, rep, store, cipher, dry_run=dry_run, force=force)
+                    # One run per audience at a time, across processes (and hosts on a PostgreSQL state).
+                    with nullcontext() if dry_run else audience_lock(store, a.name):
+                        if self._client is not None:
+                            self._client.start_audience()
+                        self._audience(a, rep, store, cipher, dry_run=dry_run, force=force)
                 except AuthError as exc:
                     rep.status, rep.message = "failed", str(exc)
                     status = "failed"
@@ -273,7 +277,7 @@ class Syncer:
         run_id = None if dry_run else store.start_run("upload", self.loaded.digest)
         status = "failed"
         try:
-            with Staging(st.state_dir) as stg:
+            with audience_lock(store, name) if not dry_run else nullcontext(), Staging(st.state_dir) as stg:
                 chunks = (Chunk(d, len(next(iter(d.values()), []))) for d in
                           read_columns(path, list(dict.fromkeys(keys.values()))))
                 self._read(None, None, country, keys, schema, stg, cipher, rep, chunks)
@@ -592,7 +596,7 @@ def forget_person(loaded: LoadedConfig, settings: Settings, emails: Sequence[str
     Meta fails half-way; then each audience's ledger is searched for rows holding any of their
     identifiers, and exactly those rows are removed on Meta and from the ledger.
     """
-    from .privacy import identifier_hash, matching_rows, person_identifiers
+    from .privacy import identifier_hash, person_identifiers
 
     ids = person_identifiers(emails, phones, loaded.config.defaults.default_country)
     account = settings.account(loaded.config.ad_account_id)
@@ -603,23 +607,15 @@ def forget_person(loaded: LoadedConfig, settings: Settings, emails: Sequence[str
     removed: dict[str, int] = {}
     try:
         new = store.add_suppressed([identifier_hash(cipher, k, v) for k, v in ids], "forget")
-        client: MetaClient | None = None
         for rec in store.all_audiences():
             if not rec.get("meta_id") or not rec.get("schema") or rec.get("key_id") != cipher.key_id:
                 continue
             schema = tuple(rec["schema"].split(","))
-            rows = matching_rows(store, cipher, rec["name"], schema, set(ids))
-            if rows:
-                client = client or (client_factory or MetaClient)(settings, account)
-                session = Session.new(len(rows))
-                for i in range(0, len(rows), MAX_ROWS_PER_CALL):
-                    part = rows[i:i + MAX_ROWS_PER_CALL]
-                    client.remove_users(rec["meta_id"], schema, [r for _, r in part], session,
-                                        last=i + MAX_ROWS_PER_CALL >= len(rows))
-                    store.record_removed(rec["name"], [fp for fp, _ in part])
-            removed[rec["name"]] = len(rows)
+            with audience_lock(store, rec["name"]):
+                removed[rec["name"]] = _forget_in(store, cipher, rec, schema, set(ids), settings, account,
+                                                  client_factory)
             store.record_audience_run(run_id, rec["name"], status="ok", meta_id=rec["meta_id"],
-                                      rows_removed=len(rows), details={"forget": True})
+                                      rows_removed=removed[rec["name"]], details={"forget": True})
         status = "ok"
         return ForgetReport(run_id, len(ids), removed, new)
     finally:
@@ -627,6 +623,24 @@ def forget_person(loaded: LoadedConfig, settings: Settings, emails: Sequence[str
                                           sorted(k for k, v in removed.items() if v),
                                           "rows_removed": sum(removed.values())})
         store.engine.dispose()
+
+
+def _forget_in(store: StateStore, cipher: RowCipher, rec: dict[str, Any], schema: tuple[str, ...],
+               ids: set[tuple[str, str]], settings: Settings, account: str,
+               client_factory: Callable[[Settings, str], MetaClient] | None) -> int:
+    """Remove from one audience, on Meta then in the ledger, the rows holding any of the identifiers."""
+    from .privacy import matching_rows
+
+    rows = matching_rows(store, cipher, rec["name"], schema, ids)
+    if rows:
+        client = (client_factory or MetaClient)(settings, account)
+        session = Session.new(len(rows))
+        for i in range(0, len(rows), MAX_ROWS_PER_CALL):
+            part = rows[i:i + MAX_ROWS_PER_CALL]
+            client.remove_users(rec["meta_id"], schema, [r for _, r in part], session,
+                                last=i + MAX_ROWS_PER_CALL >= len(rows))
+            store.record_removed(rec["name"], [fp for fp, _ in part])
+    return len(rows)
 
 
 def purge_audience(loaded: LoadedConfig, settings: Settings, name: str) -> int:
@@ -638,7 +652,8 @@ def purge_audience(loaded: LoadedConfig, settings: Settings, name: str) -> int:
             store.finish_run(run_id, "failed", {"audience": name, "reason": "unknown"})
             known = ", ".join(a["name"] for a in store.all_audiences()) or "none"
             raise ConfigError(f"fbsync has no local data for an audience named {name!r} (it has: {known}).")
-        n = store.purge_audience(name)
+        with audience_lock(store, name):
+            n = store.purge_audience(name)
         store.record_audience_run(run_id, name, status="ok", rows_removed=n, details={"purge": True})
         store.finish_run(run_id, "ok", {"audience": name, "ledger_rows_deleted": n})
         return n

@@ -273,3 +273,27 @@ def test_run_log_shows_retries_and_usage_as_json_never_the_token(tmp_path: Path,
     assert any(m.startswith("Meta usage") for m in messages)
     assert all({"time", "level", "logger", "message"} <= set(x) for x in lines)
     assert TOKEN not in (wd.state / "fbsync.log").read_text() and TOKEN not in r.output
+
+
+def test_a_second_run_of_an_audience_is_refused_while_one_holds_it(wd: Workdir) -> None:
+    from fbsync.locks import audience_lock
+    from fbsync.settings import Settings
+
+    settings = Settings.from_env(wd.path / "audiences.yaml", environ=wd.env())
+    with audience_lock(settings, "vip"):
+        r = wd.run("sync", "--json")
+    assert r.exit_code == 1
+    rep = {a["name"]: a for a in json.loads(r.stdout)["audiences"]}
+    assert rep["vip"]["status"] == "failed" and "already being synced" in rep["vip"]["message"]
+    assert rep["recent_buyers"]["status"] == "ok" and rep["lapsed_customers"]["status"] == "ok"
+    assert wd.run("sync", "vip").exit_code == 0        # released: the next run goes through
+
+
+def test_schedule_list(wd: Workdir) -> None:
+    r = wd.run("schedule", "--list", "--json")
+    assert r.exit_code == 0, r.output
+    rows = {x["name"]: x for x in json.loads(r.stdout)}
+    assert set(rows) == set(AUD)
+    assert all(x["cron"] == "0 6 * * MON" and x["timezone"] == "Europe/Paris" for x in rows.values())
+    assert all("T06:00:00+01:00" in x["next_run"] or "T06:00:00+02:00" in x["next_run"] for x in rows.values())
+    assert "recent_buyers" in wd.run("schedule", "--list").stdout and wd.requests()["total"] == 0
