@@ -194,6 +194,8 @@ def test_no_secret_or_identifier_leaves_a_trace(wd: Workdir) -> None:
     outputs.append(wd.run("forget", "--email", victim, "--yes", FB_APP_SECRET=secret).output)
     outputs.append(wd.run("sync", "-v", FB_APP_SECRET=secret).output)
     outputs.append(wd.run("history", "--json").output)
+    outputs.append(wd.run("report", "-o", str(wd.path / "report.html")).output)
+    outputs.append((wd.path / "report.html").read_text(encoding="utf-8"))
     con = sqlite3.connect(wd.crm)
     emails = [e.strip() for (e,) in con.execute("SELECT email FROM customers WHERE email LIKE '%@%.%'")][:3000]
     phones = [p for (p,) in con.execute("SELECT phone FROM customers WHERE phone IS NOT NULL")][:3000]
