@@ -31,6 +31,11 @@ from .state import StateStore
 log = logging.getLogger(__name__)
 
 
+#: The keys that identify one person. Names, places, dates and gender are attributes many people share:
+#: matching on them would suppress or exclude every "Marie" of Paris.
+IDENTIFYING_KEYS = frozenset({"EMAIL", "PHONE", "MADID", "EXTERN_ID"})
+
+
 def identifier_hash(cipher: RowCipher, key: str, value: str) -> bytes:
     """The keyed hash of one hashed identifier of one key (what suppression compares)."""
     return cipher.keyed_hash(f"{key}\x1f{value}")
@@ -46,17 +51,19 @@ class Suppression:
 
     def add_rows(self, schema: Sequence[str], rows: Iterable[Sequence[str]], source: str) -> None:
         before = len(self.hashes)
+        idx = [(i, k) for i, k in enumerate(schema) if k in IDENTIFYING_KEYS]
         for row in rows:
-            for key, value in zip(schema, row):
-                if value:
-                    self.hashes.add(identifier_hash(self.cipher, key, value))
+            for i, key in idx:
+                if row[i]:
+                    self.hashes.add(identifier_hash(self.cipher, key, row[i]))
         self.sources[source] = self.sources.get(source, 0) + len(self.hashes) - before
 
     def matches(self, schema: Sequence[str], row: Sequence[str]) -> bool:
         """True when the row shares any identifier with a suppressed person."""
         if not self.hashes:
             return False
-        return any(v and identifier_hash(self.cipher, k, v) in self.hashes for k, v in zip(schema, row))
+        return any(v and k in IDENTIFYING_KEYS and identifier_hash(self.cipher, k, v) in self.hashes
+                   for k, v in zip(schema, row))
 
     def __bool__(self) -> bool:
         return bool(self.hashes)
@@ -135,7 +142,7 @@ def matching_rows(store: StateStore, cipher: RowCipher, name: str, schema: Seque
     for chunk in store.iter_ledger(name):
         for fp, enc in chunk:
             row = cipher.decrypt(enc)
-            if any((k, v) in ids for k, v in zip(schema, row) if v):
+            if any((k, v) in ids for k, v in zip(schema, row) if v and k in IDENTIFYING_KEYS):
                 found.append((fp, row))
     return found
 

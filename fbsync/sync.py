@@ -28,7 +28,7 @@ from .meta.client import MAX_ROWS_PER_CALL, MetaClient, RetryPolicy, Session
 from .locks import audience_lock
 from .meta.governor import Governor
 from .plan import Desired, LedgerView, Plan, Remote, plan_audience
-from .privacy import check_suppression, load_suppression
+from .privacy import Suppression, check_suppression, load_suppression
 from .settings import Settings
 from .staging import Staging, clean_stale
 from .state import StateStore, pending
@@ -54,6 +54,8 @@ class AudienceReport:
     rows_read: int = 0
     rows_no_consent: int = 0
     rows_suppressed: int = 0               # opt-outs and forgotten people (suppression)
+    rows_excluded: int = 0                 # shared an identifier with an audience of `exclude`
+    rows_not_intersecting: int = 0         # shared none with one of the `intersect` audiences
     rows_dropped: int = 0                  # no usable identifier
     rows_duplicate: int = 0
     rows_desired: int = 0
@@ -140,8 +142,6 @@ class Syncer:
         if self.cfg.ad_sets:
             unsupported.append("ad_sets")
         for a in auds:
-            if a.exclude or a.intersect:
-                unsupported.append(f"exclude/intersect (audience {a.name})")
             if effective(self.cfg, a).hash_in_database:
                 unsupported.append(f"hash_in_database (audience {a.name})")
         if unsupported:
@@ -184,6 +184,7 @@ class Syncer:
         clean_stale(st.state_dir)
         self.suppression = load_suppression(self.cfg, self.crm, cipher, store, self.loaded.path.parent,
                                             self.cfg.defaults.default_country)
+        self._cipher, self._idsets = cipher, {}
         run_id = None if dry_run else store.start_run(command, self.loaded.digest)
         reports: list[AudienceReport] = []
         status = "ok"
@@ -218,12 +219,15 @@ class Syncer:
                     if run_id is not None:
                         store.record_audience_run(
                             run_id, a.name, status=rep.status, meta_id=rep.meta_id, rows_read=rep.rows_read,
-                            rows_dropped=rep.rows_dropped + rep.rows_no_consent + rep.rows_suppressed,
+                            rows_dropped=rep.rows_dropped + rep.rows_no_consent + rep.rows_suppressed
+                            + rep.rows_excluded + rep.rows_not_intersecting,
                             rows_added=rep.added + rep.replaced,
                             rows_removed=rep.removed, size_lower=rep.size_lower, size_upper=rep.size_upper,
                             message=rep.message, details={"drops": rep.drops, "empty": rep.empty,
                                                           "no_consent": rep.rows_no_consent,
                                                           "suppressed": rep.rows_suppressed,
+                                                          "excluded": rep.rows_excluded,
+                                                          "not_intersecting": rep.rows_not_intersecting,
                                                           "desired": rep.rows_desired,
                                                           "strategy": rep.strategy, "action": rep.action})
             report = RunReport(command, run_id, reports, dry_run)
@@ -383,6 +387,37 @@ class Syncer:
                 self._apply_diff(a.name, meta_id, schema, stg, store, cipher, rep, p)
         self._read_back(meta_id, rep)
 
+    def _set_filters(self, a: Audience, schema: tuple[str, ...], rows: list[tuple[str, ...]],
+                     rep: AudienceReport) -> list[tuple[str, ...]]:
+        """``exclude``: drop rows sharing any identifier with an excluded audience; ``intersect``: keep rows
+        sharing one with each listed audience (identifiers compared as keyed hashes, key by key)."""
+        if a.exclude:
+            kept = [r for r in rows if not any(self._members(x).matches(schema, r) for x in a.exclude)]
+            rep.rows_excluded += len(rows) - len(kept)
+            rows = kept
+        if a.intersect:
+            kept = [r for r in rows if all(self._members(x).matches(schema, r) for x in a.intersect)]
+            rep.rows_not_intersecting += len(rows) - len(kept)
+            rows = kept
+        return rows
+
+    def _members(self, name: str) -> Suppression:
+        """The identifiers of another audience's desired rows (its own consent, suppression and set rules
+        applied, so chains resolve in dependency order), read once per run and kept as keyed hashes."""
+        if name not in self._idsets:
+            other = self.loaded.audience(name)
+            eff = effective(self.cfg, other)
+            keys = dict(other.keys or {})
+            schema = tuple(k for k in identity.KEYS if k in keys)
+            ids = Suppression(self._cipher)
+            with Staging(self.settings.state_dir) as stg:
+                self._read(other, eff.consent, eff.default_country, keys, schema, stg, self._cipher,
+                           AudienceReport(name))
+                for batch in stg.iter_desired(10_000):
+                    ids.add_rows(schema, (self._cipher.decrypt(e) for _, e in batch), name)
+            self._idsets[name] = ids
+        return self._idsets[name]
+
     def _suppressed_in_ledger(self, name: str, schema: tuple[str, ...], stg: Staging, store: StateStore,
                               cipher: RowCipher) -> int:
         """Append mode removes nothing, except people suppressed since they were sent: mark those."""
@@ -446,6 +481,8 @@ class Syncer:
             if self.suppression:
                 rows = [r for r in rows if not self.suppression.matches(schema, r)]
                 rep.rows_suppressed += len(batch.rows) - len(rows)
+            if a is not None and (a.exclude or a.intersect):
+                rows = self._set_filters(a, schema, rows, rep)
             staged += len(rows)
             stg.add_desired((cipher.fingerprint(schema, r), cipher.encrypt(r)) for r in rows)
             self.progress(rep.name, "reading and hashing", rep.rows_read, None)

@@ -197,3 +197,40 @@ def test_purge_deletes_local_data_and_the_next_sync_reestablishes(wd: Workdir) -
     rep = json.loads(wd.run("sync", "vip", "--json").stdout)["audiences"][0]
     assert rep["strategy"] == "replace" and wd.members("Clients VIP") == vip_expected(wd)
     assert wd.run("purge", "nope", "--yes").exit_code == 2
+
+
+IDS = ("EMAIL", "PHONE")
+
+
+def id_pairs(rows: set[tuple[str, ...]], schema: tuple[str, ...]) -> set[tuple[str, str]]:
+    return {(k, v) for r in rows for k, v in zip(schema, r) if v and k in IDS}
+
+
+def test_exclude_and_intersect_between_audiences(wd: Workdir) -> None:
+    rb_q = next(a for a in yaml.safe_load((wd.path / "audiences.yaml").read_text())["audiences"]
+                if a["name"] == "recent_buyers")
+    rb_keys = rb_q["keys"]
+    rb_schema = tuple(k for k in identity.KEYS if k in rb_keys)
+    edit(wd, lambda c: aud(c, "recent_buyers").update(exclude=["vip"]))
+    r = wd.run("sync", "recent_buyers", "--json")
+    assert r.exit_code == 0, r.output
+    rep = json.loads(r.stdout)["audiences"][0]
+    rb = expected_rows(wd.crm, rb_q["query"], rb_keys)
+    vip_ids = id_pairs(vip_expected(wd), SCHEMA)
+    want = {row for row in rb if not any((k, v) in vip_ids for k, v in zip(rb_schema, row) if v and k in IDS)}
+    assert rep["rows_desired"] == len(want) and rep["rows_excluded"] >= len(rb) - len(want) > 0
+    assert wd.members("Acheteurs récents (30 j)") == want
+    edit(wd, lambda c: aud(c, "recent_buyers").update(exclude=[], intersect=["vip"]))
+    refused = json.loads(wd.run("sync", "recent_buyers", "--json").stdout)["audiences"][0]
+    assert refused["status"] == "refused"              # the intersection shrinks it by far more than 50 %
+    rep = json.loads(wd.run("sync", "recent_buyers", "--force", "--json").stdout)["audiences"][0]
+    inter = {row for row in rb if any((k, v) in vip_ids for k, v in zip(rb_schema, row) if v and k in IDS)}
+    assert wd.members("Acheteurs récents (30 j)") == inter and 0 < len(inter) < len(rb)
+    assert rep["rows_desired"] == len(inter) and rep["rows_not_intersecting"] >= len(rb) - len(inter)
+
+
+def test_suppression_matches_identifiers_not_shared_attributes(wd: Workdir, tmp_path: Path) -> None:
+    (wd.path / "optouts.csv").write_text("fn,ln\nMarie,Martin\n", encoding="utf-8")
+    edit(wd, lambda c: c.update(suppression={"files": ["optouts.csv"]}))
+    rep = json.loads(wd.run("sync", "vip", "--json").stdout)["audiences"][0]
+    assert rep["rows_suppressed"] == 0 and wd.members("Clients VIP") == vip_expected(wd)
