@@ -129,10 +129,10 @@ def upload(
     """One-off upload of a customer file into an audience (created if missing)."""
     from .files import parse_map
     from .report import render_run
-    from .sync import Syncer
+    from .upload import Uploader
 
     loaded, settings = _load(config)
-    report = Syncer(loaded, settings).upload(file, audience, mode, parse_map(mapping) if mapping else None,
+    report = Uploader(loaded, settings).upload(file, audience, mode, parse_map(mapping) if mapping else None,
                                              dry_run=dry_run)
     typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) if as_json else render_run(report))
     for a in report.audiences:
@@ -239,7 +239,7 @@ def forget(
     import sys
 
     from .privacy import summarize
-    from .sync import forget_person
+    from .erasure import forget_person
 
     loaded, settings = _load(config)
     if not (email or phone):
@@ -265,7 +265,7 @@ def purge(
     """Delete fbsync's local data for one audience (its encrypted ledger and record); Meta is not touched."""
     import sys
 
-    from .sync import purge_audience
+    from .erasure import purge_audience
 
     loaded, settings = _load(config)
     if sys.stdin.isatty() and not yes:

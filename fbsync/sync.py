@@ -9,14 +9,12 @@ that records it, so a run killed at any instant and run again converges.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from . import identity
@@ -243,104 +241,6 @@ class Syncer:
             store.engine.dispose()
             if self.crm is not None:
                 self.crm.dispose()
-
-    # ------------------------------------------------------------------ one-off upload
-    def upload(self, path: Path, name: str, mode: str = "add", mapping: dict[str, str] | None = None,
-               *, dry_run: bool = False) -> RunReport:
-        """Upload a CSV/TSV/Parquet file into an audience of the YAML or a new one (created if missing).
-
-        ``add`` sends the file's rows the ledger does not hold; ``remove`` removes the file's rows;
-        ``replace`` makes the audience exactly the file (a /usersreplace session). Same identity
-        engine, suppression, ledger and client as ``sync``.
-        """
-        from .files import header_mapping, read_columns
-
-        if mode not in ("add", "remove", "replace"):
-            raise ConfigError(f"--mode {mode}: use add, remove or replace.")
-        a = next((x for x in self.cfg.audiences if x.name == name), None)
-        if a is not None and a.is_lookalike:
-            raise ConfigError(f"{name} is a lookalike audience; files go into customer lists.")
-        if not re.fullmatch(r"[a-z0-9_]+", name):
-            raise ConfigError(f"--audience {name!r}: use lowercase letters, digits and _ (fbsync's stable key).")
-        keys = mapping or header_mapping(path)
-        schema = tuple(k for k in identity.KEYS if k in keys)
-        st = self.settings
-        store = StateStore.open(st.state_dir, st.state_url)
-        cipher = RowCipher(load_master_key(st.state_key, st.state_dir))
-        rec = store.audience(name) or {}
-        if rec.get("schema") and rec["schema"] != ",".join(schema) and rec.get("key_id") == cipher.key_id:
-            raise ConfigError(f"{name} holds rows with the keys {rec['schema']}; map the same keys with --map "
-                              f"(this file gives {','.join(schema)}).")
-        clean_stale(st.state_dir)
-        self.suppression = load_suppression(self.cfg, self.crm, cipher, store, self.loaded.path.parent,
-                                            self.cfg.defaults.default_country)
-        eff = effective(self.cfg, a) if a else None
-        country = eff.default_country if eff else self.cfg.defaults.default_country
-        display = (a.display_name or a.name) if a else name
-        rep = AudienceReport(name, strategy="replace" if mode == "replace" else "diff")
-        run_id = None if dry_run else store.start_run("upload", self.loaded.digest)
-        status = "failed"
-        try:
-            with audience_lock(store, name) if not dry_run else nullcontext(), Staging(st.state_dir) as stg:
-                chunks = (Chunk(d, len(next(iter(d.values()), []))) for d in
-                          read_columns(path, list(dict.fromkeys(keys.values()))))
-                self._read(None, None, country, keys, schema, stg, cipher, rep, chunks)
-                remote_obj = self._find_remote(rec, display, lookup=not dry_run or bool(st.access_token))
-                meta_id = str(remote_obj["id"]) if remote_obj else None
-                known = bool(meta_id and rec.get("meta_id") == meta_id and rec.get("key_id") == cipher.key_id)
-                if known:
-                    for fps in store.iter_fingerprints(name):
-                        stg.add_acked(fps)
-                p = Plan(name, create=meta_id is None, strategy=rep.strategy)
-                if mode == "add":
-                    p.adds = stg.adds
-                elif mode == "remove":
-                    p.removes = rep.rows_desired
-                else:
-                    p.replace_rows = rep.rows_desired
-                if dry_run:
-                    self._report_plan(p, rep)
-                    return RunReport("upload", None, [rep], True)
-                meta_id = self._ensure(a or Audience(name=name, query="-", keys=keys), p, meta_id, display,
-                                       eff.customer_file_source if eff else self.cfg.defaults.customer_file_source,
-                                       rep)
-                if not known:
-                    store.clear_ledger(name)
-                store.save_audience(name, account_id=self.account, meta_id=meta_id, display_name=display,
-                                    subtype="CUSTOM", schema=",".join(schema), key_id=cipher.key_id,
-                                    **({"created_by_fbsync": True} if p.create else {}))
-                if mode == "replace":
-                    self._replace(name, meta_id, schema, stg, store, cipher, rep, None)
-                elif mode == "add":
-                    self._apply_diff(name, meta_id, schema, stg, store, cipher, rep, p)
-                else:
-                    self._remove_rows(name, meta_id, schema, stg, store, cipher, rep)
-            self._read_back(meta_id, rep)
-            status = "ok"
-            return RunReport("upload", run_id, [rep])
-        except (MetaApiError, AudienceError) as exc:
-            rep.status, rep.message = "failed", str(exc)
-            return RunReport("upload", run_id, [rep])
-        finally:
-            if run_id is not None:
-                store.record_audience_run(run_id, name, status=rep.status, meta_id=rep.meta_id,
-                                          rows_read=rep.rows_read, rows_dropped=rep.rows_dropped + rep.rows_suppressed,
-                                          rows_added=rep.added + rep.replaced, rows_removed=rep.removed,
-                                          size_lower=rep.size_lower, size_upper=rep.size_upper, message=rep.message,
-                                          details={"drops": rep.drops, "upload": mode, "file": path.name})
-                store.finish_run(run_id, status if rep.status == "ok" else "failed", {"audiences": 1})
-            store.engine.dispose()
-
-    def _remove_rows(self, name: str, meta_id: str, schema: tuple[str, ...], stg: Staging, store: StateStore,
-                     cipher: RowCipher, rep: AudienceReport) -> None:
-        """Remove the staged rows themselves (``upload --mode remove``), ledger updated as Meta acknowledges."""
-        session = Session.new(rep.rows_desired)
-        total = max(1, -(-rep.rows_desired // MAX_ROWS_PER_CALL))
-        for i, batch in enumerate(stg.iter_desired(MAX_ROWS_PER_CALL)):
-            self.client.remove_users(meta_id, schema, [cipher.decrypt(e) for _, e in batch], session,
-                                     last=i + 1 >= total)
-            store.record_removed(name, [fp for fp, _ in batch])
-            rep.removed += len(batch)
 
     # ------------------------------------------------------------------ one audience
     def _audience(self, a: Audience, rep: AudienceReport, store: StateStore, cipher: RowCipher,
@@ -609,90 +509,3 @@ def _int(v: Any) -> int | None:
         return int(v) if v is not None else None
     except (TypeError, ValueError):
         return None
-
-
-@dataclass
-class ForgetReport:
-    """What ``fbsync forget`` did (also the audit entry's content): counts only, no identifier."""
-
-    run_id: int
-    identifiers: int
-    removed: dict[str, int]
-    newly_suppressed: int
-
-    @property
-    def found(self) -> bool:
-        return any(self.removed.values())
-
-
-def forget_person(loaded: LoadedConfig, settings: Settings, emails: Sequence[str], phones: Sequence[str],
-                  client_factory: Callable[[Settings, str], MetaClient] | None = None) -> ForgetReport:
-    """RGPD erasure: remove one person from every customer list fbsync manages, then keep them out.
-
-    The person is added to the suppression list first (keyed hashes), so they stay out even if
-    Meta fails half-way; then each audience's ledger is searched for rows holding any of their
-    identifiers, and exactly those rows are removed on Meta and from the ledger.
-    """
-    from .privacy import identifier_hash, person_identifiers
-
-    ids = person_identifiers(emails, phones, loaded.config.defaults.default_country)
-    account = settings.account(loaded.config.ad_account_id)
-    store = StateStore.open(settings.state_dir, settings.state_url)
-    cipher = RowCipher(load_master_key(settings.state_key, settings.state_dir))
-    run_id = store.start_run("forget", loaded.digest)
-    status = "failed"
-    removed: dict[str, int] = {}
-    try:
-        new = store.add_suppressed([identifier_hash(cipher, k, v) for k, v in ids], "forget")
-        for rec in store.all_audiences():
-            if not rec.get("meta_id") or not rec.get("schema") or rec.get("key_id") != cipher.key_id:
-                continue
-            schema = tuple(rec["schema"].split(","))
-            with audience_lock(store, rec["name"]):
-                removed[rec["name"]] = _forget_in(store, cipher, rec, schema, set(ids), settings, account,
-                                                  client_factory)
-            store.record_audience_run(run_id, rec["name"], status="ok", meta_id=rec["meta_id"],
-                                      rows_removed=removed[rec["name"]], details={"forget": True})
-        status = "ok"
-        return ForgetReport(run_id, len(ids), removed, new)
-    finally:
-        store.finish_run(run_id, status, {"identifiers": len(ids), "audiences_touched":
-                                          sorted(k for k, v in removed.items() if v),
-                                          "rows_removed": sum(removed.values())})
-        store.engine.dispose()
-
-
-def _forget_in(store: StateStore, cipher: RowCipher, rec: dict[str, Any], schema: tuple[str, ...],
-               ids: set[tuple[str, str]], settings: Settings, account: str,
-               client_factory: Callable[[Settings, str], MetaClient] | None) -> int:
-    """Remove from one audience, on Meta then in the ledger, the rows holding any of the identifiers."""
-    from .privacy import matching_rows
-
-    rows = matching_rows(store, cipher, rec["name"], schema, ids)
-    if rows:
-        client = (client_factory or MetaClient)(settings, account)
-        session = Session.new(len(rows))
-        for i in range(0, len(rows), MAX_ROWS_PER_CALL):
-            part = rows[i:i + MAX_ROWS_PER_CALL]
-            client.remove_users(rec["meta_id"], schema, [r for _, r in part], session,
-                                last=i + MAX_ROWS_PER_CALL >= len(rows))
-            store.record_removed(rec["name"], [fp for fp, _ in part])
-    return len(rows)
-
-
-def purge_audience(loaded: LoadedConfig, settings: Settings, name: str) -> int:
-    """Delete fbsync's local data for one audience, with an audit entry; returns ledger rows deleted."""
-    store = StateStore.open(settings.state_dir, settings.state_url)
-    run_id = store.start_run("purge", loaded.digest)
-    try:
-        if store.audience(name) is None and not store.ledger_count(name):
-            store.finish_run(run_id, "failed", {"audience": name, "reason": "unknown"})
-            known = ", ".join(a["name"] for a in store.all_audiences()) or "none"
-            raise ConfigError(f"fbsync has no local data for an audience named {name!r} (it has: {known}).")
-        with audience_lock(store, name):
-            n = store.purge_audience(name)
-        store.record_audience_run(run_id, name, status="ok", rows_removed=n, details={"purge": True})
-        store.finish_run(run_id, "ok", {"audience": name, "ledger_rows_deleted": n})
-        return n
-    finally:
-        store.engine.dispose()
