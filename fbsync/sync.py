@@ -17,13 +17,15 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from . import identity
+import sqlalchemy as sa
+
+from . import identity, pushdown
 from .config import Audience, LoadedConfig, effective
 from .crm import Chunk, CrmSource
 from .crypto import RowCipher, load_master_key
 from .errors import AudienceError, AuthError, ConfigError, FbsyncError, MetaApiError, ShrinkRefused
-from .meta.client import MAX_ROWS_PER_CALL, MetaClient, RetryPolicy, Session
 from .locks import audience_lock
+from .meta.client import MAX_ROWS_PER_CALL, MetaClient, RetryPolicy, Session
 from .meta.governor import Governor
 from .plan import Desired, LedgerView, Plan, Remote, plan_audience
 from .privacy import Suppression, check_suppression, load_suppression
@@ -139,9 +141,6 @@ class Syncer:
         unsupported = []
         if self.cfg.ad_sets:
             unsupported.append("ad_sets")
-        for a in auds:
-            if effective(self.cfg, a).hash_in_database:
-                unsupported.append(f"hash_in_database (audience {a.name})")
         if unsupported:
             raise ConfigError(f"{self.loaded.path}: this version of fbsync does not apply "
                               f"{', '.join(unsupported)} yet, and will not sync while they are declared rather "
@@ -149,6 +148,9 @@ class Syncer:
         problems = []
         try:
             check_suppression(self.cfg, self.crm, self.loaded.path.parent)
+            for a in auds:
+                if not a.is_lookalike and effective(self.cfg, a).hash_in_database:
+                    pushdown.require_postgresql(self.source.dialect, a.name)
         except ConfigError as exc:
             problems.append(str(exc))
         for a in auds:
@@ -269,7 +271,8 @@ class Syncer:
             view = LedgerView(known, store.ledger_count(a.name) if known else 0, stg.adds, stg.removes, forced)
             p = plan_audience(Desired(a.name, display, a.description, eff.mode, schema, rep.rows_desired,
                                       eff.max_shrink), view, remote, force=force)
-            rep.strategy, rep.notes = p.strategy, list(p.notes)
+            rep.strategy = p.strategy
+            rep.notes += p.notes
             if dry_run:
                 self._report_plan(p, rep)
                 return
@@ -286,6 +289,17 @@ class Syncer:
             else:
                 self._apply_diff(a.name, meta_id, schema, stg, store, cipher, rep, p)
         self._read_back(meta_id, rep)
+
+    def _pushdown(self, query: str, keys: dict[str, str], country: str | None, what: str) -> pushdown.Pushdown:
+        """Which keys PostgreSQL normalizes and hashes itself (only hashes leave it), from the query's types."""
+        with self.source.read_only() as conn:
+            try:
+                pushdown.check_server(conn)
+                types = pushdown.describe(conn, query)
+            except sa.exc.SQLAlchemyError as exc:
+                raise ConfigError(f"{what}: the database said “{str(getattr(exc, 'orig', exc)).splitlines()[0]}”; "
+                                  "fix the query.") from None
+        return pushdown.plan_pushdown(keys, country, types)
 
     def _set_filters(self, a: Audience, schema: tuple[str, ...], rows: list[tuple[str, ...]],
                      rep: AudienceReport) -> list[tuple[str, ...]]:
@@ -354,9 +368,16 @@ class Syncer:
         """Stream the CRM query (or the given chunks of a file), filter consent, normalize + hash, stage
         distinct rows; suppressed people never reach the staging."""
         columns = list(dict.fromkeys(list(keys.values()) + ([consent] if consent else [])))
+        pd: pushdown.Pushdown | None = None
         if chunks is None:
             assert a is not None
-            chunks = self.source.stream(a.query or "", columns, f"audience {a.name}")
+            query, what = a.query or "", f"audience {a.name}"
+            if effective(self.cfg, a).hash_in_database:
+                pd = self._pushdown(query, keys, country, what)
+                rep.notes += pd.plan_lines()
+                keep = [consent] if consent else []
+                query, columns = pushdown.rewrite(query, pd, keep=keep), pd.columns(keep=keep)
+            chunks = self.source.stream(query, columns, what)
         drops: Counter[tuple[str, str]] = Counter()
         empty: Counter[str] = Counter()
         examples: dict[tuple[str, str], list[str]] = {}
@@ -369,7 +390,8 @@ class Syncer:
                 rep.rows_no_consent += chunk.size - len(ok)
                 if len(ok) != chunk.size:
                     cols = {c: [vals[i] for i in ok] for c, vals in cols.items()}
-            batch = identity.hash_batch({k: cols[c] for k, c in keys.items()}, country)
+            batch = (pushdown.hash_chunk(cols, pd) if pd is not None
+                     else identity.hash_batch({k: cols[c] for k, c in keys.items()}, country))
             assert batch.schema == schema
             rep.rows_dropped += batch.dropped_rows
             drops.update(batch.invalid)

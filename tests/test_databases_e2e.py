@@ -77,3 +77,31 @@ def test_state_store_on_postgresql_end_to_end(pg_url: str, tmp_path: Path, demo_
         runs = json.loads(wd.run("history", "--json", **env).stdout)
         assert [r["status"] for r in runs] == ["ok", "ok"]
         assert not (wd.state / "state.db").exists()
+
+
+def test_hash_in_database_gives_the_same_audiences(pg_url: str, tmp_path: Path, demo_crm: Path) -> None:
+    """With hash_in_database the sync is the same, member for member; plan says what ran where."""
+    with running_sandbox() as sb:
+        wd = make_workdir(tmp_path, demo_crm, sb.url)
+        text = (wd.path / "audiences.yaml").read_text(encoding="utf-8")
+        (wd.path / "audiences.yaml").write_text(text.replace("  max_shrink: 0.5\n",
+                                                             "  max_shrink: 0.5\n  hash_in_database: true\n"))
+        copy_crm(wd.crm, pg_url)
+        check_sync(wd, {"FBSYNC_CRM_URL": pg_url})
+        churn(wd.crm, seed=4)
+        copy_crm(wd.crm, pg_url)
+        r = wd.run("plan", FBSYNC_CRM_URL=pg_url)
+        assert r.exit_code == 0, r.output
+        assert "hashed in PostgreSQL" in r.stdout and "PHONE in Python" in r.stdout
+        check_sync(wd, {"FBSYNC_CRM_URL": pg_url})
+
+
+def test_hash_in_database_on_sqlite_is_a_config_error(tmp_path: Path, demo_crm: Path) -> None:
+    with running_sandbox() as sb:
+        wd = make_workdir(tmp_path, demo_crm, sb.url)
+        text = (wd.path / "audiences.yaml").read_text(encoding="utf-8")
+        (wd.path / "audiences.yaml").write_text(text.replace("  max_shrink: 0.5\n",
+                                                             "  max_shrink: 0.5\n  hash_in_database: true\n"))
+        r = wd.run("sync")
+        assert r.exit_code == 2 and "only available for PostgreSQL" in r.stderr
+        assert wd.requests()["total"] == 0

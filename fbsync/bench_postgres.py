@@ -1,0 +1,115 @@
+"""Benchmark group ``postgres``: reading a CRM segment from PostgreSQL into hashed members.
+
+For 1 M and 5 M rows (``FBSYNC_BENCH_PG_SIZES``) of the demo's customers loaded into PostgreSQL
+(``FBSYNC_BENCH_PG_URL``, default the test server), each case runs in a child process so its peak
+RSS (VmHWM) is its own:
+
+* ``copy``: ``COPY (SELECT …) TO STDOUT`` of the same columns through psycopg — the physical floor;
+* ``fbsync``: :class:`fbsync.crm.CrmSource` streaming (server-side cursor) + the identity engine;
+* ``pushdown``: the query rewritten by :mod:`fbsync.pushdown` so PostgreSQL normalizes and hashes
+  (only when that module is present).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .bench import Options, register
+
+URL = os.environ.get("FBSYNC_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+TABLE = "fbsync_bench_customers"
+QUERY = f"SELECT email, phone, first_name, last_name, city, zip, country FROM {TABLE}"
+KEYS = {"EMAIL": "email", "PHONE": "phone", "FN": "first_name", "LN": "last_name", "CT": "city", "ZIP": "zip",
+        "COUNTRY": "country"}
+
+CHILD = r"""
+import json, sys, time
+case, url, query, keys = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+t = time.perf_counter(); rows = 0
+if case == "copy":
+    import psycopg
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        with conn.cursor().copy(f"COPY ({query}) TO STDOUT") as cp:
+            for block in cp:
+                rows += bytes(block).count(b"\n")
+else:
+    from fbsync.crm import CrmSource
+    from fbsync import identity
+    src = CrmSource(url)
+    if case == "pushdown":
+        from fbsync import pushdown
+        pd = pushdown.plan_pushdown(keys, "FR")
+        q = pushdown.rewrite(query, pd)
+        cols = None
+        with src.read_only() as conn:
+            import sqlalchemy as sa
+            res = conn.execution_options(stream_results=True, max_row_buffer=50000).execute(sa.text(q))
+            while True:
+                part = res.fetchmany(50000)
+                if not part:
+                    break
+                rows += len(part)
+    else:
+        for chunk in src.stream(query, list(keys.values()), "bench"):
+            b = identity.hash_batch({k: chunk.columns[c] for k, c in keys.items()}, "FR")
+            rows += chunk.size
+secs = time.perf_counter() - t
+hwm = [l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM:")]
+print(json.dumps({"rows": rows, "seconds": round(secs, 2), "peak_rss_mb": round(int(hwm[0]) / 1024) if hwm else None}))
+"""
+
+
+def _load(n: int, seed: int) -> None:
+    """Put n demo customers into PostgreSQL with COPY (fast), replacing the previous table."""
+    import sqlite3
+
+    import psycopg
+
+    from .demo import seed as make
+
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "crm.db"
+        make(db, n=n, seed=seed)
+        src = sqlite3.connect(db)
+        with psycopg.connect(URL.replace("postgresql+psycopg://", "postgresql://")) as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
+            conn.execute(f"CREATE TABLE {TABLE} (email text, phone text, first_name text, last_name text, "
+                         "city text, zip text, country text)")
+            with conn.cursor().copy(f"COPY {TABLE} FROM STDIN") as cp:
+                for row in src.execute("SELECT email, phone, first_name, last_name, city, zip, country "
+                                       "FROM customers"):
+                    cp.write_row(row)
+        src.close()
+
+
+def _case(case: str) -> dict[str, Any]:
+    p = subprocess.run([sys.executable, "-c", CHILD, case, URL, QUERY, json.dumps(KEYS)],
+                       capture_output=True, text=True, check=False)
+    if p.returncode != 0:
+        raise RuntimeError(f"{case} failed: {p.stderr[-1500:]}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+@register("postgres", "reading 1 M / 5 M rows from PostgreSQL into hashed members, vs COPY")
+def bench_postgres(options: Options) -> Iterator[dict[str, Any]]:
+    import importlib.util
+
+    sizes = [int(x) for x in os.environ.get("FBSYNC_BENCH_PG_SIZES", "1000000,5000000").split(",") if x]
+    cases = ["copy", "fbsync"] + (["pushdown"] if importlib.util.find_spec("fbsync.pushdown") else [])
+    for n in sizes:
+        start = time.perf_counter()
+        _load(n, options.seed)
+        yield {"case": f"load_{n}", "rows": n, "seconds": round(time.perf_counter() - start, 1)}
+        base = None
+        for case in cases:
+            fig = _case(case)
+            base = base or fig["seconds"]
+            yield {"case": f"{case}_{n}", **fig, "ratio_vs_copy": round(fig["seconds"] / base, 2)}
