@@ -37,31 +37,27 @@ def _sent(a: AudienceReport) -> str:
     return f"+{a.added:,} −{a.removed:,}"
 
 
+LEFT_OUT = (  # AudienceReport counter -> how the details line names it
+    ("rows_no_consent", "without consent"),
+    ("rows_suppressed", "suppressed (opt-out or forgotten)"),
+    ("rows_excluded", "excluded (in an `exclude` audience)"),
+    ("rows_not_intersecting", "outside an `intersect` audience"),
+    ("rows_dropped", "with no usable identifier"),
+    ("rows_duplicate", "duplicates merged"),
+)
+
+
 def render_run(r: RunReport) -> str:
     title = "Plan (nothing sent)" if r.dry_run else f"{r.command.capitalize()} run {r.run_id}"
     rows = []
     for a in r.audiences:
-        dropped = (a.rows_dropped + a.rows_no_consent + a.rows_suppressed + a.rows_excluded
-                   + a.rows_not_intersecting)
-        rows.append([a.name, a.meta_id or "", a.action, f"{a.rows_read:,}", f"{dropped:,}", _sent(a), _size(a),
+        rows.append([a.name, a.meta_id or "", a.action, f"{a.rows_read:,}", f"{a.rows_left_out:,}", _sent(a), _size(a),
                      a.status])
     out = [title, table(["audience", "Meta id", "action", "read", "dropped", "sent", "size on Meta", "status"],
                         rows)]
     details = []
     for a in r.audiences:
-        why = []
-        if a.rows_no_consent:
-            why.append(f"{a.rows_no_consent:,} without consent")
-        if a.rows_suppressed:
-            why.append(f"{a.rows_suppressed:,} suppressed (opt-out or forgotten)")
-        if a.rows_excluded:
-            why.append(f"{a.rows_excluded:,} excluded (in an `exclude` audience)")
-        if a.rows_not_intersecting:
-            why.append(f"{a.rows_not_intersecting:,} outside an `intersect` audience")
-        if a.rows_dropped:
-            why.append(f"{a.rows_dropped:,} with no usable identifier")
-        if a.rows_duplicate:
-            why.append(f"{a.rows_duplicate:,} duplicates merged")
+        why = [f"{getattr(a, f):,} {label}" for f, label in LEFT_OUT if getattr(a, f)]
         for key, reasons in a.drops.items():
             for reason, n in reasons.items():
                 ex = a.examples.get(f"{key}: {reason}") or []

@@ -72,6 +72,12 @@ class AudienceReport:
     message: str | None = None
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def rows_left_out(self) -> int:
+        """Rows read but not sent: no consent, suppressed, excluded, outside an intersect, no usable key."""
+        return (self.rows_no_consent + self.rows_suppressed + self.rows_excluded + self.rows_not_intersecting
+                + self.rows_dropped)
+
 
 @dataclass
 class RunReport:
@@ -219,8 +225,7 @@ class Syncer:
                     if run_id is not None:
                         store.record_audience_run(
                             run_id, a.name, status=rep.status, meta_id=rep.meta_id, rows_read=rep.rows_read,
-                            rows_dropped=rep.rows_dropped + rep.rows_no_consent + rep.rows_suppressed
-                            + rep.rows_excluded + rep.rows_not_intersecting,
+                            rows_dropped=rep.rows_left_out,
                             rows_added=rep.added + rep.replaced,
                             rows_removed=rep.removed, size_lower=rep.size_lower, size_upper=rep.size_upper,
                             message=rep.message, details={"drops": rep.drops, "empty": rep.empty,
