@@ -46,9 +46,10 @@ else:
     src = CrmSource(url)
     if case == "pushdown":
         from fbsync import pushdown
-        pd = pushdown.plan_pushdown(keys, "FR")
+        with src.read_only() as conn:
+            types = pushdown.describe(conn, query)
+        pd = pushdown.plan_pushdown(keys, "FR", types)
         q = pushdown.rewrite(query, pd)
-        cols = None
         with src.read_only() as conn:
             import sqlalchemy as sa
             res = conn.execution_options(stream_results=True, max_row_buffer=50000).execute(sa.text(q))
