@@ -48,8 +48,10 @@ def _db_error(exc: BaseException, what: str) -> ConfigError:
 class CrmSource:
     """A CRM database reachable through one SQLAlchemy URL."""
 
-    def __init__(self, url: str, *, base_dir: Path | None = None) -> None:
+    def __init__(self, url: str, *, base_dir: Path | None = None,
+                 statement_timeout: float = STATEMENT_TIMEOUT_S) -> None:
         self.url = self._resolve(url, base_dir)
+        self.timeout = statement_timeout
         try:
             self.engine: Engine = sa.create_engine(self.url, future=True)
         except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
@@ -88,13 +90,13 @@ class CrmSource:
                 conn.exec_driver_sql("PRAGMA query_only = 1")
             elif self.dialect == "postgresql":
                 conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-                conn.exec_driver_sql(f"SET LOCAL statement_timeout = {STATEMENT_TIMEOUT_S * 1000}")
+                conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(self.timeout * 1000)}")
             elif self.dialect in ("mysql", "mariadb"):
                 conn.exec_driver_sql("START TRANSACTION READ ONLY")
                 if getattr(conn.dialect, "is_mariadb", False):
-                    conn.exec_driver_sql(f"SET SESSION max_statement_time = {STATEMENT_TIMEOUT_S}")
+                    conn.exec_driver_sql(f"SET SESSION max_statement_time = {self.timeout:g}")
                 else:
-                    conn.exec_driver_sql(f"SET SESSION max_execution_time = {STATEMENT_TIMEOUT_S * 1000}")
+                    conn.exec_driver_sql(f"SET SESSION max_execution_time = {int(self.timeout * 1000)}")
             else:
                 raise ConfigError(f"fbsync reads CRMs on SQLite, PostgreSQL and MySQL/MariaDB; "
                                   f"{self.dialect} is not supported yet.")

