@@ -31,6 +31,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.triggers.date import DateTrigger
 
 from .config import LoadedConfig, effective, load_config
@@ -300,6 +301,7 @@ class _Service:
 
     def __init__(self, dispatcher: Dispatcher, reload_every: float) -> None:
         self.d, self.reload_every = dispatcher, reload_every
+        self._seq, self._running = 0, ""
         self.sched = BackgroundScheduler(
             timezone=UTC, executors={"default": ThreadPoolExecutor(max_workers=1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
@@ -316,9 +318,20 @@ class _Service:
             when = min(when, soon) if when else soon
         if self.d.stop.is_set() or when is None:
             return
-        self.sched.add_job(self._wake, DateTrigger(run_date=when), id=self.WAKEUP, replace_existing=True)
+        # A fresh id per wake-up: APScheduler removes a fired date job itself, so re-using one id from
+        # inside the running job raced with that removal (JobLookupError, or the new wake-up removed).
+        self._seq += 1
+        job_id = f"{self.WAKEUP}-{self._seq}"
+        for job in self.sched.get_jobs():
+            if job.id.startswith(self.WAKEUP) and job.id != self._running:
+                try:
+                    job.remove()
+                except JobLookupError:
+                    pass
+        self.sched.add_job(self._wake, DateTrigger(run_date=when), args=[job_id], id=job_id)
 
-    def _wake(self) -> None:
+    def _wake(self, job_id: str = "") -> None:
+        self._running = job_id
         try:
             self.d.tick()
         except Exception:  # noqa: BLE001 - the wake-up chain must survive anything
