@@ -85,14 +85,16 @@ def sync(names: Names = None, config: ConfigOpt = Path("audiences.yaml"),
          dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; send nothing.")] = False,
          force: Annotated[bool, typer.Option("--force", help="Allow a sync that shrinks an audience "
                                                              "beyond max_shrink.")] = False,
+         prune: Annotated[bool, typer.Option("--prune", help="Delete the Meta audiences fbsync created that the "
+                                                             "YAML no longer declares.")] = False,
          as_json: JsonOpt = False, verbose: VerboseOpt = False, log_format: LogFormatOpt = "text") -> None:
     """Bring every audience (or the NAMEs given) on Meta in step with the CRM."""
     _sync(names or [], config, dry_run=dry_run, force=force, as_json=as_json, verbose=verbose,
-          command="sync", log_format=log_format)
+          command="sync", log_format=log_format, prune=prune)
 
 
 def _sync(names: list[str], config: Path, *, dry_run: bool, force: bool, as_json: bool, verbose: bool,
-          command: str, log_format: str = "text") -> None:
+          command: str, log_format: str = "text", prune: bool = False) -> None:
     from .report import render_run
     from .sync import Syncer
 
@@ -103,7 +105,7 @@ def _sync(names: list[str], config: Path, *, dry_run: bool, force: bool, as_json
     with terminal_progress() as progress:
         if progress is not None:
             syncer.progress = progress
-        report = syncer.run(names, dry_run=dry_run, force=force, command=command)
+        report = syncer.run(names, dry_run=dry_run, force=force, command=command, prune=prune)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:

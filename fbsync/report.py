@@ -69,6 +69,12 @@ def render_run(r: RunReport) -> str:
             details.append(f"  {a.name}: " + "; ".join(why))
     if details:
         out += ["", "Details:"] + details
+    if r.orphans:
+        out += ["", "Audiences fbsync created that audiences.yaml no longer declares:"]
+        out += [f"  {o['action']}: {o.get('display_name') or o['name']} (Meta id {o['meta_id']})"
+                + (f" — {o['message']}" if o.get("message") else "") for o in r.orphans]
+        if any(o["action"] == "orphan" for o in r.orphans):
+            out.append("  Run `fbsync sync --prune` to delete them (fbsync never deletes audiences it did not create).")
     return "\n".join(out)
 
 

@@ -85,6 +85,7 @@ class RunReport:
     run_id: int | None
     audiences: list[AudienceReport]
     dry_run: bool = False
+    orphans: list[dict[str, Any]] = field(default_factory=list)   # created by fbsync, no longer declared
 
     @property
     def exit_code(self) -> int:
@@ -92,7 +93,8 @@ class RunReport:
 
     def to_dict(self) -> dict[str, Any]:
         return {"command": self.command, "run_id": self.run_id, "dry_run": self.dry_run,
-                "exit_code": self.exit_code, "audiences": [asdict(a) for a in self.audiences]}
+                "exit_code": self.exit_code, "audiences": [asdict(a) for a in self.audiences],
+                "orphans": self.orphans}
 
 
 def is_consent(value: Any) -> bool:
@@ -175,7 +177,7 @@ class Syncer:
 
     # ------------------------------------------------------------------ run
     def run(self, names: Sequence[str] = (), *, dry_run: bool = False, force: bool = False,
-            command: str = "sync", stop: threading.Event | None = None) -> RunReport:
+            command: str = "sync", stop: threading.Event | None = None, prune: bool = False) -> RunReport:
         """Sync (or plan) the audiences named (all when empty).
 
         ``stop`` (set by a signal handler) is checked between batches: the batch in flight finishes and
@@ -195,12 +197,10 @@ class Syncer:
         reports: list[AudienceReport] = []
         status = "ok"
         try:
-            for a in auds:
+            # Customer lists first: a lookalike is created after its source synced in the same run.
+            for a in sorted(auds, key=lambda x: x.is_lookalike):
                 rep = AudienceReport(a.name)
                 reports.append(rep)
-                if a.is_lookalike:
-                    rep.status, rep.message = "skipped", "lookalike audiences are not supported by this version yet"
-                    continue
                 if self.stop.is_set():
                     rep.status, rep.message = "interrupted", "not started: the run was asked to stop"
                     continue
@@ -209,7 +209,10 @@ class Syncer:
                     with nullcontext() if dry_run else audience_lock(store, a.name):
                         if self._client is not None:
                             self._client.start_audience()
-                        self._audience(a, rep, store, cipher, dry_run=dry_run, force=force)
+                        if a.is_lookalike:
+                            self._lookalike(a, rep, store, dry_run=dry_run)
+                        else:
+                            self._audience(a, rep, store, cipher, dry_run=dry_run, force=force)
                 except AuthError as exc:
                     rep.status, rep.message = "failed", str(exc)
                     status = "failed"
@@ -236,6 +239,7 @@ class Syncer:
                                                           "desired": rep.rows_desired,
                                                           "strategy": rep.strategy, "action": rep.action})
             report = RunReport(command, run_id, reports, dry_run)
+            report.orphans = self._orphans(store, prune=prune and not dry_run and not names)
             if report.exit_code:
                 status = "partial" if any(r.status == "ok" for r in reports) else "failed"
             return report
@@ -294,6 +298,44 @@ class Syncer:
             else:
                 self._apply_diff(a.name, meta_id, schema, stg, store, cipher, rep, p)
         self._read_back(meta_id, rep)
+
+    def _lookalike(self, a: Audience, rep: AudienceReport, store: StateStore, *, dry_run: bool) -> None:
+        """Create the missing tiers of a lookalike (never edited: a changed spec is a new tier)."""
+        from . import lookalikes
+
+        src = a.lookalike.source if a.lookalike else ""
+        src_aud = next((x for x in self.cfg.audiences if x.name == src), None)
+        label = (src_aud.display_name or src_aud.name) if src_aud else None
+        if dry_run:
+            missing = [t for t in lookalikes.tiers(a) if not (store.audience(t.key) or {}).get("meta_id")]
+            rep.status = "planned"
+            rep.action = f"create {len(missing)} tier{'s' if len(missing) != 1 else ''}" if missing else "unchanged"
+            return
+        rep.action, rep.notes = lookalikes.sync_lookalike(a, self.client, store, self.account, label)
+        if rep.action == "skipped":
+            rep.status, rep.message = "skipped", rep.notes[0]
+        rep.meta_id = ",".join(str((store.audience(t.key) or {}).get("meta_id") or "")
+                               for t in lookalikes.tiers(a)).strip(",") or None
+
+    def _orphans(self, store: StateStore, *, prune: bool) -> list[dict[str, Any]]:
+        """Audiences fbsync created that the YAML no longer declares: listed, or deleted with --prune
+        (lookalikes before their seeds); audiences fbsync did not create are never touched."""
+        from . import lookalikes
+
+        out = []
+        for rec in lookalikes.prune_order(lookalikes.orphans(store, list(self.cfg.audiences))):
+            item = {"name": rec["name"], "meta_id": rec["meta_id"], "display_name": rec.get("display_name"),
+                    "action": "orphan"}
+            if prune:
+                try:
+                    with audience_lock(store, lookalikes.parent_of(rec["name"])):
+                        self.client.delete_audience(rec["meta_id"])
+                        store.purge_audience(rec["name"])
+                    item["action"] = "pruned"
+                except MetaApiError as exc:
+                    item["action"], item["message"] = "prune failed", str(exc)
+            out.append(item)
+        return out
 
     def _pushdown(self, query: str, keys: dict[str, str], country: str | None, what: str) -> pushdown.Pushdown:
         """Which keys PostgreSQL normalizes and hashes itself (only hashes leave it), from the query's types."""

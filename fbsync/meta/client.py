@@ -197,13 +197,23 @@ class MetaClient:
 
     # ------------------------------------------------------------------ writes
     def create_customer_list(self, name: str, description: str | None, source: str) -> str:
-        """Create once: after a transient failure (the audience may exist anyway), look it up by name first."""
         params = {"name": name, "subtype": "CUSTOM", "customer_file_source": source}
         if description:
             params["description"] = description
+        return self._create(name, params)
+
+    def create_lookalike(self, name: str, origin_id: str, spec: dict[str, Any]) -> str:
+        """A lookalike of ``origin_id`` (meta-api.md §1.7); ``lookalike_spec`` goes as a JSON string."""
+        params = {"name": name, "subtype": "LOOKALIKE", "origin_audience_id": origin_id,
+                  "lookalike_spec": json.dumps(spec, separators=(",", ":"), sort_keys=True)}
+        return self._create(name, params)
+
+    def _create(self, name: str, params: dict[str, Any]) -> str:
+        """Create once: after a transient failure (the audience may exist anyway), look it up by name first."""
+        failed = [False]
 
         def attempt() -> str:
-            if attempt.failed:  # type: ignore[attr-defined]
+            if failed[0]:
                 found = next(self.audiences(("id", "name"), name=name), None)
                 if found:
                     log.warning("audience %r was created by an attempt that timed out; using it", name)
@@ -211,10 +221,9 @@ class MetaClient:
             try:
                 return str(self._once("POST", (self.account_id, "customaudiences"), params, False)["id"])
             except MetaApiError as exc:
-                attempt.failed = attempt.failed or exc.transient  # type: ignore[attr-defined]
+                failed[0] = failed[0] or exc.transient
                 raise
 
-        attempt.failed = False  # type: ignore[attr-defined]
         return self._retrying("POST", ("customaudiences",))(attempt)
 
     def update_audience(self, audience_id: str, **fields: Any) -> None:
