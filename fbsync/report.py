@@ -69,6 +69,12 @@ def render_run(r: RunReport) -> str:
             details.append(f"  {a.name}: " + "; ".join(why))
     if details:
         out += ["", "Details:"] + details
+    if r.ad_sets:
+        out += ["", "Ad sets:"]
+        for a in r.ad_sets:
+            ch = "; ".join(f"{k} {', '.join(v)}" for k, v in a.get("changes", {}).items() if v) or "no change"
+            out.append(f"  {a['id']} {a.get('name') or ''}: {a['status']} ({ch})"
+                       + (f" — {a['message']}" if a.get("message") else ""))
     if r.orphans:
         out += ["", "Audiences fbsync created that audiences.yaml no longer declares:"]
         out += [f"  {o['action']}: {o.get('display_name') or o['name']} (Meta id {o['meta_id']})"

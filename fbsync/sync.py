@@ -86,15 +86,17 @@ class RunReport:
     audiences: list[AudienceReport]
     dry_run: bool = False
     orphans: list[dict[str, Any]] = field(default_factory=list)   # created by fbsync, no longer declared
+    ad_sets: list[dict[str, Any]] = field(default_factory=list)   # targeting changes, per ad set
 
     @property
     def exit_code(self) -> int:
-        return 1 if any(a.status in ("failed", "refused", "interrupted") for a in self.audiences) else 0
+        failed = any(a.status in ("failed", "refused", "interrupted") for a in self.audiences)
+        return 1 if failed or any(s["status"] == "failed" for s in self.ad_sets) else 0
 
     def to_dict(self) -> dict[str, Any]:
         return {"command": self.command, "run_id": self.run_id, "dry_run": self.dry_run,
                 "exit_code": self.exit_code, "audiences": [asdict(a) for a in self.audiences],
-                "orphans": self.orphans}
+                "orphans": self.orphans, "ad_sets": self.ad_sets}
 
 
 def is_consent(value: Any) -> bool:
@@ -145,14 +147,7 @@ class Syncer:
         return self.crm
 
     def preflight(self, auds: Sequence[Audience]) -> None:
-        """Everything that can be checked before sending anything: unsupported fields and every query's columns."""
-        unsupported = []
-        if self.cfg.ad_sets:
-            unsupported.append("ad_sets")
-        if unsupported:
-            raise ConfigError(f"{self.loaded.path}: this version of fbsync does not apply "
-                              f"{', '.join(unsupported)} yet, and will not sync while they are declared rather "
-                              "than ignore them; remove them for now (see the README's roadmap).")
+        """Everything that can be checked before sending anything: suppression, push-down, every query's columns."""
         problems = []
         try:
             check_suppression(self.cfg, self.crm, self.loaded.path.parent)
@@ -240,6 +235,10 @@ class Syncer:
                                                           "strategy": rep.strategy, "action": rep.action})
             report = RunReport(command, run_id, reports, dry_run)
             report.orphans = self._orphans(store, prune=prune and not dry_run and not names)
+            if self.cfg.ad_sets and not self.stop.is_set() and (not dry_run or self.settings.access_token):
+                from . import adsets
+
+                report.ad_sets = adsets.wire(self.cfg, self.client, store, apply=not dry_run)
             if report.exit_code:
                 status = "partial" if any(r.status == "ok" for r in reports) else "failed"
             return report

@@ -115,3 +115,38 @@ def test_changed_spec_makes_new_tiers_and_prune_deletes_only_fbsyncs_own(wd: Wor
                      "lal_recent_buyers · Acheteurs récents (30 j) · FR · 0–2 %"}
     assert graph(wd, f"{foreign}?fields=id")["id"] == foreign
     assert json.loads(wd.run("sync", "--json").stdout)["orphans"] == []
+
+
+def test_ad_sets_wired_keeping_every_other_field(wd: Workdir) -> None:
+    import urllib.request as ur
+
+    other = {"geo_locations": {"countries": ["FR"]}, "age_min": 25, "age_max": 54,
+             "custom_audiences": []}
+    req = ur.Request(f"{wd.sandbox_url}/__sandbox/adsets", method="POST",
+                     data=json.dumps({"account_id": "act_1234567890", "name": "Prospection",
+                                      "targeting": other}).encode(), headers={"Content-Type": "application/json"})
+    with ur.urlopen(req, timeout=10) as r:
+        ad_set = json.loads(r.read())["id"]
+    cfg = yaml.safe_load((wd.path / "audiences.yaml").read_text(encoding="utf-8"))
+    cfg["ad_sets"] = [{"id": ad_set, "include": ["lal_recent_buyers"], "exclude": ["recent_buyers", "vip"]}]
+    (wd.path / "audiences.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False))
+    r = wd.run("sync", "--json")
+    assert r.exit_code == 0, r.output
+    (wired,) = json.loads(r.stdout)["ad_sets"]
+    assert wired["status"] == "updated"
+    t = graph(wd, f"{ad_set}?fields=targeting")["targeting"]
+    ids = {a["name"]: a["id"] for a in wd.audiences().values()}
+    lal_ids = {a["id"] for n, a in wd.audiences().items() if a["subtype"] == "LOOKALIKE"}
+    assert {a["id"] for a in t["custom_audiences"]} == lal_ids and len(lal_ids) == 3
+    assert {a["id"] for a in t["excluded_custom_audiences"]} == {ids["Acheteurs récents (30 j)"], ids["Clients VIP"]}
+    assert (t["age_min"], t["age_max"], t["geo_locations"]) == (25, 54, {"countries": ["FR"]})
+    plan = json.loads(wd.run("plan", "--json").stdout)
+    assert plan["ad_sets"][0]["status"] == "ok" and plan["ad_sets"][0]["changes"] == {}
+    cfg["ad_sets"][0]["exclude"] = ["vip"]
+    (wd.path / "audiences.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False))
+    plan = json.loads(wd.run("plan", "--json").stdout)
+    assert plan["ad_sets"][0]["status"] == "planned"
+    assert plan["ad_sets"][0]["changes"]["-excluded_custom_audiences"] == [ids["Acheteurs récents (30 j)"]]
+    assert wd.run("sync").exit_code == 0
+    t = graph(wd, f"{ad_set}?fields=targeting")["targeting"]
+    assert {a["id"] for a in t["excluded_custom_audiences"]} == {ids["Clients VIP"]}

@@ -226,6 +226,19 @@ class MetaClient:
 
         return self._retrying("POST", ("customaudiences",))(attempt)
 
+    def ad_set(self, ad_set_id: str) -> dict[str, Any] | None:
+        """An ad set's name and targeting, or None when Meta says it does not exist (100/33)."""
+        try:
+            return self.call("GET", ad_set_id, params={"fields": "id,name,targeting"})
+        except MetaApiError as exc:
+            if exc.code == 100 and exc.subcode == 33:
+                return None
+            raise
+
+    def update_targeting(self, ad_set_id: str, targeting: dict[str, Any]) -> None:
+        """Meta replaces the whole targeting object: always send it complete."""
+        self.call("POST", ad_set_id, params={"targeting": targeting})
+
     def update_audience(self, audience_id: str, **fields: Any) -> None:
         self.call("POST", audience_id, params=fields)
 

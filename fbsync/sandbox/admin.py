@@ -2,6 +2,9 @@
 
 * ``GET  /__sandbox/audiences`` — every live audience: account, name, subtype, member count, schema.
 * ``GET  /__sandbox/audiences/{id}/members`` — ``{"schema": [...], "rows": [[...], ...]}``, rows sorted.
+* ``POST /__sandbox/adsets`` — ``{"account_id": "act_1", "name", "targeting", "status", "id"}`` (all but
+  ``account_id`` optional): create an ad set → ``{"id": …}``; 400 ``{"error": …}`` when refused.
+* ``GET  /__sandbox/adsets`` / ``GET /__sandbox/adsets/{id}`` — ad sets as stored (404 for an unknown id).
 * ``GET  /__sandbox/requests`` — ``{"total": N, "by_endpoint": {"POST /users": n, ...}}``.
 * ``POST /__sandbox/reset`` — forget everything (fault state included; the fault settings stay).
 * ``GET  /__sandbox/faults`` — fault settings, blocks in force, budgets, what was injected.
@@ -20,6 +23,7 @@ import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
+from . import adsets
 from .faults import Faults
 
 if TYPE_CHECKING:
@@ -44,6 +48,8 @@ def handle(app: SandboxApp, method: str, path: str, query: str, body: bytes = b"
         if not parts[1].isdigit() or app.store.get_audience(int(parts[1])) is None:
             return _reply(404, {"error": f"no audience {parts[1]}"})
         return _ok(app.members(parts[1]))
+    if parts[:1] == ["adsets"]:
+        return _adsets(app, method, parts, body)
     if method == "GET" and parts == ["requests"]:
         return _ok(app.request_count())
     if method == "POST" and parts == ["reset"]:
@@ -84,6 +90,22 @@ def _settings(app: SandboxApp, method: str, parts: list[str], body: dict[str, An
                 body["missing_permissions"] = tuple(body["missing_permissions"])
             app.config = dataclasses.replace(app.config, **body)
         return _ok({name: _jsonable(getattr(app.config, name)) for name in CONFIG_KNOBS})
+    return _reply(404, {"error": f"unknown admin endpoint {method} /__sandbox/{'/'.join(parts)}"})
+
+
+def _adsets(app: SandboxApp, method: str, parts: list[str], body: bytes) -> Response:
+    if method == "POST" and parts == ["adsets"]:
+        try:
+            return _ok(adsets.admin_create(app, _body(body)))
+        except (ValueError, TypeError) as err:
+            return _reply(400, {"error": str(err)})
+    if method == "GET" and parts == ["adsets"]:
+        return _ok({"data": [a.raw() for a in app.store.list_adsets()]})
+    if method == "GET" and len(parts) == 2:
+        found = app.store.get_adset(int(parts[1])) if parts[1].isdigit() else None
+        if found is None:
+            return _reply(404, {"error": f"no ad set {parts[1]}"})
+        return _ok(found.raw())
     return _reply(404, {"error": f"unknown admin endpoint {method} /__sandbox/{'/'.join(parts)}"})
 
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from . import access, admin, audiences, errors, render, users
+from . import access, adsets, admin, audiences, errors, render, users
 from .config import SandboxConfig
 from .faults import ConnectionDropped, Faults
 from .injector import FaultInjector
@@ -54,8 +54,13 @@ ROUTES: dict[tuple[str, str | None], dict[str, tuple[str, Handler]]] = {
         "DELETE": ("DELETE /users", users.remove_users),
     },
     ("audience", "usersreplace"): {"POST": ("POST /usersreplace", users.replace_users)},
+    ("adset", None): {
+        "GET": ("GET /{adset_id}", adsets.get_adset),
+        "POST": ("POST /{adset_id}", adsets.update_adset),
+    },
 }
-NODE_TYPES = {"me": "User", "account": "AdAccount", "audience": "CustomAudience", "debug_token": "DebugToken"}
+NODE_TYPES = {"me": "User", "account": "AdAccount", "audience": "CustomAudience", "adset": "AdSet",
+              "debug_token": "DebugToken"}
 
 
 class RequestPolicy(Protocol):
@@ -272,7 +277,10 @@ class SandboxApp:
         if node.startswith("act_"):
             return _Route("account", node, edge), failure
         if node.isdigit():
-            return _Route("audience", node, edge), failure
+            # A numeric id names one node: route by what the store holds (unknown ids stay "audience",
+            # answered 100/33 by _resolve).
+            kind = "adset" if self.store.node_kind(int(node)) == "adset" else "audience"
+            return _Route(kind, node, edge), failure
         return _Route("unknown", node, edge), failure
 
     def _resolve(self, req: GraphRequest, route: _Route) -> Handler:
@@ -290,6 +298,12 @@ class SandboxApp:
                 raise errors.unsupported(req.method, route.node)
             req.account_id = audience.account_id
             req.extra["audience"] = audience
+        if route.kind == "adset":
+            adset = self.store.get_adset(int(route.node))
+            if adset is None:
+                raise errors.unsupported(req.method, route.node)
+            req.account_id = adset.account_id
+            req.extra["adset"] = adset
         methods = ROUTES.get((route.kind, route.edge))
         if methods is None:
             raise errors.nonexisting_field(route.edge or "", NODE_TYPES[route.kind])

@@ -40,6 +40,8 @@ class Block:
 
 def is_audience_call(req: GraphRequest) -> bool:
     """Calls metered by the custom_audience business use case: audience nodes/edges and the account's list."""
+    if "adset" in req.extra:  # an ad set is a numeric id too, but an ads_management call
+        return False
     return bool(req.segments) and (req.segments[0].isdigit()
                                    or (len(req.segments) > 1 and req.segments[1] == "customaudiences"))
 

@@ -1,4 +1,4 @@
-"""SQLite persistence of the sandbox: accounts, audiences, members, sessions.
+"""SQLite persistence of the sandbox: accounts, audiences, members, sessions, ad sets.
 
 A file path keeps state across restarts (``--data FILE``); ``None`` keeps it in
 memory.  One re-entrant lock guards the single connection, so the store is
@@ -42,6 +42,10 @@ CREATE UNIQUE INDEX IF NOT EXISTS members_key ON members (audience_id, row_hash)
 CREATE TABLE IF NOT EXISTS member_values (
   audience_id INTEGER NOT NULL, digest INTEGER NOT NULL, member_id INTEGER NOT NULL,
   PRIMARY KEY (audience_id, digest, member_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS adsets (
+  id INTEGER PRIMARY KEY, account_id TEXT NOT NULL, name TEXT NOT NULL, targeting TEXT NOT NULL,
+  status TEXT NOT NULL, time_created INTEGER NOT NULL, time_updated INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS adsets_account ON adsets (account_id);
 """
 
 
@@ -59,6 +63,25 @@ class Audience:
     time_created: int
     time_updated: int
     time_content_updated: int
+
+
+@dataclass
+class AdSet:
+    """One stored ad set (admin-created); ``targeting`` is the whole targeting object as last set."""
+
+    id: int
+    account_id: str
+    name: str
+    targeting: dict[str, Any]
+    status: str
+    time_created: int
+    time_updated: int
+
+    def raw(self) -> dict[str, Any]:
+        """The stored record, as ``GET /__sandbox/adsets/{id}`` returns it."""
+        return {"id": str(self.id), "account_id": self.account_id, "name": self.name,
+                "targeting": self.targeting, "status": self.status,
+                "time_created": self.time_created, "time_updated": self.time_updated}
 
 
 def row_key(member: dict[str, str]) -> str:
@@ -124,9 +147,9 @@ class SandboxStore:
             self._db.close()
 
     def reset(self) -> None:
-        """Forget every account, audience, member, session and request count."""
+        """Forget every account, audience, member, session, ad set and request count."""
         with self.transaction() as db:
-            for table in ("meta", "accounts", "audiences", "members", "member_values"):
+            for table in ("meta", "accounts", "audiences", "members", "member_values", "adsets"):
                 db.execute(f"DELETE FROM {table}")
             self.sessions.clear()
         with self.lock:
@@ -155,8 +178,11 @@ class SandboxStore:
     # --- audiences ---
 
     def _next_id(self, db: sqlite3.Connection) -> int:
+        """Next free object id; audiences and ad sets share one id space (an id names one node)."""
         row = db.execute("SELECT value FROM meta WHERE key='next_audience_id'").fetchone()
         next_id = int(row[0]) if row else FIRST_AUDIENCE_ID
+        while db.execute("SELECT 1 FROM adsets WHERE id=?", (next_id,)).fetchone():  # admin-chosen ad set ids
+            next_id += 1
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('next_audience_id', ?)", (str(next_id + 1),))
         return next_id
 
@@ -173,6 +199,8 @@ class SandboxStore:
 
     def get_audience(self, audience_id: int) -> Audience | None:
         """The live (not deleted) audience with this id, or None."""
+        if not 0 < audience_id < 2**63:  # beyond SQLite's INTEGER: cannot exist
+            return None
         with self.lock:
             row = self._db.execute(_SELECT + " WHERE id=? AND deleted=0", (audience_id,)).fetchone()
         return _audience(row) if row else None
@@ -219,6 +247,61 @@ class SandboxStore:
             schema += [k for k in keys if k not in schema]
             db.execute("UPDATE audiences SET kind=?, schema=? WHERE id=?", (kind, json.dumps(schema), audience_id))
         return schema
+
+    # --- ad sets (created through the admin endpoint; Graph reads and updates them) ---
+
+    def node_kind(self, object_id: int) -> str | None:
+        """``"audience"`` or ``"adset"`` for a live object with this numeric id, else None."""
+        if not 0 < object_id < 2**63:
+            return None
+        with self.lock:
+            if self._db.execute("SELECT 1 FROM audiences WHERE id=? AND deleted=0", (object_id,)).fetchone():
+                return "audience"
+            if self._db.execute("SELECT 1 FROM adsets WHERE id=?", (object_id,)).fetchone():
+                return "adset"
+        return None
+
+    def id_taken(self, object_id: int) -> bool:
+        """Is this id used by an audience (deleted ones included: ids are never reused) or an ad set?"""
+        with self.lock:
+            return bool(self._db.execute("SELECT 1 FROM audiences WHERE id=?", (object_id,)).fetchone()
+                        or self._db.execute("SELECT 1 FROM adsets WHERE id=?", (object_id,)).fetchone())
+
+    def create_adset(self, account_id: str, name: str | None, targeting: dict[str, Any], status: str, now: int,
+                     adset_id: int | None = None) -> int:
+        """Insert an ad set (``adset_id`` given: that id, which must be free) and return its id."""
+        with self.transaction() as db:
+            new_id = adset_id if adset_id is not None else self._next_id(db)
+            db.execute(
+                "INSERT INTO adsets (id, account_id, name, targeting, status, time_created, time_updated)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (new_id, account_id, name or f"Sandbox ad set {new_id}", json.dumps(targeting), status, now, now),
+            )
+        return new_id
+
+    def get_adset(self, adset_id: int) -> AdSet | None:
+        """The ad set with this id, or None."""
+        if not 0 < adset_id < 2**63:  # beyond SQLite's INTEGER: cannot exist
+            return None
+        with self.lock:
+            row = self._db.execute(_SELECT_ADSET + " WHERE id=?", (adset_id,)).fetchone()
+        return _adset(row) if row else None
+
+    def list_adsets(self) -> list[AdSet]:
+        """Every ad set, oldest (lowest id) first."""
+        with self.lock:
+            rows = self._db.execute(_SELECT_ADSET + " ORDER BY id").fetchall()
+        return [_adset(r) for r in rows]
+
+    def update_adset(self, adset_id: int, changes: dict[str, Any], now: int) -> None:
+        """Set ``name``, ``status`` and/or ``targeting`` (the targeting object is replaced whole)."""
+        columns = {k: (json.dumps(v) if k == "targeting" else v) for k, v in changes.items()
+                   if k in ("name", "status", "targeting")}
+        if not columns:
+            return
+        sets = ", ".join(f"{k}=?" for k in columns)
+        with self.transaction() as db:
+            db.execute(f"UPDATE adsets SET {sets}, time_updated=? WHERE id=?", (*columns.values(), now, adset_id))
 
     # --- members ---
 
@@ -315,3 +398,11 @@ def _audience(row: tuple[Any, ...]) -> Audience:
         schema=json.loads(row[5]), member_count=row[6], time_created=row[7], time_updated=row[8],
         time_content_updated=row[9],
     )
+
+
+_SELECT_ADSET = "SELECT id, account_id, name, targeting, status, time_created, time_updated FROM adsets"
+
+
+def _adset(row: tuple[Any, ...]) -> AdSet:
+    return AdSet(id=row[0], account_id=row[1], name=row[2], targeting=json.loads(row[3]), status=row[4],
+                 time_created=row[5], time_updated=row[6])
