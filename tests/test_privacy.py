@@ -234,3 +234,27 @@ def test_suppression_matches_identifiers_not_shared_attributes(wd: Workdir, tmp_
     edit(wd, lambda c: c.update(suppression={"files": ["optouts.csv"]}))
     rep = json.loads(wd.run("sync", "vip", "--json").stdout)["audiences"][0]
     assert rep["rows_suppressed"] == 0 and wd.members("Clients VIP") == vip_expected(wd)
+
+
+def test_exclusion_chains_resolve_in_dependency_order(wd: Workdir) -> None:
+    cfg = yaml.safe_load((wd.path / "audiences.yaml").read_text())
+    q = {a["name"]: (a["query"], a["keys"]) for a in cfg["audiences"]}
+    edit(wd, lambda c: (aud(c, "recent_buyers").update(exclude=["vip"]),
+                        aud(c, "vip").update(exclude=["lapsed_customers"])))
+    r = wd.run("sync", "recent_buyers", "--json")
+    assert r.exit_code == 0, r.output
+
+    def rows(name: str) -> tuple[set[tuple[str, ...]], tuple[str, ...]]:
+        query, keys = q[name]
+        return expected_rows(wd.crm, query, keys), tuple(k for k in identity.KEYS if k in keys)
+
+    def minus(name: str, other_ids: set[tuple[str, str]]) -> set[tuple[str, ...]]:
+        rs, schema = rows(name)
+        return {r for r in rs if not any((k, v) in other_ids for k, v in zip(schema, r) if v and k in IDS)}
+
+    lapsed, lschema = rows("lapsed_customers")
+    vip_after = minus("vip", id_pairs(lapsed, lschema))
+    vip_schema = rows("vip")[1]
+    want = minus("recent_buyers", id_pairs(vip_after, vip_schema))
+    assert wd.members("Acheteurs récents (30 j)") == want
+    assert want != minus("recent_buyers", id_pairs(rows("vip")[0], vip_schema))   # the chain mattered
