@@ -15,11 +15,10 @@ included and excluded) and read back as ``[{"id": "…", "name": "…"}]``.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import TYPE_CHECKING, Any
 
 from . import errors, render
-from .params import GraphRequest, as_str
+from .params import GraphRequest, as_str, json_object
 from .store import AdSet, SandboxStore
 
 if TYPE_CHECKING:
@@ -57,14 +56,7 @@ DEFAULT_TARGETING: dict[str, Any] = {"geo_locations": {"countries": ["FR"]}}
 
 def parse_targeting(value: Any) -> dict[str, Any]:
     """``targeting`` as sent: a JSON object, or a JSON string of one (form posts, the SDK)."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise errors.param("Param targeting must be a JSON object") from None
-    if not isinstance(value, dict):
-        raise errors.param("Param targeting must be a JSON object")
-    return value
+    return json_object(value, "Param targeting must be a JSON object", "Param targeting must be a JSON object")
 
 
 def check_targeting(store: SandboxStore, account_id: str, targeting: dict[str, Any]) -> dict[str, Any]:

@@ -105,13 +105,7 @@ def _body_params(content_type: str, body: bytes) -> dict[str, Any]:
         return {}
     ctype = content_type.split(";")[0].strip().lower()
     if ctype == "application/json":
-        try:
-            data = json.loads(body)
-        except ValueError:
-            raise errors.param("The request body is not valid JSON") from None
-        if not isinstance(data, dict):
-            raise errors.param("The JSON request body must be an object")
-        return data
+        return json_object(body, "The request body is not valid JSON", "The JSON request body must be an object")
     if ctype == "multipart/form-data":
         return _multipart(content_type, body)
     return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
@@ -231,3 +225,15 @@ def as_str(params: Mapping[str, Any], name: str) -> str | None:
     if not isinstance(value, (str, int, float)) or isinstance(value, bool):
         raise errors.param(f"Param {name} must be a string")
     return str(value)
+
+
+def json_object(value: Any, not_json: str, not_object: str) -> dict[str, Any]:
+    """A JSON object given as text (or already decoded); Graph's parameter error otherwise."""
+    if isinstance(value, (str, bytes)):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise errors.param(not_json) from None
+    if not isinstance(value, dict):
+        raise errors.param(not_object)
+    return value
