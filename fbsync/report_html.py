@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .util import as_int
+
 __all__ = ["EMPTY_MESSAGE", "render_report", "write_report", "fmt_int", "fmt_pct"]
 
 EMPTY_MESSAGE = "No runs yet: run fbsync sync"
@@ -111,18 +113,9 @@ def _scrub(text: Any) -> str:
     return _HEX.sub("[redacted]", _EMAIL.sub("[redacted]", s))
 
 
-def _int(v: Any) -> int | None:
-    if v is None or isinstance(v, bool):
-        return None
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        return None
-
-
 def _size(v: Any) -> int | None:
     """Meta answers -1 (or nothing) when it has no estimate."""
-    n = _int(v)
+    n = as_int(v)
     return n if n is not None and n >= 0 else None
 
 
@@ -195,28 +188,28 @@ def _details(raw: Any) -> dict[str, Any]:
 def _counts(d: Any) -> dict[str, int]:
     if not isinstance(d, dict):
         return {}
-    return {str(k): n for k, v in d.items() if (n := _int(v)) is not None}
+    return {str(k): n for k, v in d.items() if (n := as_int(v)) is not None}
 
 
 def _series(runs: Sequence[Mapping[str, Any]], display_names: Mapping[str, str]) -> list[AudienceSeries]:
     by_name: dict[str, AudienceSeries] = {}
-    for run in sorted(runs, key=lambda r: _int(r.get("id")) or 0):
+    for run in sorted(runs, key=lambda r: as_int(r.get("id")) or 0):
         for a in run.get("audiences") or []:
             name = str(a.get("audience") or "")
             d = _details(a.get("details"))
             drops_raw = d.get("drops") if isinstance(d.get("drops"), dict) else {}
             drops = {str(k): c for k, v in sorted(drops_raw.items()) if (c := _counts(v))}
             p = Point(
-                run_id=_int(run.get("id")) or 0, when=_when(run.get("started_at")),
+                run_id=as_int(run.get("id")) or 0, when=_when(run.get("started_at")),
                 status=str(a.get("status") or ""), run_status=str(run.get("status") or ""),
                 meta_id=a.get("meta_id"),
-                read=_int(a.get("rows_read")) or 0, dropped=_int(a.get("rows_dropped")) or 0,
-                no_consent=_int(d.get("no_consent")) or 0,
-                added=_int(a.get("rows_added")) or 0, removed=_int(a.get("rows_removed")) or 0,
+                read=as_int(a.get("rows_read")) or 0, dropped=as_int(a.get("rows_dropped")) or 0,
+                no_consent=as_int(d.get("no_consent")) or 0,
+                added=as_int(a.get("rows_added")) or 0, removed=as_int(a.get("rows_removed")) or 0,
                 lower=_size(a.get("size_lower")), upper=_size(a.get("size_upper")),
                 strategy=str(d.get("strategy") or "diff"), action=str(d.get("action") or ""),
                 drops=drops, empty=_counts(d.get("empty")), message=_scrub(a.get("message")),
-                desired=_int(d.get("desired", d.get("rows_desired"))))
+                desired=as_int(d.get("desired", d.get("rows_desired"))))
             if name not in by_name:
                 by_name[name] = AudienceSeries(name, "", display_names.get(name))
             by_name[name].points.append(p)
@@ -653,21 +646,21 @@ def _audience_section(s: AudienceSeries, fi: Callable[[Any], str], fp: Callable[
 
 def _runs_table(runs: Sequence[Mapping[str, Any]], fi: Callable[[Any], str]) -> str:
     rows = []
-    for r in sorted(runs, key=lambda r: _int(r.get("id")) or 0, reverse=True):
+    for r in sorted(runs, key=lambda r: as_int(r.get("id")) or 0, reverse=True):
         start, end = _when(r.get("started_at")), _when(r.get("finished_at"))
         who = "@".join(str(x) for x in (r.get("user"), r.get("host")) if x) or "–"
         counts, msgs = [], []
         for a in r.get("audiences") or []:
             d = _details(a.get("details"))
             p_rep = str(d.get("strategy") or "") == "replace"
-            added, removed = _int(a.get("rows_added")) or 0, _int(a.get("rows_removed")) or 0
+            added, removed = as_int(a.get("rows_added")) or 0, as_int(a.get("rows_removed")) or 0
             lo, hi = _size(a.get("size_lower")), _size(a.get("size_upper"))
             size = "–" if lo is None else _fmt_range(fi(lo), fi(hi if hi is not None and hi >= lo else lo))
             sent = f"replace {fi(added)}" if p_rep else f"+{fi(added)} {MINUS}{fi(removed)}"
             counts.append(f"<li><span class=nw><code>{e(a.get('audience'))}</code> "
                           f"{_badge(str(a.get('status') or ''))}</span> "
-                          f"<span class=nw>read {fi(_int(a.get('rows_read')) or 0)}</span> · "
-                          f"<span class=nw>dropped {fi(_int(a.get('rows_dropped')) or 0)}</span> · "
+                          f"<span class=nw>read {fi(as_int(a.get('rows_read')) or 0)}</span> · "
+                          f"<span class=nw>dropped {fi(as_int(a.get('rows_dropped')) or 0)}</span> · "
                           f"<span class=nw>sent {e(sent)}</span> · <span class=nw>size {e(size)}</span></li>")
             if a.get("message"):
                 msgs.append(f"<li><code>{e(a.get('audience'))}</code>: {e(_scrub(a.get('message')))}</li>")
@@ -723,7 +716,7 @@ def render_report(runs: list[dict[str, Any]], *, title: str = "fbsync report", n
         return fmt_pct(v, locale, digits)
 
     runs = list(runs or [])
-    latest_run = max(runs, key=lambda r: _int(r.get("id")) or 0) if runs else None
+    latest_run = max(runs, key=lambda r: as_int(r.get("id")) or 0) if runs else None
     digest = str((latest_run or {}).get("config_digest") or "")[:12]
     series = _series(runs, display_names or {})
 
@@ -731,7 +724,7 @@ def render_report(runs: list[dict[str, Any]], *, title: str = "fbsync report", n
             ("Account", f"<code>{e(account)}</code>" if account else "not recorded"),
             ("Config digest", f"<code>{e(digest)}</code> (latest run)" if digest else "–")]
     if runs:
-        first = min(runs, key=lambda r: _int(r.get("id")) or 0)
+        first = min(runs, key=lambda r: as_int(r.get("id")) or 0)
         span = [f"#{e(r.get('id'))} ({e(_fmt_when(_when(r.get('started_at'))))})" for r in (first, latest_run)]
         meta.append(("Runs shown", f"{fi(len(runs))}: {span[0]} to {span[1]}"))
     head = ('<header class="page"><h1>' + e(title) + '</h1><dl class="meta">'

@@ -188,14 +188,14 @@ class StateStore:
         with self.engine.connect() as c:
             return c.execute(sa.select(sa.func.count()).select_from(table).where(table.c.audience == name)).scalar_one()
 
-    def iter_fingerprints(self, name: str, chunk: int = 50_000) -> Iterator[list[bytes]]:
-        """Every acknowledged fingerprint of an audience, in chunks (keyset pagination)."""
+    def iter_fingerprints(self, name: str, chunk: int = 50_000, table: sa.Table = ledger) -> Iterator[list[bytes]]:
+        """Every acknowledged fingerprint of an audience (or of its pending replace), in chunks."""
         last = b""
         while True:
             with self.engine.connect() as c:
                 fps = list(c.execute(
-                    sa.select(ledger.c.fp).where(ledger.c.audience == name, ledger.c.fp > last)
-                    .order_by(ledger.c.fp).limit(chunk)).scalars())
+                    sa.select(table.c.fp).where(table.c.audience == name, table.c.fp > last)
+                    .order_by(table.c.fp).limit(chunk)).scalars())
             if not fps:
                 return
             yield fps
@@ -263,14 +263,15 @@ class StateStore:
         with self.engine.connect() as c:
             return set(c.execute(sa.select(suppressed.c.kh)).scalars())
 
-    def iter_ledger(self, name: str, chunk: int = 20_000) -> Iterator[list[tuple[bytes, bytes]]]:
-        """Every (fingerprint, encrypted row) of an audience, in chunks."""
+    def iter_ledger(self, name: str, chunk: int = 20_000,
+                    table: sa.Table = ledger) -> Iterator[list[tuple[bytes, bytes]]]:
+        """Every (fingerprint, encrypted row) of an audience (or of its pending replace), in chunks."""
         last = b""
         while True:
             with self.engine.connect() as c:
                 rows = [(r.fp, r.row) for r in c.execute(
-                    sa.select(ledger.c.fp, ledger.c.row).where(ledger.c.audience == name, ledger.c.fp > last)
-                    .order_by(ledger.c.fp).limit(chunk))]
+                    sa.select(table.c.fp, table.c.row).where(table.c.audience == name, table.c.fp > last)
+                    .order_by(table.c.fp).limit(chunk))]
             if not rows:
                 return
             yield rows

@@ -30,6 +30,7 @@ from .meta.governor import Governor
 from .plan import Desired, LedgerView, Plan, Remote, plan_audience
 from .privacy import Suppression, check_suppression, load_suppression
 from .settings import Settings
+from .util import as_int
 from .staging import Staging, clean_stale
 from .state import StateStore, pending
 
@@ -263,8 +264,8 @@ class Syncer:
         remote_obj = self._find_remote(rec, display, lookup=not dry_run or bool(self.settings.access_token))
         remote = Remote(exists=remote_obj is not None,
                         name=(remote_obj or {}).get("name"), description=(remote_obj or {}).get("description"),
-                        size_lower=_int((remote_obj or {}).get("approximate_count_lower_bound")),
-                        size_upper=_int((remote_obj or {}).get("approximate_count_upper_bound")))
+                        size_lower=as_int((remote_obj or {}).get("approximate_count_lower_bound")),
+                        size_upper=as_int((remote_obj or {}).get("approximate_count_upper_bound")))
         meta_id = str(remote_obj["id"]) if remote_obj else None
         rep.meta_id = meta_id
         known = bool(meta_id and rec.get("meta_id") == meta_id and rec.get("schema") == ",".join(schema)
@@ -520,7 +521,7 @@ class Syncer:
         if resume and prior:
             session = Session(prior["session_id"], prior.get("estimated"), prior["batch_seq"])
             started = float(prior["started"])
-            for fps in _pending_fingerprints(store, name):
+            for fps in store.iter_fingerprints(name, table=pending):
                 stg.add_acked(fps)
             rep.notes.append(f"resumed the replace session a killed run started {int(now - started)} s ago")
         else:
@@ -529,7 +530,7 @@ class Syncer:
         todo = stg.adds
         total = max(1, -(-todo // MAX_ROWS_PER_CALL))
         # All rows already acknowledged but the closing batch never was: close with one row again.
-        batches = stg.iter_adds(MAX_ROWS_PER_CALL) if todo else iter([_one_pending(store, name)])
+        batches = stg.iter_adds(MAX_ROWS_PER_CALL) if todo else store.iter_ledger(name, chunk=1, table=pending)
         sent = 0
         # Recorded before each send: a batch_seq is never used twice, even if Meta got it and we died.
         session.on_next = lambda seq: store.set_extra(name, replace={
@@ -549,31 +550,7 @@ class Syncer:
 
     def _read_back(self, meta_id: str, rep: AudienceReport) -> None:
         info = self.client.audience(meta_id) or {}
-        rep.size_lower = _int(info.get("approximate_count_lower_bound"))
-        rep.size_upper = _int(info.get("approximate_count_upper_bound"))
+        rep.size_lower = as_int(info.get("approximate_count_lower_bound"))
+        rep.size_upper = as_int(info.get("approximate_count_upper_bound"))
         ds = info.get("delivery_status") or {}
         rep.delivery = ds.get("description") if isinstance(ds, dict) else None
-
-
-def _pending_fingerprints(store: StateStore, name: str) -> Any:
-    import sqlalchemy as sa
-
-    with store.engine.connect() as c:
-        fps = list(c.execute(sa.select(pending.c.fp).where(pending.c.audience == name)).scalars())
-    for i in range(0, len(fps), 50_000):
-        yield fps[i:i + 50_000]
-
-
-def _one_pending(store: StateStore, name: str) -> list[tuple[bytes, bytes]]:
-    import sqlalchemy as sa
-
-    with store.engine.connect() as c:
-        r = c.execute(sa.select(pending.c.fp, pending.c.row).where(pending.c.audience == name).limit(1)).first()
-    return [(r.fp, r.row)] if r else []
-
-
-def _int(v: Any) -> int | None:
-    try:
-        return int(v) if v is not None else None
-    except (TypeError, ValueError):
-        return None

@@ -12,6 +12,7 @@ import json
 from typing import Any, Mapping
 
 from ..errors import MetaApiError, MetaAuthError
+from ..util import as_int
 
 # code -> hint; these are retried (meta-api.md §3, "R" rows)
 TRANSIENT_CODES: dict[int, str] = {
@@ -100,8 +101,8 @@ def classify(status: int | None, body: Any, headers: Mapping[str, str] | None = 
         kind = "an HTML or empty error page" if status else "no response"
         return MetaApiError(f"{what} failed: Meta returned {kind} (HTTP {status}).", status=status,
                             transient=transient)
-    code = _int(err.get("code"))
-    sub = _int(err.get("error_subcode"))
+    code = as_int(err.get("code"))
+    sub = as_int(err.get("error_subcode"))
     msg = str(err.get("error_user_msg") or err.get("message") or "no message").strip()
     trace = err.get("fbtrace_id")
     kw: dict[str, Any] = dict(status=status, code=code, subcode=sub, fbtrace_id=trace)
@@ -128,9 +129,3 @@ def classify(status: int | None, body: Any, headers: Mapping[str, str] | None = 
     text = f"{what} failed ({tag}): {msg}" + (f" — {hint}." if hint else "")
     return MetaApiError(text, **kw)
 
-
-def _int(v: Any) -> int | None:
-    try:
-        return int(v) if v is not None and v != "" else None
-    except (TypeError, ValueError):
-        return None
