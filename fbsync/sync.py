@@ -272,6 +272,7 @@ class Syncer:
                      and rec.get("key_id") == cipher.key_id)
         with Staging(self.settings.state_dir) as stg:
             self._read(a, eff.consent, eff.default_country, keys, schema, stg, cipher, rep)
+            self._remember_members(a.name, schema, stg)
             replace_state = store.extra(a.name).get("replace") if known or meta_id else None
             if known:
                 for fps in store.iter_fingerprints(a.name):
@@ -370,14 +371,21 @@ class Syncer:
             eff = effective(self.cfg, other)
             keys = dict(other.keys or {})
             schema = tuple(k for k in identity.KEYS if k in keys)
-            ids = Suppression(self._cipher)
             with Staging(self.settings.state_dir) as stg:
                 self._read(other, eff.consent, eff.default_country, keys, schema, stg, self._cipher,
                            AudienceReport(name))
-                for batch in stg.iter_desired(10_000):
-                    ids.add_rows(schema, (self._cipher.decrypt(e) for _, e in batch), name)
-            self._idsets[name] = ids
+                self._remember_members(name, schema, stg)
         return self._idsets[name]
+
+    def _remember_members(self, name: str, schema: tuple[str, ...], stg: Staging) -> None:
+        """Keep an audience's identifiers when another audience of the file excludes or intersects it,
+        so a run reads each referenced query once (here, or from the audience's own sync)."""
+        if name in self._idsets or not any(name in a.exclude or name in a.intersect for a in self.cfg.audiences):
+            return
+        ids = Suppression(self._cipher)
+        for batch in stg.iter_desired(10_000):
+            ids.add_rows(schema, (self._cipher.decrypt(e) for _, e in batch), name)
+        self._idsets[name] = ids
 
     def _suppressed_in_ledger(self, name: str, schema: tuple[str, ...], stg: Staging, store: StateStore,
                               cipher: RowCipher) -> int:
