@@ -292,18 +292,13 @@ class SandboxApp:
             if not match:
                 raise errors.unsupported(req.method, route.node)
             req.account_id = match.group(1)
-        if route.kind == "audience":
-            audience = self.store.get_audience(int(route.node))
-            if audience is None:
+        if route.kind in ("audience", "adset"):
+            get = self.store.get_audience if route.kind == "audience" else self.store.get_adset
+            node = get(int(route.node))
+            if node is None:
                 raise errors.unsupported(req.method, route.node)
-            req.account_id = audience.account_id
-            req.extra["audience"] = audience
-        if route.kind == "adset":
-            adset = self.store.get_adset(int(route.node))
-            if adset is None:
-                raise errors.unsupported(req.method, route.node)
-            req.account_id = adset.account_id
-            req.extra["adset"] = adset
+            req.account_id = node.account_id
+            req.extra[route.kind] = node
         methods = ROUTES.get((route.kind, route.edge))
         if methods is None:
             raise errors.nonexisting_field(route.edge or "", NODE_TYPES[route.kind])
