@@ -37,7 +37,8 @@ class Staging:
         self.db.executescript(
             "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=FILE;"
             "CREATE TABLE desired(fp BLOB PRIMARY KEY, row BLOB NOT NULL) WITHOUT ROWID;"
-            "CREATE TABLE acked(fp BLOB PRIMARY KEY) WITHOUT ROWID;")
+            "CREATE TABLE acked(fp BLOB PRIMARY KEY) WITHOUT ROWID;"
+            "CREATE TABLE forced(fp BLOB PRIMARY KEY) WITHOUT ROWID;")
 
     def add_desired(self, rows: Iterable[tuple[bytes, bytes]]) -> None:
         """Insert (fingerprint, encrypted row); duplicates of one row are kept once."""
@@ -45,6 +46,17 @@ class Staging:
 
     def add_acked(self, fps: Iterable[bytes]) -> None:
         self.db.executemany("INSERT OR IGNORE INTO acked VALUES (?)", ((f,) for f in fps))
+
+    def clear_acked(self) -> None:
+        self.db.execute("DELETE FROM acked")
+
+    def add_forced(self, fps: Iterable[bytes]) -> None:
+        """Removals every mode makes (rows of suppressed people)."""
+        self.db.executemany("INSERT OR IGNORE INTO forced VALUES (?)", ((f,) for f in fps))
+
+    @property
+    def forced(self) -> int:
+        return self.count("SELECT count(*) FROM forced")
 
     def count(self, sql: str) -> int:
         return int(self.db.execute(sql).fetchone()[0])

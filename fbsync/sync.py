@@ -392,12 +392,10 @@ class Syncer:
         """Append mode removes nothing, except people suppressed since they were sent: mark those."""
         if not self.suppression:
             return 0
-        stg.db.execute("CREATE TABLE IF NOT EXISTS forced(fp BLOB PRIMARY KEY) WITHOUT ROWID")
         for fps in stg.iter_removes(10_000):
-            for fp, enc in store.encrypted_rows(name, [f for (f,) in fps]):
-                if self.suppression.matches(schema, cipher.decrypt(enc)):
-                    stg.db.execute("INSERT OR IGNORE INTO forced VALUES (?)", (fp,))
-        return stg.count("SELECT count(*) FROM forced")
+            stg.add_forced(fp for fp, enc in store.encrypted_rows(name, [f for (f,) in fps])
+                           if self.suppression.matches(schema, cipher.decrypt(enc)))
+        return stg.forced
 
     def _check_stop(self, rep: AudienceReport) -> None:
         if self.stop.is_set():
@@ -525,7 +523,7 @@ class Syncer:
         # Resumed even when no batch was recorded: if batch 1 reached Meta unrecorded, batch 2 goes on from it;
         # if it did not, Meta answers 1870147 and the client sends it again as batch 1.
         resume = bool(prior and prior.get("meta_id") == meta_id and now - prior["started"] < REPLACE_RESUME_S)
-        stg.db.execute("DELETE FROM acked")      # the ledger's rows say nothing about this session
+        stg.clear_acked()      # the ledger's rows say nothing about this session
         if resume and prior:
             session = Session(prior["session_id"], prior.get("estimated"), prior["batch_seq"])
             started = float(prior["started"])
