@@ -212,7 +212,7 @@ def history(config: ConfigOpt = Path("audiences.yaml"),
 @app.command()
 @handled
 def doctor(config: ConfigOpt = Path("audiences.yaml")) -> None:
-    """Check the token, its expiry, permissions, the ad account and the Custom Audience terms."""
+    """Check the token, its expiry, permissions, the ad account, the Custom Audience terms and local hashing."""
     from .doctor import run_checks
 
     if config.is_file():

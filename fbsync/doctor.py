@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import MetaApiError
+from .identity import hashing
 from .meta.client import MetaClient
 from .settings import Settings
 
@@ -29,7 +30,20 @@ class Check:
 
 
 def run_checks(settings: Settings, account_id: str, now: float | None = None) -> list[Check]:
-    """Token, its expiry, permissions, the ad account and the Custom Audience terms."""
+    """Token, its expiry, permissions, the ad account, the Custom Audience terms; then the local hashing."""
+    return _meta_checks(settings, account_id, now) + [hashing_check()]
+
+
+def hashing_check() -> Check:
+    """Which SHA-256 path the identity engine uses (never blocking: both give the same hashes)."""
+    if hashing.backend() == "openssl":
+        return Check("hashing", True, "OpenSSL column hashing (C module built)")
+    return Check("hashing", False, "hashlib (the optional C module is not built: hashing is ~1.4x slower)",
+                 "reinstall fbsync where a C compiler and OpenSSL headers are installed "
+                 "(Debian: apt install gcc libssl-dev), unless FBSYNC_PURE_PYTHON is set", blocking=False)
+
+
+def _meta_checks(settings: Settings, account_id: str, now: float | None) -> list[Check]:
     now = time.time() if now is None else now
     if not settings.access_token:
         return [Check("token", False, "FB_ACCESS_TOKEN is not set",

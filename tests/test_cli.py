@@ -109,7 +109,20 @@ def test_doctor_all_good(tmp_path: Path) -> None:
     with running_sandbox() as sb:
         code, out = doctor(sb.url, tmp_path)
     assert code == 0, out
-    assert out.count("✓") == 5 and "✗" not in out
+    assert out.count("✓") + out.count("!") == 6 and "✗" not in out
+    assert "hashing: OpenSSL" in out or "! hashing: hashlib" in out
+
+
+def test_doctor_says_when_hashing_falls_back_to_hashlib(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fbsync.doctor import hashing_check
+    from fbsync.identity import hashing
+
+    monkeypatch.setattr(hashing, "FAST", None)
+    check = hashing_check()
+    assert not check.ok and not check.blocking
+    assert check.line().startswith("! hashing: hashlib") and "libssl-dev" in check.line()
+    monkeypatch.setattr(hashing, "FAST", hashing.python_hex_lines)
+    assert hashing_check().line() == "✓ hashing: OpenSSL column hashing (C module built)"
 
 
 @pytest.mark.parametrize("knobs, code, words", [

@@ -14,28 +14,63 @@ checks it); speed comes from working on whole columns:
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
+import gc
+import re
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import compress, count
-from operator import not_
-from typing import Iterable, Mapping, Sequence
+from itertools import compress
+from typing import Iterable, Iterator, Mapping, Sequence
 
 from fbsync.identity import geo, phone
 from fbsync.identity._text import EMPTY, MAX_TEXT, is_missing, to_text
 from fbsync.identity.dates import INVALID_DATE, split_date
+from fbsync.identity.hashing import hex_lines
 from fbsync.identity.mask import mask
 from fbsync.identity.normalize import DOB_PART, KEYS, check_key, send_value
 from fbsync.identity.person import EMAIL_FAST_LINE
 
 MAX_EXAMPLES = 3
+_MASK_TRIES = 16  # dropped values masked per key and reason in one batch, for the examples
 _MEMO_LIMIT = 200_000
 _MEMO: dict[tuple[str, str | None], tuple[dict[object, str], dict[object, str]]] = {}
-_sha256 = hashlib.sha256
 #: Keys whose values are nearly all distinct: no memo.
 _PER_VALUE = frozenset({"EMAIL", "PHONE", "MADID", "EXTERN_ID"})
 
 Column = tuple[list[str], dict[int, str]]  # (value to send or "", row → reason)
+_NON_EMPTY_LINE = re.compile(rb"[^\n]+")
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while a batch allocates its rows.
+
+    A batch allocates hundreds of thousands of tuples and lists and creates no
+    reference cycle; left on, the collector runs every 700 allocations and now
+    and then walks every container of the process: up to 0.5 µs per row in the
+    parallel engine's main process (docs/identity.md).  Nested use is a no-op;
+    the collector is back on (if it was) as soon as the block ends.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def positions(items: list[object], item: object) -> list[int]:
+    """Indexes of ``item`` in ``items``: a C-speed scan per hit, for the few blanks and drops."""
+    found: list[int] = []
+    index = -1
+    try:
+        while True:
+            index = items.index(item, index + 1)
+            found.append(index)
+    except ValueError:
+        return found
 
 
 @dataclass
@@ -72,7 +107,8 @@ class HashedBatch:
             elif batch.schema != merged.schema:
                 raise ValueError(f"cannot merge schemas {merged.schema} and {batch.schema}")
             merged.rows.extend(batch.rows)
-            merged.kept_index.extend(i + merged.input_rows for i in batch.kept_index)
+            offset = merged.input_rows
+            merged.kept_index.extend(map(offset.__add__, batch.kept_index) if offset else batch.kept_index)
             merged.dropped_rows += batch.dropped_rows
             merged.empty.update(batch.empty)
             merged.invalid.update(batch.invalid)
@@ -147,18 +183,34 @@ def _finish(key: str, texts: list[str], stripped: list[str], out: list[str],
     return bad
 
 
-def _blank_lines(buffer: bytes, lines: list[bytes]) -> list[int]:
-    if len(lines) == 1 and not buffer:
+def _blank_lines(buffer: bytes) -> list[int]:
+    """Numbers of the empty lines of a newline-joined buffer (a few per column: found with ``find``)."""
+    if not buffer:
         return [0]
-    if b"\n\n" in buffer or buffer.startswith(b"\n") or buffer.endswith(b"\n"):
-        return list(compress(count(), map(not_, lines)))
-    return []
+    found = [0] if buffer.startswith(b"\n") else []
+    line = start = 0
+    at = buffer.find(b"\n\n")
+    while at >= 0:
+        line += buffer.count(b"\n", start, at + 1)  # the empty line starts after the newline at ``at``
+        start = at + 1
+        found.append(line)
+        at = buffer.find(b"\n\n", at + 1)
+    if buffer.endswith(b"\n"):
+        found.append(line + buffer.count(b"\n", start))
+    return found
 
 
 def _leftover_lines(leftover: bytes, size: int) -> list[int]:
+    """Numbers of the non-empty lines of ``leftover`` (what a fast pass did not accept)."""
     if len(leftover) == size - 1:
         return []
-    return list(compress(count(), leftover.split(b"\n")))
+    found: list[int] = []
+    line = start = 0
+    for match in _NON_EMPTY_LINE.finditer(leftover):
+        line += leftover.count(b"\n", start, match.start())
+        start = match.start()
+        found.append(line)
+    return found
 
 
 def _ascii_buffer(stripped: list[str]) -> str:
@@ -172,12 +224,11 @@ def _ascii_buffer(stripped: list[str]) -> str:
 def _email_column(texts: list[str]) -> Column | None:
     stripped = list(map(str.strip, texts))
     buffer = _ascii_buffer(stripped).lower().encode()
-    lines = buffer.split(b"\n")
-    if len(lines) != len(texts):
+    if buffer.count(b"\n") != len(texts) - 1:
         return None  # a cell holds a newline: let the per-value path judge it
     suspects = _leftover_lines(EMAIL_FAST_LINE.sub(b"", buffer), len(texts))
-    out = [_sha256(line).hexdigest() for line in lines]
-    bad = _finish("EMAIL", texts, stripped, out, suspects, _blank_lines(buffer, lines), None)
+    out = hex_lines(buffer)
+    bad = _finish("EMAIL", texts, stripped, out, suspects, _blank_lines(buffer), None)
     return out, bad
 
 
@@ -188,13 +239,11 @@ def _phone_column(texts: list[str], region: str | None) -> Column | None:
     stripped = list(map(str.strip, texts))
     buffer = _ascii_buffer(stripped).encode()
     compact, leftover = phone.fast_phone_lines(buffer, spec)
-    lines = compact.split(b"\n")
-    if len(lines) != len(texts):
+    if compact.count(b"\n") != len(texts) - 1:
         return None
     suspects = _leftover_lines(leftover, len(texts))
-    code, cut = spec.code, -spec.length
-    out = [_sha256(code + line[cut:]).hexdigest() for line in lines]
-    bad = _finish("PHONE", texts, stripped, out, suspects, _blank_lines(compact, lines), region)
+    out = hex_lines(compact, spec.code, spec.length)  # E.164 = country code + last national digits
+    bad = _finish("PHONE", texts, stripped, out, suspects, _blank_lines(compact), region)
     return out, bad
 
 
@@ -217,7 +266,7 @@ def _memo_column(key: str, values: list[object], region: str | None) -> Column:
     except TypeError:  # an unhashable cell (a list…)
         out = [None]
     if None not in out:
-        return out, {i: reasons[values[i]] for i in compress(count(), map(not_, out))}  # type: ignore[arg-type]
+        return out, {i: reasons[values[i]] for i in positions(out, "")}  # type: ignore[arg-type, index]
     texts, bad = _as_texts(key, values)
     for text in dict.fromkeys(texts):
         if text not in sent:
@@ -225,7 +274,7 @@ def _memo_column(key: str, values: list[object], region: str | None) -> Column:
             if reason:
                 reasons[text] = reason
     out = list(map(sent.__getitem__, texts))
-    found = {i: reasons[texts[i]] for i in compress(count(), map(not_, out))}
+    found = {i: reasons[texts[i]] for i in positions(out, "")}  # type: ignore[arg-type]
     return out, found | bad  # type: ignore[return-value]
 
 
@@ -264,15 +313,18 @@ def _schema(columns: Mapping[str, Sequence[object]]) -> tuple[str, ...]:
     return tuple(key for key in KEYS if key in columns)
 
 
-def _tally(batch: HashedBatch, key: str, values: list[object], bad: dict[int, str]) -> None:
+def tally(batch: HashedBatch, key: str, values: Sequence[object], bad: dict[int, str]) -> None:
+    """Add one column's empty/invalid counts and a few masked examples to ``batch``."""
     for reason, number in Counter(bad.values()).items():
         if reason == EMPTY:
             batch.empty[key] += number
         else:
             batch.invalid[(key, reason)] += number
+    tries: Counter[str] = Counter()  # masking is slow: look at a few values per reason
     for index, reason in bad.items():
-        if reason == EMPTY:
+        if reason == EMPTY or tries[reason] >= _MASK_TRIES:
             continue
+        tries[reason] += 1
         bucket = batch.examples.setdefault((key, reason), [])
         if len(bucket) < MAX_EXAMPLES:
             masked = mask(key, values[index])
@@ -289,42 +341,51 @@ def _unusable(bads: list[dict[int, str]]) -> set[int]:
 
 
 def hash_columns(columns: Mapping[str, Sequence[object]], region: str | None,
-                 done: Mapping[str, Column] | None = None) -> tuple[HashedBatch, list[list[str]], list[int]]:
+                 done: Mapping[str, Column] | None = None,
+                 counted: HashedBatch | None = None) -> tuple[HashedBatch, list[list[str]], list[int]]:
     """The work of :func:`hash_batch` without building rows.
 
     Returns the batch with its counters (no rows yet), the value lists per
     schema key, and the sorted input positions of rows with no usable key.
-    ``done`` holds columns already hashed elsewhere (by a worker process).
+    ``done`` holds columns already hashed elsewhere (by a worker process, by the
+    database).  A key of ``done`` that is also in ``columns`` is counted here;
+    a key only in ``done`` must have its counters in ``counted``.
     """
-    schema = _schema(columns)
-    lists = [_as_list(columns[key]) for key in schema]
-    size = len(lists[0])
-    if any(len(values) != size for values in lists):
-        raise ValueError("all key columns must have the same length")
-    batch = HashedBatch(schema=schema, input_rows=size)
     done = done or {}
-    results = [done[key] if key in done else hash_column(key, values, region)
-               for key, values in zip(schema, lists)]
-    for key, values, (_, bad) in zip(schema, lists, results):
-        _tally(batch, key, values, bad)
-    dropped = sorted(_unusable([bad for _, bad in results]))
-    return batch, [out for out, _ in results], dropped
+    with gc_paused():
+        schema = _schema({**dict.fromkeys(columns), **dict.fromkeys(done)})
+        lists = {key: _as_list(columns[key]) for key in schema if key in columns}
+        sizes = {len(values) for values in lists.values()} | {len(out) for out, _ in done.values()}
+        if len(sizes) != 1:
+            raise ValueError("all key columns must have the same length")
+        batch = HashedBatch(schema=schema, input_rows=sizes.pop())
+        results = [done[key] if key in done else hash_column(key, lists[key], region) for key in schema]
+        for key, (_, bad) in zip(schema, results):
+            if key in lists:
+                tally(batch, key, lists[key], bad)
+        if counted is not None:
+            batch.empty.update(counted.empty)
+            batch.invalid.update(counted.invalid)
+            batch.examples.update(counted.examples)
+        dropped = sorted(_unusable([bad for _, bad in results]))
+        return batch, [out for out, _ in results], dropped
 
 
 def finish(batch: HashedBatch, outs: list[list[str]], dropped: list[int]) -> HashedBatch:
     """Fill ``rows``, ``kept_index`` and ``dropped_rows`` from per-key value lists."""
-    rows = zip(*outs)
-    if dropped:
-        keep = bytearray(b"\x01") * batch.input_rows
-        for index in dropped:
-            keep[index] = 0
-        batch.kept_index = list(compress(range(batch.input_rows), keep))
-        batch.rows = list(compress(rows, keep))
-    else:
-        batch.kept_index = list(range(batch.input_rows))
-        batch.rows = list(rows)
-    batch.dropped_rows = len(dropped)
-    return batch
+    with gc_paused():
+        rows = zip(*outs)
+        if dropped:
+            keep = bytearray(b"\x01") * batch.input_rows
+            for index in dropped:
+                keep[index] = 0
+            batch.kept_index = list(compress(range(batch.input_rows), keep))
+            batch.rows = list(compress(rows, keep))
+        else:
+            batch.kept_index = list(range(batch.input_rows))
+            batch.rows = list(rows)
+        batch.dropped_rows = len(dropped)
+        return batch
 
 
 def hash_batch(columns: Mapping[str, Sequence[object]], default_country: str | None = None) -> HashedBatch:
