@@ -18,23 +18,34 @@ from __future__ import annotations
 import os
 from collections import deque
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
-from multiprocessing import shared_memory
+from multiprocessing import resource_tracker, shared_memory
 from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence, Union
 
-from fbsync.identity.batch import Column, HashedBatch, _as_list, finish, hash_column, hash_columns
+from fbsync.identity.batch import (MAX_EXAMPLES, Column, HashedBatch, _as_list, finish, gc_paused, hash_column,
+                                  hash_columns, tally)
 from fbsync.identity.geo import default_region
 
 Columns = Mapping[str, Sequence[object]]
 Packed = Union[tuple[str, int], list[object]]  # (shared-memory name, bytes) or the values
 #: Keys whose values are nearly all distinct: hashed in the workers.
 WORKER_KEYS = frozenset({"EMAIL", "PHONE", "MADID", "EXTERN_ID"})
+#: Pool jobs queued per pool process before this process hashes a slice itself: enough
+#: that the pool does not run dry while this process is busy (measured best at 3-4).
+QUEUED_PER_PROCESS = 3
+_NOT_STARTED = HashedBatch(schema=())
 
 
 class _Job(NamedTuple):
     number: int  # chunk number
-    piece: dict[str, list[object]]
+    chunk: dict[str, list[object]]  # the whole chunk's columns
+    span: tuple[int, int]  # this slice's rows in the chunk
     work: Future | HashedBatch  # a pool job, or the slice already hashed here
     sent: tuple[Packed, ...] = ()  # what went to the pool (to free if never read)
+
+    def piece(self, keys: Iterable[str] | None = None) -> dict[str, list[object]]:
+        """The slice's columns (all, or ``keys``): made when needed, so no long-lived copies."""
+        start, stop = self.span
+        return {k: v[start:stop] for k, v in self.chunk.items() if keys is None or k in keys}
 
 
 def _put(text: str) -> tuple[str, int]:
@@ -85,24 +96,42 @@ def unpack(packed: Packed, size: int) -> list[object]:
     return _take(packed).split("\n")  # type: ignore[arg-type]
 
 
-def _work(packed: dict[str, Packed], size: int, region: str | None) -> dict[str, tuple[Packed, dict[int, str]]]:
-    """In a worker: hash some columns of one slice; values go back packed."""
+def _work(packed: dict[str, Packed], size: int,
+          region: str | None) -> tuple[dict[str, tuple[Packed, dict[int, str]]], HashedBatch]:
+    """In a worker: hash some columns of one slice; values go back packed, with their counters."""
     result = {}
+    counted = HashedBatch(schema=())
     for key, values in packed.items():
-        out, bad = hash_column(key, unpack(values, size), region)
+        plain = unpack(values, size)
+        out, bad = hash_column(key, plain, region)
+        tally(counted, key, plain, bad)
         result[key] = (pack(out), bad)  # type: ignore[arg-type]
-    return result
+    return result, counted
 
 
-def _slices(columns: Columns, size: int) -> Iterator[dict[str, list[object]]]:
-    lists = {key: _as_list(values) for key, values in columns.items()}
-    total = len(next(iter(lists.values()))) if lists else 0
-    for start in range(0, max(total, 1), size):
-        yield {key: values[start:start + size] for key, values in lists.items()}
+def _spans(chunk: dict[str, list[object]], size: int) -> list[tuple[int, int]]:
+    total = len(next(iter(chunk.values()))) if chunk else 0
+    return [(start, min(start + size, total)) for start in range(0, max(total, 1), size)]
 
 
-def _merge(batches: Iterable[HashedBatch]) -> HashedBatch:
-    return HashedBatch.concat(batches)
+def _absorb(parts: list[HashedBatch]) -> HashedBatch:
+    """One batch from the slices of one chunk, reusing the first slice's lists (engine-private)."""
+    if len(parts) == 1:
+        return parts[0]
+    merged = parts[0]
+    for part in parts[1:]:
+        offset = merged.input_rows
+        merged.rows.extend(part.rows)
+        merged.kept_index.extend(map(offset.__add__, part.kept_index))
+        merged.dropped_rows += part.dropped_rows
+        merged.empty.update(part.empty)
+        merged.invalid.update(part.invalid)
+        for reason, masked in part.examples.items():
+            bucket = merged.examples.setdefault(reason, [])
+            bucket.extend(m for m in masked if m not in bucket)
+            del bucket[MAX_EXAMPLES:]
+        merged.input_rows += part.input_rows
+    return merged
 
 
 class Engine:
@@ -137,29 +166,38 @@ class Engine:
             self._pool = None
 
     def _pool_busy(self, pending: deque[_Job]) -> bool:
+        """True when the pool has enough queued to stay busy while this process hashes a slice."""
         if not self.steal:
             return False
         in_flight = sum(1 for job in pending if isinstance(job.work, Future) and not job.work.done())
-        return in_flight > self.workers - 1  # one queued per pool process keeps it fed
+        return in_flight > QUEUED_PER_PROCESS * (self.workers - 1)
 
-    def _start(self, number: int, piece: dict[str, list[object]], region: str | None,
+    def _start(self, number: int, chunk: dict[str, list[object]], span: tuple[int, int], region: str | None,
                pending: deque[_Job]) -> _Job:
-        heavy = {k: v for k, v in piece.items() if k in WORKER_KEYS}
-        if self.workers == 1 or not heavy or self._pool_busy(pending):
-            return _Job(number, piece, finish(*hash_columns(piece, region)))
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=self.workers - 1 if self.steal else self.workers)
-        size = len(next(iter(piece.values())))
-        packed = {k: pack(v) for k, v in heavy.items()}
-        return _Job(number, piece, self._pool.submit(_work, packed, size, region), tuple(packed.values()))
+        job = _Job(number, chunk, span, _NOT_STARTED)
+        heavy = [k for k in chunk if k in WORKER_KEYS]
+        with gc_paused():  # slices and packed copies die here, before the collector sees them
+            if self.workers == 1 or not heavy or self._pool_busy(pending):
+                return job._replace(work=finish(*hash_columns(job.piece(), region)))
+            if self._pool is None:
+                # Workers must share this process's resource tracker; otherwise each starts its own,
+                # and a block created on one side and unlinked on the other is "leaked" at exit.
+                resource_tracker.ensure_running()
+                self._pool = ProcessPoolExecutor(max_workers=self.workers - 1 if self.steal else self.workers)
+            packed = {k: pack(v) for k, v in job.piece(heavy).items()}
+            size = span[1] - span[0]
+            return job._replace(work=self._pool.submit(_work, packed, size, region), sent=tuple(packed.values()))
 
     @staticmethod
     def _result(job: _Job, region: str | None) -> HashedBatch:
         if isinstance(job.work, HashedBatch):
             return job.work
-        size = len(next(iter(job.piece.values())))
-        done: dict[str, Column] = {key: (unpack(out, size), bad) for key, (out, bad) in job.work.result().items()}
-        return finish(*hash_columns(job.piece, region, done))
+        hashed, counted = job.work.result()
+        size = job.span[1] - job.span[0]
+        with gc_paused():  # unpacked hashes and slices are dropped before the collector runs
+            done: dict[str, Column] = {key: (unpack(out, size), bad) for key, (out, bad) in hashed.items()}
+            rest = job.piece([key for key in job.chunk if key not in done])
+            return finish(*hash_columns(rest, region, done, counted))
 
     @staticmethod
     def _discard(job: _Job) -> None:
@@ -168,7 +206,7 @@ class Engine:
             return
         job.work.cancel()
         try:
-            outputs = [out for out, _ in job.work.result().values()]
+            outputs = [out for out, _ in job.work.result()[0].values()]
         except BaseException:  # noqa: BLE001 - cancelled or failed: the inputs may be left
             outputs = list(job.sent)
         for packed in outputs:
@@ -185,13 +223,15 @@ class Engine:
         pending: deque[_Job] = deque()
         parts: dict[int, list[HashedBatch]] = {}
         expected: dict[int, int] = {}
+        most = QUEUED_PER_PROCESS * self.workers + 2
         try:
-            for number, chunk in enumerate(chunks):
-                slices = list(_slices(chunk, self.slice_rows))
-                expected[number] = len(slices)
-                for piece in slices:
-                    pending.append(self._start(number, piece, region, pending))
-                    while pending and (len(pending) > 2 * self.workers + 2 or _ready(pending[0])):
+            for number, columns in enumerate(chunks):
+                chunk = {key: _as_list(values) for key, values in columns.items()}
+                spans = _spans(chunk, self.slice_rows)
+                expected[number] = len(spans)
+                for span in spans:
+                    pending.append(self._start(number, chunk, span, region, pending))
+                    while pending and (len(pending) > most or _ready(pending[0])):
                         yield from self._collect(pending.popleft(), region, parts, expected)
             while pending:
                 yield from self._collect(pending.popleft(), region, parts, expected)
@@ -207,11 +247,11 @@ class Engine:
         bucket.append(cls._result(job, region))
         if len(bucket) == expected[number]:
             del parts[number], expected[number]
-            yield _merge(bucket)
+            yield _absorb(bucket)
 
     def hash_batch(self, columns: Columns, default_country: str | None = None) -> HashedBatch:
         """Same result as :func:`fbsync.identity.hash_batch`, computed with the workers."""
-        return _merge(self.imap([columns], default_country))
+        return HashedBatch.concat(self.imap([columns], default_country))
 
 
 def _ready(job: _Job) -> bool:
