@@ -14,16 +14,15 @@ checks it); speed comes from working on whole columns:
 from __future__ import annotations
 
 import datetime as _dt
-import gc
 import re
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import compress
-from typing import Iterable, Iterator, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from fbsync.identity import geo, phone
-from fbsync.identity._text import EMPTY, MAX_TEXT, is_missing, to_text
+from fbsync.identity._hotpath import gc_paused, positions
+from fbsync.identity._text import EMPTY, MAX_TEXT, is_missing, sha256_hex, to_text
 from fbsync.identity.dates import INVALID_DATE, split_date
 from fbsync.identity.hashing import hex_lines
 from fbsync.identity.mask import mask
@@ -39,38 +38,6 @@ _PER_VALUE = frozenset({"EMAIL", "PHONE", "MADID", "EXTERN_ID"})
 
 Column = tuple[list[str], dict[int, str]]  # (value to send or "", row → reason)
 _NON_EMPTY_LINE = re.compile(rb"[^\n]+")
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while a batch allocates its rows.
-
-    A batch allocates hundreds of thousands of tuples and lists and creates no
-    reference cycle; left on, the collector runs every 700 allocations and now
-    and then walks every container of the process: up to 0.5 µs per row in the
-    parallel engine's main process (docs/identity.md).  Nested use is a no-op;
-    the collector is back on (if it was) as soon as the block ends.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
-def positions(items: list[object], item: object) -> list[int]:
-    """Indexes of ``item`` in ``items``: a C-speed scan per hit, for the few blanks and drops."""
-    found: list[int] = []
-    index = -1
-    try:
-        while True:
-            index = items.index(item, index + 1)
-            found.append(index)
-    except ValueError:
-        return found
 
 
 @dataclass
@@ -176,8 +143,16 @@ def _finish(key: str, texts: list[str], stripped: list[str], out: list[str],
         else:
             out[index] = ""
             bad[index] = EMPTY
+    seen: dict[str, tuple[str, str | None]] = {}  # junk repeats ("n/a", "0000000000")
+    quick = phone.quick_phone if key == "PHONE" else None
     for index in suspects:
-        out[index], reason = _slow(key, texts[index], region)
+        text = texts[index]
+        result = seen.get(text)
+        if result is None:
+            short = stripped[index]
+            number = quick(short, region) if quick and len(short) != 64 and short.isascii() else None
+            result = seen[text] = (sha256_hex(number), None) if number else _slow(key, text, region)
+        out[index], reason = result
         if reason:
             bad[index] = reason
     return bad
@@ -262,10 +237,10 @@ def _memo_column(key: str, values: list[object], region: str | None) -> Column:
     """
     sent, reasons = _memo_for(key, region)
     try:
-        out = list(map(sent.get, values))
-    except TypeError:  # an unhashable cell (a list…)
-        out = [None]
-    if None not in out:
+        out = list(map(sent.__getitem__, values))  # type: ignore[arg-type]
+    except (KeyError, TypeError):  # a value not seen yet, or an unhashable cell (a list…)
+        pass
+    else:
         return out, {i: reasons[values[i]] for i in positions(out, "")}  # type: ignore[arg-type, index]
     texts, bad = _as_texts(key, values)
     for text in dict.fromkeys(texts):
@@ -372,20 +347,24 @@ def hash_columns(columns: Mapping[str, Sequence[object]], region: str | None,
 
 
 def finish(batch: HashedBatch, outs: list[list[str]], dropped: list[int]) -> HashedBatch:
-    """Fill ``rows``, ``kept_index`` and ``dropped_rows`` from per-key value lists."""
-    with gc_paused():
-        rows = zip(*outs)
-        if dropped:
-            keep = bytearray(b"\x01") * batch.input_rows
-            for index in dropped:
-                keep[index] = 0
-            batch.kept_index = list(compress(range(batch.input_rows), keep))
-            batch.rows = list(compress(rows, keep))
-        else:
-            batch.kept_index = list(range(batch.input_rows))
-            batch.rows = list(rows)
-        batch.dropped_rows = len(dropped)
-        return batch
+    """Fill ``rows``, ``kept_index`` and ``dropped_rows`` from per-key value lists.
+
+    Runs with the garbage collector on (unlike :func:`hash_columns`): it then
+    scans each new row tuple while the tuple is still in the CPU cache, instead
+    of all of them at once afterwards (measured ~8 % faster on 7-key rows).
+    """
+    rows = zip(*outs)
+    if dropped:
+        keep = bytearray(b"\x01") * batch.input_rows
+        for index in dropped:
+            keep[index] = 0
+        batch.kept_index = list(compress(range(batch.input_rows), keep))
+        batch.rows = list(compress(rows, keep))
+    else:
+        batch.kept_index = list(range(batch.input_rows))
+        batch.rows = list(rows)
+    batch.dropped_rows = len(dropped)
+    return batch
 
 
 def hash_batch(columns: Mapping[str, Sequence[object]], default_country: str | None = None) -> HashedBatch:

@@ -21,8 +21,8 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from multiprocessing import resource_tracker, shared_memory
 from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence, Union
 
-from fbsync.identity.batch import (MAX_EXAMPLES, Column, HashedBatch, _as_list, finish, gc_paused, hash_column,
-                                  hash_columns, tally)
+from fbsync.identity._hotpath import gc_paused
+from fbsync.identity.batch import MAX_EXAMPLES, Column, HashedBatch, _as_list, finish, hash_column, hash_columns, tally
 from fbsync.identity.geo import default_region
 
 Columns = Mapping[str, Sequence[object]]
@@ -45,7 +45,8 @@ class _Job(NamedTuple):
     def piece(self, keys: Iterable[str] | None = None) -> dict[str, list[object]]:
         """The slice's columns (all, or ``keys``): made when needed, so no long-lived copies."""
         start, stop = self.span
-        return {k: v[start:stop] for k, v in self.chunk.items() if keys is None or k in keys}
+        whole = start == 0 and stop == len(next(iter(self.chunk.values())))
+        return {k: v if whole else v[start:stop] for k, v in self.chunk.items() if keys is None or k in keys}
 
 
 def _put(text: str) -> tuple[str, int]:
@@ -147,7 +148,7 @@ class Engine:
     ...         send(batch.rows)
     """
 
-    def __init__(self, workers: int | None = None, slice_rows: int = 25_000, steal: bool = True) -> None:
+    def __init__(self, workers: int | None = None, slice_rows: int = 50_000, steal: bool = True) -> None:
         self.workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
         self.slice_rows = slice_rows
         self.steal = steal
@@ -176,9 +177,11 @@ class Engine:
                pending: deque[_Job]) -> _Job:
         job = _Job(number, chunk, span, _NOT_STARTED)
         heavy = [k for k in chunk if k in WORKER_KEYS]
-        with gc_paused():  # slices and packed copies die here, before the collector sees them
-            if self.workers == 1 or not heavy or self._pool_busy(pending):
-                return job._replace(work=finish(*hash_columns(job.piece(), region)))
+        if self.workers == 1 or not heavy or self._pool_busy(pending):
+            with gc_paused():  # the slice's copies die here, before the collector sees them
+                columns = hash_columns(job.piece(), region)
+            return job._replace(work=finish(*columns))  # rows are built with the collector on (see finish)
+        with gc_paused():
             if self._pool is None:
                 # Workers must share this process's resource tracker; otherwise each starts its own,
                 # and a block created on one side and unlinked on the other is "leaked" at exit.
@@ -197,7 +200,8 @@ class Engine:
         with gc_paused():  # unpacked hashes and slices are dropped before the collector runs
             done: dict[str, Column] = {key: (unpack(out, size), bad) for key, (out, bad) in hashed.items()}
             rest = job.piece([key for key in job.chunk if key not in done])
-            return finish(*hash_columns(rest, region, done, counted))
+            columns = hash_columns(rest, region, done, counted)
+        return finish(*columns)
 
     @staticmethod
     def _discard(job: _Job) -> None:
@@ -259,7 +263,7 @@ def _ready(job: _Job) -> bool:
 
 
 def hash_batch_parallel(columns: Columns, default_country: str | None = None, *,
-                        workers: int | None = None, slice_rows: int = 25_000) -> HashedBatch:
+                        workers: int | None = None, slice_rows: int = 50_000) -> HashedBatch:
     """One-shot :meth:`Engine.hash_batch` (starts and stops a pool; reuse an Engine for many chunks)."""
     with Engine(workers=workers, slice_rows=slice_rows) as engine:
         return engine.hash_batch(columns, default_country)

@@ -251,9 +251,22 @@ def _plan_filter(region: str, code: int) -> str:
     if region not in _FRENCH_PLAN_REGIONS:
         return ""
     if code == 33:
-        return "(?!" + "|".join(sorted(_FRENCH_OVERSEAS)) + ")"
-    own = sorted(p for p, c in _FRENCH_OVERSEAS.items() if c == code)
-    return "(?=" + "|".join(own) + ")"
+        return "(?!" + _prefix_pattern(list(_FRENCH_OVERSEAS)) + ")"
+    return "(?=" + _prefix_pattern([p for p, c in _FRENCH_OVERSEAS.items() if c == code]) + ")"
+
+
+def _prefix_pattern(prefixes: list[str]) -> str:
+    """A regex for equally long digit prefixes, factored digit by digit (``26[239]|59[046]|…``).
+
+    ``re`` tries alternatives one by one; the factored form fails after one or two
+    digits instead of trying all 14 overseas prefixes on every line.
+    """
+    if len(prefixes[0]) == 1:
+        return "[" + "".join(sorted(prefixes)) + "]"
+    heads: dict[str, list[str]] = {}
+    for prefix in sorted(prefixes):
+        heads.setdefault(prefix[0], []).append(prefix[1:])
+    return "(?:" + "|".join(head + _prefix_pattern(tails) for head, tails in heads.items()) + ")"
 
 
 @functools.lru_cache(maxsize=64)
