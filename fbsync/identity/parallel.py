@@ -82,31 +82,43 @@ def _free(packed: Packed) -> None:
 
 
 def pack(values: list[object]) -> Packed:
-    """Newline-free strings travel as one shared-memory block; anything else is pickled."""
-    if values and set(map(type, values)) <= {str}:
+    """Strings travel as one newline-joined shared-memory block; anything else is pickled.
+
+    No newline check here (it costs as much as the join): a cell holding a newline
+    makes the block split into more lines than values, and :func:`unpack` says so.
+    """
+    try:
         joined = "\n".join(values)  # type: ignore[arg-type]
-        if joined.count("\n") == len(values) - 1:
-            return _put(joined)
-    return values
+    except TypeError:  # None, numbers, dates…: the list is pickled
+        return values
+    return _put(joined)
 
 
-def unpack(packed: Packed, size: int) -> list[object]:
-    """Inverse of :func:`pack` for ``size`` values (frees the block)."""
+def unpack(packed: Packed, size: int) -> list[object] | None:
+    """Inverse of :func:`pack` for ``size`` values (frees the block); None if a cell held a newline."""
     if isinstance(packed, list):
         return packed
-    return _take(packed).split("\n")  # type: ignore[arg-type]
+    values: list[object] = _take(packed).split("\n")  # type: ignore[assignment]
+    return values if len(values) == size else None
 
 
 def _work(packed: dict[str, Packed], size: int,
           region: str | None) -> tuple[dict[str, tuple[Packed, dict[int, str]]], HashedBatch]:
-    """In a worker: hash some columns of one slice; values go back packed, with their counters."""
+    """In a worker: hash some columns of one slice; values go back packed, with their counters.
+
+    A column whose block did not split into ``size`` values (a cell holds a
+    newline) is left out: the main process hashes it from its own list.
+    """
     result = {}
     counted = HashedBatch(schema=())
     for key, values in packed.items():
         plain = unpack(values, size)
+        if plain is None:
+            continue
         out, bad = hash_column(key, plain, region)
         tally(counted, key, plain, bad)
-        result[key] = (pack(out), bad)  # type: ignore[arg-type]
+        # Outputs hold no newline: hashes, lowercase UUIDs, or EXTERN_IDs (trimmed inputs, which had none).
+        result[key] = (_put("\n".join(out)), bad)
     return result, counted
 
 
@@ -198,7 +210,8 @@ class Engine:
         hashed, counted = job.work.result()
         size = job.span[1] - job.span[0]
         with gc_paused():  # unpacked hashes and slices are dropped before the collector runs
-            done: dict[str, Column] = {key: (unpack(out, size), bad) for key, (out, bad) in hashed.items()}
+            done: dict[str, Column] = {key: (unpack(out, size), bad)  # type: ignore[misc]
+                                       for key, (out, bad) in hashed.items()}
             rest = job.piece([key for key in job.chunk if key not in done])
             columns = hash_columns(rest, region, done, counted)
         return finish(*columns)

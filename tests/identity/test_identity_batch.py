@@ -250,3 +250,15 @@ def test_engine_in_a_fresh_process_leaves_no_resource_tracker_warnings(tmp_path:
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.strip() == "50"  # the rows where both keys are dropped go
     assert "resource_tracker" not in done.stderr and "leaked" not in done.stderr
+
+
+def test_engine_cells_with_newlines_are_hashed_by_the_main_process() -> None:
+    # A newline inside a cell makes the shared-memory block split into too many
+    # lines; the worker leaves that column out and this process hashes it.
+    columns = {"EMAIL": ["a@b.fr", "x@y.fr\nz@w.fr", "c@d.fr"] * 20, "PHONE": ["0612345678", None, "06 12"] * 20,
+               "FN": ["Jean", "Élodie", ""] * 20}
+    expected = hash_batch(columns, "FR")
+    with Engine(workers=2, slice_rows=9) as engine:
+        got = engine.hash_batch(columns, "FR")
+    assert (got.rows, got.kept_index, got.empty, got.invalid) == (
+        expected.rows, expected.kept_index, expected.empty, expected.invalid)
