@@ -196,8 +196,7 @@ def _ascii_buffer(stripped: list[str]) -> str:
     return "\n".join(s if s.isascii() and len(s) <= MAX_TEXT else "" for s in stripped)
 
 
-def _email_column(texts: list[str]) -> Column | None:
-    stripped = list(map(str.strip, texts))
+def _email_column(texts: list[str], stripped: list[str]) -> Column | None:
     buffer = _ascii_buffer(stripped).lower().encode()
     if buffer.count(b"\n") != len(texts) - 1:
         return None  # a cell holds a newline: let the per-value path judge it
@@ -207,11 +206,10 @@ def _email_column(texts: list[str]) -> Column | None:
     return out, bad
 
 
-def _phone_column(texts: list[str], region: str | None) -> Column | None:
+def _phone_column(texts: list[str], stripped: list[str], region: str | None) -> Column | None:
     spec = phone.fast_spec(region)
     if spec is None:
         return None
-    stripped = list(map(str.strip, texts))
     buffer = _ascii_buffer(stripped).encode()
     compact, leftover = phone.fast_phone_lines(buffer, spec)
     if compact.count(b"\n") != len(texts) - 1:
@@ -268,12 +266,16 @@ def hash_column(key: str, values: list[object], region: str | None) -> Column:
     """Hash one column: values to send (``""`` when dropped) and row → reason."""
     if key not in _PER_VALUE:
         return _memo_column(key, values, region)
-    texts, pre_bad = _as_texts(key, values)
+    try:  # all text (the usual case): no per-cell type check
+        texts, pre_bad, stripped = values, {}, list(map(str.strip, values))  # type: ignore[arg-type]
+    except TypeError:  # None, numbers, dates…
+        texts, pre_bad = _as_texts(key, values)
+        stripped = list(map(str.strip, texts))
     result: Column | None = None
     if key == "EMAIL":
-        result = _email_column(texts)
+        result = _email_column(texts, stripped)  # type: ignore[arg-type]
     elif key == "PHONE":
-        result = _phone_column(texts, region)
+        result = _phone_column(texts, stripped, region)  # type: ignore[arg-type]
     if result is None:
         result = _plain_column(key, texts, region)
     result[1].update(pre_bad)
