@@ -67,6 +67,21 @@ def test_cipher_round_trip_and_fingerprints() -> None:
     assert fp != c.fingerprint(("EMAIL", "FN", "PHONE"), row)  # the schema is part of the identity
 
 
+def test_fingerprints_stay_byte_identical_across_versions() -> None:
+    # Ledgers written by earlier versions hold these fingerprints: the formula must not drift.
+    import hashlib
+    import hmac
+
+    from fbsync.crypto import SEP, _derive
+
+    c = RowCipher(b"k" * 32)
+    row, schema = ("a" * 64, "", "b" * 64), ("EMAIL", "PHONE", "FN")
+    key = _derive(b"k" * 32, b"fingerprint")
+    msg = (SEP.join(schema) + "\x1e" + SEP.join(row)).encode()
+    assert c.fingerprint(schema, row) == hmac.new(key, msg, hashlib.sha256).digest()[:16]
+    assert c.keyed_hash("x@y.fr") == hmac.new(key, b"idx@y.fr", hashlib.sha256).digest()[:16]
+
+
 def test_store_file_is_0600_and_holds_no_hash_or_plaintext(tmp_path: Path) -> None:
     store = StateStore.open(tmp_path)
     c = RowCipher(b"k" * 32)
