@@ -71,22 +71,27 @@ class HashedBatch:
         for batch in batches:
             if merged is None:
                 merged = HashedBatch(schema=batch.schema)
-            elif batch.schema != merged.schema:
-                raise ValueError(f"cannot merge schemas {merged.schema} and {batch.schema}")
-            merged.rows.extend(batch.rows)
-            offset = merged.input_rows
-            merged.kept_index.extend(map(offset.__add__, batch.kept_index) if offset else batch.kept_index)
-            merged.dropped_rows += batch.dropped_rows
-            merged.empty.update(batch.empty)
-            merged.invalid.update(batch.invalid)
-            for reason, masked in batch.examples.items():
-                bucket = merged.examples.setdefault(reason, [])
-                bucket.extend(m for m in masked if m not in bucket)
-                del bucket[MAX_EXAMPLES:]
-            merged.input_rows += batch.input_rows
+            merged.absorb(batch)
         if merged is None:
             raise ValueError("nothing to merge")
         return merged
+
+    def absorb(self, other: HashedBatch) -> HashedBatch:
+        """Append ``other`` (the next chunk of the same input) to this batch, in place."""
+        if other.schema != self.schema:
+            raise ValueError(f"cannot merge schemas {self.schema} and {other.schema}")
+        offset = self.input_rows
+        self.rows.extend(other.rows)
+        self.kept_index.extend(map(offset.__add__, other.kept_index) if offset else other.kept_index)
+        self.dropped_rows += other.dropped_rows
+        self.empty.update(other.empty)
+        self.invalid.update(other.invalid)
+        for reason, masked in other.examples.items():
+            bucket = self.examples.setdefault(reason, [])
+            bucket.extend(m for m in masked if m not in bucket)
+            del bucket[MAX_EXAMPLES:]
+        self.input_rows += other.input_rows
+        return self
 
     def problems(self) -> dict[str, dict[str, int]]:
         """Per key: ``{"empty": n, "<reason>": n, …}``, e.g. phone: 312 invalid, 1,204 empty."""

@@ -22,7 +22,7 @@ from multiprocessing import resource_tracker, shared_memory
 from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence, Union
 
 from fbsync.identity._hotpath import gc_paused
-from fbsync.identity.batch import MAX_EXAMPLES, Column, HashedBatch, _as_list, finish, hash_column, hash_columns, tally
+from fbsync.identity.batch import Column, HashedBatch, _as_list, finish, hash_column, hash_columns, tally
 from fbsync.identity.geo import default_region
 
 Columns = Mapping[str, Sequence[object]]
@@ -129,22 +129,9 @@ def _spans(chunk: dict[str, list[object]], size: int) -> list[tuple[int, int]]:
 
 def _absorb(parts: list[HashedBatch]) -> HashedBatch:
     """One batch from the slices of one chunk, reusing the first slice's lists (engine-private)."""
-    if len(parts) == 1:
-        return parts[0]
-    merged = parts[0]
     for part in parts[1:]:
-        offset = merged.input_rows
-        merged.rows.extend(part.rows)
-        merged.kept_index.extend(map(offset.__add__, part.kept_index))
-        merged.dropped_rows += part.dropped_rows
-        merged.empty.update(part.empty)
-        merged.invalid.update(part.invalid)
-        for reason, masked in part.examples.items():
-            bucket = merged.examples.setdefault(reason, [])
-            bucket.extend(m for m in masked if m not in bucket)
-            del bucket[MAX_EXAMPLES:]
-        merged.input_rows += part.input_rows
-    return merged
+        parts[0].absorb(part)
+    return parts[0]
 
 
 class Engine:
