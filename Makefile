@@ -9,11 +9,11 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(VENV)/.installed: pyproject.toml fbsync/identity/_fasthash.c | $(BIN)/python
+$(VENV)/.installed: pyproject.toml setup.py fbsync/identity/_fasthash.c | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $@
 
-$(VENV)/.dev-installed: pyproject.toml fbsync/identity/_fasthash.c | $(BIN)/python
+$(VENV)/.dev-installed: pyproject.toml setup.py fbsync/identity/_fasthash.c | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@ $(VENV)/.installed
 
