@@ -302,6 +302,7 @@ class _Service:
     def __init__(self, dispatcher: Dispatcher, reload_every: float) -> None:
         self.d, self.reload_every = dispatcher, reload_every
         self._seq, self._running = 0, ""
+        self._lock, self._closed = threading.Lock(), False
         self.sched = BackgroundScheduler(
             timezone=UTC, executors={"default": ThreadPoolExecutor(max_workers=1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
@@ -312,6 +313,11 @@ class _Service:
 
     def _arm(self) -> None:
         """(Re)schedule the wake-up job (at once when the next due instant is past)."""
+        with self._lock:
+            if not self._closed:
+                self._arm_locked()
+
+    def _arm_locked(self) -> None:
         when = self.d.timetable.next_wakeup()
         if self.d.watcher is not None:
             soon = self.d.clock() + timedelta(seconds=self.reload_every)
@@ -340,7 +346,16 @@ class _Service:
             self._arm()
 
     def shutdown(self) -> None:
-        """Wait for the job in flight (the sync stops between batches once ``stop`` is set)."""
+        """Wait for the job in flight (the sync stops between batches once ``stop`` is set).
+
+        The wake-up jobs are removed first, while the scheduler still runs: APScheduler marks
+        itself stopped before taking its lock, and a date job it fired just then was looked
+        up among the pending jobs instead of its store (JobLookupError in its thread).
+        """
+        with self._lock:
+            self._closed = True  # no wake-up is added from here on
+            if self.sched.running:
+                self.sched.remove_all_jobs()
         if self.sched.running:
             self.sched.shutdown(wait=True)
 
