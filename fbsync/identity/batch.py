@@ -149,13 +149,14 @@ def _finish(key: str, texts: list[str], stripped: list[str], out: list[str],
             out[index] = ""
             bad[index] = EMPTY
     seen: dict[str, tuple[str, str | None]] = {}  # junk repeats ("n/a", "0000000000")
-    quick = phone.quick_phone if key == "PHONE" else None
+    is_phone = key == "PHONE"
     for index in suspects:
         text = texts[index]
         result = seen.get(text)
         if result is None:
-            short = stripped[index]
-            number = quick(short, region) if quick and len(short) != 64 and short.isascii() else None
+            short = stripped[index]  # plain shapes skip send_value, after the checks to_text makes
+            plain = is_phone and len(short) != 64 and len(short) <= MAX_TEXT and short.isascii()
+            number = phone.quick_phone(short, region) if plain else None
             result = seen[text] = (sha256_hex(number), None) if number else _slow(key, text, region)
         out[index], reason = result
         if reason:

@@ -121,6 +121,11 @@ def test_fast_paths_keep_the_per_value_limits() -> None:
     batch = hash_batch({"EMAIL": [long_email, "a@b.fr", "Élodie@b.fr"]})
     assert batch.invalid == Counter({("EMAIL", "too long"): 1})
     assert batch.rows == [(sha("a@b.fr"),), (sha("élodie@b.fr"),)]
+    # A phone made long by separators is too long, even though its digits would read well.
+    padded = "+33" + "." * 1000 + "612345678"
+    batch = hash_batch({"PHONE": [padded, "+33 6 12 34 56 78", padded, "0" * 64]}, "FR")
+    assert batch.invalid == Counter({("PHONE", "too long"): 2})
+    assert batch.rows == [(sha("33612345678"),), ("0" * 64,)]  # a 64-hex value passes through as a hash
 
 
 def test_unhashed_keys_in_rows() -> None:
