@@ -297,11 +297,19 @@ def fast_spec(region: str | None) -> FastSpec | None:
         return None
     code = str(metadata.country_code)
     zero = "0?" if trunk else ""
-    national = "|0" if trunk else ""
-    # A line starting with 00 is an international call unless it is 00 + our code.
-    prefix = rf"(?:\+{code}{zero}|00{code}{zero}|(?!00)(?:{code}{zero}{national})?)"
+    number = f"(?:{general.national_number_pattern})"
     plan = _plan_filter(region, metadata.country_code)
-    accept = rf"^{prefix}{plan}(?:{general.national_number_pattern})$"
+    # A line starting with 00 is an international call unless it is 00 + our code.
+    if code == "33" and plan:
+        # Metropolitan France: a number written with its country code (+33, 0033, 33) is kept as
+        # written, overseas prefixes included (+33 692… → 33692…); only national-format numbers
+        # (0692…) take their département's code, so only they go through the plan filter.
+        written = rf"(?:\+{code}{zero}|00{code}{zero}|(?!00){code}{zero}){number}"
+        accept = rf"^(?:{written}|(?!00){zero}{plan}{number})$"
+    else:
+        national = "|0" if trunk else ""
+        prefix = rf"(?:\+{code}{zero}|00{code}{zero}|(?!00)(?:{code}{zero}{national})?)"
+        accept = rf"^{prefix}{plan}{number}$"
     return FastSpec(re.compile(accept.encode(), re.M), code.encode(), general.possible_length[0])
 
 

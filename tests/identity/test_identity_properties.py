@@ -197,3 +197,28 @@ def test_fast_regions_example_numbers(region: str) -> None:
         assert got.get(index) == (hashlib.sha256(expected.encode()).hexdigest() if expected else None), value
         quick = quick_phone(value, region)
         assert quick is None or quick == expected, value
+
+
+OVERSEAS_AND_OTHERS = ["262", "263", "269", "590", "594", "596", "639", "690", "691", "692", "693", "694", "696",
+                       "697", "612", "712", "199"]
+FR_SHAPES = ["+33{p}123456", "+33 (0){p}123456", "0033{p}123456", "0033 (0){p}123456", "33{p}123456",
+             "330{p}123456", "0{p}123456", "{p}123456", "+330{p}123456", "00330{p}123456"]
+
+
+@pytest.mark.parametrize("prefix", OVERSEAS_AND_OTHERS)
+def test_french_fast_path_keeps_a_written_33_even_before_an_overseas_prefix(prefix: str) -> None:
+    # +33 692… stays 33692… (as written); only 0692… becomes Réunion's 262692…. The column fast
+    # path takes every shape written with 33 and leaves national overseas numbers to quick_phone.
+    values = [shape.format(p=prefix) for shape in FR_SHAPES]
+    batch = hash_batch({"PHONE": values}, "FR")
+    got = dict(zip(batch.kept_index, (row[0] for row in batch.rows)))
+    spec = fast_spec("FR")
+    assert spec is not None
+    for index, value in enumerate(values):
+        expected, _ = reference_phone(value, "FR")
+        assert got.get(index) == (hashlib.sha256(expected.encode()).hexdigest() if expected else None), value
+        compact = re.sub(r"[ ().]", "", value).encode()
+        written_33 = not value.startswith("0") or value.startswith("00")
+        if written_33 and value.lstrip("+").startswith("33"):
+            assert spec.accept.fullmatch(compact), value
+            assert expected == "33" + compact[-9:].decode()
