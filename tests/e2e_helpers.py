@@ -18,6 +18,9 @@ from fbsync.sync import is_consent
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "e2e-token-0123456789"
+#: The demo CRM's "everyone" audience: the query and key mapping the crash and resilience tests sync.
+EVERYONE_QUERY = "SELECT email, phone, first_name, last_name, consent FROM customers"
+EVERYONE_KEYS = {"EMAIL": "email", "PHONE": "phone", "FN": "first_name", "LN": "last_name"}
 
 
 def admin(url: str, path: str, method: str = "GET") -> Any:

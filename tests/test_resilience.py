@@ -20,11 +20,10 @@ from fbsync.sandbox import Faults, running_sandbox
 from fbsync.settings import Settings
 from fbsync.sync import RunReport, Syncer
 
-from e2e_helpers import Workdir, expected_rows, make_workdir
+from e2e_helpers import EVERYONE_KEYS, EVERYONE_QUERY, Workdir, expected_rows, make_workdir
 
 pytestmark = pytest.mark.e2e
-QUERY = "SELECT email, phone, first_name, last_name, consent FROM customers"
-KEYS = {"EMAIL": "email", "PHONE": "phone", "FN": "first_name", "LN": "last_name"}
+QUERY, KEYS = EVERYONE_QUERY, EVERYONE_KEYS
 YAML = f"""
 version: 1
 ad_account_id: act_31
