@@ -84,3 +84,18 @@ def test_pure_python_switch(monkeypatch: pytest.MonkeyPatch) -> None:
     assert hashing._load() is None
     monkeypatch.setenv("FBSYNC_PURE_PYTHON", "0")
     assert (hashing._load() is None) == (hashing.FAST is None)
+
+
+@fast_only
+def test_c_module_on_a_large_column_from_several_threads() -> None:
+    # 20,000 lines of 0-300 bytes (up to 5 SHA-256 blocks), hashed by 4 threads at once (the GIL is released).
+    from concurrent.futures import ThreadPoolExecutor
+
+    assert hashing.FAST is not None
+    fast = hashing.FAST
+    lines = [(b"x%d@" % i) * (i % 40) for i in range(20_000)]
+    data = b"\n".join(lines)
+    expected = [hashlib.sha256(line).hexdigest() for line in lines]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: fast(data, b"", 0), range(4)))
+    assert all(result == expected for result in results)
