@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import random
+import re
 import sqlite3
 import string
 import unicodedata
@@ -23,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fbsync import pushdown as pd
+from fbsync import pushdown_sql as pds
 from fbsync.crm import CrmSource
 from fbsync.errors import ConfigError
 from fbsync.identity import hash_batch, hash_one
@@ -228,8 +230,8 @@ def test_rewrite_is_safe_for_sqlalchemy_text(country: str | None) -> None:
 
 
 def test_bracket_escapes() -> None:
-    assert pd.bracket("a-]^\\:[%b") == "[\\%\\-\\:\\[-\\^ab]"
-    assert pd.bracket(["a", "b", "c", "e"], negate=True) == "[^a-ce]"
+    assert pds.bracket("a-]^\\:[%b") == "[\\%\\-\\:\\[-\\^ab]"
+    assert pds.bracket(["a", "b", "c", "e"], negate=True) == "[^a-ce]"
 
 
 # ----------------------------------------------------------------- database
@@ -277,17 +279,17 @@ def test_server_is_suitable_and_describe(engine: sa.Engine, demo_table: str) -> 
 
 def test_character_classes_match_python(engine: sa.Engine) -> None:
     """Each embedded bracket matches, in PostgreSQL, exactly the BMP characters Python's rule names."""
-    u = pd._unicode()
+    u = pds._unicode()
     every = [c for c in map(chr, range(1, 0x10000)) if not 0xD800 <= ord(c) <= 0xDFFF]
-    known = [c for c in every if pd._base_ok(c)]
+    known = [c for c in every if pds._base_ok(c)]
     cases = {
         u.s: {c for c in map(chr, range(1, 0x10000)) if c.isspace()},
         u.d: {c for c in known if c.isdecimal()},
         u.w: {c for c in known if c.isalnum() or c == "_"},
         u.marks: {c for c in known if unicodedata.combining(c)},
-        u.upper: {c for c, low in _lower_pairs() if len(low) == 1 and pd._in_domain(c)},
-        pd.bracket(string.punctuation + "¡¿"): set(string.punctuation + "¡¿"),
-        pd.bracket(string.punctuation, negate=True): set(every) - set(string.punctuation),
+        u.upper: {c for c, low in _lower_pairs() if len(low) == 1 and pds._in_domain(c)},
+        pds.bracket(string.punctuation + "¡¿"): set(string.punctuation + "¡¿"),
+        pds.bracket(string.punctuation, negate=True): set(every) - set(string.punctuation),
     }
     with engine.connect() as c:
         for pattern, expected in cases.items():
@@ -299,11 +301,11 @@ def test_character_classes_match_python(engine: sa.Engine) -> None:
         assert set(letters) == {ch for ch in known if unicodedata.category(ch)[0] in "LM"}
         inside = c.execute(sa.text("SELECT array_agg(ch) FROM unnest(CAST(:chars AS text[])) AS ch "
                                    "WHERE ch !~ :pattern"), {"chars": every, "pattern": u.outside}).scalar()
-        assert set(inside) == {ch for ch in every if pd._in_domain(ch)}
+        assert set(inside) == {ch for ch in every if pds._in_domain(ch)}
 
 
 def _per_char(conn: sa.Connection, build: Any, chars: list[str]) -> list[tuple[str, str]]:
-    steps = pd._Steps()
+    steps = pds._Steps()
     out = build(steps, steps.let("fbsync_src.c", "x"))
     steps.let(out, "out")
     sql = (f"SELECT fbsync_src.c, k.out FROM unnest(CAST(:chars AS text[])) AS fbsync_src(c) "
@@ -313,10 +315,10 @@ def _per_char(conn: sa.Connection, build: Any, chars: list[str]) -> list[tuple[s
 
 def test_lowercase_and_fold_match_python_for_every_character(engine: sa.Engine) -> None:
     """str.lower() and fold_ascii() of every character of the domain (the per-character tables)."""
-    domain = [c for c in map(chr, range(1, 0x10000)) if pd._in_domain(c)]
+    domain = [c for c in map(chr, range(1, 0x10000)) if pds._in_domain(c)]
     with engine.connect() as c:
-        lowered = _per_char(c, pd._lower, domain)
-        folded = _per_char(c, pd._fold, domain)
+        lowered = _per_char(c, pds._lower, domain)
+        folded = _per_char(c, pds._fold, domain)
     assert [(ch, out) for ch, out in lowered if out != ch.lower()] == []
     assert [(ch, out) for ch, out in folded if out != fold_ascii(ch)] == []
     assert "Σ" not in domain and "İ" in domain and _FOLD_SPECIAL
@@ -325,7 +327,7 @@ def test_lowercase_and_fold_match_python_for_every_character(engine: sa.Engine) 
 def test_database_normalization_matches_python(engine: sa.Engine) -> None:
     """NFC/NFD/NFKD of every domain character, recomposition of every composite, and the ordering of
     every combining mark against one mark of each combining class (the data the SQL takes from PostgreSQL)."""
-    domain = [c for c in map(chr, range(1, 0x10000)) if pd._in_domain(c)]
+    domain = [c for c in map(chr, range(1, 0x10000)) if pds._in_domain(c)]
     marks = [c for c in domain if unicodedata.combining(c)]
     by_class = {unicodedata.combining(m): m for m in marks}
     values = domain + [unicodedata.normalize("NFD", c) for c in domain if unicodedata.decomposition(c)]
@@ -349,13 +351,13 @@ def test_every_key_of_every_tricky_value(engine: sa.Engine, country: str | None)
         rows = _run(c, query, plan, {"values": values})
     handed = _check(rows, values, plan, country)
     for key, count in handed.items():   # exactly the values holding a character outside the tables
-        assert count == sum(map(_for_python, values)) * (key not in pd._ANY_TEXT), key
+        assert count == sum(map(_for_python, values)) * (key not in pds._ANY_TEXT), key
 
 
 def _for_python(value: str | None) -> bool:
     text = (value or "").strip()
-    return 0 < len(text) <= 1000 and not pd.re.fullmatch("[0-9a-fA-F]{64}", text) and \
-        not all(map(pd._in_domain, text))
+    return 0 < len(text) <= 1000 and not re.fullmatch("[0-9a-fA-F]{64}", text) and \
+        not all(map(pds._in_domain, text))
 
 
 def test_row_by_row_path_without_column_types(engine: sa.Engine) -> None:
