@@ -16,10 +16,9 @@ import pytest
 from fbsync.demo import seed
 from fbsync.sandbox import running_sandbox
 
-from e2e_helpers import EVERYONE_KEYS, EVERYONE_QUERY, Workdir, expected_rows, make_workdir
+from e2e_helpers import EVERYONE_KEYS as KEYS, EVERYONE_QUERY as QUERY, Workdir, expected_rows, make_workdir
 
 pytestmark = pytest.mark.e2e
-QUERY, KEYS = EVERYONE_QUERY, EVERYONE_KEYS
 YAML = f"""
 version: 1
 ad_account_id: act_777

@@ -20,10 +20,9 @@ from fbsync.sandbox import Faults, running_sandbox
 from fbsync.settings import Settings
 from fbsync.sync import RunReport, Syncer
 
-from e2e_helpers import EVERYONE_KEYS, EVERYONE_QUERY, Workdir, expected_rows, make_workdir
+from e2e_helpers import EVERYONE_KEYS as KEYS, EVERYONE_QUERY as QUERY, Workdir, expected_rows, make_workdir
 
 pytestmark = pytest.mark.e2e
-QUERY, KEYS = EVERYONE_QUERY, EVERYONE_KEYS
 YAML = f"""
 version: 1
 ad_account_id: act_31

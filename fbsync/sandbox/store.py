@@ -197,12 +197,16 @@ class SandboxStore:
             )
         return new_id
 
-    def get_audience(self, audience_id: int) -> Audience | None:
-        """The live (not deleted) audience with this id, or None."""
-        if not 0 < audience_id < 2**63:  # beyond SQLite's INTEGER: cannot exist
+    def _row(self, sql: str, object_id: int) -> Any:
+        """The row ``sql`` (one ``?`` for the id) finds, or None; ids beyond SQLite's INTEGER cannot exist."""
+        if not 0 < object_id < 2**63:
             return None
         with self.lock:
-            row = self._db.execute(_SELECT + " WHERE id=? AND deleted=0", (audience_id,)).fetchone()
+            return self._db.execute(sql, (object_id,)).fetchone()
+
+    def get_audience(self, audience_id: int) -> Audience | None:
+        """The live (not deleted) audience with this id, or None."""
+        row = self._row(_SELECT + " WHERE id=? AND deleted=0", audience_id)
         return _audience(row) if row else None
 
     def list_audiences(self, account_id: str | None = None) -> list[Audience]:
@@ -252,13 +256,10 @@ class SandboxStore:
 
     def node_kind(self, object_id: int) -> str | None:
         """``"audience"`` or ``"adset"`` for a live object with this numeric id, else None."""
-        if not 0 < object_id < 2**63:
-            return None
-        with self.lock:
-            if self._db.execute("SELECT 1 FROM audiences WHERE id=? AND deleted=0", (object_id,)).fetchone():
-                return "audience"
-            if self._db.execute("SELECT 1 FROM adsets WHERE id=?", (object_id,)).fetchone():
-                return "adset"
+        if self._row("SELECT 1 FROM audiences WHERE id=? AND deleted=0", object_id):
+            return "audience"
+        if self._row("SELECT 1 FROM adsets WHERE id=?", object_id):
+            return "adset"
         return None
 
     def id_taken(self, object_id: int) -> bool:
@@ -281,10 +282,7 @@ class SandboxStore:
 
     def get_adset(self, adset_id: int) -> AdSet | None:
         """The ad set with this id, or None."""
-        if not 0 < adset_id < 2**63:  # beyond SQLite's INTEGER: cannot exist
-            return None
-        with self.lock:
-            row = self._db.execute(_SELECT_ADSET + " WHERE id=?", (adset_id,)).fetchone()
+        row = self._row(_SELECT_ADSET + " WHERE id=?", adset_id)
         return _adset(row) if row else None
 
     def list_adsets(self) -> list[AdSet]:
