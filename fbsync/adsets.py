@@ -18,7 +18,8 @@ from . import lookalikes
 from .config import AdSet, Config
 from .errors import MetaApiError
 from .meta.client import MetaClient
-from .state import StateStore
+from .results import AdSetResult, AdSetStatus
+from .state.store import StateStore
 
 
 def _ids(entries: Iterable[Any] | None) -> list[str]:
@@ -47,39 +48,34 @@ def rewire(targeting: dict[str, Any], include: list[str], exclude: list[str],
 def meta_ids(store: StateStore, cfg: Config, name: str) -> list[str]:
     """The Meta ids of one declared audience (every tier of a lookalike)."""
     a = next(x for x in cfg.audiences if x.name == name)
-    if a.is_lookalike:
-        return [str(r["meta_id"]) for t in lookalikes.tiers(a) if (r := store.audience(t.key)) and r.get("meta_id")]
-    rec = store.audience(name) or {}
-    return [str(rec["meta_id"])] if rec.get("meta_id") else []
+    keys = [t.key for t in lookalikes.tiers(a)] if a.is_lookalike else [name]
+    return [r.meta_id for k in keys if (r := store.audience(k)) is not None and r.meta_id]
 
 
-def wire(cfg: Config, client: MetaClient, store: StateStore, *, apply: bool) -> list[dict[str, Any]]:
+def wire(cfg: Config, client: MetaClient, store: StateStore, *, apply: bool) -> tuple[AdSetResult, ...]:
     """Plan (and with ``apply``, make) the targeting changes of every declared ad set."""
-    managed = {str(r["meta_id"]) for r in store.all_audiences() if r.get("meta_id")}
-    return [_one(s, cfg, client, store, managed, apply) for s in cfg.ad_sets]
+    managed = {r.meta_id for r in store.all_audiences() if r.meta_id}
+    return tuple(_one(s, cfg, client, store, managed, apply) for s in cfg.ad_sets)
 
 
 def _one(s: AdSet, cfg: Config, client: MetaClient, store: StateStore, managed: set[str],
-         apply: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": s.id, "status": "ok", "changes": {}}
+         apply: bool) -> AdSetResult:
     missing = [n for n in s.include + s.exclude if not meta_ids(store, cfg, n)]
     if missing:
-        out.update(status="skipped", message=f"not on Meta yet: {', '.join(missing)}; wired on a later run")
-        return out
+        return AdSetResult(s.id, "skipped", message=f"not on Meta yet: {', '.join(missing)}; wired on a later run")
     try:
         current = client.ad_set(s.id)
         if current is None:
-            out.update(status="failed", message=f"ad set {s.id} does not exist or the token cannot see it")
-            return out
+            return AdSetResult(s.id, "failed", message=f"ad set {s.id} does not exist or the token cannot see it")
         include = [i for n in s.include for i in meta_ids(store, cfg, n)]
         exclude = [i for n in s.exclude for i in meta_ids(store, cfg, n)]
         new, changes = rewire(current.get("targeting") or {}, include, exclude, managed)
-        out.update(name=current.get("name"), changes=changes)
+        status: AdSetStatus = "ok"
         if changes and apply:
             client.update_targeting(s.id, new)
-            out["status"] = "updated"
+            status = "updated"
         elif changes:
-            out["status"] = "planned"
+            status = "planned"
+        return AdSetResult(s.id, status, current.get("name"), changes)
     except MetaApiError as exc:
-        out.update(status="failed", message=str(exc))
-    return out
+        return AdSetResult(s.id, "failed", message=str(exc))

@@ -62,11 +62,10 @@ def handled(fn: F) -> F:
 @handled
 def validate(config: ConfigOpt = Path("audiences.yaml")) -> None:
     """Check the YAML and that every query runs and returns its mapped columns; sends nothing."""
-    from .sync import Syncer
+    from .api import validate as check
 
     loaded, settings = _load(config)
-    syncer = Syncer(loaded, settings)
-    syncer.preflight(loaded.config.audiences)
+    check(loaded, settings=settings)
     n = len(loaded.config.audiences)
     typer.echo(f"✓ {loaded.path.name} is valid: {n} audience{'s' if n != 1 else ''}, every query returns its columns.")
 
@@ -95,17 +94,14 @@ def sync(names: Names = None, config: ConfigOpt = Path("audiences.yaml"),
 
 def _sync(names: list[str], config: Path, *, dry_run: bool, force: bool, as_json: bool, verbose: bool,
           command: str, log_format: str = "text", prune: bool = False) -> None:
-    from .report import render_run
-    from .sync import Syncer
-
-    from .progress import terminal_progress
+    from .api import sync as run
+    from .render.progress import terminal_progress
+    from .render.text import render_run
 
     loaded, settings = _load(config, verbose, log_format)
-    syncer = Syncer(loaded, settings)
     with terminal_progress() as progress:
-        if progress is not None:
-            syncer.progress = progress
-        report = syncer.run(names, dry_run=dry_run, force=force, command=command, prune=prune)
+        report = run(loaded, names, settings=settings, dry_run=dry_run, force=force, prune=prune,
+                     progress=progress, command=command)
     if as_json:
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -125,20 +121,22 @@ def upload(
     mapping: Annotated[Optional[list[str]], typer.Option("--map", help="KEY=column, repeatable (default: "
                                                                        "columns named after Meta keys).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the counts only; send nothing.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Allow a replace or removal that shrinks the audience "
+                                                        "beyond max_shrink, or empties it.")] = False,
     config: ConfigOpt = Path("audiences.yaml"),
     as_json: JsonOpt = False,
 ) -> None:
     """One-off upload of a customer file into an audience (created if missing)."""
-    from .files import parse_map
-    from .report import render_run
-    from .upload import Uploader
+    from .api import upload_file
+    from .render.text import render_run
+    from .sources.files import parse_map
 
     loaded, settings = _load(config)
-    report = Uploader(loaded, settings).upload(file, audience, mode, parse_map(mapping) if mapping else None,
-                                             dry_run=dry_run)
+    report = upload_file(loaded, file, audience, mode, parse_map(mapping) if mapping else None, settings=settings,
+                         dry_run=dry_run, force=force)
     typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) if as_json else render_run(report))
     for a in report.audiences:
-        if a.status == "failed" and a.message and not as_json:
+        if a.status in ("failed", "refused") and a.message and not as_json:
             _err(f"✗ {a.message}")
     raise typer.Exit(report.exit_code)
 
@@ -156,7 +154,7 @@ def hash_cmd(
                                                            help="Country of national phone numbers, e.g. FR.")] = None,
 ) -> None:
     """Write a hashed customer file (Meta's columns) without calling the API, or explain single values (--key)."""
-    from .files import hash_file, hash_values, open_out, parse_map
+    from .sources.files import hash_file, hash_values, open_out, parse_map
 
     if key:
         vals = ([file] if file is not None else []) + list(values or [])
@@ -187,7 +185,7 @@ def hash_cmd(
 @handled
 def status(config: ConfigOpt = Path("audiences.yaml"), as_json: JsonOpt = False) -> None:
     """Per audience: Meta id, size bounds, delivery status, last sync and its result."""
-    from .report import render_status
+    from .render.text import render_status
     from .status import collect_status
 
     loaded, settings = _load(config)
@@ -201,12 +199,17 @@ def history(config: ConfigOpt = Path("audiences.yaml"),
             limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs.")] = 20,
             as_json: JsonOpt = False) -> None:
     """Past runs with their counts and outcome."""
-    from .report import render_history
-    from .state import StateStore
+    from .render.text import render_history
+    from .state.store import StateStore
 
     loaded, settings = _load(config)
-    runs = StateStore.open(settings.state_dir, settings.state_url).history(limit)
-    typer.echo(json.dumps(runs, ensure_ascii=False, indent=2, default=str) if as_json else render_history(runs))
+    store = StateStore.open(settings.state_dir, settings.state_url)
+    try:
+        runs = store.history(limit)
+    finally:
+        store.close()
+    typer.echo(json.dumps([r.to_dict() for r in runs], ensure_ascii=False, indent=2, default=str) if as_json
+               else render_history(runs))
 
 
 @app.command()
@@ -214,15 +217,17 @@ def history(config: ConfigOpt = Path("audiences.yaml"),
 def doctor(config: ConfigOpt = Path("audiences.yaml")) -> None:
     """Check the token, its expiry, permissions, the ad account, the Custom Audience terms and local hashing."""
     from .doctor import run_checks
+    from .meta.factory import client_factory
 
     if config.is_file():
         loaded, settings = _load(config)
         account = settings.account(loaded.config.ad_account_id)
+        api = loaded.config.api
     else:
         load_dotenv_files(None)
         settings = Settings.from_env(None)
-        account = settings.account(None)
-    checks = run_checks(settings, account)
+        account, api = settings.account(None), None
+    checks = run_checks(settings, account, clients=client_factory(api))
     for c in checks:
         typer.echo(c.line())
     failed = [c for c in checks if not c.ok and c.blocking]
@@ -240,8 +245,8 @@ def forget(
     """Remove one person from every audience fbsync manages and keep them out of later syncs (RGPD)."""
     import sys
 
-    from .privacy import summarize
-    from .erasure import forget_person
+    from .api import forget_person
+    from .suppression import summarize
 
     loaded, settings = _load(config)
     if not (email or phone):
@@ -249,7 +254,7 @@ def forget(
     if sys.stdin.isatty() and not yes:
         typer.confirm("Remove this person from every audience fbsync manages on Meta, and keep them out of "
                       "every future sync?", abort=True)
-    rep = forget_person(loaded, settings, email or [], phone or [])
+    rep = forget_person(loaded, email or [], phone or [], settings=settings)
     if rep.found:
         typer.echo(f"✓ Forgotten: {summarize(rep.removed)}; kept out of every future sync (audit: run {rep.run_id}).")
     else:
@@ -294,18 +299,21 @@ def schedule(config: ConfigOpt = Path("audiences.yaml"),
         rows = next_runs(loaded)
         typer.echo(json.dumps(rows, ensure_ascii=False, indent=2) if as_json else format_next_runs(rows))
         return
-    from .locks import scheduler_lock
-    from .state import StateStore
-    from .sync import Syncer
+    from .api import sync as run
+    from .state.locks import scheduler_lock
+    from .state.store import StateStore
 
     store = StateStore.open(settings.state_dir, settings.state_url)
 
     def run_sync(names: list[str], stop: Any) -> Any:
         # Re-read the YAML so each run uses the file as it is now.
-        return Syncer(load_config(loaded.path), settings).run(names, stop=stop)
+        return run(load_config(loaded.path), names, settings=settings, stop=stop)
 
-    with scheduler_lock(settings):
-        code = run_scheduler(loaded, run_sync, store=store, misfire_grace_seconds=misfire_grace)
+    try:
+        with scheduler_lock(settings):
+            code = run_scheduler(loaded, run_sync, store=store, misfire_grace_seconds=misfire_grace)
+    finally:
+        store.close()
     raise typer.Exit(code)
 
 
@@ -315,13 +323,15 @@ def report(config: ConfigOpt = Path("audiences.yaml"),
            output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write.")] = Path("report.html"),
            limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs.")] = 200) -> None:
     """Write the run history as one static HTML page (sizes over time, rows sent, drop reasons, match rate)."""
-    from .report_html import write_report
-    from .state import StateStore
+    from .render.html import write_report
+    from .state.store import StateStore
 
     loaded, settings = _load(config)
     store = StateStore.open(settings.state_dir, settings.state_url)
-    path = write_report(store, output, limit=limit, account=settings.ad_account_id or loaded.config.ad_account_id)
-    store.engine.dispose()
+    try:
+        path = write_report(store, output, limit=limit, account=settings.ad_account_id or loaded.config.ad_account_id)
+    finally:
+        store.close()
     typer.echo(f"✓ wrote {path} (open it in any browser; it needs no network)")
 
 

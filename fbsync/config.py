@@ -17,11 +17,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
+from .identity.keys import KEYS
 
-KEYS = (
-    "EXTERN_ID", "EMAIL", "PHONE", "GEN", "DOBY", "DOBM", "DOBD",
-    "LN", "FN", "FI", "CT", "ST", "ZIP", "MADID", "COUNTRY",
-)
 CUSTOMER_FILE_SOURCES = ("USER_PROVIDED_ONLY", "PARTNER_PROVIDED_ONLY", "BOTH_USER_AND_PARTNER_PROVIDED")
 Mode = Literal["mirror", "append", "replace"]
 _NAME = re.compile(r"^[a-z0-9_]+$")

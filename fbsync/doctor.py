@@ -9,6 +9,7 @@ from typing import Any
 from .errors import MetaApiError
 from .identity import hashing
 from .meta.client import MetaClient
+from .meta.factory import ClientFactory, client_factory
 from .settings import Settings
 
 SOON_DAYS = 7
@@ -29,9 +30,10 @@ class Check:
         return f"{mark} {self.name}: {self.detail}" + (f" — {self.fix}" if self.fix and not self.ok else "")
 
 
-def run_checks(settings: Settings, account_id: str, now: float | None = None) -> list[Check]:
+def run_checks(settings: Settings, account_id: str, now: float | None = None,
+               clients: ClientFactory | None = None) -> list[Check]:
     """Token, its expiry, permissions, the ad account, the Custom Audience terms; then the local hashing."""
-    return _meta_checks(settings, account_id, now) + [hashing_check()]
+    return _meta_checks(settings, account_id, now, clients or client_factory()) + [hashing_check()]
 
 
 def hashing_check() -> Check:
@@ -43,12 +45,12 @@ def hashing_check() -> Check:
                  "(Debian: apt install gcc libssl-dev), unless FBSYNC_PURE_PYTHON is set", blocking=False)
 
 
-def _meta_checks(settings: Settings, account_id: str, now: float | None) -> list[Check]:
+def _meta_checks(settings: Settings, account_id: str, now: float | None, clients: ClientFactory) -> list[Check]:
     now = time.time() if now is None else now
     if not settings.access_token:
         return [Check("token", False, "FB_ACCESS_TOKEN is not set",
                       "put a System User token in FB_ACCESS_TOKEN (environment or .env)")]
-    client = MetaClient(settings, account_id)
+    client = clients(settings, account_id)
     checks: list[Check] = []
     try:
         me = client.me()

@@ -79,3 +79,7 @@ class MetaAuthError(MetaApiError, AuthError):
 
 class ShrinkRefused(AudienceError):
     """A sync would remove more than ``max_shrink`` of an audience."""
+
+
+class Interrupted(FbsyncError):
+    """The run was asked to stop (SIGTERM/SIGINT); what Meta acknowledged before is recorded."""

@@ -1,7 +1,7 @@
 """Lookalike audiences: tiers from ratios, created after their source, never edited, pruned in order.
 
 Pure helpers (tiers, specs, names, prune order) and the IO step :func:`sync_lookalike`, which the
-orchestrator calls once the customer lists of the run are done (meta-api.md §1.7):
+orchestrator calls once the customer lists of the run are done (docs/meta-api.md §1.7):
 
 * several ``ratios`` make non-overlapping tiers with ``starting_ratio`` (0–1 %, 1–3 %, 3–5 %);
 * one country goes in ``country``; several in ``location_spec.geo_locations.countries``;
@@ -17,10 +17,14 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from collections.abc import Iterable
+
+from . import audiences
 from .config import Audience
 from .errors import MetaApiError
 from .meta.client import MetaClient
-from .state import StateStore
+from .results import AudienceResult
+from .state.store import StateStore
 
 log = logging.getLogger(__name__)
 MIN_SEED = 100
@@ -71,65 +75,63 @@ def is_tier_key(name: str) -> bool:
 
 
 def parent_of(name: str) -> str:
+    """The declared audience a local name belongs to (a tier's lookalike, or itself)."""
     return name.split("~", 1)[0]
 
 
-def prune_order(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Lookalikes before customer lists: Meta refuses to delete a seed that still has lookalikes (2656)."""
-    return sorted(records, key=lambda r: (r.get("subtype") != "LOOKALIKE", r["name"]))
+def declared_names(declared: Iterable[Audience]) -> set[str]:
+    """The local names the YAML declares: customer lists and the current tiers of each lookalike."""
+    return {t.key for a in declared if a.is_lookalike for t in tiers(a)} | \
+        {a.name for a in declared if not a.is_lookalike}
+
+
+def plan_lookalike(a: Audience, store: StateStore) -> AudienceResult:
+    """What a sync would do (pure on the local records): create the tiers not yet on Meta."""
+    missing = [t for t in tiers(a) if not getattr(store.audience(t.key), "meta_id", None)]
+    return AudienceResult(a.name, status="planned", action="create" if missing else "unchanged", tiers=len(missing))
 
 
 def sync_lookalike(a: Audience, client: MetaClient, store: StateStore, account: str,
-                   source_display: str | None) -> tuple[str, list[str]]:
-    """Create the missing tiers of one lookalike audience; return (action, one note per tier)."""
+                   source_display: str | None) -> AudienceResult:
+    """Create the missing tiers of one lookalike audience (each found or created once)."""
     assert a.lookalike is not None
     src = a.lookalike.source
+    label = source_display or src
     if src.isdigit():
-        origin, label = src, source_display or src
+        origin = src
     else:
-        rec = store.audience(src) or {}
-        if not rec.get("meta_id"):
-            return "skipped", [f"its source {src} has not been synced yet; retried next run"]
-        origin, label = rec["meta_id"], source_display or src
+        rec = store.audience(src)
+        if rec is None or not rec.meta_id:
+            return _skipped(a, f"its source {src} has not been synced yet; retried next run")
+        origin = rec.meta_id
         info = client.audience(origin, ("id", "approximate_count_lower_bound")) or {}
         size = int(info.get("approximate_count_lower_bound") or 0)
         if size < MIN_SEED:
             log.warning("lookalike %s skipped: its source %s has %d people, Meta needs at least %d",
                         a.name, src, size, MIN_SEED)
-            return "skipped", [f"source {src} has {size} people; Meta needs at least {MIN_SEED}; retried next run"]
-    created, notes = 0, []
+            return _skipped(a, f"source {src} has {size} people; Meta needs at least {MIN_SEED}; retried next run")
+    created, notes, ids = 0, [], []
     for t in tiers(a):
-        rec = store.audience(t.key) or {}
-        info = client.audience(rec["meta_id"], ("id", "delivery_status", "operation_status")) \
-            if rec.get("meta_id") else None
-        if info is None:
-            name = t.display(a.display_name or a.name, label)
-            try:
-                meta_id = client.create_lookalike(name, origin, t.spec())
-            except MetaApiError as exc:
-                if exc.code == 2654 and "small" in str(exc).lower():
-                    return "skipped", [f"Meta says the source is too small; retried next run ({exc.code})"]
-                raise
-            store.save_audience(t.key, account_id=account, meta_id=meta_id, display_name=name, subtype="LOOKALIKE",
-                                created_by_fbsync=True)
+        name = t.display(a.display_name or a.name, label)
+        try:
+            meta_id, new = audiences.find_or_create(
+                client, store, t.key, name, "LOOKALIKE", lambda: client.create_lookalike(name, origin, t.spec()),
+                account_id=account)
+        except MetaApiError as exc:
+            if exc.code == 2654 and "small" in str(exc).lower():
+                return _skipped(a, f"Meta says the source is too small; retried next run ({exc.code})")
+            raise
+        if new:
             store.set_extra(t.key, parent=a.name, spec=t.spec(), origin=origin)
             created += 1
-            info = client.audience(meta_id, ("id", "delivery_status", "operation_status")) or {}
+        ids.append(meta_id)
+        info = client.audience(meta_id, ("id", "delivery_status", "operation_status")) or {}
         status = (info.get("operation_status") or {}).get("description") or \
             (info.get("delivery_status") or {}).get("description") or "unknown"
         notes.append(f"{t.start * 100:g}–{t.ratio * 100:g} % {'+'.join(t.countries)}: {status}")
-    return ("created" if created else "unchanged"), notes
+    return AudienceResult(a.name, meta_id=",".join(ids) or None, action="created" if created else "unchanged",
+                          notes=tuple(notes))
 
 
-def orphans(store: StateStore, declared: list[Audience]) -> list[dict[str, Any]]:
-    """Audiences fbsync created that the YAML no longer declares (whole audiences, or old lookalike tiers)."""
-    names = {a.name for a in declared if not a.is_lookalike}
-    keys = {t.key for a in declared if a.is_lookalike for t in tiers(a)}
-    out = []
-    for rec in store.all_audiences():
-        if not rec.get("created_by_fbsync") or not rec.get("meta_id"):
-            continue
-        if (is_tier_key(rec["name"]) and rec["name"] not in keys) or \
-                (not is_tier_key(rec["name"]) and rec["name"] not in names):
-            out.append(rec)
-    return out
+def _skipped(a: Audience, why: str) -> AudienceResult:
+    return AudienceResult(a.name, status="skipped", action="skipped", message=why, notes=(why,))

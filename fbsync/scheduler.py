@@ -207,10 +207,7 @@ def last_runs(store: Any, names: Sequence[str]) -> dict[str, datetime | None]:
     out: dict[str, datetime | None] = {}
     for name in names:
         row = store.last_audience_run(name)
-        started = row.get("started_at") if row and row.get("status") != "interrupted" else None
-        if started is not None and started.tzinfo is None:   # SQLite keeps UTC without its offset
-            started = started.replace(tzinfo=UTC)
-        out[name] = started
+        out[name] = row.started_at if row is not None and row.status != "interrupted" else None
     return out
 
 
@@ -407,7 +404,7 @@ def run_scheduler(loaded: LoadedConfig, run_sync: RunSync, *, store: Any = None,
                   env: dict[str, str] | None = None) -> int:
     """Run the weekly refresh in the foreground until SIGTERM/SIGINT or ``stop``; return the exit code (0).
 
-    ``store`` (a :class:`~fbsync.state.StateStore`) gives the last runs: a run missed while no scheduler
+    ``store`` (a :class:`~fbsync.state.store.StateStore`) gives the last runs: a run missed while no scheduler
     ran is caught up at start-up within ``misfire_grace_seconds``.  ``reload`` rebuilds the jobs when
     the YAML changes (checked every ``reload_every`` s and before each run; ``env`` goes to load_config).
     """

@@ -10,7 +10,7 @@ unset FB_APP_SECRET FB_AD_ACCOUNT_ID FBSYNC_CRM_URL FBSYNC_STATE_URL FBSYNC_STAT
 rm -rf demo/.fbsync demo/sandbox.db
 
 echo "== 1. Seeding demo/crm.db with 20,000 synthetic French customers"
-python -m fbsync.demo seed demo/crm.db --rows 20000 --seed 42
+python -m fbsync.dev.demo seed demo/crm.db --rows 20000 --seed 42
 
 PORT=$(python -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 export FBSYNC_GRAPH_URL="http://127.0.0.1:${PORT}"
@@ -30,7 +30,7 @@ echo "== 4. First sync: audiences are created and filled"
 fbsync sync
 echo
 echo "== 5. A week goes by in the CRM (deletions, new customers, changed emails, new orders)"
-python -m fbsync.demo churn demo/crm.db --seed 7
+python -m fbsync.dev.demo churn demo/crm.db --seed 7
 echo
 echo "== 6. fbsync plan: what the next sync will send"
 fbsync plan

@@ -47,7 +47,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def demo_crm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo CRM (20,000 customers, seed 42), made once per test session; copy it before changing it."""
-    from fbsync.demo import seed
+    from fbsync.dev.demo import seed
 
     path = tmp_path_factory.mktemp("crm") / "crm.db"
     seed(path, n=20_000, seed=42)

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from fbsync import identity
 from fbsync.cli import app
-from fbsync.sync import is_consent
+from fbsync.read import is_consent
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "e2e-token-0123456789"

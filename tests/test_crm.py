@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from fbsync.crm import CrmSource, safe_url
+from fbsync.sources.crm import CrmSource, safe_url
 from fbsync.errors import ConfigError
 
 ROWS = [(1, "élodie@example.fr", "Élodie", 1), (2, "francois@example.fr", "François", 0),

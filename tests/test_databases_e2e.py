@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from fbsync.demo import churn
+from fbsync.dev.demo import churn
 from fbsync.sandbox import running_sandbox
 
 from e2e_helpers import ROOT, Workdir, expected_rows, make_workdir

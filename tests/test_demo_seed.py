@@ -1,4 +1,4 @@
-"""The synthetic French CRM (fbsync.demo): reproducible, realistic, and fast."""
+"""The synthetic French CRM (fbsync.dev.demo): reproducible, realistic, and fast."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fbsync import demo, demo_data
+from fbsync.dev import demo, demo_data
 
 N = 20_000
 COLUMNS = ["id", "email", "phone", "first_name", "last_name", "city", "zip", "country",

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fbsync.demo import churn
+from fbsync.dev.demo import churn
 from fbsync.sandbox import running_sandbox
 
 from e2e_helpers import ROOT, TOKEN, Workdir, admin, expected_rows, make_workdir
@@ -278,7 +278,7 @@ def test_run_log_shows_retries_and_usage_as_json_never_the_token(tmp_path: Path,
 
 
 def test_a_second_run_of_an_audience_is_refused_while_one_holds_it(wd: Workdir) -> None:
-    from fbsync.locks import audience_lock
+    from fbsync.state.locks import audience_lock
     from fbsync.settings import Settings
 
     settings = Settings.from_env(wd.path / "audiences.yaml", environ=wd.env())

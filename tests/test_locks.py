@@ -16,14 +16,14 @@ from pathlib import Path
 import pytest
 
 from fbsync.errors import AudienceError, ConfigError, FbsyncError
-from fbsync.locks import LockBusy, advisory_key, audience_lock, scheduler_lock
+from fbsync.state.locks import LockBusy, advisory_key, audience_lock, scheduler_lock
 from fbsync.settings import Settings
-from fbsync.state import StateStore
+from fbsync.state.store import StateStore
 
 HOLDER = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from fbsync.locks import audience_lock
+    from fbsync.state.locks import audience_lock
     from fbsync.settings import Settings
     target = Settings(state_url=sys.argv[2]) if sys.argv[2] else Settings(state_dir=Path(sys.argv[1]))
     with audience_lock(target, "vip"):

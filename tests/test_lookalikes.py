@@ -11,8 +11,10 @@ import pytest
 import yaml
 
 from fbsync.config import Lookalike, parse_config
-from fbsync.lookalikes import prune_order, tiers
+from fbsync.audiences import prune_order
+from fbsync.lookalikes import tiers
 from fbsync.sandbox import running_sandbox
+from fbsync.state.records import AudienceRecord
 
 from e2e_helpers import TOKEN, Workdir, make_workdir
 
@@ -36,8 +38,8 @@ def test_tiers_and_specs_are_pure() -> None:
     assert ts[1].spec()["starting_ratio"] == 0.01
     assert ts[2].display("lal", "Acheteurs") == "lal · Acheteurs · BE+FR · 3–5 %"
     assert len({t.key for t in ts}) == 3
-    assert [r["name"] for r in prune_order([{"name": "a", "subtype": "CUSTOM"},
-                                            {"name": "l", "subtype": "LOOKALIKE"}])] == ["l", "a"]
+    assert [r.name for r in prune_order([AudienceRecord("a", subtype="CUSTOM"),
+                                         AudienceRecord("l", subtype="LOOKALIKE")])] == ["l", "a"]
     assert isinstance(cfg.audiences[1].lookalike, Lookalike)
 
 

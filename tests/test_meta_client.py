@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 import responses
 
-from fbsync.errors import MetaApiError, MetaAuthError
+from fbsync.errors import AudienceError, MetaApiError, MetaAuthError
 from fbsync.meta.client import MetaClient, RetryPolicy, Session
 from fbsync.settings import Settings
 
@@ -41,10 +41,21 @@ def test_create_customer_list_shape() -> None:
     c, _ = client()
     assert c.create_customer_list("Clients VIP", "desc", "USER_PROVIDED_ONLY") == "238"
     call = responses.calls[0]
+    # enable_fetch_or_create: Meta returns an audience of the same name instead of a second one (create once);
+    # fields: the subtype comes back, so one of another kind is refused rather than filled.
     assert form(call) == {"name": "Clients VIP", "subtype": "CUSTOM", "customer_file_source": "USER_PROVIDED_ONLY",
-                          "description": "desc"}
+                          "description": "desc", "enable_fetch_or_create": "true", "fields": "id,subtype"}
     assert query(call)["access_token"] == TOKEN
     assert "appsecret_proof" not in query(call)
+
+
+@responses.activate
+def test_create_customer_list_refuses_an_audience_of_another_kind() -> None:
+    """fetch-or-create matches on the name only: a lookalike of that name must not become the customer list."""
+    responses.post(f"{G}/{V}/act_42/customaudiences", json={"id": "239", "subtype": "LOOKALIKE"})
+    c, _ = client()
+    with pytest.raises(AudienceError, match="not a customer list"):
+        c.create_customer_list("Clients VIP", None, "USER_PROVIDED_ONLY")
 
 
 @responses.activate

@@ -1,4 +1,4 @@
-"""One row per Meta error: retried, fails the audience, or stops the run (meta-api.md §3)."""
+"""One row per Meta error: retried, fails the audience, or stops the run (docs/meta-api.md §3)."""
 
 from __future__ import annotations
 

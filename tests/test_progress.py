@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fbsync.progress import terminal_progress
+from fbsync.render.progress import terminal_progress
 from fbsync.sandbox import running_sandbox
 
 from e2e_helpers import make_workdir
@@ -23,17 +23,17 @@ def test_draws_when_enabled(capsys) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_sync_reports_each_phase(tmp_path: Path, demo_crm: Path) -> None:
+    from fbsync.api import sync
     from fbsync.config import load_config
     from fbsync.settings import Settings
-    from fbsync.sync import Syncer
 
     calls: list[tuple[str, str, int, int | None]] = []
     with running_sandbox() as sb:
         wd = make_workdir(tmp_path, demo_crm, sb.url)
         loaded = load_config(wd.path / "audiences.yaml", env={})
-        syncer = Syncer(loaded, Settings.from_env(loaded.path, environ=wd.env()))
-        syncer.progress = lambda *a: calls.append(a)
-        assert syncer.run(["vip"]).exit_code == 0
+        result = sync(loaded, ["vip"], settings=Settings.from_env(loaded.path, environ=wd.env()),
+                      progress=lambda *a: calls.append(a))
+        assert result.exit_code == 0
     phases = {(a, p) for a, p, _, _ in calls}
     assert phases == {("vip", "reading and hashing"), ("vip", "uploading adds")}
     last = [c for c in calls if c[1] == "uploading adds"][-1]

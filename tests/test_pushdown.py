@@ -23,9 +23,9 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fbsync import pushdown as pd
-from fbsync import pushdown_sql as pds
-from fbsync.crm import CrmSource
+from fbsync.sources import pushdown as pd
+from fbsync.sources import pushdown_sql as pds
+from fbsync.sources.crm import CrmSource
 from fbsync.errors import ConfigError
 from fbsync.identity import hash_batch, hash_one
 from fbsync.identity._text import _FOLD_SPECIAL, fold_ascii
@@ -245,7 +245,7 @@ def engine(pg_url: str) -> Iterator[sa.Engine]:
 @pytest.fixture(scope="module")
 def demo_table(engine: sa.Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """3,000 demo customers copied from the SQLite CRM into a PostgreSQL table."""
-    from fbsync.demo import seed
+    from fbsync.dev.demo import seed
 
     path = tmp_path_factory.mktemp("pushdown") / "crm.db"
     seed(path, n=3000, seed=7)

@@ -25,10 +25,10 @@ from typing import Any
 
 import pytest
 
-from fbsync.demo import churn
-from fbsync.report_html import EMPTY_MESSAGE, MINUS, fmt_int, fmt_pct, render_report, write_report
+from fbsync.dev.demo import churn
+from fbsync.render.html import EMPTY_MESSAGE, MINUS, fmt_int, fmt_pct, render_report, write_report
 from fbsync.sandbox import running_sandbox
-from fbsync.state import StateStore
+from fbsync.state.store import StateStore
 
 from e2e_helpers import Workdir, make_workdir
 
@@ -266,7 +266,7 @@ def history(tmp_path_factory: pytest.TempPathFactory, demo_crm: Path) -> Iterato
             sync(code=1)                                                     # 4: vip refused (shrink)
             sync("vip", "--force")                                           # 5: vip forced
             store = StateStore.open(wd.state)
-            runs = store.history(200)
+            runs = [r.to_dict() for r in store.history(200)]
             path = write_report(store, base / "out" / "report.html")
             store.engine.dispose()
             yield History(wd, runs, path, path.read_text(encoding="utf-8"), outputs)
@@ -347,7 +347,7 @@ def test_written_file_is_atomic_0644_and_holds_no_identifier(history: History, t
         assert again == path and EMPTY_MESSAGE not in path.read_text(encoding="utf-8")
         assert path.read_text(encoding="utf-8") == render_report(
             store.history(200), now=NOW, account="act_1234567890",
-            display_names={a["name"]: a["display_name"] for a in store.all_audiences()})
+            display_names={a.name: a.display_name for a in store.all_audiences()})
         two = write_report(store, tmp_path / "two.html", limit=2).read_text(encoding="utf-8")
         table = re.search(r'<table class="runs">.*?</table>', two, re.S).group(0)
         assert re.findall(r'<th scope="row">#(\d+)</th>', table) == ["5", "4"]

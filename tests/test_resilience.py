@@ -18,7 +18,8 @@ from fbsync.meta.client import MetaClient, RetryPolicy
 from fbsync.meta.governor import Governor, Usage
 from fbsync.sandbox import Faults, running_sandbox
 from fbsync.settings import Settings
-from fbsync.sync import RunReport, Syncer
+from fbsync.api import sync
+from fbsync.results import RunResult
 
 from e2e_helpers import EVERYONE_KEYS as KEYS, EVERYONE_QUERY as QUERY, Workdir, expected_rows, make_workdir
 
@@ -82,14 +83,14 @@ def test_governor_waits_a_window_when_the_next_calls_could_hit_the_limit() -> No
 
 @pytest.fixture(scope="module")
 def crm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from fbsync.demo import seed
+    from fbsync.dev.demo import seed
 
     p = tmp_path_factory.mktemp("rcrm") / "crm.db"
     seed(p, n=25_000, seed=5)
     return p
 
 
-def run(wd: Workdir, clock: Clock, token: str = "tok-resilience-1") -> tuple[RunReport, list[MetaClient]]:
+def run(wd: Workdir, clock: Clock, token: str = "tok-resilience-1") -> tuple[RunResult, list[MetaClient]]:
     loaded = load_config(wd.path / "audiences.yaml", env={})
     env = {**wd.env(), "FB_ACCESS_TOKEN": token}
     settings = Settings.from_env(loaded.path, environ=env)
@@ -100,7 +101,7 @@ def run(wd: Workdir, clock: Clock, token: str = "tok-resilience-1") -> tuple[Run
         clients.append(c)
         return c
 
-    return Syncer(loaded, settings, client_factory=factory).run(), clients
+    return sync(loaded, settings=settings, clients=factory), clients
 
 
 @pytest.fixture

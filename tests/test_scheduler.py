@@ -24,7 +24,7 @@ from fbsync.config import LoadedConfig, load_config
 from fbsync.errors import AudienceError
 from fbsync.scheduler import (ConfigWatcher, Dispatcher, Entry, Timetable, entries, format_next_runs, last_runs,
                               next_runs, run_scheduler, serve, upcoming, utc_now)
-from fbsync.state import StateStore
+from fbsync.state.store import StateStore
 
 PARIS, NEW_YORK = ZoneInfo("Europe/Paris"), ZoneInfo("America/New_York")
 HOUR = timedelta(hours=1)
@@ -309,7 +309,7 @@ SIGTERM_SCRIPT = textwrap.dedent("""
     from pathlib import Path
     from fbsync.config import load_config
     from fbsync.scheduler import run_scheduler
-    from fbsync.state import StateStore
+    from fbsync.state.store import StateStore
 
     out = Path(sys.argv[2])
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from fbsync.crypto import RowCipher, load_master_key
+from fbsync.state.crypto import RowCipher, load_master_key
 from fbsync.errors import ConfigError
-from fbsync.state import StateStore, pending
+from fbsync.state.store import StateStore, pending
 
 
 TABLES = ("run_audiences", "runs", "ledger_pending", "ledger", "audiences", "suppressed", "schema_version")
@@ -72,7 +72,7 @@ def test_fingerprints_stay_byte_identical_across_versions() -> None:
     import hashlib
     import hmac
 
-    from fbsync.crypto import SEP, _derive
+    from fbsync.state.crypto import SEP, _derive
 
     c = RowCipher(b"k" * 32)
     row, schema = ("a" * 64, "", "b" * 64), ("EMAIL", "PHONE", "FN")
@@ -124,9 +124,9 @@ def test_runs_and_history(store: StateStore) -> None:
     store.record_audience_run(rid, "vip", status="ok", rows_read=10, rows_added=9, size_lower=9)
     store.finish_run(rid, "ok", {"audiences": 1})
     (h,) = store.history()
-    assert h["status"] == "ok" and h["user"] and h["host"] and h["config_digest"] == "d" * 64
-    assert [(a["audience"], a["rows_added"], a["size_lower"]) for a in h["audiences"]] == [("vip", 9, 9)]
-    assert store.last_audience_run("vip")["rows_read"] == 10
+    assert h.status == "ok" and h.user and h.host and h.config_digest == "d" * 64
+    assert [(a.audience, a.rows_added, a.size_lower) for a in h.audiences] == [("vip", 9, 9)]
+    assert store.last_audience_run("vip").rows_read == 10
 
 
 def test_extra_values(store: StateStore) -> None:
@@ -141,7 +141,7 @@ def test_binary_fingerprints_sort_the_same_everywhere(store: StateStore) -> None
     assert [f for ch in store.iter_fingerprints("a") for f in ch] == [b"\x00" * 16, b"\xff" * 16]
     rid = store.start_run("sync", None)
     store.finish_run(rid, "ok")
-    assert store.history()[0]["status"] == "ok"
+    assert store.history()[0].status == "ok"
 
 
 def test_suppressed_and_purge(store: StateStore) -> None:
@@ -157,7 +157,7 @@ def test_suppressed_and_purge(store: StateStore) -> None:
 def test_migrations_run_once_and_refuse_a_newer_store(tmp_path: Path) -> None:
     import sqlalchemy as sa
 
-    from fbsync.state import SCHEMA_VERSION, schema_version
+    from fbsync.state.store import SCHEMA_VERSION, schema_version
 
     StateStore.open(tmp_path).engine.dispose()
     store = StateStore.open(tmp_path)                   # a second open changes nothing

@@ -60,7 +60,8 @@ def test_upload_add_remove_replace_into_a_new_audience(wd: Workdir, tmp_path: Pa
     assert rep["removed"] == 500
     assert wd.members("salon_2026") == (hashed(first) | hashed(more)) - hashed(gone)
     final = people(100, start=50_000)
-    rep = up(wd, write(final, "final"), "--audience", "salon_2026", "--mode", "replace", *maps)
+    # A replace that removes all 13,500 members passes the shrink guard only with --force (test below).
+    rep = up(wd, write(final, "final"), "--audience", "salon_2026", "--mode", "replace", "--force", *maps)
     assert rep["replaced"] == 100 and wd.members("salon_2026") == hashed(final)
     history = json.loads(wd.run("history", "--json").stdout)
     assert [h["command"] for h in history] == ["upload"] * 4
@@ -90,3 +91,23 @@ def test_upload_errors(wd: Workdir, tmp_path: Path) -> None:
     r = wd.run("upload", str(p), "--audience", "new_one", "--map", "EMAIL=courriel", "--mode", "merge")
     assert r.exit_code == 2 and "add, remove or replace" in r.stderr
     assert wd.writes() == 0
+
+
+def test_upload_replace_goes_through_the_shrink_guard(wd: Workdir, tmp_path: Path) -> None:
+    """upload --mode replace is planned like sync: a big shrink or an empty file is refused unless --force."""
+    maps = ["--map", "EMAIL=Email", "--map", "PHONE=tel"]
+    first, small, empty = tmp_path / "first.csv", tmp_path / "small.csv", tmp_path / "empty.csv"
+    people(1_000).to_csv(first, index=False)
+    people(10, start=5_000).to_csv(small, index=False)
+    people(0).to_csv(empty, index=False)
+    up(wd, first, "--audience", "fair_2026", *maps)
+    writes = wd.writes()
+    for path in (small, empty):
+        r = wd.run("upload", str(path), "--audience", "fair_2026", "--mode", "replace", *maps)
+        assert r.exit_code == 1, r.output
+        assert "--force" in r.stderr and wd.writes() == writes          # refused: nothing sent
+    assert "leaving 10" in wd.run("upload", str(small), "--audience", "fair_2026", "--mode", "replace",
+                                  *maps).stderr
+    assert wd.members("fair_2026") == hashed(people(1_000))
+    rep = up(wd, small, "--audience", "fair_2026", "--mode", "replace", "--force", *maps)
+    assert rep["replaced"] == 10 and wd.members("fair_2026") == hashed(people(10, start=5_000))

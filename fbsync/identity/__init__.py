@@ -1,9 +1,11 @@
 """Identity engine: normalize and SHA-256 Meta customer-file keys.
 
 Rules per key, with sources and where fbsync differs from Meta's Python SDK:
-``docs/identity.md``.  Imports only the standard library and ``phonenumbers``.
+``docs/identity.md``.  What fbsync knows about each key (hashed, identifying…): the
+registry :mod:`fbsync.identity.keys`.  Imports only the standard library and ``phonenumbers``.
 """
 
+from fbsync.identity import keys
 from fbsync.identity.batch import HashedBatch, hash_batch
 from fbsync.identity.dates import split_date
 from fbsync.identity.mask import mask
@@ -18,6 +20,7 @@ __all__ = [
     "hash_batch",
     "hash_batch_parallel",
     "hash_one",
+    "keys",
     "mask",
     "normalize",
     "split_date",

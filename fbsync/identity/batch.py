@@ -25,6 +25,7 @@ from fbsync.identity._hotpath import gc_paused, positions
 from fbsync.identity._text import EMPTY, MAX_TEXT, is_missing, sha256_hex, to_text
 from fbsync.identity.dates import INVALID_DATE, split_date
 from fbsync.identity.hashing import hex_lines
+from fbsync.identity.keys import DISTINCT
 from fbsync.identity.mask import mask
 from fbsync.identity.normalize import DOB_PART, KEYS, check_key, send_value
 from fbsync.identity.person import EMAIL_FAST_LINE
@@ -33,8 +34,6 @@ MAX_EXAMPLES = 3
 _MASK_TRIES = 16  # dropped values masked per key and reason in one batch, for the examples
 _MEMO_LIMIT = 200_000
 _MEMO: dict[tuple[str, str | None], tuple[dict[object, str], dict[object, str]]] = {}
-#: Keys whose values are nearly all distinct: no memo.
-_PER_VALUE = frozenset({"EMAIL", "PHONE", "MADID", "EXTERN_ID"})
 
 Column = tuple[list[str], dict[int, str]]  # (value to send or "", row → reason)
 _NON_EMPTY_LINE = re.compile(rb"[^\n]+")
@@ -270,7 +269,7 @@ def _plain_column(key: str, texts: list[str], region: str | None) -> Column:
 
 def hash_column(key: str, values: list[object], region: str | None) -> Column:
     """Hash one column: values to send (``""`` when dropped) and row → reason."""
-    if key not in _PER_VALUE:
+    if key not in DISTINCT:  # few distinct values: each is hashed once, through the memo
         return _memo_column(key, values, region)
     try:  # all text (the usual case): no per-cell type check
         texts, pre_bad, stripped = values, {}, list(map(str.strip, values))  # type: ignore[arg-type]

@@ -1,6 +1,6 @@
 """Normalizers for the location keys: CT, ST, ZIP, COUNTRY.
 
-Source tags as in ``/work/shared/docs/normalization.md`` (DOC-CA, DOC-CAPI,
+Source tags as in ``docs/identity.md`` (DOC-CA, DOC-CAPI,
 PY-CA, PB, SEG, RUD).  Every function takes trimmed, non-empty text and returns
 ``(normalized, None)`` or ``(None, reason)``.
 """

@@ -18,38 +18,17 @@ The per-key rules, with their sources, are the docstrings of the functions in
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Callable
+from collections.abc import Mapping
 
-from fbsync.identity import dates, geo, person, phone
+from fbsync.identity import dates, geo, keys
 from fbsync.identity._text import is_missing, is_sha256, sha256_hex, to_text
+from fbsync.identity.keys import Normalizer
 
-Normalizer = Callable[[str, "str | None"], "tuple[str | None, str | None]"]
-
-#: Meta's documented key order for multi-key schemas (DOC-CA, R-USERS).
-KEYS: tuple[str, ...] = (
-    "EXTERN_ID", "EMAIL", "PHONE", "GEN", "DOBY", "DOBM", "DOBD",
-    "LN", "FN", "FI", "CT", "ST", "ZIP", "MADID", "COUNTRY",
-)
-UNHASHED_KEYS: frozenset[str] = frozenset({"MADID", "EXTERN_ID"})
-
-NORMALIZERS: dict[str, Normalizer] = {
-    "EXTERN_ID": person.normalize_extern_id,
-    "EMAIL": person.normalize_email,
-    "PHONE": phone.normalize_phone,
-    "GEN": person.normalize_gender,
-    "DOBY": dates.normalize_birth_year,
-    "DOBM": dates.normalize_birth_month,
-    "DOBD": dates.normalize_birth_day,
-    "LN": person.normalize_name,
-    "FN": person.normalize_name,
-    "FI": person.normalize_first_initial,
-    "CT": geo.normalize_city,
-    "ST": geo.normalize_state,
-    "ZIP": geo.normalize_zip,
-    "MADID": person.normalize_madid,
-    "COUNTRY": geo.normalize_country,
-}
-DOB_PART = {"DOBY": 0, "DOBM": 1, "DOBD": 2}
+#: Meta's documented key order for multi-key schemas (DOC-CA, R-USERS), from :mod:`fbsync.identity.keys`.
+KEYS: tuple[str, ...] = keys.KEYS
+UNHASHED_KEYS: frozenset[str] = keys.UNHASHED
+NORMALIZERS: Mapping[str, Normalizer] = keys.NORMALIZERS
+DOB_PART: Mapping[str, int] = keys.DATE_PART
 
 
 def check_key(key: str) -> str:

@@ -24,11 +24,12 @@ from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence, Union
 from fbsync.identity._hotpath import gc_paused
 from fbsync.identity.batch import Column, HashedBatch, _as_list, finish, hash_column, hash_columns, tally
 from fbsync.identity.geo import default_region
+from fbsync.identity.keys import DISTINCT
 
 Columns = Mapping[str, Sequence[object]]
 Packed = Union[tuple[str, int], list[object]]  # (shared-memory name, bytes) or the values
 #: Keys whose values are nearly all distinct: hashed in the workers.
-WORKER_KEYS = frozenset({"EMAIL", "PHONE", "MADID", "EXTERN_ID"})
+WORKER_KEYS: frozenset[str] = DISTINCT
 #: Pool jobs queued per pool process before this process hashes a slice itself: enough
 #: that the pool does not run dry while this process is busy (measured best at 3-4).
 QUEUED_PER_PROCESS = 3

@@ -2,7 +2,7 @@
 
 Each takes text that :func:`fbsync.identity._text.to_text` already trimmed (never
 empty) and returns ``(normalized, None)`` or ``(None, reason)``.  Sources are the
-tags of ``/work/shared/docs/normalization.md``: DOC-CA (Meta's Custom Audience
+tags of ``docs/identity.md``: DOC-CA (Meta's Custom Audience
 hashing guide), DOC-CAPI (Meta's customer-information parameters, with vectors),
 PY-CA (Meta's Python SDK helper ``CustomAudienceMixin``), PB, SEG, RUD (peers).
 """

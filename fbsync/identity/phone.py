@@ -112,7 +112,7 @@ def normalize_phone(text: str, region: str | None = None) -> Result:
     international ``00`` and the ``(0)`` too (DOC-CA "leading zeroes"; E.164 keeps
     the zero that belongs to the number, Italy's ``+39 06…``).
 
-    Decisions (no source settles them, normalization.md §Disagreements 1-2):
+    Decisions (no source settles them, docs/identity.md, disagreements 1-2):
 
     * Without a default country, a national number (leading single ``0``) is
       dropped as "no country code" instead of hashing a value that cannot match;

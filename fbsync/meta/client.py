@@ -2,7 +2,7 @@
 
 The SDK provides the session (token and ``appsecret_proof`` on every call),
 JSON encoding of parameters, and the error object; fbsync adds what it lacks
-(shared/docs/meta-api.md §7): removals in the request body instead of the URL,
+(docs/meta-api.md §7): removals in the request body instead of the URL,
 retries of transient errors with backoff, and errors that never carry the
 request (token in the URL, hashes in the body).
 """
@@ -22,7 +22,7 @@ from facebook_business.api import FacebookAdsApi, FacebookSession, _top_level_pa
 from facebook_business.exceptions import FacebookRequestError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 
-from ..errors import MetaApiError
+from ..errors import AudienceError, MetaApiError
 from ..settings import Settings
 from .errors import classify
 from .governor import Governor, Usage
@@ -197,29 +197,36 @@ class MetaClient:
 
     # ------------------------------------------------------------------ writes
     def create_customer_list(self, name: str, description: str | None, source: str) -> str:
-        params = {"name": name, "subtype": "CUSTOM", "customer_file_source": source}
+        """A customer list, with ``enable_fetch_or_create`` (docs/meta-api.md §1.1): if an audience of this
+        name exists, Meta returns it instead of a second one; one of another kind is refused here."""
+        params: dict[str, Any] = {"name": name, "subtype": "CUSTOM", "customer_file_source": source,
+                                  "enable_fetch_or_create": True, "fields": "id,subtype"}
         if description:
             params["description"] = description
-        return self._create(name, params)
+        made = self._create(name, params)
+        if made.get("subtype") not in (None, "CUSTOM"):
+            raise AudienceError(f"Meta already has an audience named {name!r} that is not a customer list "
+                                f"({made.get('subtype')}); give this audience another display_name.")
+        return str(made["id"])
 
     def create_lookalike(self, name: str, origin_id: str, spec: dict[str, Any]) -> str:
-        """A lookalike of ``origin_id`` (meta-api.md §1.7); ``lookalike_spec`` goes as a JSON string."""
+        """A lookalike of ``origin_id`` (docs/meta-api.md §1.7); ``lookalike_spec`` goes as a JSON string."""
         params = {"name": name, "subtype": "LOOKALIKE", "origin_audience_id": origin_id,
                   "lookalike_spec": json.dumps(spec, separators=(",", ":"), sort_keys=True)}
-        return self._create(name, params)
+        return str(self._create(name, params)["id"])
 
-    def _create(self, name: str, params: dict[str, Any]) -> str:
+    def _create(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
         """Create once: after a transient failure (the audience may exist anyway), look it up by name first."""
         failed = [False]
 
-        def attempt() -> str:
+        def attempt() -> dict[str, Any]:
             if failed[0]:
-                found = next(self.audiences(("id", "name"), name=name), None)
+                found = next(self.audiences(("id", "name", "subtype"), name=name), None)
                 if found:
                     log.warning("audience %r was created by an attempt that timed out; using it", name)
-                    return str(found["id"])
+                    return found
             try:
-                return str(self._once("POST", (self.account_id, "customaudiences"), params, False)["id"])
+                return self._once("POST", (self.account_id, "customaudiences"), params, False)
             except MetaApiError as exc:
                 failed[0] = failed[0] or exc.transient
                 raise
@@ -271,7 +278,7 @@ class MetaClient:
 
     def replace_users(self, audience_id: str, schema: Sequence[str], rows: Sequence[Sequence[str]],
                       session: Session, last: bool) -> dict[str, Any]:
-        """One batch of a /usersreplace session (meta-api.md §1.6).
+        """One batch of a /usersreplace session (docs/meta-api.md §1.6).
 
         A retry never repeats a batch_seq Meta may have received: it takes the session's next number.
         Two answers then tell what happened to the lost attempt: 1870147 (the session's first batch never

@@ -1,6 +1,6 @@
 """Classify a failed Marketing API response: retry, fail the audience, or stop the run.
 
-One table, keyed on Meta's ``code``/``error_subcode`` (shared/docs/meta-api.md §3,
+One table, keyed on Meta's ``code``/``error_subcode`` (docs/meta-api.md §3,
 ERR-M, ERR-G, RL-M), then the HTTP status and ``is_transient``.  Messages are
 built from Meta's own message plus our hint, never from the request (which holds
 the token in its URL and hashed identifiers in its body).
@@ -14,7 +14,7 @@ from typing import Any, Mapping
 from ..errors import MetaApiError, MetaAuthError
 from ..util import as_int
 
-# code -> hint; these are retried (meta-api.md §3, "R" rows)
+# code -> hint; these are retried (docs/meta-api.md §3, "R" rows)
 TRANSIENT_CODES: dict[int, str] = {
     1: "Meta had an unknown error or asks for less data per call",
     2: "Meta's service is temporarily unavailable",

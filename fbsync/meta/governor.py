@@ -1,6 +1,6 @@
 """Quota governor: read Meta's usage headers on every response and slow down *before* the limit.
 
-Headers (shared/docs/meta-api.md §4, RL-G, RL-M), each a JSON string, present only once
+Headers (docs/meta-api.md §4, RL-G, RL-M), each a JSON string, present only once
 "enough calls have been made":
 
 * ``X-App-Usage``: ``{"call_count", "total_time", "total_cputime"}`` in percent;

@@ -85,7 +85,7 @@ def debug_token(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
 
 
 def authorize(app: SandboxApp, req: GraphRequest, kind: str, edge: str | None) -> None:
-    """Permissions on ad accounts and audiences, then the Custom Audience terms (meta-api.md §1.1 "Needs")."""
+    """Permissions on ad accounts and audiences, then the Custom Audience terms (docs/meta-api.md §1.1 "Needs")."""
     if kind not in ("account", "audience", "adset"):
         return
     have = set(granted(app))

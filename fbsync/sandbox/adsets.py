@@ -1,4 +1,4 @@
-"""Ad sets, just enough to wire audiences into targeting (meta-api.md §1.8).
+"""Ad sets, just enough to wire audiences into targeting (docs/meta-api.md §1.8).
 
 Real ad set creation needs a campaign, budget, billing event…; the sandbox does
 not model those, so ad sets are created through the admin endpoint

@@ -2,9 +2,9 @@
 
 No sockets here, so the same object serves the HTTP adapter (``server.py``)
 and ``responses`` callbacks in unit tests.  A request goes through: parse →
-count → auth (meta-api.md §5 "Auth") → policies (fault injection,
+count → auth (docs/meta-api.md §5 "Auth") → policies (fault injection,
 ``injector.py``) → permissions/terms (``access.py``) → route → usage headers
-(meta-api.md §4) → the policies' ``after`` hooks → delay or drop.
+(docs/meta-api.md §4) → the policies' ``after`` hooks → delay or drop.
 """
 
 from __future__ import annotations
@@ -185,7 +185,7 @@ class SandboxApp:
         return render.audience_fields(fresh, self.now(), self.config, replace)
 
     def render_audience(self, audience: Audience, fields: Any) -> dict[str, Any]:
-        """The requested fields of an audience (meta-api.md §1.2)."""
+        """The requested fields of an audience (docs/meta-api.md §1.2)."""
         return render.select(self.audience_full(audience), fields, render.AUDIENCE_FIELDS, "CustomAudience")
 
     def members(self, audience_id: int | str) -> dict[str, Any]:
@@ -307,11 +307,11 @@ class SandboxApp:
         return methods[req.method][1]
 
     def _check_version(self, version: str | None) -> None:
-        """Versions older than ``config.min_version`` are refused with 2635 (meta-api.md §1)."""
+        """Versions older than ``config.min_version`` are refused with 2635 (docs/meta-api.md §1)."""
         if version and version_tuple(version) < version_tuple(self.config.min_version):
             raise errors.deprecated_version(self.config.latest_version)
 
-    # --- auth (meta-api.md §5 "Auth") ---
+    # --- auth (docs/meta-api.md §5 "Auth") ---
 
     def _authenticate(self, req: GraphRequest, *, on_me: bool) -> None:
         """Token required; only the configured one when set; appsecret_proof when a secret is set."""
@@ -345,7 +345,7 @@ class SandboxApp:
         return f"http://{host}" if host else "http://127.0.0.1"
 
     def _error(self, err: errors.GraphError, trace: str, extra: dict[str, str]) -> Response:
-        """An error response (meta-api.md §3); OAuth token errors also carry ``WWW-Authenticate``."""
+        """An error response (docs/meta-api.md §3); OAuth token errors also carry ``WWW-Authenticate``."""
         headers = {**_base_headers(trace, self.config.latest_version), **extra}
         if err.type == errors.OAUTH and err.code in (104, 190, 2500):
             headers["WWW-Authenticate"] = f'OAuth "Facebook Platform" "invalid_token" "{err.message}"'
@@ -363,7 +363,7 @@ def path_label(segments: list[str]) -> str:
 
 
 def _effective_method(method: str, params: Mapping[str, Any]) -> str:
-    """Graph's ``method`` override: POST with ``method=DELETE`` (or GET) acts as that method (meta-api.md §1.5)."""
+    """Graph's ``method`` override: POST with ``method=DELETE`` (or GET) acts as that method (docs/meta-api.md §1.5)."""
     override = str(params.get("method") or "").upper()
     if method == "POST" and override in ("DELETE", "GET"):
         return override

@@ -40,7 +40,7 @@ def get_account(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
 
 
 def _common(params: dict[str, Any]) -> dict[str, Any]:
-    """Fields shared by create and update (meta-api.md §1.1 "Parameters" / "Optional", §1.4)."""
+    """Fields shared by create and update (docs/meta-api.md §1.1 "Parameters" / "Optional", §1.4)."""
     out: dict[str, Any] = {}
     for name in ("name", "description", "opt_out_link"):
         value = as_str(params, name)
@@ -68,7 +68,7 @@ def _common(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def create_audience(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
-    """``POST /act_{id}/customaudiences`` with subtype CUSTOM or LOOKALIKE (meta-api.md §1.1, §1.7)."""
+    """``POST /act_{id}/customaudiences`` with subtype CUSTOM or LOOKALIKE (docs/meta-api.md §1.1, §1.7)."""
     account = req.account_id
     assert account is not None
     app.store.ensure_account(account, app.now())
@@ -78,6 +78,9 @@ def create_audience(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
     data = _common(req.params)
     if not data.get("name"):
         raise errors.required("name")
+    existing = _fetch_existing(app, account, data, req.params)
+    if existing is not None:
+        return _created(app, existing.id, req.params)
     if subtype == "CUSTOM":
         _check_custom(app, account, data)
     elif subtype == "LOOKALIKE":
@@ -90,15 +93,29 @@ def create_audience(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
         assert seed is not None
         ids = list(seed.data.get("lookalike_audience_ids", [])) + [str(new_id)]
         app.store.update_audience(seed.id, {"lookalike_audience_ids": ids}, app.now())
-    if req.params.get("fields"):
-        audience = app.store.get_audience(new_id)
+    return _created(app, new_id, req.params)
+
+
+def _created(app: SandboxApp, audience_id: int, params: dict[str, Any]) -> dict[str, Any]:
+    """``{"id"}``, or the fields asked for (read-after-write, docs/meta-api.md §1.1 "Response")."""
+    if params.get("fields"):
+        audience = app.store.get_audience(audience_id)
         assert audience is not None
-        return app.render_audience(audience, req.params["fields"])
-    return {"id": str(new_id)}
+        return app.render_audience(audience, params["fields"])
+    return {"id": str(audience_id)}
+
+
+def _fetch_existing(app: SandboxApp, account: str, data: dict[str, Any], params: dict[str, Any]) -> Audience | None:
+    """``enable_fetch_or_create=true``: an audience of the account with the same name (and, for rule-based
+    audiences, the same rule, which customer lists and lookalikes do not have) is returned instead of a
+    new one (docs/meta-api.md §1.1, "enable_fetch_or_create")."""
+    if not as_bool(params, "enable_fetch_or_create"):
+        return None
+    return next((a for a in app.store.list_audiences(account) if a.data.get("name") == data["name"]), None)
 
 
 def _check_custom(app: SandboxApp, account: str, data: dict[str, Any]) -> None:
-    """A customer-file audience needs its source, and an account holds at most 500 (meta-api.md §1.1)."""
+    """A customer-file audience needs its source, and an account holds at most 500 (docs/meta-api.md §1.1)."""
     if "customer_file_source" not in data:
         raise errors.required("customer_file_source")
     if app.store.count_audiences(account, "CUSTOM") >= app.config.max_customer_file_audiences:
@@ -109,7 +126,7 @@ def _check_custom(app: SandboxApp, account: str, data: dict[str, Any]) -> None:
 
 
 def _prepare_lookalike(app: SandboxApp, account: str, params: dict[str, Any], data: dict[str, Any]) -> None:
-    """Validate seed and spec (meta-api.md §1.7) and store the read-back spec with its ``origin``."""
+    """Validate seed and spec (docs/meta-api.md §1.7) and store the read-back spec with its ``origin``."""
     spec = lookalike.parse_spec(params.get("lookalike_spec"))
     seed = lookalike.seed_for(app.store, account, params.get("origin_audience_id"))
     lookalike.check_duplicate(app.store, account, seed, spec)
@@ -125,12 +142,12 @@ def _prepare_lookalike(app: SandboxApp, account: str, params: dict[str, Any], da
 
 
 def get_audience(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
-    """``GET /{audience_id}?fields=…`` (meta-api.md §1.2)."""
+    """``GET /{audience_id}?fields=…`` (docs/meta-api.md §1.2)."""
     return app.render_audience(req.extra["audience"], req.params.get("fields"))
 
 
 def update_audience(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
-    """``POST /{audience_id}`` → ``{"success": true}`` (meta-api.md §1.4 "Update")."""
+    """``POST /{audience_id}`` → ``{"success": true}`` (docs/meta-api.md §1.4 "Update")."""
     audience: Audience = req.extra["audience"]
     changes = _common(req.params)
     if audience.subtype == "LOOKALIKE":
@@ -143,7 +160,7 @@ def update_audience(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
 
 
 def delete_audience(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
-    """``DELETE /{audience_id}``; refused with 2656 while lookalikes of it exist (meta-api.md §1.4)."""
+    """``DELETE /{audience_id}``; refused with 2656 while lookalikes of it exist (docs/meta-api.md §1.4)."""
     audience: Audience = req.extra["audience"]
     if audience.data.get("lookalike_audience_ids"):
         raise errors.lookalikes_exist()
@@ -157,7 +174,7 @@ def delete_audience(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
 
 
 def list_audiences(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
-    """``GET /act_{id}/customaudiences`` with fields, filtering and cursor paging (meta-api.md §1.3)."""
+    """``GET /act_{id}/customaudiences`` with fields, filtering and cursor paging (docs/meta-api.md §1.3)."""
     assert req.account_id is not None
     app.store.ensure_account(req.account_id, app.now())
     limit = as_int(req.params, "limit", lo=1, hi=MAX_LIMIT) or DEFAULT_LIMIT
@@ -227,7 +244,7 @@ FILTER_OPERATORS = frozenset({
 
 
 def _filters(raw: Any) -> list[dict[str, Any]]:
-    """``filtering=[{"field","operator","value"}]`` (meta-api.md §1.3); anything unknown is code 100."""
+    """``filtering=[{"field","operator","value"}]`` (docs/meta-api.md §1.3); anything unknown is code 100."""
     if raw in (None, ""):
         return []
     if not isinstance(raw, list):

@@ -11,16 +11,16 @@ from .usage import UsageBudget
 class SandboxConfig:
     """Limits and timings.  Tests shrink some (e.g. ``replace_max_members``) to reach an error cheaply."""
 
-    #: Seconds of sandbox clock a new lookalike stays "populating" (Meta: 1-6 h, meta-api.md §1.7).
+    #: Seconds of sandbox clock a new lookalike stays "populating" (Meta: 1-6 h, docs/meta-api.md §1.7).
     lookalike_build_seconds: float = 5.0
-    #: A session closes this long after its first batch (meta-api.md §1.5, §1.6: 90 minutes).
+    #: A session closes this long after its first batch (docs/meta-api.md §1.5, §1.6: 90 minutes).
     session_seconds: float = 90 * 60
-    #: Per-account caps (meta-api.md §1.1 "Caps per account").
+    #: Per-account caps (docs/meta-api.md §1.1 "Caps per account").
     max_customer_file_audiences: int = 500
     max_lookalikes: int = 500
-    #: usersreplace refuses audiences this big (meta-api.md §1.6, subcode 1870144).
+    #: usersreplace refuses audiences this big (docs/meta-api.md §1.6, subcode 1870144).
     replace_max_members: int = 100_000_000
-    #: Oldest version still served, and the one named in the 2635 message (meta-api.md §1 "Base").
+    #: Oldest version still served, and the one named in the 2635 message (docs/meta-api.md §1 "Base").
     min_version: str = "v23.0"
     latest_version: str = "v26.0"
     #: Made-up people per country for lookalike size bounds (Meta gives no figure).
@@ -36,7 +36,7 @@ class SandboxConfig:
     #: Permissions the token lacks (left out of ``/me/permissions`` and ``debug_token`` scopes, and enforced).
     missing_permissions: tuple[str, ...] = ()
     #: ``False`` = Custom Audience terms not accepted: ``tos_accepted`` is ``{}`` and customer-list
-    #: creates and uploads fail with 200/1870034 (meta-api.md §1.1 "Needs"/"Errors").
+    #: creates and uploads fail with 200/1870034 (docs/meta-api.md §1.1 "Needs"/"Errors").
     custom_audience_tos: bool = True
     #: Every ad account's ``account_status`` (1 active, 2 disabled, …) and ``disable_reason`` (0 none).
     account_status: int = 1

@@ -2,14 +2,14 @@
 
 Every error body is ``{"error": {"message", "type", "code", "error_subcode"
 (only when there is one), "is_transient", "error_user_title"/"error_user_msg"
-(only when there are some), "fbtrace_id"}}`` (meta-api.md §3, "Body shape").
-Throttles omit ``is_transient``, as Meta often does (meta-api.md §7.3).
+(only when there are some), "fbtrace_id"}}`` (docs/meta-api.md §3, "Body shape").
+Throttles omit ``is_transient``, as Meta often does (docs/meta-api.md §7.3).
 HTTP status is 400 for nearly everything, as Meta does, even for throttles
-(meta-api.md §3, "HTTP status"); 500 only for Meta's "unknown" / internal
+(docs/meta-api.md §3, "HTTP status"); 500 only for Meta's "unknown" / internal
 family (code 1 and 2).
 
-Each factory below names the meta-api.md section (or the public source) its
-code, subcode and wording come from.  Where meta-api.md is silent the choice is
+Each factory below names the docs/meta-api.md section (or the public source) its
+code, subcode and wording come from.  Where docs/meta-api.md is silent the choice is
 marked ``(inf)`` and listed in docs/sandbox.md.
 """
 
@@ -40,7 +40,7 @@ class GraphError(Exception):
     subcode: int | None = None
     type: str = OAUTH
     status: int = 400
-    #: ``None`` leaves ``is_transient`` out of the body (Meta's throttles, meta-api.md §7.3).
+    #: ``None`` leaves ``is_transient`` out of the body (Meta's throttles, docs/meta-api.md §7.3).
     transient: bool | None = False
     user_title: str | None = None
     user_msg: str | None = None
@@ -49,7 +49,7 @@ class GraphError(Exception):
         return f"{self.code}/{self.subcode}: {self.message}"
 
     def body(self, trace_id: str) -> dict[str, Any]:
-        """The JSON body Meta sends for this error (meta-api.md §3)."""
+        """The JSON body Meta sends for this error (docs/meta-api.md §3)."""
         err: dict[str, Any] = {"message": self.message, "type": self.type, "code": self.code}
         if self.subcode is not None:
             err["error_subcode"] = self.subcode
@@ -63,13 +63,13 @@ class GraphError(Exception):
         return {"error": err}
 
 
-# --- auth (meta-api.md §5 "Auth"; public error bodies quoted in docs/sandbox.md) ---
+# --- auth (docs/meta-api.md §5 "Auth"; public error bodies quoted in docs/sandbox.md) ---
 
 def missing_token(on_me: bool) -> GraphError:
     """No ``access_token``: 2500 on ``/me``, 104 on any other object.
 
     Wording as Graph returns it (fbsamples/messenger-platform-samples#125 for 2500,
-    spring-guides/gs-consuming-rest#10 for 104); both are "P" codes in meta-api.md §3.
+    spring-guides/gs-consuming-rest#10 for 104); both are "P" codes in docs/meta-api.md §3.
     """
     if on_me:
         return GraphError("An active access token must be used to query information about the current user.", 2500)
@@ -77,24 +77,24 @@ def missing_token(on_me: bool) -> GraphError:
 
 
 def invalid_token() -> GraphError:
-    """Wrong token: 190 (meta-api.md §3).  The token itself is never echoed."""
+    """Wrong token: 190 (docs/meta-api.md §3).  The token itself is never echoed."""
     return GraphError("Invalid OAuth access token - Cannot parse access token", 190)
 
 
 def missing_proof() -> GraphError:
-    """"Require App Secret" is on and no proof came (meta-api.md §5 [SEC]); code 100, GraphMethodException."""
+    """"Require App Secret" is on and no proof came (docs/meta-api.md §5 [SEC]); code 100, GraphMethodException."""
     return GraphError("API calls from the server require an appsecret_proof argument", 100, type=GRAPH_METHOD)
 
 
 def invalid_proof() -> GraphError:
-    """Proof is not HMAC-SHA256(app_secret, token) (meta-api.md §5 [SEC]); code 100, GraphMethodException."""
+    """Proof is not HMAC-SHA256(app_secret, token) (docs/meta-api.md §5 [SEC]); code 100, GraphMethodException."""
     return GraphError("Invalid appsecret_proof provided in the API argument", 100, type=GRAPH_METHOD)
 
 
-# --- routing (meta-api.md §1.4 "Unknown id or no permission"; §1 "Base and encoding") ---
+# --- routing (docs/meta-api.md §1.4 "Unknown id or no permission"; §1 "Base and encoding") ---
 
 def unsupported(method: str, object_id: str) -> GraphError:
-    """100/33: object missing, not ours, or the method is not supported on it (meta-api.md §1.4)."""
+    """100/33: object missing, not ours, or the method is not supported on it (docs/meta-api.md §1.4)."""
     return GraphError(
         f"Unsupported {method.lower()} request. Object with ID '{object_id}' does not exist, cannot be loaded "
         f"due to missing permissions, or does not support this operation. {DOCS_HINT}",
@@ -110,22 +110,22 @@ def nonexisting_field(name: str, node_type: str) -> GraphError:
 
 
 def unknown_path(components: str) -> GraphError:
-    """More path components than any Graph route has (Graph code 2500, listed in meta-api.md §3)."""
+    """More path components than any Graph route has (Graph code 2500, listed in docs/meta-api.md §3)."""
     return GraphError(f"Unknown path components: {components}", 2500)
 
 
 def deprecated_version(latest: str) -> GraphError:
-    """2635: the version is no longer served (meta-api.md §1 "Base and encoding")."""
+    """2635: the version is no longer served (docs/meta-api.md §1 "Base and encoding")."""
     return GraphError(
         f"(#2635) You are calling a deprecated version of the Ads API. Please update to the latest version: {latest}.",
         2635,
     )
 
 
-# --- parameters (meta-api.md §3: 100 = invalid parameter) ---
+# --- parameters (docs/meta-api.md §3: 100 = invalid parameter) ---
 
 def param(message: str) -> GraphError:
-    """Generic invalid-parameter error, code 100 (meta-api.md §3)."""
+    """Generic invalid-parameter error, code 100 (docs/meta-api.md §3)."""
     return GraphError(f"(#100) {message}", 100)
 
 
@@ -135,12 +135,12 @@ def required(name: str) -> GraphError:
 
 
 def schema_mismatch() -> GraphError:
-    """Rows that do not fit the schema: "(#100) Data is missing or does not match schema" (meta-api.md §3)."""
+    """Rows that do not fit the schema: "(#100) Data is missing or does not match schema" (docs/meta-api.md §3)."""
     return param("Data is missing or does not match schema")
 
 
 def too_many_rows() -> GraphError:
-    """More than 10,000 rows in one request: 1/99 as observed (meta-api.md §1.5 "Limits").
+    """More than 10,000 rows in one request: 1/99 as observed (docs/meta-api.md §1.5 "Limits").
 
     facebook/facebook-java-business-sdk#46 got ``{"code":1,"message":"An unknown error occurred",
     "error_subcode":99}`` for 30k rows; code 1 comes with HTTP 500 (fpbs#119).  Not transient:
@@ -150,19 +150,19 @@ def too_many_rows() -> GraphError:
 
 
 def internal() -> GraphError:
-    """Unexpected sandbox failure: Graph's code 2 "temporary service error" (meta-api.md §3)."""
+    """Unexpected sandbox failure: Graph's code 2 "temporary service error" (docs/meta-api.md §3)."""
     return GraphError("An unexpected error has occurred. Please retry your request later.", 2, status=500, transient=True)
 
 
-# --- custom audiences (meta-api.md §1.1, §1.5-§1.7, §7) ---
+# --- custom audiences (docs/meta-api.md §1.1, §1.5-§1.7, §7) ---
 
 def update_failed(detail: str, subcode: int | None = None) -> GraphError:
-    """2650 "Failed to update the custom audience" (meta-api.md §1.5, §1.6, §3)."""
+    """2650 "Failed to update the custom audience" (docs/meta-api.md §1.5, §1.6, §3)."""
     return GraphError(f"(#2650) Failed to update the custom audience: {detail}", 2650, subcode)
 
 
 def kind_mismatch(locked: str, incoming: str) -> GraphError:
-    """2650 schema-kind lock, worded as in fpbs#433 (meta-api.md §7.2)."""
+    """2650 schema-kind lock, worded as in fpbs#433 (docs/meta-api.md §7.2)."""
     return update_failed(
         f"This audience was created from data source FILE_IMPORTED.{locked}, "
         f"which does not support data source FILE_IMPORTED.{incoming}."
@@ -170,12 +170,12 @@ def kind_mismatch(locked: str, incoming: str) -> GraphError:
 
 
 def create_failed(detail: str) -> GraphError:
-    """2654 "create failed" (meta-api.md §1.1); used for caps and lookalike refusals."""
+    """2654 "create failed" (docs/meta-api.md §1.1); used for caps and lookalike refusals."""
     return GraphError(f"(#2654) {detail}", 2654)
 
 
 def seed_too_small() -> GraphError:
-    """2654 for a lookalike seed under 100 people; wording from the SDK's docs examples (meta-api.md §1.7)."""
+    """2654 for a lookalike seed under 100 people; wording from the SDK's docs examples (docs/meta-api.md §1.7)."""
     return create_failed(
         "Source Audience is Too Small: There aren't enough people in your source in the country you chose. "
         "Please choose a country that includes at least 100 people in your source."
@@ -183,7 +183,7 @@ def seed_too_small() -> GraphError:
 
 
 def lookalikes_exist() -> GraphError:
-    """2656: a seed with lookalikes cannot be deleted (meta-api.md §1.4, §1.7)."""
+    """2656: a seed with lookalikes cannot be deleted (docs/meta-api.md §1.4, §1.7)."""
     return GraphError(
         "(#2656) Audience Cannot Be Deleted: This audience is the source of one or more lookalike audiences. "
         "Delete those lookalike audiences first.",
@@ -191,7 +191,7 @@ def lookalikes_exist() -> GraphError:
     )
 
 
-# usersreplace subcodes (meta-api.md §1.6 table)
+# usersreplace subcodes (docs/meta-api.md §1.6 table)
 REPLACE_IN_PROGRESS = 1870145
 REPLACE_TIMED_OUT = 1870158
 REPLACE_FIRST_NOT_ONE = 1870147
@@ -208,20 +208,20 @@ _REPLACE_TEXT = {
 
 
 def replace_error(subcode: int) -> GraphError:
-    """2650 with one of the usersreplace subcodes (meta-api.md §1.6)."""
+    """2650 with one of the usersreplace subcodes (docs/meta-api.md §1.6)."""
     return update_failed(_REPLACE_TEXT[subcode], subcode)
 
 
-# --- permissions, terms and tokens (meta-api.md §1.1 "Needs", §3 codes 190/200) ---
+# --- permissions, terms and tokens (docs/meta-api.md §1.1 "Needs", §3 codes 190/200) ---
 
 def expired_token(expired_at: str, now: str) -> GraphError:
-    """190/463 "Session has expired" (meta-api.md §3 "190 (+…463…)"); Graph's wording, times in Pacific time."""
+    """190/463 "Session has expired" (docs/meta-api.md §3 "190 (+…463…)"); Graph's wording, times in Pacific time."""
     return GraphError(
         f"Error validating access token: Session has expired on {expired_at}. The current time is {now}.", 190, 463)
 
 
 def no_ads_permission() -> GraphError:
-    """Neither ads_read nor ads_management: code 200, Graph's wording (meta-api.md §3 "10, 200–299").
+    """Neither ads_read nor ads_management: code 200, Graph's wording (docs/meta-api.md §3 "10, 200–299").
 
     HTTP 403: Graph answers its code-200 permission errors with 403 (arsduo/koala#693 logs
     ``(#200) Permissions error … [HTTP 403]``).
@@ -235,7 +235,7 @@ def needs_ads_management() -> GraphError:
 
 
 def terms_not_accepted(account_id: str) -> GraphError:
-    """200/1870034: Custom Audience terms not accepted (meta-api.md §1.1 "Errors", §3).
+    """200/1870034: Custom Audience terms not accepted (docs/meta-api.md §1.1 "Errors", §3).
 
     HTTP 403 like the rest of code 200 (inf: no public log shows this subcode's status).
     """
@@ -249,16 +249,16 @@ def terms_not_accepted(account_id: str) -> GraphError:
     )
 
 
-# --- injected faults (meta-api.md §3, §4, §7.4) ---
+# --- injected faults (docs/meta-api.md §3, §4, §7.4) ---
 
 def aliases_missing(edge: str) -> GraphError:
-    """803 just after an audience is created (meta-api.md §3, §7.4; facebook-ruby-business-sdk#124); retryable."""
+    """803 just after an audience is created (docs/meta-api.md §3, §7.4; facebook-ruby-business-sdk#124); retryable."""
     return GraphError(f"(#803) Some of the aliases you requested do not exist: {edge}", 803, transient=True)
 
 
 TOO_MANY_TITLE = "Ad Account Has Too Many API Calls"
 TOO_MANY_MSG = "There have been too many calls from this ad-account. Please wait a bit and try again."
-#: Throttle key → (code, subcode, message, user title, user message), meta-api.md §3 and §4 "Quotas".
+#: Throttle key → (code, subcode, message, user title, user message), docs/meta-api.md §3 and §4 "Quotas".
 THROTTLES: dict[str, tuple[int, int | None, str, str | None, str | None]] = {
     "80003/2446079": (80003, 2446079,
                       "(#80003) There have been too many calls to this ad-account. Wait a bit and try again. "
@@ -273,6 +273,6 @@ THROTTLES: dict[str, tuple[int, int | None, str, str | None, str | None]] = {
 
 
 def throttled(key: str) -> GraphError:
-    """A throttle: HTTP 400, no ``is_transient`` (meta-api.md §3 "HTTP status", §7.3)."""
+    """A throttle: HTTP 400, no ``is_transient`` (docs/meta-api.md §3 "HTTP status", §7.3)."""
     code, subcode, message, title, msg = THROTTLES[key]
     return GraphError(message, code, subcode, transient=None, user_title=title, user_msg=msg)

@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import THROTTLES
 
-#: Every throttle the sandbox can inject (meta-api.md §3 codes table, §4 "Quotas").
+#: Every throttle the sandbox can inject (docs/meta-api.md §3 codes table, §4 "Quotas").
 THROTTLE_KEYS: tuple[str, ...] = tuple(THROTTLES)
 _RATES = ("error_rate", "html_fraction", "throttle_rate", "drop_rate", "drop_after_apply", "slow_rate")
 

@@ -143,7 +143,7 @@ class FaultInjector:
             if block.until <= now:
                 del self.blocks[scope]
                 continue
-            block.until += self.faults.block_extension_seconds  # meta-api.md §4: more calls extend the block
+            block.until += self.faults.block_extension_seconds  # docs/meta-api.md §4: more calls extend the block
             self.injected["blocked"] += 1
             return self._throttle_response(app, req, block, now)
         return None
@@ -232,7 +232,7 @@ class FaultInjector:
 
     def _usage_headers(self, app: SandboxApp, req: GraphRequest, now: float,
                        throttled: Block | None) -> dict[str, str]:
-        """Usage headers (meta-api.md §4 "Headers"): ≥ 100 % and a regain time while throttled."""
+        """Usage headers (docs/meta-api.md §4 "Headers"): ≥ 100 % and a regain time while throttled."""
         tier = app.usage.budget.tier
         app_pct = round(app.usage.app_pct())
         if throttled is not None and throttled.key == "4":

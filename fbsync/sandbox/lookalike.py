@@ -1,4 +1,4 @@
-"""Lookalike creation rules (meta-api.md §1.7, Meta's Lookalike guide [G-LAL])."""
+"""Lookalike creation rules (docs/meta-api.md §1.7, Meta's Lookalike guide [G-LAL])."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ MIN_SEED = 100
 
 
 def _on_grid(value: Any, name: str, lo: float, hi: float) -> float:
-    """A ratio between ``lo`` and ``hi`` in 0.01 steps (meta-api.md §1.7 "ratio")."""
+    """A ratio between ``lo`` and ``hi`` in 0.01 steps (docs/meta-api.md §1.7 "ratio")."""
     if isinstance(value, bool):
         raise errors.param(f"lookalike_spec[{name}] must be a number")
     try:

@@ -2,7 +2,7 @@
 
 Graph takes parameters from the query string and from a form-encoded,
 multipart (``curl -F``) or JSON body, on every method, DELETE included
-(meta-api.md §1 "Base and encoding"; §7.1 for DELETE bodies).  Objects, lists
+(docs/meta-api.md §1 "Base and encoding"; §7.1 for DELETE bodies).  Objects, lists
 and booleans sent as form values arrive as JSON strings (SDK
 ``_top_level_param_json_encode``), so the JSON-valued parameters are decoded
 here.
@@ -63,7 +63,7 @@ def header(headers: Mapping[str, str], name: str) -> str:
 def split_path(path: str) -> tuple[str | None, list[str]]:
     """``/v26.0/act_1/customaudiences/`` → ``("v26.0", ["act_1", "customaudiences"])``.
 
-    A trailing slash is accepted (the SDK adds one on node paths, meta-api.md §1.4).
+    A trailing slash is accepted (the SDK adds one on node paths, docs/meta-api.md §1.4).
     Unversioned paths are accepted as Graph does (they use the app's default version).
     """
     parts = [p for p in path.split("/") if p]

@@ -1,6 +1,6 @@
 """Validating ``payload`` and ``session`` of ``/users`` and ``/usersreplace``.
 
-Rules from meta-api.md §1.5 (schema names, row shape, 10,000-row limit, which
+Rules from docs/meta-api.md §1.5 (schema names, row shape, 10,000-row limit, which
 keys are hashed, the session object) and §2 (hashes are 64 lowercase hex).
 A member is kept as a dict ``{KEY: value}`` of its non-empty identifier values,
 so the same person sent with the columns in another order is the same member.
@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..identity.keys import REGISTRY
 from . import errors
 from .params import to_bool, to_int
 
@@ -22,7 +23,7 @@ MULTI = "MULTI_HASHES"
 SINGLE = "HASHES_OR_USER_IDS"
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 
-# meta-api.md §1.5 "schema": string schemas (single key) and list keys (multi-key).
+# docs/meta-api.md §1.5 "schema": string schemas (single key) and list keys (multi-key).
 SINGLE_KEYS = {
     "EMAIL_SHA256": True,  # True = must be a SHA-256 hex digest
     "PHONE_SHA256": True,
@@ -30,11 +31,9 @@ SINGLE_KEYS = {
     "EXTERN_ID": False,
     "UID": False,
 }
-MULTI_KEYS = {
-    "EXTERN_ID": False, "EMAIL": True, "PHONE": True, "GEN": True, "DOBY": True, "DOBM": True,
-    "DOBD": True, "LN": True, "FN": True, "FI": True, "CT": True, "ST": True, "ZIP": True,
-    "MADID": False, "COUNTRY": True, "APPUID": False, "PAGEUID": False,
-}
+# The customer-file keys (and whether each is hashed) come from fbsync's key registry, which follows §1.5;
+# the app-scoped and page-scoped user IDs are keys fbsync never sends, so only the sandbox knows them.
+MULTI_KEYS = {**{k.name: k.hashed for k in REGISTRY}, "APPUID": False, "PAGEUID": False}
 # Accepted in a multi-key schema but not identifiers: never stored, never matched.
 ATTRIBUTE_KEYS = frozenset({"LOOKALIKE_VALUE", "DATA_PROCESSING_OPTIONS",
                             "DATA_PROCESSING_OPTIONS_COUNTRY", "DATA_PROCESSING_OPTIONS_STATE"})
@@ -60,7 +59,7 @@ class Parsed:
 
 @dataclass
 class Session:
-    """The ``session`` parameter (meta-api.md §1.5 "session")."""
+    """The ``session`` parameter (docs/meta-api.md §1.5 "session")."""
 
     session_id: int
     batch_seq: int
@@ -160,7 +159,7 @@ def _classify(rows: list[list[Any]], schema: list[str], parsed: Parsed) -> None:
 
 
 def _acceptable(mode: str, value: Any) -> bool:
-    """Slow path of the per-value check (meta-api.md §1.5 "Hashing", §2 lowercase hex)."""
+    """Slow path of the per-value check (docs/meta-api.md §1.5 "Hashing", §2 lowercase hex)."""
     if mode == "attr":
         return True
     if mode == "value":
@@ -171,7 +170,7 @@ def _acceptable(mode: str, value: Any) -> bool:
 
 
 def parse_session(raw: Any, *, needed: bool) -> Session | None:
-    """Validate ``session`` (meta-api.md §1.5): int64 id, batch_seq ≥ 1, boolean flag."""
+    """Validate ``session`` (docs/meta-api.md §1.5): int64 id, batch_seq ≥ 1, boolean flag."""
     if raw is None or raw == "":
         if needed:
             raise errors.required("session")

@@ -1,4 +1,4 @@
-"""How audiences and ad accounts read back (meta-api.md §1.2, §1.7; [R-CA]).
+"""How audiences and ad accounts read back (docs/meta-api.md §1.2, §1.7; [R-CA]).
 
 Fields with no value are omitted, as Graph omits them.  Requested fields must
 exist on the node type (the SDK's field lists); unknown ones are refused with
@@ -76,7 +76,7 @@ def select(full: dict[str, Any], requested: Any, allowed: frozenset[str], node_t
 
 
 def audience_fields(aud: Audience, now: int, config: SandboxConfig, replace: SessionState | None) -> dict[str, Any]:
-    """Every field the sandbox models for one audience (meta-api.md §1.2 table)."""
+    """Every field the sandbox models for one audience (docs/meta-api.md §1.2 table)."""
     data = aud.data
     lower, delivery, operation = _state(aud, now, config, replace)
     full: dict[str, Any] = {
@@ -133,7 +133,7 @@ def _permissions(aud: Audience) -> dict[str, bool]:
 
 
 def account_fields(account_id: str, created: int, config: SandboxConfig | None = None) -> dict[str, Any]:
-    """An ad account; by default active with the Custom Audience terms accepted (meta-api.md §1.1 "Needs").
+    """An ad account; by default active with the Custom Audience terms accepted (docs/meta-api.md §1.1 "Needs").
 
     ``config`` can make it disabled (``account_status``/``disable_reason``) or without the terms
     (``tos_accepted`` is then ``{}``).

@@ -2,7 +2,7 @@
 
 Session state lives in SQLite beside the audiences so that a restarted sandbox
 (``--data FILE``) still knows which batches of a session it has seen
-(meta-api.md §1.5 "session", §1.6 "Session rules").  Rows of a running replace
+(docs/meta-api.md §1.5 "session", §1.6 "Session rules").  Rows of a running replace
 are staged in ``replace_rows`` until the last batch swaps them in.
 """
 

@@ -8,7 +8,7 @@ public so the app can make a whole request atomic.
 Members are rows of ``members`` (one per distinct person, keyed by audience id
 and ``row_key``, the canonical JSON of the person's non-empty identifiers),
 indexed per identifier value in ``member_values`` so that a removal matching on
-any subset of keys (meta-api.md §1.5 "Remove") is an index lookup, even with
+any subset of keys (docs/meta-api.md §1.5 "Remove") is an index lookup, even with
 millions of members.
 """
 
@@ -356,7 +356,7 @@ class SandboxStore:
         return found
 
     def replace_members(self, audience_id: int, schema: list[str], now: int) -> int:
-        """Atomically make the members exactly the staged replace rows (usersreplace, meta-api.md §1.6)."""
+        """Atomically make the members exactly the staged replace rows (usersreplace, docs/meta-api.md §1.6)."""
         with self.transaction() as db:
             db.execute("DELETE FROM member_values WHERE audience_id=?", (audience_id,))
             db.execute("DELETE FROM members WHERE audience_id=?", (audience_id,))

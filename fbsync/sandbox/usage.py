@@ -1,4 +1,4 @@
-"""Rate-limit usage headers computed from rolling call counters (meta-api.md §4).
+"""Rate-limit usage headers computed from rolling call counters (docs/meta-api.md §4).
 
 * ``X-App-Usage``: calls of the whole app in the last hour, as a percentage of
   ``app_calls_per_hour`` (``call_count``; ``total_time`` and ``total_cputime``
@@ -27,7 +27,7 @@ HOUR = 3600.0
 
 @dataclass(frozen=True)
 class UsageBudget:
-    """Budgets; the defaults are Meta's standard (Full) tier numbers, meta-api.md §4 "Quotas"."""
+    """Budgets; the defaults are Meta's standard (Full) tier numbers, docs/meta-api.md §4 "Quotas"."""
 
     tier: str = "standard_access"
     app_calls_per_hour: int = 100_000

@@ -1,6 +1,6 @@
 """Membership endpoints: ``POST|DELETE /{id}/users`` and ``POST /{id}/usersreplace``.
 
-Rules: meta-api.md §1.5 (payload, session, response, removal semantics), §1.6
+Rules: docs/meta-api.md §1.5 (payload, session, response, removal semantics), §1.6
 (replace sessions and their 2650 subcodes), §7.2 (schema-kind lock).
 Membership changes apply at once; Meta takes up to 24 h (docs/sandbox.md).
 """
@@ -36,7 +36,7 @@ def _customer_file(audience: Audience) -> None:
 
 
 def _check_kind(audience: Audience, parsed: Parsed) -> None:
-    """An audience keeps the kind of its first upload (meta-api.md §7.2)."""
+    """An audience keeps the kind of its first upload (docs/meta-api.md §7.2)."""
     if audience.kind and audience.kind != parsed.kind:
         raise errors.kind_mismatch(audience.kind, parsed.kind)
 
@@ -102,7 +102,7 @@ def _count(state: SessionState, session: Session, parsed: Parsed) -> None:
 
 
 def settle_replace(app: SandboxApp, audience: Audience) -> SessionState | None:
-    """The running replace of an audience; one past its 90 minutes is completed first (meta-api.md §1.6).
+    """The running replace of an audience; one past its 90 minutes is completed first (docs/meta-api.md §1.6).
 
     "Late batches are discarded and the audience keeps what arrived": the rows received
     within the 90 minutes become the audience's members, as if the last batch had come.
@@ -124,7 +124,7 @@ def _finish_replace(app: SandboxApp, state: SessionState, when: int) -> None:
 
 
 def replace_users(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
-    """``POST /{id}/usersreplace`` (meta-api.md §1.6)."""
+    """``POST /{id}/usersreplace`` (docs/meta-api.md §1.6)."""
     audience: Audience = req.extra["audience"]
     _customer_file(audience)
     parsed = parse_payload(req.params.get("payload"), value_based=bool(audience.data.get("is_value_based")))

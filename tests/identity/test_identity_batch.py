@@ -211,7 +211,7 @@ def test_modules_stay_small() -> None:
 
 
 def test_bench_smoke() -> None:
-    from fbsync import bench
+    from fbsync.dev import bench
 
     out = io.StringIO()
     with redirect_stdout(out):

@@ -38,10 +38,10 @@ META_HASHES = [
     ("FN", NFD("Valéry"), None, "08e1996b5dd49e62a4b4c010d44e4345592a863bb9f8e3976219bac29417149c", "NFD input"),
     ("LN", "Valéry", None, "08e1996b5dd49e62a4b4c010d44e4345592a863bb9f8e3976219bac29417149c", "DOC-CAPI ln = fn"),
     ("EMAIL", "  test  ", None, None, "SDK vector: not an email, dropped"),
-    ("GEN", "m", None, "62c66a7a5dd70c3146618063c344e531e6d4b59e379808443ce962b3abd63c5a", "meta-api.md §6"),
-    ("GEN", "f", None, "252f10c83610ebca1a059c0bae8255eba2f95be4d1d7bcfa89d7248a82d9f111", "meta-api.md §6"),
-    ("COUNTRY", "US", None, "79adb2a2fce5c6ba215fe5f27f532d4e7edbac4b6a5e09e1ef3a08084a904621", "meta-api.md §6"),
-    ("EMAIL", "joe@example.com", None, "2481f36dfc515ca76451aaadf1399026942a01ee50c6d0a61988b43cef039bc2", "meta-api.md §6"),
+    ("GEN", "m", None, "62c66a7a5dd70c3146618063c344e531e6d4b59e379808443ce962b3abd63c5a", "docs/meta-api.md §6"),
+    ("GEN", "f", None, "252f10c83610ebca1a059c0bae8255eba2f95be4d1d7bcfa89d7248a82d9f111", "docs/meta-api.md §6"),
+    ("COUNTRY", "US", None, "79adb2a2fce5c6ba215fe5f27f532d4e7edbac4b6a5e09e1ef3a08084a904621", "docs/meta-api.md §6"),
+    ("EMAIL", "joe@example.com", None, "2481f36dfc515ca76451aaadf1399026942a01ee50c6d0a61988b43cef039bc2", "docs/meta-api.md §6"),
 ]
 
 

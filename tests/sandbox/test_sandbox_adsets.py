@@ -1,4 +1,4 @@
-"""Ad sets: admin create, Graph read and targeting update (audiences wired into targeting, meta-api.md §1.8)."""
+"""Ad sets: admin create, Graph read and targeting update (audiences wired into targeting, docs/meta-api.md §1.8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Auth: token required, configured token only, appsecret_proof (meta-api.md §5 "Auth")."""
+"""Auth: token required, configured token only, appsecret_proof (docs/meta-api.md §5 "Auth")."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def proof(token: str, secret: str = SECRET, suffix: str = "") -> str:
 
 
 def test_sdk_unit_vector():
-    """meta-api.md §6 test_appsecret_proof vector."""
+    """docs/meta-api.md §6 test_appsecret_proof vector."""
     assert proof(GOOD) == "031fbfeb2e7498b0ed1eed93b5aab2939d01ece4abde9ba465770ece9f973fb0"
 
 

@@ -100,7 +100,7 @@ def test_a_5xx_does_not_apply_the_call(app, graph):
     assert app.injector.state(app)["injected"] == {"error_500": 1}
 
 
-# --- throttles and blocks (meta-api.md §3, §4) ---
+# --- throttles and blocks (docs/meta-api.md §3, §4) ---
 
 THROTTLES = [  # key, code, subcode, BUC type
     ("80003/2446079", 80003, 2446079, "custom_audience"),
@@ -116,7 +116,7 @@ def test_on_demand_throttle_shape(app, graph, clock, key, code, subcode, kind):
     resp = graph.get("/act_1/customaudiences")
     assert resp.status == 400
     assert resp.code() == (code, subcode) and resp.error["type"] == "OAuthException"
-    assert "is_transient" not in resp.error  # throttles omit it (meta-api.md §7.3)
+    assert "is_transient" not in resp.error  # throttles omit it (docs/meta-api.md §7.3)
     assert resp.error["message"].startswith(f"(#{code}) ")
     entry = buc(resp)
     assert entry["type"] == kind and entry["estimated_time_to_regain_access"] == 2  # 120 s → 2 min
@@ -178,7 +178,7 @@ def test_random_throttles_pick_codes_that_fit_the_call(app, graph, clock):
     assert graph.get("/me").code() == (4, None)  # no account: only the app limit applies
 
 
-# --- the per-minute ad-account budget (meta-api.md §4 "Ad-account score") ---
+# --- the per-minute ad-account budget (docs/meta-api.md §4 "Ad-account score") ---
 
 def test_budget_headers_rise_then_refuse(app, graph, clock):
     app.faults = Faults(calls_per_minute=20)
@@ -230,7 +230,7 @@ def test_a_client_reading_the_headers_stays_under_the_budget(app, graph, clock, 
     assert statuses.count(400) == 11
 
 
-# --- token expiry (meta-api.md §3: 190/463) ---
+# --- token expiry (docs/meta-api.md §3: 190/463) ---
 
 def test_token_expires_after_n_calls_and_another_token_works(app, graph, make_graph):
     app.faults = Faults(token_expires_after=3)
@@ -265,7 +265,7 @@ def test_named_token_expires_and_others_never(app, make_graph):
     assert [doomed.get("/me").status for _ in range(3)] == [200, 200, 400]
 
 
-# --- 803 just after create (meta-api.md §7.4) ---
+# --- 803 just after create (docs/meta-api.md §7.4) ---
 
 def test_missing_alias_after_create(app, graph):
     old = graph.create()

@@ -1,4 +1,4 @@
-"""Lookalikes: spec validation, seed size, populating status, seed deletion (meta-api.md §1.7)."""
+"""Lookalikes: spec validation, seed size, populating status, seed deletion (docs/meta-api.md §1.7)."""
 
 from __future__ import annotations
 

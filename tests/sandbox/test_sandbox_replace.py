@@ -1,4 +1,4 @@
-"""``/usersreplace``: the replace session and each of its 2650 subcodes (meta-api.md §1.6)."""
+"""``/usersreplace``: the replace session and each of its 2650 subcodes (docs/meta-api.md §1.6)."""
 
 from __future__ import annotations
 

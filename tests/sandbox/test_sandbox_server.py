@@ -203,7 +203,7 @@ def test_next_links_point_at_the_same_server():
 
 
 def test_long_delete_url_breaks_like_meta():
-    """meta-api.md §7.1: payloads in the URL break past a few thousand rows; a body does not."""
+    """docs/meta-api.md §7.1: payloads in the URL break past a few thousand rows; a body does not."""
     with running_sandbox() as sb:
         aud = _create(sb.url)
         payload = json.dumps({"schema": ["EMAIL"], "data": [[h(str(i))] for i in range(3000)]})

@@ -1,9 +1,9 @@
-"""The SQL of the push-down (:mod:`fbsync.pushdown`): PostgreSQL expressions that normalize and hash
+"""The SQL of the push-down (:mod:`fbsync.sources.pushdown`): PostgreSQL expressions that normalize and hash
 each Meta key exactly as :func:`fbsync.identity.hash_one` does.
 
 Every table the SQL uses (lowercase mapping, whitespace, letters, digits, combining marks,
 country/gender/state names) is generated here from the running Python's ``unicodedata`` and
-the identity engine's own tables; :mod:`fbsync.pushdown` decides which keys are pushed and
+the identity engine's own tables; :mod:`fbsync.sources.pushdown` decides which keys are pushed and
 wraps the audience query.  Rules, proof and limits: ``docs/pushdown.md``.
 """
 
@@ -18,8 +18,10 @@ from dataclasses import dataclass
 
 from fbsync.identity import UNHASHED_KEYS, dates, geo, person
 from fbsync.identity._text import _FOLD_SPECIAL, EMPTY, MAX_TEXT, TOO_LONG
+from fbsync.identity.keys import DATE_PART
 
-DOB_KEYS = {"DOBY": "YYYY", "DOBM": "MM", "DOBD": "DD"}
+#: ``to_char`` format of each date-part key (registry ``date_part``: 0 year, 1 month, 2 day).
+DOB_KEYS: dict[str, str] = {key: ("YYYY", "MM", "DD")[part] for key, part in DATE_PART.items()}
 
 
 # ----------------------------------------------------------------- Unicode tables (from Python)

@@ -5,7 +5,7 @@ what :func:`fbsync.identity.hash_one` computes; :func:`rewrite` wraps the audien
 query so that only hashes (and drop reasons) leave the database for those keys;
 :func:`hash_chunk` turns the rewritten query's rows into the same
 :class:`~fbsync.identity.HashedBatch` that :func:`~fbsync.identity.hash_batch` gives
-on the original rows.  The SQL itself is built by :mod:`fbsync.pushdown_sql`.  Rules, proof and
+on the original rows.  The SQL itself is built by :mod:`fbsync.sources.pushdown_sql`.  Rules, proof and
 limits: ``docs/pushdown.md``.
 
 How exactness is obtained (never "close enough"):
@@ -37,19 +37,20 @@ from fbsync.errors import ConfigError
 from fbsync.identity import KEYS, HashedBatch, geo
 from fbsync.identity._text import EMPTY
 from fbsync.identity.batch import MAX_EXAMPLES, finish, hash_column, hash_columns
+from fbsync.identity.keys import BY_NAME, DISTINCT, PUSHDOWN_DATE, PUSHDOWN_PYTHON, PUSHDOWN_TEXT
 from fbsync.identity.mask import mask
-from fbsync.pushdown_sql import BIND_PARAM, DOB_KEYS, date_key, ident, text_key
+from fbsync.sources.pushdown_sql import BIND_PARAM, date_key, ident, text_key
 
 TEXT_TYPES = frozenset({"text", "character varying", "character", "name", "citext"})
 INTEGER_TYPES = frozenset({"smallint", "integer", "bigint"})
 DATE_TYPES = frozenset({"date", "timestamp without time zone", "timestamp with time zone"})
-#: Keys whose normalization runs in SQL when their column is text or integer.
-TEXT_KEYS = ("EXTERN_ID", "EMAIL", "GEN", "LN", "FN", "FI", "CT", "ST", "ZIP", "MADID", "COUNTRY")
-PHONE_REASON = "national numbers need libphonenumber's numbering plans"
+#: Keys whose normalization runs in SQL when their column is text or integer (registry: pushdown "text").
+TEXT_KEYS: tuple[str, ...] = PUSHDOWN_TEXT
+PHONE_REASON = BY_NAME["PHONE"].python_reason
 DOB_TEXT_REASON = "dates written as text come in many formats and month names; only date/timestamp columns are pushed"
 SOURCE = "fbsync_src"
 #: Keys whose values are nearly all distinct: normalized row by row (the others once per distinct value).
-PER_ROW = frozenset({"EMAIL", "EXTERN_ID", "MADID"})
+PER_ROW: frozenset[str] = DISTINCT.intersection(TEXT_KEYS)
 
 
 # ----------------------------------------------------------------- database checks
@@ -186,9 +187,9 @@ def plan_pushdown(keys: Mapping[str, str], default_country: str | None,
         if not found:
             raise ConfigError(f"{key}: the query returns no column {keys[key]!r}; fix the query or the keys mapping.")
         ref = f"{SOURCE}.{ident(name)}"
-        if key == "PHONE":
-            kept[key] = PHONE_REASON
-        elif key in DOB_KEYS:
+        if key in PUSHDOWN_PYTHON:
+            kept[key] = BY_NAME[key].python_reason
+        elif key in PUSHDOWN_DATE:
             if typ in DATE_TYPES:
                 pushed[key], kinds[key] = ref, "date"
             else:
@@ -308,3 +309,18 @@ def _python_examples(batch: HashedBatch, key: str, plain: Sequence[Any], bad: Ma
         masked = mask(key, plain[index])
         if len(bucket) < MAX_EXAMPLES and masked not in bucket:
             bucket.append(masked)
+
+
+def plan_for(crm: Any, query: str, keys: Mapping[str, str], default_country: str | None, what: str) -> Pushdown:
+    """Which keys PostgreSQL normalizes and hashes itself for this query (from its column types), after
+    checking the server can; a query the database refuses is a :class:`ConfigError` naming it."""
+    import sqlalchemy as sa
+
+    with crm.read_only() as conn:
+        try:
+            check_server(conn)
+            types = describe(conn, query)
+        except sa.exc.SQLAlchemyError as exc:
+            raise ConfigError(f"{what}: the database said “{str(getattr(exc, 'orig', exc)).splitlines()[0]}”; "
+                              "fix the query.") from None
+    return plan_pushdown(keys, default_country, types)

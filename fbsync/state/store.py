@@ -3,7 +3,7 @@ acknowledged (the ledger), and every run with its counts.
 
 SQLAlchemy Core over SQLite in ``FBSYNC_STATE_DIR`` (file mode 0600) by default,
 or any URL in ``FBSYNC_STATE_URL``.  Identifiers are stored only as keyed
-fingerprints and AES-GCM ciphertext (see :mod:`fbsync.crypto`); nothing here is
+fingerprints and AES-GCM ciphertext (see :mod:`fbsync.state.crypto`); nothing here is
 plaintext or joinable with a list of hashes without the state key.
 
 The ledger changes only inside the transaction that records a batch Meta has
@@ -23,7 +23,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from .errors import ConfigError
+from ..errors import ConfigError
+from .records import AudienceRecord, AudienceRunRecord, RunRecord
 
 SCHEMA_VERSION = 1
 md = sa.MetaData()
@@ -157,17 +158,27 @@ class StateStore:
             elif v < SCHEMA_VERSION:
                 c.execute(schema_version.update().values(version=SCHEMA_VERSION))
 
+    def close(self) -> None:
+        """Release the store's connections (the store may be opened again later)."""
+        self.engine.dispose()
+
     # ------------------------------------------------------------------ audiences
-    def audience(self, name: str) -> dict[str, Any] | None:
+    def audience(self, name: str) -> AudienceRecord | None:
         with self.engine.connect() as c:
             r = c.execute(sa.select(audiences).where(audiences.c.name == name)).mappings().first()
-        return dict(r) if r else None
+        return AudienceRecord.from_row(r) if r else None
 
-    def all_audiences(self) -> list[dict[str, Any]]:
+    def all_audiences(self) -> list[AudienceRecord]:
         with self.engine.connect() as c:
-            return [dict(r) for r in c.execute(sa.select(audiences).order_by(audiences.c.name)).mappings()]
+            return [AudienceRecord.from_row(r) for r in
+                    c.execute(sa.select(audiences).order_by(audiences.c.name)).mappings()]
 
     def save_audience(self, name: str, **fields: Any) -> None:
+        """Create or update the record of one audience (``schema`` as a tuple of keys or comma-joined)."""
+        if isinstance(fields.get("schema"), (tuple, list)):
+            fields["schema"] = ",".join(fields["schema"])
+        if isinstance(fields.get("extra"), dict):
+            fields["extra"] = json.dumps({k: v for k, v in fields["extra"].items() if v is not None}) or None
         fields["updated_at"] = _now()
         with self.engine.begin() as c:
             n = c.execute(audiences.update().where(audiences.c.name == name).values(**fields)).rowcount
@@ -176,12 +187,13 @@ class StateStore:
 
     def extra(self, name: str) -> dict[str, Any]:
         a = self.audience(name)
-        return json.loads(a["extra"]) if a and a["extra"] else {}
+        return dict(a.extra) if a else {}
 
     def set_extra(self, name: str, **values: Any) -> None:
+        """Set (or, with None, remove) keys of an audience's JSON ``extra`` (lookalike spec, replace session…)."""
         cur = self.extra(name)
         cur.update(values)
-        self.save_audience(name, extra=json.dumps({k: v for k, v in cur.items() if v is not None}))
+        self.save_audience(name, extra=cur)
 
     # ------------------------------------------------------------------ ledger
     def ledger_count(self, name: str, table: sa.Table = ledger) -> int:
@@ -292,6 +304,7 @@ class StateStore:
                 user=user, host=socket.gethostname())).inserted_primary_key[0])
 
     def record_audience_run(self, run_id: int, audience: str, **values: Any) -> None:
+        """Write (or overwrite) one audience's line of a run."""
         if isinstance(values.get("details"), dict):
             values["details"] = json.dumps(values["details"], sort_keys=True)
         with self.engine.begin() as c:
@@ -305,22 +318,24 @@ class StateStore:
             c.execute(runs.update().where(runs.c.id == run_id).values(
                 finished_at=_now(), status=status, summary=json.dumps(summary or {}, sort_keys=True)))
 
-    def history(self, limit: int = 20) -> list[dict[str, Any]]:
+    def history(self, limit: int = 20) -> list[RunRecord]:
+        """The last ``limit`` runs, newest first, each with its audiences' lines."""
         with self.engine.connect() as c:
             rs = [dict(r) for r in c.execute(sa.select(runs).order_by(runs.c.id.desc()).limit(limit)).mappings()]
             for r in rs:
-                r["audiences"] = [dict(a) for a in c.execute(
+                r["audiences"] = [AudienceRunRecord.from_row(a) for a in c.execute(
                     sa.select(run_audiences).where(run_audiences.c.run_id == r["id"])
                     .order_by(run_audiences.c.audience)).mappings()]
-        return rs
+        return [RunRecord.from_row(r) for r in rs]
 
-    def last_audience_run(self, audience: str) -> dict[str, Any] | None:
+    def last_audience_run(self, audience: str) -> AudienceRunRecord | None:
+        """An audience's line in its latest run, with that run's start and end."""
         with self.engine.connect() as c:
             r = c.execute(
                 sa.select(run_audiences, runs.c.started_at, runs.c.finished_at)
                 .join(runs, runs.c.id == run_audiences.c.run_id)
                 .where(run_audiences.c.audience == audience).order_by(runs.c.id.desc()).limit(1)).mappings().first()
-        return dict(r) if r else None
+        return AudienceRunRecord.from_row(r) if r else None
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -5,8 +5,8 @@ For 1 M and 5 M rows (``FBSYNC_BENCH_PG_SIZES``) of the demo's customers loaded 
 RSS (VmHWM) is its own:
 
 * ``copy``: ``COPY (SELECT …) TO STDOUT`` of the same columns through psycopg — the physical floor;
-* ``fbsync``: :class:`fbsync.crm.CrmSource` streaming (server-side cursor) + the identity engine;
-* ``pushdown``: the query rewritten by :mod:`fbsync.pushdown` so PostgreSQL normalizes and hashes
+* ``fbsync``: :class:`fbsync.sources.crm.CrmSource` streaming (server-side cursor) + the identity engine;
+* ``pushdown``: the query rewritten by :mod:`fbsync.sources.pushdown` so PostgreSQL normalizes and hashes
   (only when that module is present).
 """
 
@@ -41,11 +41,11 @@ if case == "copy":
             for block in cp:
                 rows += bytes(block).count(b"\n")
 else:
-    from fbsync.crm import CrmSource
+    from fbsync.sources.crm import CrmSource
     from fbsync import identity
     src = CrmSource(url)
     if case == "pushdown":
-        from fbsync import pushdown
+        from fbsync.sources import pushdown
         with src.read_only() as conn:
             types = pushdown.describe(conn, query)
         pd = pushdown.plan_pushdown(keys, "FR", types)
@@ -104,7 +104,7 @@ def bench_postgres(options: Options) -> Iterator[dict[str, Any]]:
     import importlib.util
 
     sizes = [int(x) for x in os.environ.get("FBSYNC_BENCH_PG_SIZES", "1000000,5000000").split(",") if x]
-    cases = ["copy", "fbsync"] + (["pushdown"] if importlib.util.find_spec("fbsync.pushdown") else [])
+    cases = ["copy", "fbsync"] + (["pushdown"] if importlib.util.find_spec("fbsync.sources.pushdown") else [])
     for n in sizes:
         start = time.perf_counter()
         _load(n, options.seed)

@@ -35,11 +35,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
-from .errors import AudienceError, ConfigError
-from .settings import Settings
+from ..errors import AudienceError, ConfigError
+from ..settings import Settings
 
 if TYPE_CHECKING:
-    from .state import StateStore
+    from .store import StateStore
 
 Target = Union[Settings, "StateStore"]
 
@@ -66,7 +66,7 @@ def audience_lock(target: Target, name: str, *, state_dir: Path | None = None) -
     """Hold the lock of audience ``name`` for the block, or raise :class:`LockBusy` at once.
 
     ``target`` is the :class:`~fbsync.settings.Settings` (or an open
-    :class:`~fbsync.state.StateStore`) whose state store the runs share.
+    :class:`~fbsync.state.store.StateStore`) whose state store the runs share.
     ``state_dir`` names the lock folder when ``target`` is a store that is
     neither PostgreSQL nor a SQLite file.
     """

@@ -7,6 +7,12 @@ No IO, no clock, no environment: every input is a value, so every decision
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
+
+#: mirror/append/replace are the YAML's modes; ``remove`` is ``upload --mode remove`` (remove the listed rows).
+Mode = Literal["mirror", "append", "replace", "remove"]
+#: Which rows the removals are: ledger rows no longer desired, rows of suppressed people, or the listed rows.
+RemovalSource = Literal["stale", "suppressed", "listed"]
 
 
 @dataclass(frozen=True)
@@ -27,10 +33,12 @@ class Desired:
     name: str
     display_name: str
     description: str | None
-    mode: str                 # mirror | append | replace
+    mode: Mode
     schema: tuple[str, ...]
-    rows: int                 # distinct hashed rows the CRM gives
+    rows: int                 # distinct hashed rows the CRM (or the file) gives
     max_shrink: float
+    source: str = "the query"  # where the rows come from, for messages ("the file" for upload)
+    own_description: bool = True   # False: the description on Meta is not fbsync's (an undeclared upload)
 
 
 @dataclass(frozen=True)
@@ -51,13 +59,13 @@ class Plan:
     audience: str
     create: bool = False
     update: dict[str, str] = field(default_factory=dict)
-    strategy: str = "diff"    # diff (send adds/removes) | replace (/usersreplace session)
+    strategy: Literal["diff", "replace"] = "diff"   # diff: send adds/removes; replace: one /usersreplace session
     adds: int = 0
     removes: int = 0
     replace_rows: int = 0
     refused: str | None = None
     notes: list[str] = field(default_factory=list)
-    forced_only: bool = False  # append mode: remove only the suppressed rows
+    removes_from: RemovalSource = "stale"
 
     @property
     def sends_nothing(self) -> bool:
@@ -72,12 +80,12 @@ def plan_audience(d: Desired, ledger: LedgerView, remote: Remote, *, force: bool
     else:
         if remote.name != d.display_name:
             p.update["name"] = d.display_name
-        if (d.description or "") != (remote.description or ""):
+        if d.own_description and (d.description or "") != (remote.description or ""):
             p.update["description"] = d.description or ""
     if d.mode == "replace" or (d.mode == "mirror" and remote.exists and not ledger.known):
         if d.rows == 0:
-            p.refused = (f"{d.name}: the query returned no usable row, and a replace with nothing would empty "
-                         "the audience; fix the query, or run with --force to remove everyone.")
+            p.refused = (f"{d.name}: {d.source} gave no usable row, and a replace with nothing would empty "
+                         f"the audience; fix {d.source}, or run with --force to remove everyone.")
             if not force:
                 return p
             p.refused = None
@@ -89,16 +97,20 @@ def plan_audience(d: Desired, ledger: LedgerView, remote: Remote, *, force: bool
                            "one full replace makes Meta and the ledger agree")
         old = ledger.rows if ledger.known else (remote.size_lower or 0)
         gone = ledger.removes if ledger.known else max(0, old - d.rows)
+    elif d.mode == "remove":                   # upload --mode remove: exactly the listed rows leave
+        p.removes, p.removes_from = d.rows, "listed"
+        old = ledger.rows if ledger.known else (remote.size_lower or 0)
+        gone = min(d.rows, old)
     else:
         p.adds = ledger.adds
         if d.mode == "mirror":
             p.removes = ledger.removes
-        else:                                  # append: suppression beats the mode
-            p.removes, p.forced_only = ledger.suppressed, bool(ledger.suppressed)
+        elif ledger.suppressed:                # append: suppression beats the mode
+            p.removes, p.removes_from = ledger.suppressed, "suppressed"
         old, gone = ledger.rows, p.removes
     if old and gone / old > d.max_shrink and not force:
-        new = old - gone
-        p.refused = (f"{d.name}: this sync would shrink the audience from {old:,} to {new:,} members "
-                     f"({gone / old:.0%}, above max_shrink {d.max_shrink:.0%}); check the query, "
-                     "then run again with --force if it is right.")
+        new = d.rows if p.strategy == "replace" or d.mode == "mirror" else old - gone + p.adds
+        p.refused = (f"{d.name}: this sync would remove {gone:,} of the audience's {old:,} members "
+                     f"({gone / old:.0%}, above max_shrink {d.max_shrink:.0%}), leaving {new:,}; check "
+                     f"{d.source}, then run again with --force if it is right.")
     return p

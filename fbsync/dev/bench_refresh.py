@@ -63,7 +63,7 @@ def _sizes() -> list[int]:
 @register("refresh", "weekly refresh of 1 M / 10 M members with 1 % churn against the sandbox")
 def bench_refresh(options: Options) -> Iterator[dict[str, Any]]:
     from .demo import churn, seed
-    from .sandbox import running_sandbox
+    from ..sandbox import running_sandbox
 
     for n in _sizes():
         with tempfile.TemporaryDirectory(prefix="fbsync-bench-") as tmp:

@@ -11,7 +11,7 @@ Nothing identifier-like can come from the state store's run tables (they hold no
 messages are scrubbed of anything that looks like an e-mail address or a hash all the same.
 
 :func:`render_report` is pure (same runs and ``now`` give the same bytes);
-:func:`write_report` reads a :class:`~fbsync.state.StateStore` and writes the file atomically.
+:func:`write_report` reads a :class:`~fbsync.state.store.StateStore` and writes the file atomically.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .report_charts import MINUS, band_chart, e, hbar_chart, sent_chart
-from .util import as_int
+from .charts import MINUS, band_chart, e, hbar_chart, sent_chart
+from ..state.records import RunRecord
+from ..util import as_int
 
 __all__ = ["EMPTY_MESSAGE", "render_report", "write_report", "fmt_int", "fmt_pct"]
 
@@ -162,46 +163,30 @@ class AudienceSeries:
         return self.points[-1]
 
 
-def _details(raw: Any) -> dict[str, Any]:
-    if isinstance(raw, dict):
-        return raw
-    if not raw:
-        return {}
-    try:
-        d = json.loads(raw)
-    except (TypeError, ValueError):
-        return {}
-    return d if isinstance(d, dict) else {}
-
-
 def _counts(d: Any) -> dict[str, int]:
     if not isinstance(d, dict):
         return {}
     return {str(k): n for k, v in d.items() if (n := as_int(v)) is not None}
 
 
-def _series(runs: Sequence[Mapping[str, Any]], display_names: Mapping[str, str]) -> list[AudienceSeries]:
+def _series(runs: Sequence[RunRecord], display_names: Mapping[str, str]) -> list[AudienceSeries]:
     by_name: dict[str, AudienceSeries] = {}
-    for run in sorted(runs, key=lambda r: as_int(r.get("id")) or 0):
-        for a in run.get("audiences") or []:
-            name = str(a.get("audience") or "")
-            d = _details(a.get("details"))
+    for run in sorted(runs, key=lambda r: r.id):
+        for a in run.audiences:
+            d = a.details
             drops_raw = d.get("drops") if isinstance(d.get("drops"), dict) else {}
             drops = {str(k): c for k, v in sorted(drops_raw.items()) if (c := _counts(v))}
             p = Point(
-                run_id=as_int(run.get("id")) or 0, when=_when(run.get("started_at")),
-                status=str(a.get("status") or ""), run_status=str(run.get("status") or ""),
-                meta_id=a.get("meta_id"),
-                read=as_int(a.get("rows_read")) or 0, dropped=as_int(a.get("rows_dropped")) or 0,
-                no_consent=as_int(d.get("no_consent")) or 0,
-                added=as_int(a.get("rows_added")) or 0, removed=as_int(a.get("rows_removed")) or 0,
-                lower=_size(a.get("size_lower")), upper=_size(a.get("size_upper")),
+                run_id=run.id, when=_when(run.started_at), status=a.status, run_status=run.status,
+                meta_id=a.meta_id, read=a.rows_read, dropped=a.rows_dropped,
+                no_consent=as_int(d.get("no_consent")) or 0, added=a.rows_added, removed=a.rows_removed,
+                lower=_size(a.size_lower), upper=_size(a.size_upper),
                 strategy=str(d.get("strategy") or "diff"), action=str(d.get("action") or ""),
-                drops=drops, empty=_counts(d.get("empty")), message=_scrub(a.get("message")),
+                drops=drops, empty=_counts(d.get("empty")), message=_scrub(a.message),
                 desired=as_int(d.get("desired", d.get("rows_desired"))))
-            if name not in by_name:
-                by_name[name] = AudienceSeries(name, "", display_names.get(name))
-            by_name[name].points.append(p)
+            if a.audience not in by_name:
+                by_name[a.audience] = AudienceSeries(a.audience, "", display_names.get(a.audience))
+            by_name[a.audience].points.append(p)
     out = [by_name[n] for n in sorted(by_name)]
     used: set[str] = set()
     for s in out:
@@ -448,32 +433,29 @@ def _audience_section(s: AudienceSeries, fi: Callable[[Any], str], fp: Callable[
     return "".join(out)
 
 
-def _runs_table(runs: Sequence[Mapping[str, Any]], fi: Callable[[Any], str]) -> str:
+def _runs_table(runs: Sequence[RunRecord], fi: Callable[[Any], str]) -> str:
     rows = []
-    for r in sorted(runs, key=lambda r: as_int(r.get("id")) or 0, reverse=True):
-        start, end = _when(r.get("started_at")), _when(r.get("finished_at"))
-        who = "@".join(str(x) for x in (r.get("user"), r.get("host")) if x) or "–"
+    for r in sorted(runs, key=lambda r: r.id, reverse=True):
+        start, end = _when(r.started_at), _when(r.finished_at)
+        who = "@".join(str(x) for x in (r.user, r.host) if x) or "–"
         counts, msgs = [], []
-        for a in r.get("audiences") or []:
-            d = _details(a.get("details"))
-            p_rep = str(d.get("strategy") or "") == "replace"
-            added, removed = as_int(a.get("rows_added")) or 0, as_int(a.get("rows_removed")) or 0
-            lo, hi = _size(a.get("size_lower")), _size(a.get("size_upper"))
+        for a in r.audiences:
+            p_rep = str(a.details.get("strategy") or "") == "replace"
+            lo, hi = _size(a.size_lower), _size(a.size_upper)
             size = "–" if lo is None else _fmt_range(fi(lo), fi(hi if hi is not None and hi >= lo else lo))
-            sent = f"replace {fi(added)}" if p_rep else f"+{fi(added)} {MINUS}{fi(removed)}"
-            counts.append(f"<li><span class=nw><code>{e(a.get('audience'))}</code> "
-                          f"{_badge(str(a.get('status') or ''))}</span> "
-                          f"<span class=nw>read {fi(as_int(a.get('rows_read')) or 0)}</span> · "
-                          f"<span class=nw>dropped {fi(as_int(a.get('rows_dropped')) or 0)}</span> · "
+            sent = f"replace {fi(a.rows_added)}" if p_rep else f"+{fi(a.rows_added)} {MINUS}{fi(a.rows_removed)}"
+            counts.append(f"<li><span class=nw><code>{e(a.audience)}</code> {_badge(a.status)}</span> "
+                          f"<span class=nw>read {fi(a.rows_read)}</span> · "
+                          f"<span class=nw>dropped {fi(a.rows_dropped)}</span> · "
                           f"<span class=nw>sent {e(sent)}</span> · <span class=nw>size {e(size)}</span></li>")
-            if a.get("message"):
-                msgs.append(f"<li><code>{e(a.get('audience'))}</code>: {e(_scrub(a.get('message')))}</li>")
+            if a.message:
+                msgs.append(f"<li><code>{e(a.audience)}</code>: {e(_scrub(a.message))}</li>")
         dur = _fmt_duration(start, end)
-        digest = str(r.get("config_digest") or "")[:12]
+        digest = str(r.config_digest or "")[:12]
         rows.append(
-            f'<tr><th scope="row">#{e(r.get("id"))}</th>'
+            f'<tr><th scope="row">#{e(r.id)}</th>'
             f'<td class="when">{e(_fmt_when(start))}{f"<br><small>{e(dur)}</small>" if dur else ""}</td>'
-            f"<td>{e(who)}</td><td>{e(r.get('command'))}</td><td>{_badge(str(r.get('status') or ''))}</td>"
+            f"<td>{e(who)}</td><td>{e(r.command)}</td><td>{_badge(r.status)}</td>"
             f"<td>{f'<code>{e(digest)}</code>' if digest else '–'}</td>"
             f'<td><ul class="counts">{"".join(counts) or "<li>–</li>"}</ul></td>'
             f'<td class="msg">{"<ul class=counts>" + "".join(msgs) + "</ul>" if msgs else ""}</td></tr>')
@@ -501,10 +483,11 @@ def _overview(series: list[AudienceSeries], fi: Callable[[Any], str], fp: Callab
             + '</tbody></table></div><p><a href="#runs">All runs</a></p></nav>')
 
 
-def render_report(runs: list[dict[str, Any]], *, title: str = "fbsync report", now: datetime | None = None,
+def render_report(runs: Sequence[RunRecord | Mapping[str, Any]], *, title: str = "fbsync report",
+                  now: datetime | None = None,
                   account: str | None = None, display_names: Mapping[str, str] | None = None,
                   locale: str = "fr") -> str:
-    """The whole page for ``runs`` (as :meth:`StateStore.history` returns them, any order).
+    """The whole page for ``runs`` (as :meth:`StateStore.history` returns them, or their rows; any order).
 
     Pure: no IO; the same input and ``now`` give the same text.  ``locale`` picks the number format
     used everywhere on the page: ``fr`` (12 345, 92,3 %) or ``en`` (12,345, 92.3%).
@@ -519,26 +502,26 @@ def render_report(runs: list[dict[str, Any]], *, title: str = "fbsync report", n
     def fp(v: Any, digits: int = 1) -> str:
         return fmt_pct(v, locale, digits)
 
-    runs = list(runs or [])
-    latest_run = max(runs, key=lambda r: as_int(r.get("id")) or 0) if runs else None
-    digest = str((latest_run or {}).get("config_digest") or "")[:12]
-    series = _series(runs, display_names or {})
+    records = [r if isinstance(r, RunRecord) else RunRecord.from_row(r) for r in runs or []]
+    latest_run = max(records, key=lambda r: r.id) if records else None
+    digest = str(latest_run.config_digest or "")[:12] if latest_run else ""
+    series = _series(records, display_names or {})
 
     meta = [("Generated", e(_fmt_when(now_utc))),
             ("Account", f"<code>{e(account)}</code>" if account else "not recorded"),
             ("Config digest", f"<code>{e(digest)}</code> (latest run)" if digest else "–")]
-    if runs:
-        first = min(runs, key=lambda r: as_int(r.get("id")) or 0)
-        span = [f"#{e(r.get('id'))} ({e(_fmt_when(_when(r.get('started_at'))))})" for r in (first, latest_run)]
-        meta.append(("Runs shown", f"{fi(len(runs))}: {span[0]} to {span[1]}"))
+    if records and latest_run is not None:
+        first = min(records, key=lambda r: r.id)
+        span = [f"#{e(r.id)} ({e(_fmt_when(_when(r.started_at)))})" for r in (first, latest_run)]
+        meta.append(("Runs shown", f"{fi(len(records))}: {span[0]} to {span[1]}"))
     head = ('<header class="page"><h1>' + e(title) + '</h1><dl class="meta">'
             + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in meta) + "</dl></header>")
-    if not runs:
+    if not records:
         body = f'<main><p class="empty">{e(EMPTY_MESSAGE)}</p></main>'
     else:
         body = ("<main>" + _overview(series, fi, fp)
                 + "".join(_audience_section(s, fi, fp) for s in series)
-                + _runs_table(runs, fi) + "</main>")
+                + _runs_table(records, fi) + "</main>")
     foot = ("<footer>Counts only: this page holds no customer identifier. Sizes are Meta's approximate counts; "
             "match rates are estimates. Numbers use "
             + ("French formatting (12&#8239;345, 92,3&#8239;%)." if locale == "fr"
@@ -564,7 +547,7 @@ def _check_no_identifiers(page: str) -> None:
 # ---------------------------------------------------------------------------------------- file
 def write_report(store: Any, path: str | os.PathLike[str], limit: int = 200, *, account: str | None = None,
                  title: str = "fbsync report", now: datetime | None = None, locale: str = "fr") -> Path:
-    """Render the last ``limit`` runs of ``store`` (a :class:`~fbsync.state.StateStore`) to ``path``.
+    """Render the last ``limit`` runs of ``store`` (a :class:`~fbsync.state.store.StateStore`) to ``path``.
 
     The file is written beside its destination, flushed, then renamed over it (atomic); mode 0644,
     since it holds counts only.  ``account`` defaults to the ad account(s) recorded with the audiences.
@@ -572,9 +555,9 @@ def write_report(store: Any, path: str | os.PathLike[str], limit: int = 200, *, 
     runs = store.history(limit)
     known = store.all_audiences()
     if account is None:
-        accounts = sorted({str(a["account_id"]) for a in known if a.get("account_id")})
+        accounts = sorted({a.account_id for a in known if a.account_id})
         account = ", ".join(accounts) or None
-    names = {str(a["name"]): str(a["display_name"]) for a in known if a.get("display_name")}
+    names = {a.name: a.display_name for a in known if a.display_name}
     text = render_report(runs, title=title, now=now, account=account, display_names=names, locale=locale)
     dest = Path(path)
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from . import identity
-from .errors import ConfigError
+from .. import identity
+from ..errors import ConfigError
 
 CHUNK = 100_000
 

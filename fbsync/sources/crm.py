@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 STATEMENT_TIMEOUT_S = 600
 

@@ -1,4 +1,4 @@
-"""Inline SVG charts for the HTML report (:mod:`fbsync.report_html`): pure functions, text in, SVG out.
+"""Inline SVG charts for the HTML report (:mod:`fbsync.render.html`): pure functions, text in, SVG out.
 
 Every value that reaches the SVG goes through :func:`e`; coordinates have at most one decimal,
 so the same data always gives the same bytes.

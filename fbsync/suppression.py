@@ -1,4 +1,4 @@
-"""Privacy by design (RGPD): the suppression set and ``fbsync forget``.
+"""Suppression (RGPD): people never sent to any audience, and how ``fbsync forget`` finds them.
 
 Suppression: people never sent to any audience, whatever its mode, matched on ANY hashed
 identifier.  They come from the YAML's ``suppression`` (a CRM query and/or CSV files of plain or
@@ -22,18 +22,19 @@ from typing import Any
 
 from . import identity
 from .config import Config
-from .crm import CrmSource
-from .crypto import RowCipher
+from .sources.crm import CrmSource
+from .state.crypto import RowCipher
 from .errors import ConfigError
-from .files import read_columns
-from .state import StateStore
+from .sources.files import read_columns
+from .state.staging import Staging
+from .state.store import StateStore
 
 log = logging.getLogger(__name__)
 
 
-#: The keys that identify one person. Names, places, dates and gender are attributes many people share:
-#: matching on them would suppress or exclude every "Marie" of Paris.
-IDENTIFYING_KEYS = frozenset({"EMAIL", "PHONE", "MADID", "EXTERN_ID"})
+#: The keys that identify one person (the registry's ``identifies``). Names, places, dates and gender are
+#: attributes many people share: matching on them would suppress or exclude every "Marie" of Paris.
+IDENTIFYING_KEYS: frozenset[str] = identity.keys.IDENTIFYING
 
 
 def identifier_hash(cipher: RowCipher, key: str, value: str) -> bytes:
@@ -136,15 +137,28 @@ def person_identifiers(emails: Sequence[str], phones: Sequence[str],
 
 
 def matching_rows(store: StateStore, cipher: RowCipher, name: str, schema: Sequence[str],
-                  ids: set[tuple[str, str]]) -> list[tuple[bytes, tuple[str, ...]]]:
-    """Ledger rows of an audience that hold any of the identifiers (decrypts the ledger once)."""
-    found: list[tuple[bytes, tuple[str, ...]]] = []
+                  ids: set[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    """(fingerprint, encrypted row) of the ledger rows of an audience that hold any of the identifiers
+    (decrypts the ledger once; the applier sends exactly these rows back to Meta for removal)."""
+    found: list[tuple[bytes, bytes]] = []
     for chunk in store.iter_ledger(name):
         for fp, enc in chunk:
             row = cipher.decrypt(enc)
             if any((k, v) in ids for k, v in zip(schema, row) if v and k in IDENTIFYING_KEYS):
-                found.append((fp, row))
+                found.append((fp, enc))
     return found
+
+
+def mark_suppressed(stg: Staging, store: StateStore, cipher: RowCipher, suppression: Suppression, name: str,
+                    schema: Sequence[str]) -> int:
+    """Mark, among the ledger rows the staging no longer desires, those of suppressed people (``forced``):
+    append mode removes nothing else, but suppression beats every mode.  Returns how many are marked."""
+    if not suppression:
+        return 0
+    for fps in stg.iter_removes(10_000):
+        stg.add_forced(fp for fp, enc in store.encrypted_rows(name, [f for (f,) in fps])
+                       if suppression.matches(schema, cipher.decrypt(enc)))
+    return stg.forced
 
 
 def summarize(audiences: dict[str, Any]) -> str:

@@ -14,8 +14,8 @@ Everything is drawn from one ``random.Random(seed)`` and a fixed reference date,
 never the clock: the same seed gives the same table contents on every machine.
 No personal data is real; the command line prints counts only.
 
-    python -m fbsync.demo seed demo/crm.db --rows 20000 --seed 42
-    python -m fbsync.demo churn demo/crm.db --seed 7 --fraction 0.01
+    python -m fbsync.dev.demo seed demo/crm.db --rows 20000 --seed 42
+    python -m fbsync.dev.demo churn demo/crm.db --seed 7 --fraction 0.01
 """
 
 from __future__ import annotations
@@ -30,8 +30,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from .demo_data import (CITY_TABLE, COUNTRY_TABLE, DOM, DOMAIN_TABLE, FEMALE_LABELS, FIRST_TABLE, GARBAGE_PHONES,
-                        LAST_TABLE, MALE_LABELS)
+from .demo_data import CITY_TABLE, COUNTRY_TABLE, DOM, DOMAIN_TABLE, FEMALE_LABELS, FIRST_TABLE, GARBAGE_PHONES, LAST_TABLE, MALE_LABELS
 
 __all__ = ["seed", "churn", "main", "REF_DATE"]
 
@@ -464,7 +463,7 @@ def churn(path: str | Path, seed: int = 7, fraction: float = 0.01) -> dict[str, 
         raise ValueError(f"fraction must be between 0 and 1, got {fraction!r}")
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no CRM at {path}: run `python -m fbsync.demo seed {path}` first")
+        raise FileNotFoundError(f"no CRM at {path}: run `python -m fbsync.dev.demo seed {path}` first")
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("BEGIN IMMEDIATE")
@@ -525,7 +524,7 @@ def churn(path: str | Path, seed: int = 7, fraction: float = 0.01) -> dict[str, 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m fbsync.demo",
+        prog="python -m fbsync.dev.demo",
         description="Synthetic French CRM (SQLite) for demos and benchmarks. Prints counts only.",
     )
     sub = parser.add_subparsers(dest="command", required=True)

@@ -1,4 +1,4 @@
-"""The made-up French population :mod:`fbsync.demo` draws its customers from.
+"""The made-up French population :mod:`fbsync.dev.demo` draws its customers from.
 
 Weighted tables of first and last names (accents, hyphens, apostrophes), cities with
 their real postcodes and regions, e-mail domains, country spellings, overseas phone

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from .sync import AudienceReport, RunReport
+from ..results import AudienceResult, ReadResult, RunResult
+from ..state.records import RunRecord
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -23,21 +25,22 @@ def _num(s: str) -> bool:
     return s.replace(",", "").replace("+", "").replace("−", "").replace("-", "").strip().isdigit()
 
 
-def _size(a: AudienceReport) -> str:
-    if a.size_lower is None:
+def _size(a: AudienceResult) -> str:
+    lo, hi = a.size.lower, a.size.upper
+    if lo is None:
         return ""
-    if a.size_upper is None or a.size_upper == a.size_lower:
-        return f"{a.size_lower:,}"
-    return f"{a.size_lower:,}–{a.size_upper:,}"
+    if hi is None or hi == lo:
+        return f"{lo:,}"
+    return f"{lo:,}–{hi:,}"
 
 
-def _sent(a: AudienceReport) -> str:
-    if a.strategy == "replace" and (a.replaced or a.status == "planned"):
-        return f"replace {a.replaced:,}"
-    return f"+{a.added:,} −{a.removed:,}"
+def _sent(a: AudienceResult) -> str:
+    if a.strategy == "replace" and (a.sent.replaced or a.status == "planned"):
+        return f"replace {a.sent.replaced:,}"
+    return f"+{a.sent.added:,} −{a.sent.removed:,}"
 
 
-LEFT_OUT = (  # AudienceReport counter -> how the details line names it
+LEFT_OUT = (  # ReadResult counter -> how the details line names it
     ("rows_no_consent", "without consent"),
     ("rows_suppressed", "suppressed (opt-out or forgotten)"),
     ("rows_excluded", "excluded (in an `exclude` audience)"),
@@ -47,39 +50,40 @@ LEFT_OUT = (  # AudienceReport counter -> how the details line names it
 )
 
 
-def render_run(r: RunReport) -> str:
+def render_run(r: RunResult) -> str:
     title = "Plan (nothing sent)" if r.dry_run else f"{r.command.capitalize()} run {r.run_id}"
     rows = []
     for a in r.audiences:
-        rows.append([a.name, a.meta_id or "", a.action, f"{a.rows_read:,}", f"{a.rows_left_out:,}", _sent(a), _size(a),
-                     a.status])
+        read = a.read or ReadResult()
+        rows.append([a.name, a.meta_id or "", a.action_text, f"{read.rows_read:,}", f"{read.rows_left_out:,}",
+                     _sent(a), _size(a), a.status])
     out = [title, table(["audience", "Meta id", "action", "read", "dropped", "sent", "size on Meta", "status"],
                         rows)]
     details = []
     for a in r.audiences:
-        why = [f"{getattr(a, f):,} {label}" for f, label in LEFT_OUT if getattr(a, f)]
-        for key, reasons in a.drops.items():
+        read = a.read or ReadResult()
+        why = [f"{getattr(read, f):,} {label}" for f, label in LEFT_OUT if getattr(read, f)]
+        for key, reasons in read.drops.items():
             for reason, n in reasons.items():
-                ex = a.examples.get(f"{key}: {reason}") or []
+                ex = read.examples.get(f"{key}: {reason}") or []
                 why.append(f"{key} {reason}: {n:,}" + (f" (e.g. {', '.join(ex)})" if ex else ""))
-        if a.invalid_on_meta:
-            why.append(f"Meta counted {a.invalid_on_meta:,} invalid entries")
-        why += a.notes
+        if a.sent.invalid_on_meta:
+            why.append(f"Meta counted {a.sent.invalid_on_meta:,} invalid entries")
+        why += [*read.notes, *a.notes]
         if why:
             details.append(f"  {a.name}: " + "; ".join(why))
     if details:
         out += ["", "Details:"] + details
     if r.ad_sets:
         out += ["", "Ad sets:"]
-        for a in r.ad_sets:
-            ch = "; ".join(f"{k} {', '.join(v)}" for k, v in a.get("changes", {}).items() if v) or "no change"
-            out.append(f"  {a['id']} {a.get('name') or ''}: {a['status']} ({ch})"
-                       + (f" — {a['message']}" if a.get("message") else ""))
+        for s in r.ad_sets:
+            ch = "; ".join(f"{k} {', '.join(v)}" for k, v in s.changes.items() if v) or "no change"
+            out.append(f"  {s.id} {s.name or ''}: {s.status} ({ch})" + (f" — {s.message}" if s.message else ""))
     if r.orphans:
         out += ["", "Audiences fbsync created that audiences.yaml no longer declares:"]
-        out += [f"  {o['action']}: {o.get('display_name') or o['name']} (Meta id {o['meta_id']})"
-                + (f" — {o['message']}" if o.get("message") else "") for o in r.orphans]
-        if any(o["action"] == "orphan" for o in r.orphans):
+        out += [f"  {o.action}: {o.display_name or o.name} (Meta id {o.meta_id})"
+                + (f" — {o.message}" if o.message else "") for o in r.orphans]
+        if any(o.action == "orphan" for o in r.orphans):
             out.append("  Run `fbsync sync --prune` to delete them (fbsync never deletes audiences it did not create).")
     return "\n".join(out)
 
@@ -90,14 +94,15 @@ def render_status(rows: list[dict[str, Any]]) -> str:
                    (r.get("last_sync") or "")[:19], r.get("last_result") or ""] for r in rows])
 
 
-def render_history(runs: list[dict[str, Any]]) -> str:
+def render_history(runs: Sequence[RunRecord]) -> str:
     rows = []
     for r in runs:
-        for a in r["audiences"] or [{}]:
-            rows.append([r["id"], str(r["started_at"])[:19], r["command"], r["status"], a.get("audience", ""),
-                         a.get("rows_read", ""), a.get("rows_dropped", ""),
-                         f"+{a.get('rows_added', 0):,} −{a.get('rows_removed', 0):,}" if a else "",
-                         a.get("status", "")])
+        when = r.started_at.strftime("%Y-%m-%d %H:%M:%S") if r.started_at else ""
+        if not r.audiences:
+            rows.append([r.id, when, r.command, r.status, "", "", "", "", ""])
+        for a in r.audiences:
+            rows.append([r.id, when, r.command, r.status, a.audience, a.rows_read, a.rows_dropped,
+                         f"+{a.rows_added:,} −{a.rows_removed:,}", a.status])
     if not rows:
         return "No runs yet: run `fbsync sync`."
     return table(["run", "started (UTC)", "command", "run status", "audience", "read", "dropped", "sent",

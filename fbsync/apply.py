@@ -1,0 +1,172 @@
+"""The applier: the one place that sends rows to Meta and records them.
+
+Every write of members goes through :class:`Applier`, whichever command asks (``sync``'s adds,
+removes and replaces, ``upload``'s modes, ``forget``'s removals):
+
+* rows go in **sessions** of batches of at most 10,000 rows (Meta's limit per call,
+  docs/meta-api.md §1.5), each batch numbered, the last one flagged;
+* a batch is recorded in the ledger **only after Meta acknowledged it**, in the transaction that
+  records it, so a run killed at any instant leaves the ledger a true (possibly lagging) picture of
+  Meta's side, and the next run sends at most the batch that was in flight again;
+* a ``/usersreplace`` session persists its ``batch_seq`` before each batch and is resumed by the
+  next run when a killed run left one young enough (Meta closes it 90 minutes after batch 1);
+* between batches it honours the stop event (SIGTERM/SIGINT): the batch in flight finishes and is
+  recorded, then :class:`~fbsync.errors.Interrupted` says what was recorded.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from itertools import islice
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from .errors import Interrupted
+from .meta.client import MAX_ROWS_PER_CALL, MetaClient, Session
+from .planning import Plan
+from .results import Sent
+from .state.crypto import RowCipher
+from .state.staging import Staging
+from .state.store import StateStore, pending
+
+REPLACE_RESUME_S = 80 * 60   # Meta closes a replace session 90 min after batch 1; resume only well before
+Progress = Callable[[str, str, int, "int | None"], None]
+Pair = tuple[bytes, bytes]   # (fingerprint, encrypted row)
+T = TypeVar("T")
+
+
+def _no_progress(name: str, phase: str, done: int, total: int | None) -> None:
+    return None
+
+
+def with_last(items: Iterable[T]) -> Iterator[tuple[T, bool]]:
+    """Each item with True for the last one (one item of look-ahead)."""
+    it = iter(items)
+    try:
+        cur = next(it)
+    except StopIteration:
+        return
+    for nxt in it:
+        yield cur, False
+        cur = nxt
+    yield cur, True
+
+
+class Applier:
+    """Writes the members of one Meta audience, batch by batch, and records what Meta acknowledged."""
+
+    def __init__(self, client: MetaClient, store: StateStore, cipher: RowCipher, name: str, meta_id: str,
+                 schema: Sequence[str], *, stop: threading.Event | None = None,
+                 progress: Progress | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.client, self.store, self.cipher = client, store, cipher
+        self.name, self.meta_id, self.schema = name, meta_id, tuple(schema)
+        self.stop = stop or threading.Event()
+        self.progress = progress or _no_progress
+        self.clock = clock
+        self.added = self.removed = self.replaced = self.invalid = 0
+        self.notes: list[str] = []
+
+    @property
+    def sent(self) -> Sent:
+        """What Meta acknowledged so far (also after a failure: the ledger holds exactly this)."""
+        return Sent(self.added, self.removed, self.replaced, self.invalid)
+
+    def apply(self, plan: Plan, stg: Staging, prior_replace: dict[str, Any] | None = None) -> None:
+        """Carry out a plan's member changes on the staged rows (creation and renames are done before)."""
+        if plan.strategy == "replace":
+            self.replace(stg, prior_replace)
+            return
+        if plan.adds:
+            self.add(stg.iter_adds(MAX_ROWS_PER_CALL), plan.adds)
+        if not plan.removes:
+            return
+        if plan.removes_from == "listed":
+            self.remove(stg.iter_desired(MAX_ROWS_PER_CALL), plan.removes)
+        else:
+            fps = stg.iter_forced(MAX_ROWS_PER_CALL) if plan.removes_from == "suppressed" \
+                else stg.iter_removes(MAX_ROWS_PER_CALL)
+            self.remove_acked(([fp for (fp,) in batch] for batch in fps), plan.removes)
+
+    # ------------------------------------------------------------------ the three kinds of session
+    def add(self, batches: Iterable[Sequence[Pair]], total: int | None = None) -> None:
+        """Add rows: one /users session; each batch recorded in the ledger once Meta acknowledged it."""
+        session = Session.new(total)
+        for batch, last in self._checked(with_last(batches)):
+            resp = self.client.add_users(self.meta_id, self.schema, self._rows(batch), session, last=last)
+            self.store.record_added(self.name, batch)
+            self.added += len(batch)
+            self.invalid += int(resp.get("num_invalid_entries") or 0)
+            self.progress(self.name, "uploading adds", self.added, total)
+
+    def remove(self, batches: Iterable[Sequence[Pair]], total: int | None = None) -> None:
+        """Remove rows: one /users DELETE session; each batch leaves the ledger once Meta acknowledged it."""
+        session = Session.new(total)
+        for batch, last in self._checked(with_last(batches)):
+            self.client.remove_users(self.meta_id, self.schema, self._rows(batch), session, last=last)
+            self.store.record_removed(self.name, [fp for fp, _ in batch])
+            self.removed += len(batch)
+            self.progress(self.name, "uploading removals", self.removed, total)
+
+    def remove_acked(self, fingerprints: Iterable[Sequence[bytes]], total: int | None = None) -> None:
+        """Remove the ledger's rows of these fingerprints (rows the ledger no longer holds are skipped)."""
+        self.remove(self.ledger_rows(fingerprints), total)
+
+    def ledger_rows(self, fingerprints: Iterable[Sequence[bytes]]) -> Iterator[list[Pair]]:
+        """The ledger's (fingerprint, encrypted row) pairs, batch by batch, empty batches left out."""
+        for fps in fingerprints:
+            rows = self.store.encrypted_rows(self.name, list(fps))
+            if rows:
+                yield rows
+
+    def replace(self, stg: Staging, prior: dict[str, Any] | None) -> None:
+        """Make the audience exactly the staged rows with one /usersreplace session.
+
+        A session a killed run left is resumed when it is young enough (its batch_seq was recorded
+        before each send, so no number is used twice); otherwise a new one starts.  The ledger takes
+        the session's rows only when the last batch is acknowledged (``commit_replace``).
+        """
+        store, name, now = self.store, self.name, self.clock()
+        # Resumed even when no batch was recorded: if batch 1 reached Meta unrecorded, batch 2 goes on from it;
+        # if it did not, Meta answers 1870147 and the client sends it again as batch 1.
+        resume = bool(prior and prior.get("meta_id") == self.meta_id and now - prior["started"] < REPLACE_RESUME_S)
+        stg.clear_acked()      # the ledger's rows say nothing about this session
+        if resume and prior:
+            session = Session(prior["session_id"], prior.get("estimated"), prior["batch_seq"])
+            started = float(prior["started"])
+            for fps in store.iter_fingerprints(name, table=pending):
+                stg.add_acked(fps)
+            self.notes.append(f"resumed the replace session a killed run started {int(now - started)} s ago")
+        else:
+            store.clear_ledger(name, pending)
+            session, started = Session.new(stg.desired), now
+        todo = stg.adds
+        # All rows already acknowledged but the closing batch never was: close with one row again.
+        batches = (stg.iter_adds(MAX_ROWS_PER_CALL) if todo
+                   else islice(store.iter_ledger(name, chunk=1, table=pending), 1))
+        # Recorded before each send: a batch_seq is never used twice, even if Meta got it and we died.
+        session.on_next = lambda seq: store.set_extra(name, replace={
+            "meta_id": self.meta_id, "session_id": session.session_id, "estimated": session.estimated_num_total,
+            "batch_seq": seq, "started": started})
+        for batch, last in self._checked(with_last(batches)):
+            resp = self.client.replace_users(self.meta_id, self.schema, self._rows(batch), session, last=last)
+            store.record_added(name, batch, pending)
+            self.replaced += len(batch)
+            self.invalid += int(resp.get("num_invalid_entries") or 0)
+            self.progress(name, "replacing", self.replaced, todo)
+        store.commit_replace(name)
+        store.set_extra(name, replace=None)
+
+    # ------------------------------------------------------------------ helpers
+    def _rows(self, batch: Sequence[Pair]) -> list[tuple[str, ...]]:
+        if len(batch) > MAX_ROWS_PER_CALL:
+            raise ValueError(f"a batch holds at most {MAX_ROWS_PER_CALL:,} rows")
+        return [self.cipher.decrypt(enc) for _, enc in batch]
+
+    def _checked(self, batches: Iterable[tuple[T, bool]]) -> Iterator[tuple[T, bool]]:
+        """The batches, the stop event checked before each is sent (the one in flight always finishes)."""
+        for item in batches:
+            if self.stop.is_set():
+                raise Interrupted(f"{self.name}: stopped between batches when asked to (+{self.added:,} "
+                                  f"−{self.removed:,} recorded); the next run sends the rest.")
+            yield item

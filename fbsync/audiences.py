@@ -1,0 +1,139 @@
+"""The audiences fbsync manages on Meta: found, created once, listed when orphaned, pruned.
+
+**Create once, everywhere.**  Every creation (a customer list of the YAML or of ``upload``, a
+lookalike tier) goes through :func:`find`, then :func:`ensure_customer_list` or :func:`find_or_create`:
+
+1. the local record: the Meta id fbsync remembers, if Meta still has it;
+2. else Meta, by exact name and subtype (an audience created by a run killed before it could
+   record the id is found here and adopted, never created twice);
+3. else the creation itself, preceded by a local note of the intent and followed at once by the
+   record of the id Meta answered.  A customer list is created with Meta's ``enable_fetch_or_create``
+   (Meta returns an existing audience of the same name instead of a second one,
+   docs/meta-api.md §1.1); lookalikes have no such flag, so step 2 is their only guard.
+
+The intent note tells the next run that an audience found by name in step 2 is one fbsync itself
+created (so ``--prune`` may later delete it); an audience found by name without it was made by
+someone else and is used, never deleted.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from .errors import MetaApiError
+from .meta.client import MetaClient
+from .results import Action, OrphanResult
+from .state.locks import audience_lock
+from .state.records import AudienceRecord
+from .state.store import StateStore
+
+log = logging.getLogger(__name__)
+CREATING = "creating"     # extra key: fbsync is creating this audience (its name on Meta)
+
+
+def find(client: MetaClient, rec: AudienceRecord | None, display: str, subtype: str) -> dict[str, Any] | None:
+    """The Meta audience: by the id fbsync remembers, else by its exact name and subtype on Meta."""
+    if rec is not None and rec.meta_id:
+        found = client.audience(rec.meta_id)
+        if found is not None:
+            return found
+        log.warning("audience %s (Meta id %s) no longer exists on Meta; looking it up by name", rec.name, rec.meta_id)
+    return next((a for a in client.audiences(name=display) if a.get("subtype") in (None, subtype)), None)
+
+
+def remembered(rec: AudienceRecord | None) -> dict[str, Any] | None:
+    """What fbsync remembers of an audience, without asking Meta (plans made without a token)."""
+    if rec is None or not rec.meta_id:
+        return None
+    return {"id": rec.meta_id, "name": rec.display_name, "description": rec.description}
+
+
+def adopted_by_us(rec: AudienceRecord | None, display: str) -> bool:
+    """True when a run of fbsync was creating an audience of this name and died before recording it."""
+    return bool(rec is not None and rec.extra.get(CREATING) == display)
+
+
+def _create(store: StateStore, key: str, display: str, subtype: str, make: Callable[[], str],
+           **record: Any) -> str:
+    """Note the intent, create on Meta (``make()`` returns the new id), record the id at once."""
+    store.set_extra(key, **{CREATING: display})
+    meta_id = make()
+    store.save_audience(key, meta_id=meta_id, display_name=display, subtype=subtype, created_by_fbsync=True,
+                        **record)
+    store.set_extra(key, **{CREATING: None})
+    log.info("created audience %s on Meta (id %s)", key, meta_id)
+    return meta_id
+
+
+def find_or_create(client: MetaClient, store: StateStore, key: str, display: str, subtype: str,
+                   make: Callable[[], str], **record: Any) -> tuple[str, bool]:
+    """(Meta id, created) of one audience, found (and recorded) or created once (see the module)."""
+    rec = store.audience(key)
+    found = find(client, rec, display, subtype)
+    if found is None:
+        return _create(store, key, display, subtype, make, **record), True
+    meta_id = str(found["id"])
+    if rec is None or rec.meta_id != meta_id:
+        mine = adopted_by_us(rec, display)
+        log.warning("audience %s found on Meta by its name (id %s); %s", key, meta_id,
+                    "created by a run that stopped before recording it" if mine else "adopted")
+        store.save_audience(key, meta_id=meta_id, display_name=display, subtype=subtype,
+                            **({"created_by_fbsync": True} if mine else {}), **record)
+        store.set_extra(key, **{CREATING: None})
+    return meta_id, False
+
+
+def ensure_customer_list(client: MetaClient, store: StateStore, key: str, display: str, description: str | None,
+                         file_source: str, meta_id: str | None, *, create: bool, update: Mapping[str, str],
+                         **record: Any) -> tuple[str, Action]:
+    """Create (once) or update a customer list as the plan says, and make its local record match.
+
+    Returns its Meta id and what was done (created, updated or unchanged).
+    """
+    if create:
+        new_id = _create(store, key, display, "CUSTOM",
+                         lambda: client.create_customer_list(display, description, file_source),
+                         description=description, **record)
+        return new_id, "created"
+    assert meta_id is not None
+    if update:
+        client.update_audience(meta_id, **update)
+    mine = adopted_by_us(store.audience(key), display)
+    store.save_audience(key, meta_id=meta_id, display_name=display, description=description, subtype="CUSTOM",
+                        **({"created_by_fbsync": True} if mine else {}), **record)
+    if mine:
+        store.set_extra(key, **{CREATING: None})
+    return meta_id, "updated" if update else "unchanged"
+
+
+# ---------------------------------------------------------------------------- orphans and --prune
+def prune_order(records: Iterable[AudienceRecord]) -> list[AudienceRecord]:
+    """Lookalikes before customer lists: Meta refuses to delete a seed that still has lookalikes (2656)."""
+    return sorted(records, key=lambda r: (r.subtype != "LOOKALIKE", r.name))
+
+
+def orphans(store: StateStore, declared: set[str]) -> list[AudienceRecord]:
+    """Audiences fbsync created whose local name the YAML no longer declares (whole audiences, old tiers)."""
+    return prune_order(r for r in store.all_audiences()
+                       if r.created_by_fbsync and r.meta_id and r.name not in declared)
+
+
+def prune(client: MetaClient | None, store: StateStore, declared: set[str], lock_name: Callable[[str], str],
+          *, delete: bool) -> tuple[OrphanResult, ...]:
+    """List the orphans, or (``delete``) delete each on Meta, then fbsync's data for it, under its lock."""
+    out = []
+    for rec in orphans(store, declared):
+        assert rec.meta_id is not None
+        item = OrphanResult(rec.name, rec.meta_id, rec.display_name)
+        if delete and client is not None:
+            try:
+                with audience_lock(store, lock_name(rec.name)):
+                    client.delete_audience(rec.meta_id)
+                    store.purge_audience(rec.name)
+                item = OrphanResult(rec.name, rec.meta_id, rec.display_name, "pruned")
+            except MetaApiError as exc:
+                item = OrphanResult(rec.name, rec.meta_id, rec.display_name, "prune failed", str(exc))
+        out.append(item)
+    return tuple(out)

@@ -1,0 +1,191 @@
+"""Typed results: what one run did, audience by audience (also the ``--json`` shape).
+
+Each step returns its own frozen part (:class:`ReadResult` from reading, :class:`Sent` from the
+applier or the plan, :class:`MetaSize` from the read-back) and :class:`AudienceResult` is their sum,
+built once per audience.  Renderers (:mod:`fbsync.render`), the run log and the public API read
+these; nothing parses a status back from text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal
+
+AudienceStatus = Literal["ok", "failed", "refused", "skipped", "planned", "interrupted"]
+RunStatus = Literal["running", "ok", "partial", "failed", "interrupted"]
+Action = Literal["create", "update", "unchanged", "created", "updated", "skipped"]
+Strategy = Literal["diff", "replace"]
+AdSetStatus = Literal["ok", "updated", "planned", "skipped", "failed"]
+OrphanAction = Literal["orphan", "pruned", "prune failed"]
+#: Statuses that make a run exit with code 1 (an audience failed, was refused or did not finish).
+FAILED: frozenset[str] = frozenset({"failed", "refused", "interrupted"})
+
+_LEFT_OUT = ("rows_no_consent", "rows_suppressed", "rows_excluded", "rows_not_intersecting", "rows_dropped")
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """What reading one audience's rows gave: counts by reason, per-key drops, masked examples."""
+
+    rows_read: int = 0
+    rows_no_consent: int = 0
+    rows_suppressed: int = 0               # opt-outs and forgotten people (suppression)
+    rows_excluded: int = 0                 # shared an identifier with an audience of `exclude`
+    rows_not_intersecting: int = 0         # shared none with one of the `intersect` audiences
+    rows_dropped: int = 0                  # no usable identifier
+    rows_duplicate: int = 0
+    rows_desired: int = 0
+    drops: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    empty: Mapping[str, int] = field(default_factory=dict)
+    examples: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()            # how the rows were read (the push-down's plan)
+
+    @property
+    def rows_left_out(self) -> int:
+        """Rows read but not sent: no consent, suppressed, excluded, outside an intersect, no usable key."""
+        return sum(getattr(self, f) for f in _LEFT_OUT)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """Rows sent to Meta (or, in a plan, to be sent), and what Meta said of them."""
+
+    added: int = 0
+    removed: int = 0
+    replaced: int = 0
+    invalid_on_meta: int = 0
+
+    def __add__(self, other: Sent) -> Sent:
+        return Sent(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(Sent)))
+
+
+@dataclass(frozen=True)
+class MetaSize:
+    """What Meta says of an audience after the run: size bounds and delivery status."""
+
+    lower: int | None = None
+    upper: int | None = None
+    delivery: str | None = None
+
+
+@dataclass(frozen=True)
+class AudienceResult:
+    """What happened to one audience in one run."""
+
+    name: str
+    status: AudienceStatus = "ok"
+    meta_id: str | None = None
+    action: Action = "unchanged"
+    updated: tuple[str, ...] = ()          # fields an "update" changes (name, description)
+    tiers: int = 0                         # lookalike tiers a "create" makes
+    strategy: Strategy = "diff"
+    read: ReadResult | None = None         # None: nothing was read (lookalikes, forget, purge)
+    sent: Sent = Sent()
+    size: MetaSize = MetaSize()
+    message: str | None = None
+    notes: tuple[str, ...] = ()
+    record: Mapping[str, Any] = field(default_factory=dict)   # extra facts for the run history (upload's file…)
+
+    @property
+    def action_text(self) -> str:
+        """``created``, ``update name, description``, ``create 3 tiers``…"""
+        if self.action == "update" and self.updated:
+            return "update " + ", ".join(self.updated)
+        if self.action == "create" and self.tiers:
+            return f"create {self.tiers} tier{'s' if self.tiers != 1 else ''}"
+        return self.action
+
+    @property
+    def failed(self) -> bool:
+        return self.status in FAILED
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.read or ReadResult()
+        return {
+            "name": self.name, "status": self.status, "meta_id": self.meta_id, "action": self.action_text,
+            "strategy": self.strategy, "rows_read": r.rows_read, "rows_no_consent": r.rows_no_consent,
+            "rows_suppressed": r.rows_suppressed, "rows_excluded": r.rows_excluded,
+            "rows_not_intersecting": r.rows_not_intersecting, "rows_dropped": r.rows_dropped,
+            "rows_duplicate": r.rows_duplicate, "rows_desired": r.rows_desired,
+            "added": self.sent.added, "removed": self.sent.removed, "replaced": self.sent.replaced,
+            "invalid_on_meta": self.sent.invalid_on_meta, "size_lower": self.size.lower,
+            "size_upper": self.size.upper, "delivery": self.size.delivery,
+            "drops": {k: dict(v) for k, v in r.drops.items()}, "empty": dict(r.empty),
+            "examples": {k: list(v) for k, v in r.examples.items()}, "message": self.message,
+            "notes": list(r.notes) + list(self.notes),
+        }
+
+
+@dataclass(frozen=True)
+class AdSetResult:
+    """One ad set's targeting change: the ids added to and removed from each audience list."""
+
+    id: str
+    status: AdSetStatus = "ok"
+    name: str | None = None
+    changes: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "status": self.status,
+                               "changes": {k: list(v) for k, v in self.changes.items()}}
+        if self.name is not None:
+            out["name"] = self.name
+        if self.message is not None:
+            out["message"] = self.message
+        return out
+
+
+@dataclass(frozen=True)
+class OrphanResult:
+    """An audience fbsync created that the YAML no longer declares: listed, or deleted by ``--prune``."""
+
+    name: str
+    meta_id: str
+    display_name: str | None
+    action: OrphanAction = "orphan"
+    message: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"name": self.name, "meta_id": self.meta_id, "display_name": self.display_name,
+                               "action": self.action}
+        if self.message is not None:
+            out["message"] = self.message
+        return out
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One run of one command: every audience's result, ad-set wiring and orphans."""
+
+    command: str
+    run_id: int | None
+    audiences: tuple[AudienceResult, ...]
+    dry_run: bool = False
+    orphans: tuple[OrphanResult, ...] = ()
+    ad_sets: tuple[AdSetResult, ...] = ()
+    run_status: RunStatus | None = None     # set by the run log once the run is recorded (interrupted, failed…)
+
+    @property
+    def exit_code(self) -> int:
+        """0 all done; 1 an audience (or an ad set) failed, was refused or was interrupted."""
+        failed = any(a.failed for a in self.audiences) or any(s.status == "failed" for s in self.ad_sets)
+        return 1 if failed else 0
+
+    @property
+    def status(self) -> RunStatus:
+        """The run's status for the history: ok, partial (some audiences failed) or failed (all did)."""
+        if self.run_status is not None:
+            return self.run_status
+        if not self.exit_code:
+            return "ok"
+        return "partial" if any(a.status == "ok" for a in self.audiences) else "failed"
+
+    def audience(self, name: str) -> AudienceResult:
+        return next(a for a in self.audiences if a.name == name)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"command": self.command, "run_id": self.run_id, "dry_run": self.dry_run,
+                "exit_code": self.exit_code, "audiences": [a.to_dict() for a in self.audiences],
+                "orphans": [o.to_dict() for o in self.orphans], "ad_sets": [s.to_dict() for s in self.ad_sets]}
