@@ -26,8 +26,9 @@ def _ids(entries: Iterable[Any] | None) -> list[str]:
     return [str(e["id"] if isinstance(e, dict) else e) for e in entries or []]
 
 
-def rewire(targeting: dict[str, Any], include: list[str], exclude: list[str],
-           managed: set[str]) -> tuple[dict[str, Any], dict[str, list[str]]]:
+def rewire(
+    targeting: dict[str, Any], include: list[str], exclude: list[str], managed: set[str]
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """The new targeting and what changed (added/removed ids per list); nothing else is touched."""
     new = copy.deepcopy(targeting)
     changes: dict[str, list[str]] = {}
@@ -58,8 +59,7 @@ def wire(cfg: Config, client: MetaClient, store: StateStore, *, apply: bool) -> 
     return tuple(_one(s, cfg, client, store, managed, apply) for s in cfg.ad_sets)
 
 
-def _one(s: AdSet, cfg: Config, client: MetaClient, store: StateStore, managed: set[str],
-         apply: bool) -> AdSetResult:
+def _one(s: AdSet, cfg: Config, client: MetaClient, store: StateStore, managed: set[str], apply: bool) -> AdSetResult:
     missing = [n for n in s.include + s.exclude if not meta_ids(store, cfg, n)]
     if missing:
         return AdSetResult(s.id, "skipped", message=f"not on Meta yet: {', '.join(missing)}; wired on a later run")

@@ -57,38 +57,91 @@ def validate(config: ConfigLike, *, settings: Settings | None = None) -> LoadedC
     return loaded
 
 
-def plan(config: ConfigLike, names: Sequence[str] = (), *, settings: Settings | None = None,
-         force: bool = False, progress: Progress | None = None, clients: ClientFactory | None = None) -> RunResult:
+def plan(
+    config: ConfigLike,
+    names: Sequence[str] = (),
+    *,
+    settings: Settings | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
+    clients: ClientFactory | None = None,
+) -> RunResult:
     """What a sync would do per audience (create, update, +adds, −removes, replace, skip and why); sends nothing."""
-    return sync(config, names, settings=settings, dry_run=True, force=force, progress=progress, clients=clients,
-                command="plan")
+    return sync(
+        config, names, settings=settings, dry_run=True, force=force, progress=progress, clients=clients, command="plan"
+    )
 
 
-def sync(config: ConfigLike, names: Sequence[str] = (), *, settings: Settings | None = None, dry_run: bool = False,
-         force: bool = False, prune: bool = False, stop: threading.Event | None = None,
-         progress: Progress | None = None, clients: ClientFactory | None = None, command: str = "sync") -> RunResult:
+def sync(
+    config: ConfigLike,
+    names: Sequence[str] = (),
+    *,
+    settings: Settings | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    prune: bool = False,
+    stop: threading.Event | None = None,
+    progress: Progress | None = None,
+    clients: ClientFactory | None = None,
+    command: str = "sync",
+) -> RunResult:
     """Bring the audiences named (all when none) on Meta in step with the CRM; see ``fbsync sync``."""
     from .orchestrator import run_sync
 
     loaded = loaded_config(config)
-    return run_sync(loaded, settings_for(loaded, settings), names, dry_run=dry_run, force=force, prune=prune,
-                    command=command, stop=stop, progress=progress, clients=clients)
+    return run_sync(
+        loaded,
+        settings_for(loaded, settings),
+        names,
+        dry_run=dry_run,
+        force=force,
+        prune=prune,
+        command=command,
+        stop=stop,
+        progress=progress,
+        clients=clients,
+    )
 
 
-def upload_file(config: ConfigLike, path: str | os.PathLike[str], audience: str, mode: str = "add",
-                mapping: dict[str, str] | None = None, *, settings: Settings | None = None, dry_run: bool = False,
-                force: bool = False, progress: Progress | None = None,
-                clients: ClientFactory | None = None) -> RunResult:
+def upload_file(
+    config: ConfigLike,
+    path: str | os.PathLike[str],
+    audience: str,
+    mode: str = "add",
+    mapping: dict[str, str] | None = None,
+    *,
+    settings: Settings | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    progress: Progress | None = None,
+    clients: ClientFactory | None = None,
+) -> RunResult:
     """A one-off CSV/TSV/Parquet file into an audience (created if missing); see ``fbsync upload``."""
     from .upload import upload_file as run_upload
 
     loaded = loaded_config(config)
-    return run_upload(loaded, settings_for(loaded, settings), Path(path), audience, mode, mapping, dry_run=dry_run,
-                      force=force, progress=progress, clients=clients)
+    return run_upload(
+        loaded,
+        settings_for(loaded, settings),
+        Path(path),
+        audience,
+        mode,
+        mapping,
+        dry_run=dry_run,
+        force=force,
+        progress=progress,
+        clients=clients,
+    )
 
 
-def forget_person(config: ConfigLike, emails: Sequence[str] = (), phones: Sequence[str] = (), *,
-                  settings: Settings | None = None, clients: ClientFactory | None = None) -> ForgetReport:
+def forget_person(
+    config: ConfigLike,
+    emails: Sequence[str] = (),
+    phones: Sequence[str] = (),
+    *,
+    settings: Settings | None = None,
+    clients: ClientFactory | None = None,
+) -> ForgetReport:
     """RGPD erasure: remove one person from every audience fbsync manages and keep them out; see ``fbsync forget``."""
     from .erasure import forget_person as run_forget
 

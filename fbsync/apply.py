@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import threading
 import time
-from itertools import islice
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import islice
 from typing import Any, TypeVar
 
 from .errors import Interrupted
@@ -30,9 +30,9 @@ from .state.crypto import RowCipher
 from .state.staging import Staging
 from .state.store import StateStore, pending
 
-REPLACE_RESUME_S = 80 * 60   # Meta closes a replace session 90 min after batch 1; resume only well before
+REPLACE_RESUME_S = 80 * 60  # Meta closes a replace session 90 min after batch 1; resume only well before
 Progress = Callable[[str, str, int, "int | None"], None]
-Pair = tuple[bytes, bytes]   # (fingerprint, encrypted row)
+Pair = tuple[bytes, bytes]  # (fingerprint, encrypted row)
 T = TypeVar("T")
 
 
@@ -56,9 +56,19 @@ def with_last(items: Iterable[T]) -> Iterator[tuple[T, bool]]:
 class Applier:
     """Writes the members of one Meta audience, batch by batch, and records what Meta acknowledged."""
 
-    def __init__(self, client: MetaClient, store: StateStore, cipher: RowCipher, name: str, meta_id: str,
-                 schema: Sequence[str], *, stop: threading.Event | None = None,
-                 progress: Progress | None = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        client: MetaClient,
+        store: StateStore,
+        cipher: RowCipher,
+        name: str,
+        meta_id: str,
+        schema: Sequence[str],
+        *,
+        stop: threading.Event | None = None,
+        progress: Progress | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.client, self.store, self.cipher = client, store, cipher
         self.name, self.meta_id, self.schema = name, meta_id, tuple(schema)
         self.stop = stop or threading.Event()
@@ -84,8 +94,11 @@ class Applier:
         if plan.removes_from == "listed":
             self.remove(stg.iter_desired(MAX_ROWS_PER_CALL), plan.removes)
         else:
-            fps = stg.iter_forced(MAX_ROWS_PER_CALL) if plan.removes_from == "suppressed" \
+            fps = (
+                stg.iter_forced(MAX_ROWS_PER_CALL)
+                if plan.removes_from == "suppressed"
                 else stg.iter_removes(MAX_ROWS_PER_CALL)
+            )
             self.remove_acked(([fp for (fp,) in batch] for batch in fps), plan.removes)
 
     # ------------------------------------------------------------------ the three kinds of session
@@ -130,7 +143,7 @@ class Applier:
         # Resumed even when no batch was recorded: if batch 1 reached Meta unrecorded, batch 2 goes on from it;
         # if it did not, Meta answers 1870147 and the client sends it again as batch 1.
         resume = bool(prior and prior.get("meta_id") == self.meta_id and now - prior["started"] < REPLACE_RESUME_S)
-        stg.clear_acked()      # the ledger's rows say nothing about this session
+        stg.clear_acked()  # the ledger's rows say nothing about this session
         if resume and prior:
             session = Session(prior["session_id"], prior.get("estimated"), prior["batch_seq"])
             started = float(prior["started"])
@@ -142,12 +155,20 @@ class Applier:
             session, started = Session.new(stg.desired), now
         todo = stg.adds
         # All rows already acknowledged but the closing batch never was: close with one row again.
-        batches = (stg.iter_adds(MAX_ROWS_PER_CALL) if todo
-                   else islice(store.iter_ledger(name, chunk=1, table=pending), 1))
+        batches = (
+            stg.iter_adds(MAX_ROWS_PER_CALL) if todo else islice(store.iter_ledger(name, chunk=1, table=pending), 1)
+        )
         # Recorded before each send: a batch_seq is never used twice, even if Meta got it and we died.
-        session.on_next = lambda seq: store.set_extra(name, replace={
-            "meta_id": self.meta_id, "session_id": session.session_id, "estimated": session.estimated_num_total,
-            "batch_seq": seq, "started": started})
+        session.on_next = lambda seq: store.set_extra(
+            name,
+            replace={
+                "meta_id": self.meta_id,
+                "session_id": session.session_id,
+                "estimated": session.estimated_num_total,
+                "batch_seq": seq,
+                "started": started,
+            },
+        )
         for batch, last in self._checked(with_last(batches)):
             resp = self.client.replace_users(self.meta_id, self.schema, self._rows(batch), session, last=last)
             store.record_added(name, batch, pending)
@@ -167,6 +188,8 @@ class Applier:
         """The batches, the stop event checked before each is sent (the one in flight always finishes)."""
         for item in batches:
             if self.stop.is_set():
-                raise Interrupted(f"{self.name}: stopped between batches when asked to (+{self.added:,} "
-                                  f"−{self.removed:,} recorded); the next run sends the rest.")
+                raise Interrupted(
+                    f"{self.name}: stopped between batches when asked to (+{self.added:,} "
+                    f"−{self.removed:,} recorded); the next run sends the rest."
+                )
             yield item

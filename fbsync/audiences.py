@@ -30,7 +30,7 @@ from .state.records import AudienceRecord
 from .state.store import StateStore
 
 log = logging.getLogger(__name__)
-CREATING = "creating"     # extra key: fbsync is creating this audience (its name on Meta)
+CREATING = "creating"  # extra key: fbsync is creating this audience (its name on Meta)
 
 
 def find(client: MetaClient, rec: AudienceRecord | None, display: str, subtype: str) -> dict[str, Any] | None:
@@ -55,20 +55,19 @@ def adopted_by_us(rec: AudienceRecord | None, display: str) -> bool:
     return bool(rec is not None and rec.extra.get(CREATING) == display)
 
 
-def _create(store: StateStore, key: str, display: str, subtype: str, make: Callable[[], str],
-           **record: Any) -> str:
+def _create(store: StateStore, key: str, display: str, subtype: str, make: Callable[[], str], **record: Any) -> str:
     """Note the intent, create on Meta (``make()`` returns the new id), record the id at once."""
     store.set_extra(key, **{CREATING: display})
     meta_id = make()
-    store.save_audience(key, meta_id=meta_id, display_name=display, subtype=subtype, created_by_fbsync=True,
-                        **record)
+    store.save_audience(key, meta_id=meta_id, display_name=display, subtype=subtype, created_by_fbsync=True, **record)
     store.set_extra(key, **{CREATING: None})
     log.info("created audience %s on Meta (id %s)", key, meta_id)
     return meta_id
 
 
-def find_or_create(client: MetaClient, store: StateStore, key: str, display: str, subtype: str,
-                   make: Callable[[], str], **record: Any) -> tuple[str, bool]:
+def find_or_create(
+    client: MetaClient, store: StateStore, key: str, display: str, subtype: str, make: Callable[[], str], **record: Any
+) -> tuple[str, bool]:
     """(Meta id, created) of one audience, found (and recorded) or created once (see the module)."""
     rec = store.audience(key)
     found = find(client, rec, display, subtype)
@@ -77,32 +76,65 @@ def find_or_create(client: MetaClient, store: StateStore, key: str, display: str
     meta_id = str(found["id"])
     if rec is None or rec.meta_id != meta_id:
         mine = adopted_by_us(rec, display)
-        log.warning("audience %s found on Meta by its name (id %s); %s", key, meta_id,
-                    "created by a run that stopped before recording it" if mine else "adopted")
-        store.save_audience(key, meta_id=meta_id, display_name=display, subtype=subtype,
-                            **({"created_by_fbsync": True} if mine else {}), **record)
+        log.warning(
+            "audience %s found on Meta by its name (id %s); %s",
+            key,
+            meta_id,
+            "created by a run that stopped before recording it" if mine else "adopted",
+        )
+        store.save_audience(
+            key,
+            meta_id=meta_id,
+            display_name=display,
+            subtype=subtype,
+            **({"created_by_fbsync": True} if mine else {}),
+            **record,
+        )
         store.set_extra(key, **{CREATING: None})
     return meta_id, False
 
 
-def ensure_customer_list(client: MetaClient, store: StateStore, key: str, display: str, description: str | None,
-                         file_source: str, meta_id: str | None, *, create: bool, update: Mapping[str, str],
-                         **record: Any) -> tuple[str, Action]:
+def ensure_customer_list(
+    client: MetaClient,
+    store: StateStore,
+    key: str,
+    display: str,
+    description: str | None,
+    file_source: str,
+    meta_id: str | None,
+    *,
+    create: bool,
+    update: Mapping[str, str],
+    **record: Any,
+) -> tuple[str, Action]:
     """Create (once) or update a customer list as the plan says, and make its local record match.
 
     Returns its Meta id and what was done (created, updated or unchanged).
     """
     if create:
-        new_id = _create(store, key, display, "CUSTOM",
-                         lambda: client.create_customer_list(display, description, file_source),
-                         description=description, **record)
+        new_id = _create(
+            store,
+            key,
+            display,
+            "CUSTOM",
+            lambda: client.create_customer_list(display, description, file_source),
+            description=description,
+            **record,
+        )
         return new_id, "created"
     assert meta_id is not None
     if update:
         client.update_audience(meta_id, **update)
     mine = adopted_by_us(store.audience(key), display)
-    store.save_audience(key, meta_id=meta_id, display_name=display, description=description, subtype="CUSTOM",
-                        **({"created_by_fbsync": True} if mine else {}), **record)
+    store.save_audience(
+        key,
+        meta_id=meta_id,
+        display_name=display,
+        description=description,
+        subtype="CUSTOM",
+        **({"created_by_fbsync": True} if mine else {}),
+        **record,
+    )
     if mine:
         store.set_extra(key, **{CREATING: None})
     return meta_id, "updated" if update else "unchanged"
@@ -116,12 +148,12 @@ def prune_order(records: Iterable[AudienceRecord]) -> list[AudienceRecord]:
 
 def orphans(store: StateStore, declared: set[str]) -> list[AudienceRecord]:
     """Audiences fbsync created whose local name the YAML no longer declares (whole audiences, old tiers)."""
-    return prune_order(r for r in store.all_audiences()
-                       if r.created_by_fbsync and r.meta_id and r.name not in declared)
+    return prune_order(r for r in store.all_audiences() if r.created_by_fbsync and r.meta_id and r.name not in declared)
 
 
-def prune(client: MetaClient | None, store: StateStore, declared: set[str], lock_name: Callable[[str], str],
-          *, delete: bool) -> tuple[OrphanResult, ...]:
+def prune(
+    client: MetaClient | None, store: StateStore, declared: set[str], lock_name: Callable[[str], str], *, delete: bool
+) -> tuple[OrphanResult, ...]:
     """List the orphans, or (``delete``) delete each on Meta, then fbsync's data for it, under its lock."""
     out = []
     for rec in orphans(store, declared):

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -19,12 +20,16 @@ from .config import LoadedConfig, load_config, load_dotenv_files
 from .errors import ConfigError, FbsyncError
 from .settings import Settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
-                  help="Keep Meta custom audiences in step with your CRM.")
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    help="Keep Meta custom audiences in step with your CRM.",
+)
 
 ConfigOpt = Annotated[Path, typer.Option("-c", "--config", help="Path of audiences.yaml.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
-Names = Annotated[Optional[list[str]], typer.Argument(help="Audience names (default: all).")]
+Names = Annotated[list[str] | None, typer.Argument(help="Audience names (default: all).")]
 VerboseOpt = Annotated[bool, typer.Option("-v", "--verbose", help="Show progress and retries on stderr.")]
 LogFormatOpt = Annotated[str, typer.Option("--log-format", help="text or json.")]
 
@@ -72,36 +77,74 @@ def validate(config: ConfigOpt = Path("audiences.yaml")) -> None:
 
 @app.command()
 @handled
-def plan(names: Names = None, config: ConfigOpt = Path("audiences.yaml"), as_json: JsonOpt = False,
-         verbose: VerboseOpt = False) -> None:
+def plan(
+    names: Names = None,
+    config: ConfigOpt = Path("audiences.yaml"),
+    as_json: JsonOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
     """Show what a sync would do per audience (create, update, +adds, -removes, replace, skip); sends nothing."""
     _sync(names or [], config, dry_run=True, force=False, as_json=as_json, verbose=verbose, command="plan")
 
 
 @app.command()
 @handled
-def sync(names: Names = None, config: ConfigOpt = Path("audiences.yaml"),
-         dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; send nothing.")] = False,
-         force: Annotated[bool, typer.Option("--force", help="Allow a sync that shrinks an audience "
-                                                             "beyond max_shrink.")] = False,
-         prune: Annotated[bool, typer.Option("--prune", help="Delete the Meta audiences fbsync created that the "
-                                                             "YAML no longer declares.")] = False,
-         as_json: JsonOpt = False, verbose: VerboseOpt = False, log_format: LogFormatOpt = "text") -> None:
+def sync(
+    names: Names = None,
+    config: ConfigOpt = Path("audiences.yaml"),
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; send nothing.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Allow a sync that shrinks an audience beyond max_shrink.")
+    ] = False,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Delete the Meta audiences fbsync created that the YAML no longer declares.")
+    ] = False,
+    as_json: JsonOpt = False,
+    verbose: VerboseOpt = False,
+    log_format: LogFormatOpt = "text",
+) -> None:
     """Bring every audience (or the NAMEs given) on Meta in step with the CRM."""
-    _sync(names or [], config, dry_run=dry_run, force=force, as_json=as_json, verbose=verbose,
-          command="sync", log_format=log_format, prune=prune)
+    _sync(
+        names or [],
+        config,
+        dry_run=dry_run,
+        force=force,
+        as_json=as_json,
+        verbose=verbose,
+        command="sync",
+        log_format=log_format,
+        prune=prune,
+    )
 
 
-def _sync(names: list[str], config: Path, *, dry_run: bool, force: bool, as_json: bool, verbose: bool,
-          command: str, log_format: str = "text", prune: bool = False) -> None:
+def _sync(
+    names: list[str],
+    config: Path,
+    *,
+    dry_run: bool,
+    force: bool,
+    as_json: bool,
+    verbose: bool,
+    command: str,
+    log_format: str = "text",
+    prune: bool = False,
+) -> None:
     from .api import sync as run
     from .render.progress import terminal_progress
     from .render.text import render_run
 
     loaded, settings = _load(config, verbose, log_format)
     with terminal_progress() as progress:
-        report = run(loaded, names, settings=settings, dry_run=dry_run, force=force, prune=prune,
-                     progress=progress, command=command)
+        report = run(
+            loaded,
+            names,
+            settings=settings,
+            dry_run=dry_run,
+            force=force,
+            prune=prune,
+            progress=progress,
+            command=command,
+        )
     if as_json:
         typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -118,11 +161,16 @@ def upload(
     file: Annotated[Path, typer.Argument(help="CSV, TSV or Parquet file.")],
     audience: Annotated[str, typer.Option("--audience", help="Audience name (of the YAML, or a new one).")],
     mode: Annotated[str, typer.Option("--mode", help="add, remove or replace.")] = "add",
-    mapping: Annotated[Optional[list[str]], typer.Option("--map", help="KEY=column, repeatable (default: "
-                                                                       "columns named after Meta keys).")] = None,
+    mapping: Annotated[
+        list[str] | None, typer.Option("--map", help="KEY=column, repeatable (default: columns named after Meta keys).")
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the counts only; send nothing.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Allow a replace or removal that shrinks the audience "
-                                                        "beyond max_shrink, or empties it.")] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Allow a replace or removal that shrinks the audience beyond max_shrink, or empties it."
+        ),
+    ] = False,
     config: ConfigOpt = Path("audiences.yaml"),
     as_json: JsonOpt = False,
 ) -> None:
@@ -132,8 +180,16 @@ def upload(
     from .sources.files import parse_map
 
     loaded, settings = _load(config)
-    report = upload_file(loaded, file, audience, mode, parse_map(mapping) if mapping else None, settings=settings,
-                         dry_run=dry_run, force=force)
+    report = upload_file(
+        loaded,
+        file,
+        audience,
+        mode,
+        parse_map(mapping) if mapping else None,
+        settings=settings,
+        dry_run=dry_run,
+        force=force,
+    )
     typer.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=2) if as_json else render_run(report))
     for a in report.audiences:
         if a.status in ("failed", "refused") and a.message and not as_json:
@@ -144,14 +200,16 @@ def upload(
 @app.command("hash")
 @handled
 def hash_cmd(
-    file: Annotated[Optional[str], typer.Argument(help="CSV, TSV or Parquet file to hash.")] = None,
-    values: Annotated[Optional[list[str]], typer.Argument(help="With --key: values to normalize and hash.",
-                                                          show_default=False)] = None,
-    mapping: Annotated[Optional[list[str]], typer.Option("--map", help="KEY=column, repeatable.")] = None,
-    out: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output CSV (default stdout).")] = None,
-    key: Annotated[Optional[str], typer.Option("--key", help="Hash the VALUEs given as this Meta key.")] = None,
-    default_country: Annotated[Optional[str], typer.Option("--default-country",
-                                                           help="Country of national phone numbers, e.g. FR.")] = None,
+    file: Annotated[str | None, typer.Argument(help="CSV, TSV or Parquet file to hash.")] = None,
+    values: Annotated[
+        list[str] | None, typer.Argument(help="With --key: values to normalize and hash.", show_default=False)
+    ] = None,
+    mapping: Annotated[list[str] | None, typer.Option("--map", help="KEY=column, repeatable.")] = None,
+    out: Annotated[Path | None, typer.Option("-o", "--output", help="Output CSV (default stdout).")] = None,
+    key: Annotated[str | None, typer.Option("--key", help="Hash the VALUEs given as this Meta key.")] = None,
+    default_country: Annotated[
+        str | None, typer.Option("--default-country", help="Country of national phone numbers, e.g. FR.")
+    ] = None,
 ) -> None:
     """Write a hashed customer file (Meta's columns) without calling the API, or explain single values (--key)."""
     from .sources.files import hash_file, hash_values, open_out, parse_map
@@ -176,9 +234,11 @@ def hash_cmd(
             stream.close()
         else:
             stream.flush()
-    _err(f"{totals['rows_read']:,} rows read, {totals['rows_written']:,} written, "
-         f"{totals['rows_dropped']:,} dropped (no usable identifier)"
-         + "".join(f"; {k}: {n:,}" for k, n in sorted(totals["invalid"].items())))
+    _err(
+        f"{totals['rows_read']:,} rows read, {totals['rows_written']:,} written, "
+        f"{totals['rows_dropped']:,} dropped (no usable identifier)"
+        + "".join(f"; {k}: {n:,}" for k, n in sorted(totals["invalid"].items()))
+    )
 
 
 @app.command()
@@ -195,21 +255,26 @@ def status(config: ConfigOpt = Path("audiences.yaml"), as_json: JsonOpt = False)
 
 @app.command()
 @handled
-def history(config: ConfigOpt = Path("audiences.yaml"),
-            limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs.")] = 20,
-            as_json: JsonOpt = False) -> None:
+def history(
+    config: ConfigOpt = Path("audiences.yaml"),
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
     """Past runs with their counts and outcome."""
     from .render.text import render_history
     from .state.store import StateStore
 
-    loaded, settings = _load(config)
+    _, settings = _load(config)
     store = StateStore.open(settings.state_dir, settings.state_url)
     try:
         runs = store.history(limit)
     finally:
         store.close()
-    typer.echo(json.dumps([r.to_dict() for r in runs], ensure_ascii=False, indent=2, default=str) if as_json
-               else render_history(runs))
+    typer.echo(
+        json.dumps([r.to_dict() for r in runs], ensure_ascii=False, indent=2, default=str)
+        if as_json
+        else render_history(runs)
+    )
 
 
 @app.command()
@@ -238,8 +303,8 @@ def doctor(config: ConfigOpt = Path("audiences.yaml")) -> None:
 @handled
 def forget(
     config: ConfigOpt = Path("audiences.yaml"),
-    email: Annotated[Optional[list[str]], typer.Option("--email", help="The person's email (repeatable).")] = None,
-    phone: Annotated[Optional[list[str]], typer.Option("--phone", help="The person's phone (repeatable).")] = None,
+    email: Annotated[list[str] | None, typer.Option("--email", help="The person's email (repeatable).")] = None,
+    phone: Annotated[list[str] | None, typer.Option("--phone", help="The person's phone (repeatable).")] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Remove one person from every audience fbsync manages and keep them out of later syncs (RGPD)."""
@@ -252,14 +317,18 @@ def forget(
     if not (email or phone):
         raise ConfigError("fbsync forget needs --email and/or --phone to say who to forget.")
     if sys.stdin.isatty() and not yes:
-        typer.confirm("Remove this person from every audience fbsync manages on Meta, and keep them out of "
-                      "every future sync?", abort=True)
+        typer.confirm(
+            "Remove this person from every audience fbsync manages on Meta, and keep them out of every future sync?",
+            abort=True,
+        )
     rep = forget_person(loaded, email or [], phone or [], settings=settings)
     if rep.found:
         typer.echo(f"✓ Forgotten: {summarize(rep.removed)}; kept out of every future sync (audit: run {rep.run_id}).")
     else:
-        typer.echo(f"✓ Not found in any audience fbsync manages; suppressed anyway, so no future sync will send "
-                   f"them (audit: run {rep.run_id}).")
+        typer.echo(
+            f"✓ Not found in any audience fbsync manages; suppressed anyway, so no future sync will send "
+            f"them (audit: run {rep.run_id})."
+        )
 
 
 @app.command()
@@ -276,21 +345,29 @@ def purge(
 
     loaded, settings = _load(config)
     if sys.stdin.isatty() and not yes:
-        typer.confirm(f"Delete fbsync's local data for {audience}? The next sync re-establishes it with one "
-                      "replace.", abort=True)
+        typer.confirm(
+            f"Delete fbsync's local data for {audience}? The next sync re-establishes it with one replace.", abort=True
+        )
     n = purge_audience(loaded, settings, audience)
     typer.echo(f"✓ Purged {audience}: {n:,} ledger rows deleted; the run history keeps the counts (audit).")
 
 
 @app.command()
 @handled
-def schedule(config: ConfigOpt = Path("audiences.yaml"),
-             list_only: Annotated[bool, typer.Option("--list", help="Print each audience's next run times "
-                                                                     "and exit.")] = False,
-             as_json: JsonOpt = False,
-             misfire_grace: Annotated[int, typer.Option("--misfire-grace", help="Seconds within which a run missed "
-                                                        "while the scheduler was down still runs at start-up.")] = 3600,
-             verbose: VerboseOpt = False, log_format: LogFormatOpt = "text") -> None:
+def schedule(
+    config: ConfigOpt = Path("audiences.yaml"),
+    list_only: Annotated[bool, typer.Option("--list", help="Print each audience's next run times and exit.")] = False,
+    as_json: JsonOpt = False,
+    misfire_grace: Annotated[
+        int,
+        typer.Option(
+            "--misfire-grace",
+            help="Seconds within which a run missed while the scheduler was down still runs at start-up.",
+        ),
+    ] = 3600,
+    verbose: VerboseOpt = False,
+    log_format: LogFormatOpt = "text",
+) -> None:
     """Run the weekly refresh in the foreground (APScheduler); --list prints each audience's next run times."""
     from .scheduler import format_next_runs, next_runs, run_scheduler
 
@@ -319,9 +396,11 @@ def schedule(config: ConfigOpt = Path("audiences.yaml"),
 
 @app.command()
 @handled
-def report(config: ConfigOpt = Path("audiences.yaml"),
-           output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write.")] = Path("report.html"),
-           limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs.")] = 200) -> None:
+def report(
+    config: ConfigOpt = Path("audiences.yaml"),
+    output: Annotated[Path, typer.Option("-o", "--output", help="HTML file to write.")] = Path("report.html"),
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs.")] = 200,
+) -> None:
     """Write the run history as one static HTML page (sizes over time, rows sent, drop reasons, match rate)."""
     from .render.html import write_report
     from .state.store import StateStore
@@ -340,16 +419,18 @@ def report(config: ConfigOpt = Path("audiences.yaml"),
 def sandbox(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on (0: any free port).")] = 8765,
-    data: Annotated[Optional[Path], typer.Option(help="File keeping the sandbox's audiences across restarts.")] = None,
+    data: Annotated[Path | None, typer.Option(help="File keeping the sandbox's audiences across restarts.")] = None,
     error_rate: Annotated[float, typer.Option(help="Share of calls answered by an HTTP 500 (code 2).")] = 0.0,
     throttle_rate: Annotated[float, typer.Option(help="Share of calls throttled (80003, 17, 4, 613).")] = 0.0,
     drop_rate: Annotated[float, typer.Option(help="Share of connections dropped without an answer.")] = 0.0,
-    slow_ms: Annotated[Optional[str], typer.Option(help="Delay before answering: 250 or 100-500 (ms).")] = None,
-    token_expires_after: Annotated[Optional[int], typer.Option(help="The token expires (190/463) after "
-                                                                    "this many calls.")] = None,
-    calls_per_minute: Annotated[Optional[int], typer.Option(help="Per-account budget per rolling minute "
-                                                                 "(reads 1, writes 3).")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed of the random faults.")] = None,
+    slow_ms: Annotated[str | None, typer.Option(help="Delay before answering: 250 or 100-500 (ms).")] = None,
+    token_expires_after: Annotated[
+        int | None, typer.Option(help="The token expires (190/463) after this many calls.")
+    ] = None,
+    calls_per_minute: Annotated[
+        int | None, typer.Option(help="Per-account budget per rolling minute (reads 1, writes 3).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the random faults.")] = None,
 ) -> None:
     """Serve the local Marketing API sandbox (no Meta account needed), optionally misbehaving like Meta."""
     from .errors import ConfigError as _ConfigError
@@ -358,9 +439,15 @@ def sandbox(
 
     load_dotenv_files(None)
     try:
-        faults = faults_from_options(error_rate=error_rate, throttle_rate=throttle_rate, drop_rate=drop_rate,
-                                     slow_ms=slow_ms, token_expires_after=token_expires_after,
-                                     calls_per_minute=calls_per_minute, seed=seed)
+        faults = faults_from_options(
+            error_rate=error_rate,
+            throttle_rate=throttle_rate,
+            drop_rate=drop_rate,
+            slow_ms=slow_ms,
+            token_expires_after=token_expires_after,
+            calls_per_minute=calls_per_minute,
+            seed=seed,
+        )
     except ValueError as exc:
         raise _ConfigError(f"fbsync sandbox: {exc}") from None
     serve(host=host, port=port, data=str(data) if data else None, faults=faults if faults.active else None)

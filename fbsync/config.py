@@ -134,7 +134,7 @@ class Audience(Overrides):
         return None if v is None else _check_keys(v)
 
     @model_validator(mode="after")
-    def _kind(self) -> "Audience":
+    def _kind(self) -> Audience:
         if self.lookalike is not None:
             if self.query or self.keys:
                 raise ValueError("a lookalike audience takes no query or keys")
@@ -212,9 +212,14 @@ def effective(cfg: Config, aud: Audience) -> Effective:
     pick = lambda f: getattr(aud, f) if getattr(aud, f) is not None else getattr(d, f)  # noqa: E731
     consent = aud.consent if "consent" in aud.model_fields_set else d.consent
     return Effective(
-        mode=pick("mode"), customer_file_source=pick("customer_file_source"),
-        default_country=pick("default_country"), schedule=pick("schedule"), timezone=pick("timezone"),
-        max_shrink=pick("max_shrink"), consent=consent, hash_in_database=pick("hash_in_database"),
+        mode=pick("mode"),
+        customer_file_source=pick("customer_file_source"),
+        default_country=pick("default_country"),
+        schedule=pick("schedule"),
+        timezone=pick("timezone"),
+        max_shrink=pick("max_shrink"),
+        consent=consent,
+        hash_in_database=pick("hash_in_database"),
     )
 
 
@@ -230,11 +235,14 @@ class LoadedConfig:
         for a in self.config.audiences:
             if a.name == name:
                 return a
-        raise ConfigError(f"{self.path}: no audience named {name!r}; the file declares "
-                          f"{', '.join(a.name for a in self.config.audiences)}.")
+        raise ConfigError(
+            f"{self.path}: no audience named {name!r}; the file declares "
+            f"{', '.join(a.name for a in self.config.audiences)}."
+        )
 
 
 # --------------------------------------------------------------------------- loading
+
 
 def load_dotenv_files(config_path: Path | None = None) -> None:
     """Read ``.env`` from the working directory and beside the YAML; the real environment wins."""
@@ -253,18 +261,22 @@ def load_dotenv_files(config_path: Path | None = None) -> None:
 def _expand(node: yaml.Node, env: dict[str, str], problems: list[str], where: str) -> None:
     """Expand ``${VAR}`` / ``${VAR:-default}`` in every scalar, in place."""
     if isinstance(node, yaml.ScalarNode) and isinstance(node.value, str) and "${" in node.value:
+
         def sub(m: re.Match[str]) -> str:
             name, default = m.group(1), m.group(2)
             if name in env:
                 return env[name]
             if default is not None:
                 return default
-            problems.append(f"{where}, line {node.start_mark.line + 1}: ${{{name}}} is not set; "
-                            f"set {name} in the environment or in .env, or write ${{{name}:-default}}.")
+            problems.append(
+                f"{where}, line {node.start_mark.line + 1}: ${{{name}}} is not set; "
+                f"set {name} in the environment or in .env, or write ${{{name}:-default}}."
+            )
             return ""
+
         node.value = _VAR.sub(sub, node.value)
     elif isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
+        for _key, v in node.value:
             _expand(v, env, problems, where)
     elif isinstance(node, yaml.SequenceNode):
         for v in node.value:
@@ -332,10 +344,11 @@ def _references(cfg: Config, root: yaml.Node | None, where: str) -> list[str]:
                     at(("audiences", i, fld, j), f"{ref!r} is a lookalike; only customer lists can be {fld}d.")
                 elif ref == a.name:
                     at(("audiences", i, fld, j), f"an audience cannot {fld} itself.")
-        if a.lookalike and not a.lookalike.source.isdigit():
-            if a.lookalike.source not in lists:
-                at(("audiences", i, "lookalike", "source"),
-                   f"{a.lookalike.source!r} is neither a customer-list audience of this file nor a Meta audience id.")
+        if a.lookalike and not a.lookalike.source.isdigit() and a.lookalike.source not in lists:
+            at(
+                ("audiences", i, "lookalike", "source"),
+                f"{a.lookalike.source!r} is neither a customer-list audience of this file nor a Meta audience id.",
+            )
     for k, s in enumerate(cfg.ad_sets):
         for fld in ("include", "exclude"):
             for j, ref in enumerate(getattr(s, fld)):
@@ -359,7 +372,7 @@ def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
             if m not in graph:
                 continue
             if state.get(m) == 1:
-                return stack[stack.index(m):]
+                return stack[stack.index(m) :]
             if m not in state and (c := visit(m)):
                 return c
         stack.pop()

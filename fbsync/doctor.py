@@ -13,8 +13,18 @@ from .meta.factory import ClientFactory, client_factory
 from .settings import Settings
 
 SOON_DAYS = 7
-ACCOUNT_STATUS = {1: "active", 2: "disabled", 3: "unsettled", 7: "pending risk review", 8: "pending settlement",
-                  9: "in grace period", 100: "pending closure", 101: "closed", 201: "any active", 202: "any closed"}
+ACCOUNT_STATUS = {
+    1: "active",
+    2: "disabled",
+    3: "unsettled",
+    7: "pending risk review",
+    8: "pending settlement",
+    9: "in grace period",
+    100: "pending closure",
+    101: "closed",
+    201: "any active",
+    202: "any closed",
+}
 
 
 @dataclass
@@ -23,15 +33,16 @@ class Check:
     ok: bool
     detail: str
     fix: str | None = None
-    blocking: bool = True     # a failed blocking check means a sync cannot work (exit 3)
+    blocking: bool = True  # a failed blocking check means a sync cannot work (exit 3)
 
     def line(self) -> str:
         mark = "✓" if self.ok else ("✗" if self.blocking else "!")
         return f"{mark} {self.name}: {self.detail}" + (f" — {self.fix}" if self.fix and not self.ok else "")
 
 
-def run_checks(settings: Settings, account_id: str, now: float | None = None,
-               clients: ClientFactory | None = None) -> list[Check]:
+def run_checks(
+    settings: Settings, account_id: str, now: float | None = None, clients: ClientFactory | None = None
+) -> list[Check]:
     """Token, its expiry, permissions, the ad account, the Custom Audience terms; then the local hashing."""
     return _meta_checks(settings, account_id, now, clients or client_factory()) + [hashing_check()]
 
@@ -40,16 +51,27 @@ def hashing_check() -> Check:
     """Which SHA-256 path the identity engine uses (never blocking: both give the same hashes)."""
     if hashing.backend() == "openssl":
         return Check("hashing", True, "OpenSSL column hashing (C module built)")
-    return Check("hashing", False, "hashlib (the optional C module is not built: hashing is ~1.4x slower)",
-                 "reinstall fbsync where a C compiler and OpenSSL headers are installed "
-                 "(Debian: apt install gcc libssl-dev), unless FBSYNC_PURE_PYTHON is set", blocking=False)
+    return Check(
+        "hashing",
+        False,
+        "hashlib (the optional C module is not built: hashing is ~1.4x slower)",
+        "reinstall fbsync where a C compiler and OpenSSL headers are installed "
+        "(Debian: apt install gcc libssl-dev), unless FBSYNC_PURE_PYTHON is set",
+        blocking=False,
+    )
 
 
 def _meta_checks(settings: Settings, account_id: str, now: float | None, clients: ClientFactory) -> list[Check]:
     now = time.time() if now is None else now
     if not settings.access_token:
-        return [Check("token", False, "FB_ACCESS_TOKEN is not set",
-                      "put a System User token in FB_ACCESS_TOKEN (environment or .env)")]
+        return [
+            Check(
+                "token",
+                False,
+                "FB_ACCESS_TOKEN is not set",
+                "put a System User token in FB_ACCESS_TOKEN (environment or .env)",
+            )
+        ]
     client = clients(settings, account_id)
     checks: list[Check] = []
     try:
@@ -73,11 +95,20 @@ def _expiry(client: MetaClient, token: str, now: float) -> Check:
         return Check("token expiry", True, "never expires" + (f" ({data['type']} token)" if data.get("type") else ""))
     days = (exp - now) / 86400
     if days <= 0:
-        return Check("token expiry", False, "expired", "generate a new System User token (they can be made "
-                     "non-expiring) and set FB_ACCESS_TOKEN")
+        return Check(
+            "token expiry",
+            False,
+            "expired",
+            "generate a new System User token (they can be made non-expiring) and set FB_ACCESS_TOKEN",
+        )
     ok = days > SOON_DAYS
-    return Check("token expiry", ok, f"expires in {days:.0f} days",
-                 "generate a non-expiring System User token before then", blocking=False)
+    return Check(
+        "token expiry",
+        ok,
+        f"expires in {days:.0f} days",
+        "generate a non-expiring System User token before then",
+        blocking=False,
+    )
 
 
 def _permissions(client: MetaClient) -> Check:
@@ -88,23 +119,44 @@ def _permissions(client: MetaClient) -> Check:
     granted = {p.get("permission") for p in data if p.get("status") == "granted"}
     if "ads_management" in granted:
         return Check("permissions", True, "ads_management granted")
-    return Check("permissions", False, "ads_management is not granted",
-                 "give the app the ads_management permission and renew the System User token")
+    return Check(
+        "permissions",
+        False,
+        "ads_management is not granted",
+        "give the app the ads_management permission and renew the System User token",
+    )
 
 
 def _account(client: MetaClient, account_id: str) -> list[Check]:
     try:
         acct: dict[str, Any] = client.account(("id", "name", "account_status", "disable_reason", "tos_accepted"))
     except MetaApiError as exc:
-        return [Check("ad account", False, f"{account_id} is not reachable: {exc}",
-                      "check FB_AD_ACCOUNT_ID / ad_account_id and give the System User access to the account")]
+        return [
+            Check(
+                "ad account",
+                False,
+                f"{account_id} is not reachable: {exc}",
+                "check FB_AD_ACCOUNT_ID / ad_account_id and give the System User access to the account",
+            )
+        ]
     status = int(acct.get("account_status") or 0)
-    checks = [Check("ad account", status == 1,
-                    f"{account_id} ({acct.get('name', '')}) is {ACCOUNT_STATUS.get(status, f'status {status}')}",
-                    "the account must be active: see Ads Manager > Account Quality")]
+    checks = [
+        Check(
+            "ad account",
+            status == 1,
+            f"{account_id} ({acct.get('name', '')}) is {ACCOUNT_STATUS.get(status, f'status {status}')}",
+            "the account must be active: see Ads Manager > Account Quality",
+        )
+    ]
     tos = acct.get("tos_accepted") or {}
     accepted = bool(isinstance(tos, dict) and tos.get("custom_audience_tos"))
-    checks.append(Check("custom audience terms", accepted, "accepted" if accepted else "not accepted",
-                        f"a person must accept them at https://business.facebook.com/ads/manage/customaudiences/tos/"
-                        f"?act={account_id.removeprefix('act_')}"))
+    checks.append(
+        Check(
+            "custom audience terms",
+            accepted,
+            "accepted" if accepted else "not accepted",
+            f"a person must accept them at https://business.facebook.com/ads/manage/customaudiences/tos/"
+            f"?act={account_id.removeprefix('act_')}",
+        )
+    )
     return checks

@@ -38,8 +38,13 @@ class ForgetReport:
         return any(self.removed.values())
 
 
-def forget_person(loaded: LoadedConfig, settings: Settings, emails: Sequence[str], phones: Sequence[str],
-                  clients: ClientFactory | None = None) -> ForgetReport:
+def forget_person(
+    loaded: LoadedConfig,
+    settings: Settings,
+    emails: Sequence[str],
+    phones: Sequence[str],
+    clients: ClientFactory | None = None,
+) -> ForgetReport:
     """RGPD erasure: remove one person from every customer list fbsync manages, then keep them out.
 
     The person is added to the suppression list first (keyed hashes), so they stay out even if
@@ -65,12 +70,14 @@ def forget_person(loaded: LoadedConfig, settings: Settings, emails: Sequence[str
                 if rows:
                     client = client or make(settings, account)
                     applier = Applier(client, store, cipher, rec.name, rec.meta_id, rec.schema)
-                    applier.remove((rows[i:i + MAX_ROWS_PER_CALL] for i in range(0, len(rows), MAX_ROWS_PER_CALL)),
-                                   len(rows))
+                    applier.remove(
+                        (rows[i : i + MAX_ROWS_PER_CALL] for i in range(0, len(rows), MAX_ROWS_PER_CALL)), len(rows)
+                    )
                     sent = applier.sent
             removed[rec.name] = sent.removed
-            runlog.summary.update(audiences_touched=sorted(k for k, v in removed.items() if v),
-                                  rows_removed=sum(removed.values()))
+            runlog.summary.update(
+                audiences_touched=sorted(k for k, v in removed.items() if v), rows_removed=sum(removed.values())
+            )
             runlog.record(AudienceResult(rec.name, meta_id=rec.meta_id, sent=sent, record={"forget": True}))
         assert runlog.run_id is not None
         return ForgetReport(runlog.run_id, len(ids), removed, new)

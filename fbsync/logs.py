@@ -37,12 +37,20 @@ class Redactor(logging.Filter):
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps({"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"), "level": record.levelname,
-                           "logger": record.name, "message": record.getMessage()}, ensure_ascii=False)
+        return json.dumps(
+            {
+                "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+                "level": record.levelname,
+                "logger": record.name,
+                "message": record.getMessage(),
+            },
+            ensure_ascii=False,
+        )
 
 
-def setup(secrets: list[str], *, verbose: bool = False, log_format: str = "text",
-          state_dir: Path | None = None) -> None:
+def setup(
+    secrets: list[str], *, verbose: bool = False, log_format: str = "text", state_dir: Path | None = None
+) -> None:
     """Console logs on stderr (warnings, or info with -v) and a full log file in the state dir."""
     root = logging.getLogger()
     for h in list(root.handlers):
@@ -62,8 +70,11 @@ def setup(secrets: list[str], *, verbose: bool = False, log_format: str = "text"
             os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
         fh = logging.FileHandler(path, encoding="utf-8")
         fh.setLevel(logging.INFO)
-        fh.setFormatter(JsonFormatter() if log_format == "json"
-                        else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+        fh.setFormatter(
+            JsonFormatter()
+            if log_format == "json"
+            else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
+        )
         fh.addFilter(redactor)
         root.addHandler(fh)
     # urllib3 logs request lines with their query string, which holds the token: keep it quiet.

@@ -14,10 +14,9 @@ orchestrator calls once the customer lists of the run are done (docs/meta-api.md
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-
-from collections.abc import Iterable
 
 from . import audiences
 from .config import Audience
@@ -81,8 +80,9 @@ def parent_of(name: str) -> str:
 
 def declared_names(declared: Iterable[Audience]) -> set[str]:
     """The local names the YAML declares: customer lists and the current tiers of each lookalike."""
-    return {t.key for a in declared if a.is_lookalike for t in tiers(a)} | \
-        {a.name for a in declared if not a.is_lookalike}
+    return {t.key for a in declared if a.is_lookalike for t in tiers(a)} | {
+        a.name for a in declared if not a.is_lookalike
+    }
 
 
 def plan_lookalike(a: Audience, store: StateStore) -> AudienceResult:
@@ -91,8 +91,9 @@ def plan_lookalike(a: Audience, store: StateStore) -> AudienceResult:
     return AudienceResult(a.name, status="planned", action="create" if missing else "unchanged", tiers=len(missing))
 
 
-def sync_lookalike(a: Audience, client: MetaClient, store: StateStore, account: str,
-                   source_display: str | None) -> AudienceResult:
+def sync_lookalike(
+    a: Audience, client: MetaClient, store: StateStore, account: str, source_display: str | None
+) -> AudienceResult:
     """Create the missing tiers of one lookalike audience (each found or created once)."""
     assert a.lookalike is not None
     src = a.lookalike.source
@@ -107,16 +108,23 @@ def sync_lookalike(a: Audience, client: MetaClient, store: StateStore, account: 
         info = client.audience(origin, ("id", "approximate_count_lower_bound")) or {}
         size = int(info.get("approximate_count_lower_bound") or 0)
         if size < MIN_SEED:
-            log.warning("lookalike %s skipped: its source %s has %d people, Meta needs at least %d",
-                        a.name, src, size, MIN_SEED)
+            log.warning(
+                "lookalike %s skipped: its source %s has %d people, Meta needs at least %d", a.name, src, size, MIN_SEED
+            )
             return _skipped(a, f"source {src} has {size} people; Meta needs at least {MIN_SEED}; retried next run")
     created, notes, ids = 0, [], []
     for t in tiers(a):
         name = t.display(a.display_name or a.name, label)
         try:
             meta_id, new = audiences.find_or_create(
-                client, store, t.key, name, "LOOKALIKE", lambda: client.create_lookalike(name, origin, t.spec()),
-                account_id=account)
+                client,
+                store,
+                t.key,
+                name,
+                "LOOKALIKE",
+                lambda name=name, t=t: client.create_lookalike(name, origin, t.spec()),
+                account_id=account,
+            )
         except MetaApiError as exc:
             if exc.code == 2654 and "small" in str(exc).lower():
                 return _skipped(a, f"Meta says the source is too small; retried next run ({exc.code})")
@@ -126,11 +134,15 @@ def sync_lookalike(a: Audience, client: MetaClient, store: StateStore, account: 
             created += 1
         ids.append(meta_id)
         info = client.audience(meta_id, ("id", "delivery_status", "operation_status")) or {}
-        status = (info.get("operation_status") or {}).get("description") or \
-            (info.get("delivery_status") or {}).get("description") or "unknown"
+        status = (
+            (info.get("operation_status") or {}).get("description")
+            or (info.get("delivery_status") or {}).get("description")
+            or "unknown"
+        )
         notes.append(f"{t.start * 100:g}–{t.ratio * 100:g} % {'+'.join(t.countries)}: {status}")
-    return AudienceResult(a.name, meta_id=",".join(ids) or None, action="created" if created else "unchanged",
-                          notes=tuple(notes))
+    return AudienceResult(
+        a.name, meta_id=",".join(ids) or None, action="created" if created else "unchanged", notes=tuple(notes)
+    )
 
 
 def _skipped(a: Audience, why: str) -> AudienceResult:

@@ -56,9 +56,19 @@ def select(loaded: LoadedConfig, names: Sequence[str]) -> list[Audience]:
     return [a for a in loaded.config.audiences if not names or a.name in names]
 
 
-def run_sync(loaded: LoadedConfig, settings: Settings, names: Sequence[str] = (), *, dry_run: bool = False,
-             force: bool = False, prune: bool = False, command: str = "sync", stop: threading.Event | None = None,
-             progress: Progress | None = None, clients: ClientFactory | None = None) -> RunResult:
+def run_sync(
+    loaded: LoadedConfig,
+    settings: Settings,
+    names: Sequence[str] = (),
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    prune: bool = False,
+    command: str = "sync",
+    stop: threading.Event | None = None,
+    progress: Progress | None = None,
+    clients: ClientFactory | None = None,
+) -> RunResult:
     """Sync (or, with ``dry_run``, plan) the audiences named (all when empty).
 
     ``stop`` (set by a signal handler) is checked between batches: the batch in flight finishes and
@@ -69,8 +79,17 @@ def run_sync(loaded: LoadedConfig, settings: Settings, names: Sequence[str] = ()
     try:
         preflight(loaded, crm, auds)
         with RunLog(settings, command, loaded.digest, record=not dry_run) as runlog:
-            run = Runner(loaded, settings, runlog.store, crm, dry_run=dry_run, force=force, stop=stop,
-                         progress=progress, clients=clients)
+            run = Runner(
+                loaded,
+                settings,
+                runlog.store,
+                crm,
+                dry_run=dry_run,
+                force=force,
+                stop=stop,
+                progress=progress,
+                clients=clients,
+            )
             for a in sorted(auds, key=lambda x: x.is_lookalike):
                 result, fatal = run.audience(a)
                 runlog.record(result)
@@ -95,24 +114,41 @@ class ListTarget:
     mode: Mode
     max_shrink: float
     schema: tuple[str, ...]
-    origin: str = "the query"                     # for messages: "the query", "the file"
-    own_description: bool = True                  # False: leave the description on Meta as it is
-    record: Mapping[str, Any] = field(default_factory=dict)   # extra facts for the run history
+    origin: str = "the query"  # for messages: "the query", "the file"
+    own_description: bool = True  # False: leave the description on Meta as it is
+    record: Mapping[str, Any] = field(default_factory=dict)  # extra facts for the run history
 
     @classmethod
     def of(cls, loaded: LoadedConfig, a: Audience) -> ListTarget:
         eff = effective(loaded.config, a)
-        return cls(a.name, a.display_name or a.name, a.description, eff.customer_file_source, eff.mode,
-                   eff.max_shrink, Spec.of(loaded, a).schema)
+        return cls(
+            a.name,
+            a.display_name or a.name,
+            a.description,
+            eff.customer_file_source,
+            eff.mode,
+            eff.max_shrink,
+            Spec.of(loaded, a).schema,
+        )
 
 
 class Runner:
     """What the audiences of one run share (the store, the keys, the reader, one Meta client), and the
     steps of one audience.  ``sync`` drives it over the YAML's audiences; ``upload`` over one file."""
 
-    def __init__(self, loaded: LoadedConfig, settings: Settings, store: StateStore, crm: CrmSource | None, *,
-                 dry_run: bool = False, force: bool = False, stop: threading.Event | None = None,
-                 progress: Progress | None = None, clients: ClientFactory | None = None) -> None:
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        settings: Settings,
+        store: StateStore,
+        crm: CrmSource | None,
+        *,
+        dry_run: bool = False,
+        force: bool = False,
+        stop: threading.Event | None = None,
+        progress: Progress | None = None,
+        clients: ClientFactory | None = None,
+    ) -> None:
         self.loaded, self.cfg, self.settings, self.store = loaded, loaded.config, settings, store
         self.dry_run, self.force = dry_run, force
         self.clients = clients or client_factory(loaded.config.api)
@@ -121,8 +157,9 @@ class Runner:
         self.account = settings.account(self.cfg.ad_account_id)
         self.cipher = RowCipher(load_master_key(settings.state_key, settings.state_dir))
         clean_stale(settings.state_dir)
-        self.suppression: Suppression = load_suppression(self.cfg, crm, self.cipher, store, loaded.path.parent,
-                                                         self.cfg.defaults.default_country)
+        self.suppression: Suppression = load_suppression(
+            self.cfg, crm, self.cipher, store, loaded.path.parent, self.cfg.defaults.default_country
+        )
         self.reader = Reader(loaded, crm, self.cipher, self.suppression, settings.state_dir, progress)
         self._client: MetaClient | None = None
 
@@ -142,8 +179,9 @@ class Runner:
         """Sync (or plan) one audience of the YAML."""
         if a.is_lookalike:
             return self.guarded(a.name, lambda: self._lookalike(a))
-        return self.guarded(a.name, lambda: self.customer_list(
-            ListTarget.of(self.loaded, a), lambda stg: self.reader.audience(a, stg)))
+        return self.guarded(
+            a.name, lambda: self.customer_list(ListTarget.of(self.loaded, a), lambda stg: self.reader.audience(a, stg))
+        )
 
     def guarded(self, name: str, work: Callable[[], AudienceResult]) -> tuple[AudienceResult, AuthError | None]:
         """``work()`` under the audience's lock: its result, and the authentication error that must stop
@@ -168,8 +206,9 @@ class Runner:
         rec = store.audience(t.name)
         found = audiences.find(self.client, rec, t.display, "CUSTOM") if self.online else audiences.remembered(rec)
         meta_id = str(found["id"]) if found else None
-        known = bool(meta_id and rec and rec.meta_id == meta_id and rec.schema == schema
-                     and rec.key_id == self.cipher.key_id)
+        known = bool(
+            meta_id and rec and rec.meta_id == meta_id and rec.schema == schema and rec.key_id == self.cipher.key_id
+        )
         read: ReadResult | None = None
         applier: Applier | None = None
         try:
@@ -179,34 +218,74 @@ class Runner:
                 if known:
                     for fps in store.iter_fingerprints(t.name):
                         stg.add_acked(fps)
-                forced = mark_suppressed(stg, store, self.cipher, self.suppression, t.name, schema) \
-                    if t.mode == "append" else 0
+                forced = (
+                    mark_suppressed(stg, store, self.cipher, self.suppression, t.name, schema)
+                    if t.mode == "append"
+                    else 0
+                )
                 view = LedgerView(known, store.ledger_count(t.name) if known else 0, stg.adds, stg.removes, forced)
-                p = plan_audience(Desired(t.name, t.display, t.description, t.mode, schema, read.rows_desired,
-                                          t.max_shrink, t.origin, t.own_description), view, remote_of(found),
-                                  force=self.force)
-                done = AudienceResult(t.name, meta_id=meta_id, strategy=p.strategy, read=read, notes=tuple(p.notes),
-                                      record=t.record)
+                p = plan_audience(
+                    Desired(
+                        t.name,
+                        t.display,
+                        t.description,
+                        t.mode,
+                        schema,
+                        read.rows_desired,
+                        t.max_shrink,
+                        t.origin,
+                        t.own_description,
+                    ),
+                    view,
+                    remote_of(found),
+                    force=self.force,
+                )
+                done = AudienceResult(
+                    t.name, meta_id=meta_id, strategy=p.strategy, read=read, notes=tuple(p.notes), record=t.record
+                )
                 if self.dry_run or p.refused:
                     return planned(done, p, dry_run=self.dry_run)
                 if not known:
                     store.clear_ledger(t.name)
                 meta_id, action = audiences.ensure_customer_list(
-                    self.client, store, t.name, t.display, t.description, t.file_source, meta_id,
-                    create=p.create, update=p.update, account_id=self.account, schema=schema,
-                    key_id=self.cipher.key_id)
-                applier = Applier(self.client, store, self.cipher, t.name, meta_id, schema, stop=self.stop,
-                                  progress=self.progress)
+                    self.client,
+                    store,
+                    t.name,
+                    t.display,
+                    t.description,
+                    t.file_source,
+                    meta_id,
+                    create=p.create,
+                    update=p.update,
+                    account_id=self.account,
+                    schema=schema,
+                    key_id=self.cipher.key_id,
+                )
+                applier = Applier(
+                    self.client, store, self.cipher, t.name, meta_id, schema, stop=self.stop, progress=self.progress
+                )
                 applier.apply(p, stg, prior)
-            return replace(done, meta_id=meta_id, action=action, sent=applier.sent,
-                           size=read_back(self.client, meta_id), notes=done.notes + tuple(applier.notes))
+            return replace(
+                done,
+                meta_id=meta_id,
+                action=action,
+                sent=applier.sent,
+                size=read_back(self.client, meta_id),
+                notes=done.notes + tuple(applier.notes),
+            )
         except (MetaApiError, AudienceError, Interrupted) as exc:
             if isinstance(exc, AuthError):
                 raise
             log.error("audience %s failed: %s", t.name, exc)
-            return AudienceResult(t.name, "interrupted" if isinstance(exc, Interrupted) else "failed",
-                                  meta_id=meta_id, read=read, sent=applier.sent if applier else Sent(),
-                                  message=str(exc), record=t.record)
+            return AudienceResult(
+                t.name,
+                "interrupted" if isinstance(exc, Interrupted) else "failed",
+                meta_id=meta_id,
+                read=read,
+                sent=applier.sent if applier else Sent(),
+                message=str(exc),
+                record=t.record,
+            )
 
     def _lookalike(self, a: Audience) -> AudienceResult:
         """Create the missing tiers of a lookalike (never edited: a changed spec is a new tier)."""
@@ -221,8 +300,7 @@ class Runner:
     def orphans(self, *, prune: bool) -> tuple[OrphanResult, ...]:
         """Audiences fbsync created that the YAML no longer declares: listed, or deleted with ``--prune``."""
         declared = lookalikes.declared_names(self.cfg.audiences)
-        return audiences.prune(self.client if prune else None, self.store, declared, lookalikes.parent_of,
-                               delete=prune)
+        return audiences.prune(self.client if prune else None, self.store, declared, lookalikes.parent_of, delete=prune)
 
     def ad_sets(self) -> tuple[AdSetResult, ...]:
         if not self.cfg.ad_sets or self.stop.is_set() or not self.online:
@@ -235,22 +313,35 @@ def planned(done: AudienceResult, p: Plan, *, dry_run: bool) -> AudienceResult:
     if not dry_run:
         return replace(done, status="refused", message=p.refused)
     action = "create" if p.create else ("update" if p.update else "unchanged")
-    return replace(done, status="refused" if p.refused else "planned", message=p.refused, action=action,
-                   updated=tuple(p.update), sent=Sent(p.adds, p.removes, p.replace_rows))
+    return replace(
+        done,
+        status="refused" if p.refused else "planned",
+        message=p.refused,
+        action=action,
+        updated=tuple(p.update),
+        sent=Sent(p.adds, p.removes, p.replace_rows),
+    )
 
 
 def remote_of(found: Mapping[str, Any] | None) -> Remote:
     """What the plan needs of Meta's audience object (None: it does not exist)."""
     if found is None:
         return Remote(False)
-    return Remote(True, found.get("name"), found.get("description"),
-                  as_int(found.get("approximate_count_lower_bound")), as_int(found.get("approximate_count_upper_bound")))
+    return Remote(
+        True,
+        found.get("name"),
+        found.get("description"),
+        as_int(found.get("approximate_count_lower_bound")),
+        as_int(found.get("approximate_count_upper_bound")),
+    )
 
 
 def read_back(client: MetaClient, meta_id: str) -> MetaSize:
     """What Meta says of the audience after the run: size bounds and delivery status."""
     info = client.audience(meta_id) or {}
     ds = info.get("delivery_status") or {}
-    return MetaSize(as_int(info.get("approximate_count_lower_bound")),
-                    as_int(info.get("approximate_count_upper_bound")),
-                    ds.get("description") if isinstance(ds, dict) else None)
+    return MetaSize(
+        as_int(info.get("approximate_count_lower_bound")),
+        as_int(info.get("approximate_count_upper_bound")),
+        ds.get("description") if isinstance(ds, dict) else None,
+    )

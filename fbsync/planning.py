@@ -35,21 +35,21 @@ class Desired:
     description: str | None
     mode: Mode
     schema: tuple[str, ...]
-    rows: int                 # distinct hashed rows the CRM (or the file) gives
+    rows: int  # distinct hashed rows the CRM (or the file) gives
     max_shrink: float
     source: str = "the query"  # where the rows come from, for messages ("the file" for upload)
-    own_description: bool = True   # False: the description on Meta is not fbsync's (an undeclared upload)
+    own_description: bool = True  # False: the description on Meta is not fbsync's (an undeclared upload)
 
 
 @dataclass(frozen=True)
 class LedgerView:
     """What fbsync's ledger says Meta acknowledged."""
 
-    known: bool               # the ledger belongs to this Meta audience and this schema and key
-    rows: int                 # acknowledged rows
-    adds: int                 # desired rows not in the ledger
-    removes: int              # ledger rows no longer desired
-    suppressed: int = 0       # of those, rows of suppressed people: removed in every mode
+    known: bool  # the ledger belongs to this Meta audience and this schema and key
+    rows: int  # acknowledged rows
+    adds: int  # desired rows not in the ledger
+    removes: int  # ledger rows no longer desired
+    suppressed: int = 0  # of those, rows of suppressed people: removed in every mode
 
 
 @dataclass
@@ -59,7 +59,7 @@ class Plan:
     audience: str
     create: bool = False
     update: dict[str, str] = field(default_factory=dict)
-    strategy: Literal["diff", "replace"] = "diff"   # diff: send adds/removes; replace: one /usersreplace session
+    strategy: Literal["diff", "replace"] = "diff"  # diff: send adds/removes; replace: one /usersreplace session
     adds: int = 0
     removes: int = 0
     replace_rows: int = 0
@@ -84,8 +84,10 @@ def plan_audience(d: Desired, ledger: LedgerView, remote: Remote, *, force: bool
             p.update["description"] = d.description or ""
     if d.mode == "replace" or (d.mode == "mirror" and remote.exists and not ledger.known):
         if d.rows == 0:
-            p.refused = (f"{d.name}: {d.source} gave no usable row, and a replace with nothing would empty "
-                         f"the audience; fix {d.source}, or run with --force to remove everyone.")
+            p.refused = (
+                f"{d.name}: {d.source} gave no usable row, and a replace with nothing would empty "
+                f"the audience; fix {d.source}, or run with --force to remove everyone."
+            )
             if not force:
                 return p
             p.refused = None
@@ -93,11 +95,13 @@ def plan_audience(d: Desired, ledger: LedgerView, remote: Remote, *, force: bool
             return p
         p.strategy, p.replace_rows = "replace", d.rows
         if d.mode != "replace":
-            p.notes.append("no ledger for this Meta audience (first run against it, lost state or changed keys): "
-                           "one full replace makes Meta and the ledger agree")
+            p.notes.append(
+                "no ledger for this Meta audience (first run against it, lost state or changed keys): "
+                "one full replace makes Meta and the ledger agree"
+            )
         old = ledger.rows if ledger.known else (remote.size_lower or 0)
         gone = ledger.removes if ledger.known else max(0, old - d.rows)
-    elif d.mode == "remove":                   # upload --mode remove: exactly the listed rows leave
+    elif d.mode == "remove":  # upload --mode remove: exactly the listed rows leave
         p.removes, p.removes_from = d.rows, "listed"
         old = ledger.rows if ledger.known else (remote.size_lower or 0)
         gone = min(d.rows, old)
@@ -105,12 +109,14 @@ def plan_audience(d: Desired, ledger: LedgerView, remote: Remote, *, force: bool
         p.adds = ledger.adds
         if d.mode == "mirror":
             p.removes = ledger.removes
-        elif ledger.suppressed:                # append: suppression beats the mode
+        elif ledger.suppressed:  # append: suppression beats the mode
             p.removes, p.removes_from = ledger.suppressed, "suppressed"
         old, gone = ledger.rows, p.removes
     if old and gone / old > d.max_shrink and not force:
         new = d.rows if p.strategy == "replace" or d.mode == "mirror" else old - gone + p.adds
-        p.refused = (f"{d.name}: this sync would remove {gone:,} of the audience's {old:,} members "
-                     f"({gone / old:.0%}, above max_shrink {d.max_shrink:.0%}), leaving {new:,}; check "
-                     f"{d.source}, then run again with --force if it is right.")
+        p.refused = (
+            f"{d.name}: this sync would remove {gone:,} of the audience's {old:,} members "
+            f"({gone / old:.0%}, above max_shrink {d.max_shrink:.0%}), leaving {new:,}; check "
+            f"{d.source}, then run again with --force if it is right."
+        )
     return p

@@ -63,8 +63,15 @@ class Spec:
     @classmethod
     def of(cls, loaded: LoadedConfig, a: Audience) -> Spec:
         eff = effective(loaded.config, a)
-        return cls(a.name, dict(a.keys or {}), eff.consent, eff.default_country, tuple(a.exclude),
-                   tuple(a.intersect), eff.hash_in_database)
+        return cls(
+            a.name,
+            dict(a.keys or {}),
+            eff.consent,
+            eff.default_country,
+            tuple(a.exclude),
+            tuple(a.intersect),
+            eff.hash_in_database,
+        )
 
 
 def preflight(loaded: LoadedConfig, crm: CrmSource | None, auds: Sequence[Audience]) -> None:
@@ -102,8 +109,15 @@ def require_crm(crm: CrmSource | None) -> CrmSource:
 class Reader:
     """Reads audiences of one config into stagings; remembers the identifiers other audiences refer to."""
 
-    def __init__(self, loaded: LoadedConfig, crm: CrmSource | None, cipher: RowCipher, suppression: Suppression,
-                 state_dir: Path, progress: Progress | None = None) -> None:
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        crm: CrmSource | None,
+        cipher: RowCipher,
+        suppression: Suppression,
+        state_dir: Path,
+        progress: Progress | None = None,
+    ) -> None:
         self.loaded, self.crm, self.cipher, self.suppression = loaded, crm, cipher, suppression
         self.state_dir = state_dir
         self.progress: Progress = progress or (lambda *a: None)
@@ -125,8 +139,9 @@ class Reader:
         self._remember(spec, stg)
         return replace(result, notes=notes)
 
-    def chunks(self, spec: Spec, chunks: Iterable[Chunk], stg: Staging,
-               pd: pushdown.Pushdown | None = None) -> ReadResult:
+    def chunks(
+        self, spec: Spec, chunks: Iterable[Chunk], stg: Staging, pd: pushdown.Pushdown | None = None
+    ) -> ReadResult:
         """Filter consent, normalize and hash, drop suppressed people and set-filtered rows, stage the rest."""
         schema, keys, consent = spec.schema, spec.keys, spec.consent
         counts: Counter[str] = Counter()
@@ -142,8 +157,11 @@ class Reader:
                 counts["no_consent"] += chunk.size - len(ok)
                 if len(ok) != chunk.size:
                     cols = {c: [vals[i] for i in ok] for c, vals in cols.items()}
-            batch = (pushdown.hash_chunk(cols, pd) if pd is not None
-                     else identity.hash_batch({k: cols[c] for k, c in keys.items()}, spec.country))
+            batch = (
+                pushdown.hash_chunk(cols, pd)
+                if pd is not None
+                else identity.hash_batch({k: cols[c] for k, c in keys.items()}, spec.country)
+            )
             assert batch.schema == schema
             counts["dropped"] += batch.dropped_rows
             drops.update(batch.invalid)
@@ -163,11 +181,18 @@ class Reader:
         for (key, reason), n in sorted(drops.items()):
             by_key.setdefault(key, {})[reason] = n
         return ReadResult(
-            rows_read=counts["read"], rows_no_consent=counts["no_consent"], rows_suppressed=counts["suppressed"],
-            rows_excluded=counts["excluded"], rows_not_intersecting=counts["not_intersecting"],
-            rows_dropped=counts["dropped"], rows_duplicate=staged - desired, rows_desired=desired,
-            drops=by_key, empty=dict(sorted(empty.items())),
-            examples={f"{k}: {r}": v for (k, r), v in sorted(examples.items())})
+            rows_read=counts["read"],
+            rows_no_consent=counts["no_consent"],
+            rows_suppressed=counts["suppressed"],
+            rows_excluded=counts["excluded"],
+            rows_not_intersecting=counts["not_intersecting"],
+            rows_dropped=counts["dropped"],
+            rows_duplicate=staged - desired,
+            rows_desired=desired,
+            drops=by_key,
+            empty=dict(sorted(empty.items())),
+            examples={f"{k}: {r}": v for (k, r), v in sorted(examples.items())},
+        )
 
     # ------------------------------------------------------------------ exclude / intersect
     def _set_filters(self, spec: Spec, rows: list[tuple[str, ...]], counts: Counter[str]) -> list[tuple[str, ...]]:
@@ -196,8 +221,9 @@ class Reader:
         """Keep an audience's identifiers when another audience of the file excludes or intersects it,
         so a run reads each referenced query once (here, or from the audience's own sync)."""
         cfg = self.loaded.config
-        if spec.name in self._idsets or not any(spec.name in a.exclude or spec.name in a.intersect
-                                                for a in cfg.audiences):
+        if spec.name in self._idsets or not any(
+            spec.name in a.exclude or spec.name in a.intersect for a in cfg.audiences
+        ):
             return
         ids = Suppression(self.cipher)
         for batch in stg.iter_desired(10_000):

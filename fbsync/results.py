@@ -30,16 +30,16 @@ class ReadResult:
 
     rows_read: int = 0
     rows_no_consent: int = 0
-    rows_suppressed: int = 0               # opt-outs and forgotten people (suppression)
-    rows_excluded: int = 0                 # shared an identifier with an audience of `exclude`
-    rows_not_intersecting: int = 0         # shared none with one of the `intersect` audiences
-    rows_dropped: int = 0                  # no usable identifier
+    rows_suppressed: int = 0  # opt-outs and forgotten people (suppression)
+    rows_excluded: int = 0  # shared an identifier with an audience of `exclude`
+    rows_not_intersecting: int = 0  # shared none with one of the `intersect` audiences
+    rows_dropped: int = 0  # no usable identifier
     rows_duplicate: int = 0
     rows_desired: int = 0
     drops: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     empty: Mapping[str, int] = field(default_factory=dict)
     examples: Mapping[str, Sequence[str]] = field(default_factory=dict)
-    notes: tuple[str, ...] = ()            # how the rows were read (the push-down's plan)
+    notes: tuple[str, ...] = ()  # how the rows were read (the push-down's plan)
 
     @property
     def rows_left_out(self) -> int:
@@ -77,15 +77,15 @@ class AudienceResult:
     status: AudienceStatus = "ok"
     meta_id: str | None = None
     action: Action = "unchanged"
-    updated: tuple[str, ...] = ()          # fields an "update" changes (name, description)
-    tiers: int = 0                         # lookalike tiers a "create" makes
+    updated: tuple[str, ...] = ()  # fields an "update" changes (name, description)
+    tiers: int = 0  # lookalike tiers a "create" makes
     strategy: Strategy = "diff"
-    read: ReadResult | None = None         # None: nothing was read (lookalikes, forget, purge)
+    read: ReadResult | None = None  # None: nothing was read (lookalikes, forget, purge)
     sent: Sent = Sent()
     size: MetaSize = MetaSize()
     message: str | None = None
     notes: tuple[str, ...] = ()
-    record: Mapping[str, Any] = field(default_factory=dict)   # extra facts for the run history (upload's file…)
+    record: Mapping[str, Any] = field(default_factory=dict)  # extra facts for the run history (upload's file…)
 
     @property
     def action_text(self) -> str:
@@ -103,16 +103,30 @@ class AudienceResult:
     def to_dict(self) -> dict[str, Any]:
         r = self.read or ReadResult()
         return {
-            "name": self.name, "status": self.status, "meta_id": self.meta_id, "action": self.action_text,
-            "strategy": self.strategy, "rows_read": r.rows_read, "rows_no_consent": r.rows_no_consent,
-            "rows_suppressed": r.rows_suppressed, "rows_excluded": r.rows_excluded,
-            "rows_not_intersecting": r.rows_not_intersecting, "rows_dropped": r.rows_dropped,
-            "rows_duplicate": r.rows_duplicate, "rows_desired": r.rows_desired,
-            "added": self.sent.added, "removed": self.sent.removed, "replaced": self.sent.replaced,
-            "invalid_on_meta": self.sent.invalid_on_meta, "size_lower": self.size.lower,
-            "size_upper": self.size.upper, "delivery": self.size.delivery,
-            "drops": {k: dict(v) for k, v in r.drops.items()}, "empty": dict(r.empty),
-            "examples": {k: list(v) for k, v in r.examples.items()}, "message": self.message,
+            "name": self.name,
+            "status": self.status,
+            "meta_id": self.meta_id,
+            "action": self.action_text,
+            "strategy": self.strategy,
+            "rows_read": r.rows_read,
+            "rows_no_consent": r.rows_no_consent,
+            "rows_suppressed": r.rows_suppressed,
+            "rows_excluded": r.rows_excluded,
+            "rows_not_intersecting": r.rows_not_intersecting,
+            "rows_dropped": r.rows_dropped,
+            "rows_duplicate": r.rows_duplicate,
+            "rows_desired": r.rows_desired,
+            "added": self.sent.added,
+            "removed": self.sent.removed,
+            "replaced": self.sent.replaced,
+            "invalid_on_meta": self.sent.invalid_on_meta,
+            "size_lower": self.size.lower,
+            "size_upper": self.size.upper,
+            "delivery": self.size.delivery,
+            "drops": {k: dict(v) for k, v in r.drops.items()},
+            "empty": dict(r.empty),
+            "examples": {k: list(v) for k, v in r.examples.items()},
+            "message": self.message,
             "notes": list(r.notes) + list(self.notes),
         }
 
@@ -128,8 +142,11 @@ class AdSetResult:
     message: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "status": self.status,
-                               "changes": {k: list(v) for k, v in self.changes.items()}}
+        out: dict[str, Any] = {
+            "id": self.id,
+            "status": self.status,
+            "changes": {k: list(v) for k, v in self.changes.items()},
+        }
         if self.name is not None:
             out["name"] = self.name
         if self.message is not None:
@@ -148,8 +165,12 @@ class OrphanResult:
     message: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "meta_id": self.meta_id, "display_name": self.display_name,
-                               "action": self.action}
+        out: dict[str, Any] = {
+            "name": self.name,
+            "meta_id": self.meta_id,
+            "display_name": self.display_name,
+            "action": self.action,
+        }
         if self.message is not None:
             out["message"] = self.message
         return out
@@ -165,7 +186,7 @@ class RunResult:
     dry_run: bool = False
     orphans: tuple[OrphanResult, ...] = ()
     ad_sets: tuple[AdSetResult, ...] = ()
-    run_status: RunStatus | None = None     # set by the run log once the run is recorded (interrupted, failed…)
+    run_status: RunStatus | None = None  # set by the run log once the run is recorded (interrupted, failed…)
 
     @property
     def exit_code(self) -> int:
@@ -186,6 +207,12 @@ class RunResult:
         return next(a for a in self.audiences if a.name == name)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"command": self.command, "run_id": self.run_id, "dry_run": self.dry_run,
-                "exit_code": self.exit_code, "audiences": [a.to_dict() for a in self.audiences],
-                "orphans": [o.to_dict() for o in self.orphans], "ad_sets": [s.to_dict() for s in self.ad_sets]}
+        return {
+            "command": self.command,
+            "run_id": self.run_id,
+            "dry_run": self.dry_run,
+            "exit_code": self.exit_code,
+            "audiences": [a.to_dict() for a in self.audiences],
+            "orphans": [o.to_dict() for o in self.orphans],
+            "ad_sets": [s.to_dict() for s in self.ad_sets],
+        }

@@ -54,23 +54,44 @@ def history_row(r: AudienceResult) -> dict[str, Any]:
     """One audience's line in the run history: counts, outcome and the details the report draws."""
     details: dict[str, Any] = {"strategy": r.strategy, "action": r.action_text}
     if r.read is not None:
-        details.update(drops={k: dict(v) for k, v in r.read.drops.items()}, empty=dict(r.read.empty),
-                       no_consent=r.read.rows_no_consent, suppressed=r.read.rows_suppressed,
-                       excluded=r.read.rows_excluded, not_intersecting=r.read.rows_not_intersecting)
+        details.update(
+            drops={k: dict(v) for k, v in r.read.drops.items()},
+            empty=dict(r.read.empty),
+            no_consent=r.read.rows_no_consent,
+            suppressed=r.read.rows_suppressed,
+            excluded=r.read.rows_excluded,
+            not_intersecting=r.read.rows_not_intersecting,
+        )
     details.update(r.record)
     read = r.read or ReadResult()
-    return {"status": r.status, "meta_id": r.meta_id, "rows_read": read.rows_read, "rows_dropped": read.rows_left_out,
-            "rows_added": r.sent.added + r.sent.replaced, "rows_removed": r.sent.removed,
-            "size_lower": r.size.lower, "size_upper": r.size.upper, "message": r.message, "details": details}
+    return {
+        "status": r.status,
+        "meta_id": r.meta_id,
+        "rows_read": read.rows_read,
+        "rows_dropped": read.rows_left_out,
+        "rows_added": r.sent.added + r.sent.replaced,
+        "rows_removed": r.sent.removed,
+        "size_lower": r.size.lower,
+        "size_upper": r.size.upper,
+        "message": r.message,
+        "details": details,
+    }
 
 
 class RunLog:
     """Opens the store, starts the run, records each audience, finishes the run, closes, calls the hooks."""
 
-    def __init__(self, settings: Settings, command: str, config_digest: str | None, *,
-                 record: bool = True, hooks: tuple[Hook, ...] = ()) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        command: str,
+        config_digest: str | None,
+        *,
+        record: bool = True,
+        hooks: tuple[Hook, ...] = (),
+    ) -> None:
         self.settings, self.command, self.digest = settings, command, config_digest
-        self.recording = record                     # False for plans and dry runs: nothing is written
+        self.recording = record  # False for plans and dry runs: nothing is written
         self.hooks = hooks
         self.results: list[AudienceResult] = []
         self.summary: dict[str, Any] = {}
@@ -115,8 +136,9 @@ class RunLog:
             return "interrupted"
         return "failed" if any(r.failed for r in self.results) else "ok"
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         status = self.status(exc)
         try:
             if self.run_id is not None:
@@ -125,10 +147,11 @@ class RunLog:
             self.store.close()
             self._store = None
         if self.run_id is not None:
-            result = replace(self.result or RunResult(self.command, self.run_id, tuple(self.results)),
-                             run_status=status)
+            result = replace(
+                self.result or RunResult(self.command, self.run_id, tuple(self.results)), run_status=status
+            )
             for hook in (*_HOOKS, *self.hooks):
                 try:
                     hook(result)
-                except Exception:  # noqa: BLE001 - a failing hook (alert, metrics) never fails the run
+                except Exception:
                     log.exception("a run-finished hook failed (%s); the run itself is recorded", hook)

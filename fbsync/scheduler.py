@@ -28,10 +28,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.base import BaseTrigger
 from apscheduler.triggers.cron import CronTrigger
-from apscheduler.jobstores.base import JobLookupError
 from apscheduler.triggers.date import DateTrigger
 
 from .config import LoadedConfig, effective, load_config
@@ -52,6 +52,7 @@ def utc_now() -> datetime:
 
 
 # --------------------------------------------------------------------------- fire times (pure)
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -113,8 +114,9 @@ def latest_fire(trigger: BaseTrigger, start: datetime, end: datetime) -> datetim
     return last
 
 
-def missed_at_startup(trigger: BaseTrigger, last_run: datetime | None, now: datetime,
-                      grace: timedelta) -> datetime | None:
+def missed_at_startup(
+    trigger: BaseTrigger, last_run: datetime | None, now: datetime, grace: timedelta
+) -> datetime | None:
     """The fire to catch up at start-up: the latest within the grace period that no recorded run served."""
     start = now - grace
     if last_run is not None:
@@ -124,6 +126,7 @@ def missed_at_startup(trigger: BaseTrigger, last_run: datetime | None, now: date
 
 # --------------------------------------------------------------------------- timetable (pure), --list
 
+
 class Timetable:
     """Which audiences are due when.  Pure: every method is given the time.
 
@@ -131,8 +134,14 @@ class Timetable:
     without it (no state store) nothing is caught up at start-up.
     """
 
-    def __init__(self, schedule: Sequence[Entry], now: datetime, *, grace: timedelta,
-                 last_runs: Mapping[str, datetime | None] | None = None) -> None:
+    def __init__(
+        self,
+        schedule: Sequence[Entry],
+        now: datetime,
+        *,
+        grace: timedelta,
+        last_runs: Mapping[str, datetime | None] | None = None,
+    ) -> None:
         self.grace, now = grace, now.astimezone(UTC)
         self.entries: dict[str, Entry] = {e.name: e for e in schedule}
         self.catch_up: dict[str, datetime] = {}
@@ -140,7 +149,8 @@ class Timetable:
             missed = {e.name: missed_at_startup(e.trigger, last_runs.get(e.name), now, grace) for e in schedule}
             self.catch_up = {n: t for n, t in missed.items() if t is not None}
         self.due: dict[str, datetime | None] = {
-            e.name: self.catch_up.get(e.name) or next_fire(e.trigger, now) for e in schedule}
+            e.name: self.catch_up.get(e.name) or next_fire(e.trigger, now) for e in schedule
+        }
 
     def next_wakeup(self) -> datetime | None:
         """The earliest instant an audience is due (may be in the past: due now)."""
@@ -164,14 +174,19 @@ class Timetable:
             if self.catch_up.pop(name, None) is not None or latest_fire(e.trigger, max(due, lo), now) is not None:
                 names.append(name)
             else:
-                log.warning("audience %s missed its run of %s by more than the %s grace period; next run %s.",
-                            name, _local(due, e), self.grace, _local(self.due[name], e))
+                log.warning(
+                    "audience %s missed its run of %s by more than the %s grace period; next run %s.",
+                    name,
+                    _local(due, e),
+                    self.grace,
+                    _local(self.due[name], e),
+                )
         return names
 
     def replace(self, schedule: Sequence[Entry], now: datetime) -> None:
         """A new config: unchanged schedules keep their due time; new or changed ones start after ``now``."""
         old, self.entries = self.entries, {e.name: e for e in schedule}
-        kept = {n for n, e in self.entries.items() if n in old and old[n] == e}   # same name, cron and zone
+        kept = {n for n, e in self.entries.items() if n in old and old[n] == e}  # same name, cron and zone
         self.due = {n: self.due[n] if n in kept else next_fire(e.trigger, now) for n, e in self.entries.items()}
         self.catch_up = {n: t for n, t in self.catch_up.items() if n in kept}
 
@@ -186,8 +201,15 @@ def next_runs(loaded: LoadedConfig, now: datetime | None = None, count: int = 3)
     rows = []
     for e in entries(loaded):
         fires = [t.astimezone(ZoneInfo(e.timezone)).isoformat() for t in upcoming(e.trigger, now, count)]
-        rows.append({"name": e.name, "cron": e.cron, "timezone": e.timezone,
-                     "next_run": fires[0] if fires else None, "upcoming": fires})
+        rows.append(
+            {
+                "name": e.name,
+                "cron": e.cron,
+                "timezone": e.timezone,
+                "next_run": fires[0] if fires else None,
+                "upcoming": fires,
+            }
+        )
     return rows
 
 
@@ -201,6 +223,7 @@ def format_next_runs(rows: Sequence[Mapping[str, Any]]) -> str:
 
 
 # --------------------------------------------------------------------------- state store, YAML, dispatcher
+
 
 def last_runs(store: Any, names: Sequence[str]) -> dict[str, datetime | None]:
     """When each audience's last recorded run started; an interrupted one does not count."""
@@ -245,8 +268,15 @@ class ConfigWatcher:
 class Dispatcher:
     """Runs what the timetable says is due: one ``run_sync`` call per group, one at a time."""
 
-    def __init__(self, timetable: Timetable, run_sync: RunSync, *, stop: threading.Event,
-                 clock: Clock = utc_now, watcher: ConfigWatcher | None = None) -> None:
+    def __init__(
+        self,
+        timetable: Timetable,
+        run_sync: RunSync,
+        *,
+        stop: threading.Event,
+        clock: Clock = utc_now,
+        watcher: ConfigWatcher | None = None,
+    ) -> None:
         self.timetable, self.run_sync, self.stop = timetable, run_sync, stop
         self.clock, self.watcher = clock, watcher
 
@@ -277,15 +307,20 @@ class Dispatcher:
             result = self.run_sync(list(names), self.stop)
         except FbsyncError as exc:
             log.error("scheduled sync of %s failed: %s", ", ".join(names), exc)
-        except Exception:  # noqa: BLE001 - one failing run must never stop the scheduler
+        except Exception:
             log.exception("scheduled sync of %s failed unexpectedly; the scheduler goes on.", ", ".join(names))
         else:
             code = getattr(result, "exit_code", 0)
-            log.log(logging.WARNING if code else logging.INFO, "scheduled sync of %s finished (exit code %s).",
-                    ", ".join(names), code)
+            log.log(
+                logging.WARNING if code else logging.INFO,
+                "scheduled sync of %s finished (exit code %s).",
+                ", ".join(names),
+                code,
+            )
 
 
 # --------------------------------------------------------------------------- APScheduler adapter
+
 
 class _Service:
     """A BackgroundScheduler with one worker thread and one job, re-armed after each wake-up.
@@ -301,8 +336,10 @@ class _Service:
         self._seq, self._running = 0, ""
         self._lock, self._closed = threading.Lock(), False
         self.sched = BackgroundScheduler(
-            timezone=UTC, executors={"default": ThreadPoolExecutor(max_workers=1)},
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
+            timezone=UTC,
+            executors={"default": ThreadPoolExecutor(max_workers=1)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
 
     def start(self) -> None:
         self._arm()
@@ -337,7 +374,7 @@ class _Service:
         self._running = job_id
         try:
             self.d.tick()
-        except Exception:  # noqa: BLE001 - the wake-up chain must survive anything
+        except Exception:
             log.exception("the scheduler's wake-up failed; it goes on.")
         finally:
             self._arm()
@@ -368,7 +405,7 @@ def _signals() -> Iterator[list[int]]:
             signal.signal(*old.popitem())
 
     def handle(signum: int, _frame: FrameType | None) -> None:
-        got.append(signum)              # no lock taken in a handler: the main loop sets the stop event
+        got.append(signum)  # no lock taken in a handler: the main loop sets the stop event
         restore()
 
     if threading.current_thread() is threading.main_thread():
@@ -389,8 +426,9 @@ def serve(dispatcher: Dispatcher, *, reload_every: float = RELOAD_EVERY_SECONDS)
             while not stop.is_set() and not received:
                 stop.wait(0.2)
             if received:
-                log.warning("%s received: finishing the batch in flight, then stopping.",
-                            signal.Signals(received[0]).name)
+                log.warning(
+                    "%s received: finishing the batch in flight, then stopping.", signal.Signals(received[0]).name
+                )
         finally:
             stop.set()
             service.shutdown()
@@ -398,17 +436,24 @@ def serve(dispatcher: Dispatcher, *, reload_every: float = RELOAD_EVERY_SECONDS)
     return 0
 
 
-def run_scheduler(loaded: LoadedConfig, run_sync: RunSync, *, store: Any = None,
-                  misfire_grace_seconds: float = DEFAULT_GRACE_SECONDS, stop: threading.Event | None = None,
-                  reload: bool = True, reload_every: float = RELOAD_EVERY_SECONDS,
-                  env: dict[str, str] | None = None) -> int:
+def run_scheduler(
+    loaded: LoadedConfig,
+    run_sync: RunSync,
+    *,
+    store: Any = None,
+    misfire_grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    stop: threading.Event | None = None,
+    reload: bool = True,
+    reload_every: float = RELOAD_EVERY_SECONDS,
+    env: dict[str, str] | None = None,
+) -> int:
     """Run the weekly refresh in the foreground until SIGTERM/SIGINT or ``stop``; return the exit code (0).
 
     ``store`` (a :class:`~fbsync.state.store.StateStore`) gives the last runs: a run missed while no scheduler
     ran is caught up at start-up within ``misfire_grace_seconds``.  ``reload`` rebuilds the jobs when
     the YAML changes (checked every ``reload_every`` s and before each run; ``env`` goes to load_config).
     """
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)   # our own log says what runs and why
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # our own log says what runs and why
     stop = stop or threading.Event()
     schedule = entries(loaded)
     history = last_runs(store, [e.name for e in schedule]) if store is not None else None
@@ -416,9 +461,11 @@ def run_scheduler(loaded: LoadedConfig, run_sync: RunSync, *, store: Any = None,
     timetable = Timetable(schedule, now, grace=timedelta(seconds=misfire_grace_seconds), last_runs=history)
     for e in schedule:
         if e.name in timetable.catch_up:
-            log.warning("audience %s missed its run of %s while no scheduler ran; running it now.",
-                        e.name, _local(timetable.catch_up[e.name], e))
-        log.info("audience %s: %s (%s), next run %s.", e.name, e.cron, e.timezone,
-                 _local(next_fire(e.trigger, now), e))
+            log.warning(
+                "audience %s missed its run of %s while no scheduler ran; running it now.",
+                e.name,
+                _local(timetable.catch_up[e.name], e),
+            )
+        log.info("audience %s: %s (%s), next run %s.", e.name, e.cron, e.timezone, _local(next_fire(e.trigger, now), e))
     watcher = ConfigWatcher(loaded, env) if reload else None
     return serve(Dispatcher(timetable, run_sync, stop=stop, watcher=watcher), reload_every=reload_every)

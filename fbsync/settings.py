@@ -31,7 +31,7 @@ class Settings:
     state_key: str | None = field(default=None, repr=False)
 
     @classmethod
-    def from_env(cls, config_path: Path | None = None, environ: dict[str, str] | None = None) -> "Settings":
+    def from_env(cls, config_path: Path | None = None, environ: dict[str, str] | None = None) -> Settings:
         """Read the contract's variables; the state dir defaults to ``.fbsync/`` beside the YAML."""
         env = os.environ if environ is None else environ
         get = lambda k: (env.get(k) or "").strip() or None  # noqa: E731
@@ -44,16 +44,24 @@ class Settings:
         if account and not account.startswith("act_"):
             account = "act_" + account
         return cls(
-            access_token=get("FB_ACCESS_TOKEN"), app_secret=get("FB_APP_SECRET"), app_id=get("FB_APP_ID"),
-            ad_account_id=account, graph_url=(get("FBSYNC_GRAPH_URL") or META_GRAPH_URL).rstrip("/"),
-            api_version=version, crm_url=get("FBSYNC_CRM_URL"), state_dir=state_dir,
-            state_url=get("FBSYNC_STATE_URL"), state_key=get("FBSYNC_STATE_KEY"),
+            access_token=get("FB_ACCESS_TOKEN"),
+            app_secret=get("FB_APP_SECRET"),
+            app_id=get("FB_APP_ID"),
+            ad_account_id=account,
+            graph_url=(get("FBSYNC_GRAPH_URL") or META_GRAPH_URL).rstrip("/"),
+            api_version=version,
+            crm_url=get("FBSYNC_CRM_URL"),
+            state_dir=state_dir,
+            state_url=get("FBSYNC_STATE_URL"),
+            state_key=get("FBSYNC_STATE_KEY"),
         )
 
     def require_token(self) -> str:
         if not self.access_token:
-            raise AuthError("FB_ACCESS_TOKEN is not set; put a Marketing API token in the environment or in .env "
-                            "(a System User token in production, any non-empty value for the local sandbox).")
+            raise AuthError(
+                "FB_ACCESS_TOKEN is not set; put a Marketing API token in the environment or in .env "
+                "(a System User token in production, any non-empty value for the local sandbox)."
+            )
         return self.access_token
 
     def account(self, from_yaml: str | None) -> str:

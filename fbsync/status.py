@@ -11,7 +11,9 @@ from .settings import Settings
 from .state.store import StateStore
 
 
-def collect_status(loaded: LoadedConfig, settings: Settings, clients: ClientFactory | None = None) -> list[dict[str, Any]]:
+def collect_status(
+    loaded: LoadedConfig, settings: Settings, clients: ClientFactory | None = None
+) -> list[dict[str, Any]]:
     """One row per declared audience; Meta is read only when a token is set."""
     store = StateStore.open(settings.state_dir, settings.state_url)
     client = None
@@ -23,12 +25,18 @@ def collect_status(loaded: LoadedConfig, settings: Settings, clients: ClientFact
             rec = store.audience(a.name)
             last = store.last_audience_run(a.name)
             when = (last.finished_at or last.started_at) if last else None
-            row: dict[str, Any] = {"name": a.name, "meta_id": rec.meta_id if rec else None,
-                                   "ledger_rows": store.ledger_count(a.name),
-                                   "last_sync": str(when) if when else None,
-                                   "last_result": last.status if last else None,
-                                   "last_message": last.message if last else None,
-                                   "size": None, "size_lower": None, "size_upper": None, "delivery": None}
+            row: dict[str, Any] = {
+                "name": a.name,
+                "meta_id": rec.meta_id if rec else None,
+                "ledger_rows": store.ledger_count(a.name),
+                "last_sync": str(when) if when else None,
+                "last_result": last.status if last else None,
+                "last_message": last.message if last else None,
+                "size": None,
+                "size_lower": None,
+                "size_upper": None,
+                "delivery": None,
+            }
             if client and rec is not None and rec.meta_id:
                 try:
                     info = client.audience(rec.meta_id)
@@ -39,9 +47,12 @@ def collect_status(loaded: LoadedConfig, settings: Settings, clients: ClientFact
                     row["delivery"] = "deleted on Meta"
                 elif info:
                     lo, hi = info.get("approximate_count_lower_bound"), info.get("approximate_count_upper_bound")
-                    row.update(size_lower=lo, size_upper=hi,
-                               size=f"{lo:,}" if lo == hi else f"{lo:,}–{hi:,}" if lo is not None else None,
-                               delivery=(info.get("delivery_status") or {}).get("description"))
+                    row.update(
+                        size_lower=lo,
+                        size_upper=hi,
+                        size=f"{lo:,}" if lo == hi else f"{lo:,}–{hi:,}" if lo is not None else None,
+                        delivery=(info.get("delivery_status") or {}).get("description"),
+                    )
             rows.append(row)
     finally:
         store.close()

@@ -22,10 +22,10 @@ from typing import Any
 
 from . import identity
 from .config import Config
-from .sources.crm import CrmSource
-from .state.crypto import RowCipher
 from .errors import ConfigError
+from .sources.crm import CrmSource
 from .sources.files import read_columns
+from .state.crypto import RowCipher
 from .state.staging import Staging
 from .state.store import StateStore
 
@@ -63,8 +63,10 @@ class Suppression:
         """True when the row shares any identifier with a suppressed person."""
         if not self.hashes:
             return False
-        return any(v and k in IDENTIFYING_KEYS and identifier_hash(self.cipher, k, v) in self.hashes
-                   for k, v in zip(schema, row))
+        return any(
+            v and k in IDENTIFYING_KEYS and identifier_hash(self.cipher, k, v) in self.hashes
+            for k, v in zip(schema, row)
+        )
 
     def __bool__(self) -> bool:
         return bool(self.hashes)
@@ -87,8 +89,9 @@ def check_suppression(cfg: Config, crm: CrmSource | None, base: Path) -> None:
             raise ConfigError(f"suppression: the file {path} does not exist; fix suppression.files.")
 
 
-def load_suppression(cfg: Config, crm: CrmSource | None, cipher: RowCipher, store: StateStore,
-                     base: Path, default_country: str | None) -> Suppression:
+def load_suppression(
+    cfg: Config, crm: CrmSource | None, cipher: RowCipher, store: StateStore, base: Path, default_country: str | None
+) -> Suppression:
     """Everyone to keep out: the YAML's query and files, and every person forgotten so far."""
     s = Suppression(cipher)
     s.hashes |= store.suppressed_hashes()
@@ -113,15 +116,18 @@ def _add_file(s: Suppression, path: Path, default_country: str | None) -> None:
     header = list(pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns)
     mapping = {str(h).strip().upper(): str(h) for h in header if str(h).strip().upper() in identity.KEYS}
     if not mapping:
-        raise ConfigError(f"suppression file {path}: no column is named after a Meta key (EMAIL, PHONE, …); "
-                          f"it has {', '.join(map(str, header))}.")
+        raise ConfigError(
+            f"suppression file {path}: no column is named after a Meta key (EMAIL, PHONE, …); "
+            f"it has {', '.join(map(str, header))}."
+        )
     for chunk in read_columns(path, list(mapping.values())):
         batch = identity.hash_batch({k: chunk[c] for k, c in mapping.items()}, default_country)
         s.add_rows(batch.schema, batch.rows, path.name)
 
 
-def person_identifiers(emails: Sequence[str], phones: Sequence[str],
-                       default_country: str | None) -> list[tuple[str, str]]:
+def person_identifiers(
+    emails: Sequence[str], phones: Sequence[str], default_country: str | None
+) -> list[tuple[str, str]]:
     """(KEY, hashed value) of the person to forget; bad input is a ConfigError (exit 2)."""
     if not emails and not phones:
         raise ConfigError("fbsync forget needs --email and/or --phone to say who to forget.")
@@ -136,8 +142,9 @@ def person_identifiers(emails: Sequence[str], phones: Sequence[str],
     return out
 
 
-def matching_rows(store: StateStore, cipher: RowCipher, name: str, schema: Sequence[str],
-                  ids: set[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+def matching_rows(
+    store: StateStore, cipher: RowCipher, name: str, schema: Sequence[str], ids: set[tuple[str, str]]
+) -> list[tuple[bytes, bytes]]:
     """(fingerprint, encrypted row) of the ledger rows of an audience that hold any of the identifiers
     (decrypts the ledger once; the applier sends exactly these rows back to Meta for removal)."""
     found: list[tuple[bytes, bytes]] = []
@@ -149,15 +156,19 @@ def matching_rows(store: StateStore, cipher: RowCipher, name: str, schema: Seque
     return found
 
 
-def mark_suppressed(stg: Staging, store: StateStore, cipher: RowCipher, suppression: Suppression, name: str,
-                    schema: Sequence[str]) -> int:
+def mark_suppressed(
+    stg: Staging, store: StateStore, cipher: RowCipher, suppression: Suppression, name: str, schema: Sequence[str]
+) -> int:
     """Mark, among the ledger rows the staging no longer desires, those of suppressed people (``forced``):
     append mode removes nothing else, but suppression beats every mode.  Returns how many are marked."""
     if not suppression:
         return 0
     for fps in stg.iter_removes(10_000):
-        stg.add_forced(fp for fp, enc in store.encrypted_rows(name, [f for (f,) in fps])
-                       if suppression.matches(schema, cipher.decrypt(enc)))
+        stg.add_forced(
+            fp
+            for fp, enc in store.encrypted_rows(name, [f for (f,) in fps])
+            if suppression.matches(schema, cipher.decrypt(enc))
+        )
     return stg.forced
 
 

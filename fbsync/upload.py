@@ -20,6 +20,7 @@ from .apply import Progress
 from .config import Audience, LoadedConfig, effective
 from .errors import ConfigError
 from .meta.factory import ClientFactory
+from .orchestrator import ListTarget, Runner, open_crm
 from .planning import Mode
 from .read import Spec, schema_of
 from .results import RunResult
@@ -27,15 +28,24 @@ from .runlog import RunLog
 from .settings import Settings
 from .sources.crm import Chunk
 from .sources.files import header_mapping, read_columns
-from .orchestrator import ListTarget, Runner, open_crm
 
 MODES: dict[str, Mode] = {"add": "append", "remove": "remove", "replace": "replace"}
 
 
-def upload_file(loaded: LoadedConfig, settings: Settings, path: Path, name: str, mode: str = "add",
-                mapping: dict[str, str] | None = None, *, dry_run: bool = False, force: bool = False,
-                stop: threading.Event | None = None, progress: Progress | None = None,
-                clients: ClientFactory | None = None) -> RunResult:
+def upload_file(
+    loaded: LoadedConfig,
+    settings: Settings,
+    path: Path,
+    name: str,
+    mode: str = "add",
+    mapping: dict[str, str] | None = None,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    stop: threading.Event | None = None,
+    progress: Progress | None = None,
+    clients: ClientFactory | None = None,
+) -> RunResult:
     """Upload a CSV/TSV/Parquet file into an audience of the YAML or a new one (created if missing)."""
     if mode not in MODES:
         raise ConfigError(f"--mode {mode}: use add, remove or replace.")
@@ -48,19 +58,31 @@ def upload_file(loaded: LoadedConfig, settings: Settings, path: Path, name: str,
     keys = mapping or header_mapping(path)
     target = _target(loaded, a, name, schema_of(keys), mode, path)
     spec = Spec(name, keys, country=effective(cfg, a).default_country if a else cfg.defaults.default_country)
-    crm = open_crm(loaded, settings)          # only for the suppression query
+    crm = open_crm(loaded, settings)  # only for the suppression query
     try:
         with RunLog(settings, "upload", loaded.digest, record=not dry_run) as runlog:
             rec = runlog.store.audience(name)
-            run = Runner(loaded, settings, runlog.store, crm, dry_run=dry_run, force=force, stop=stop,
-                         progress=progress, clients=clients)
+            run = Runner(
+                loaded,
+                settings,
+                runlog.store,
+                crm,
+                dry_run=dry_run,
+                force=force,
+                stop=stop,
+                progress=progress,
+                clients=clients,
+            )
             if rec is not None and rec.schema and rec.schema != target.schema and rec.key_id == run.cipher.key_id:
-                raise ConfigError(f"{name} holds rows with the keys {','.join(rec.schema)}; map the same keys with "
-                                  f"--map (this file gives {','.join(target.schema)}).")
+                raise ConfigError(
+                    f"{name} holds rows with the keys {','.join(rec.schema)}; map the same keys with "
+                    f"--map (this file gives {','.join(target.schema)})."
+                )
             columns = list(dict.fromkeys(keys.values()))
             chunks = (Chunk(d, len(next(iter(d.values()), []))) for d in read_columns(path, columns))
-            result, fatal = run.guarded(name, lambda: run.customer_list(
-                target, lambda stg: run.reader.chunks(spec, chunks, stg)))
+            result, fatal = run.guarded(
+                name, lambda: run.customer_list(target, lambda stg: run.reader.chunks(spec, chunks, stg))
+            )
             runlog.record(result)
             if fatal is not None:
                 raise fatal
@@ -70,14 +92,34 @@ def upload_file(loaded: LoadedConfig, settings: Settings, path: Path, name: str,
             crm.dispose()
 
 
-def _target(loaded: LoadedConfig, a: Audience | None, name: str, schema: tuple[str, ...], mode: str,
-            path: Path) -> ListTarget:
+def _target(
+    loaded: LoadedConfig, a: Audience | None, name: str, schema: tuple[str, ...], mode: str, path: Path
+) -> ListTarget:
     """The audience the file goes into: a declared one keeps its name, description and settings on Meta."""
     record = {"upload": mode, "file": path.name}
     if a is not None:
         eff = effective(loaded.config, a)
-        return ListTarget(name, a.display_name or name, a.description, eff.customer_file_source, MODES[mode],
-                          eff.max_shrink, schema, "the file", record=record)
+        return ListTarget(
+            name,
+            a.display_name or name,
+            a.description,
+            eff.customer_file_source,
+            MODES[mode],
+            eff.max_shrink,
+            schema,
+            "the file",
+            record=record,
+        )
     d = loaded.config.defaults
-    return ListTarget(name, name, None, d.customer_file_source, MODES[mode], d.max_shrink, schema, "the file",
-                      own_description=False, record=record)
+    return ListTarget(
+        name,
+        name,
+        None,
+        d.customer_file_source,
+        MODES[mode],
+        d.max_shrink,
+        schema,
+        "the file",
+        own_description=False,
+        record=record,
+    )

@@ -18,7 +18,7 @@ def _db_or_skip(url: str, what: str) -> str:
         with eng.connect() as c:
             c.exec_driver_sql("SELECT 1")
         eng.dispose()
-    except Exception as exc:  # noqa: BLE001 - any failure to reach the server means "not available"
+    except Exception as exc:
         msg = f"{what} is not reachable ({type(exc).__name__})"
         if os.environ.get("FBSYNC_REQUIRE_DB_TESTS") == "1":
             pytest.fail(msg + " and FBSYNC_REQUIRE_DB_TESTS=1: start it (see DEVELOPERS.md)")
@@ -39,8 +39,18 @@ def mysql_url() -> str:
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests never see the developer's real Meta settings."""
-    for k in ("FB_ACCESS_TOKEN", "FB_APP_SECRET", "FB_APP_ID", "FB_AD_ACCOUNT_ID", "FBSYNC_GRAPH_URL",
-              "FBSYNC_API_VERSION", "FBSYNC_CRM_URL", "FBSYNC_STATE_DIR", "FBSYNC_STATE_URL", "FBSYNC_STATE_KEY"):
+    for k in (
+        "FB_ACCESS_TOKEN",
+        "FB_APP_SECRET",
+        "FB_APP_ID",
+        "FB_AD_ACCOUNT_ID",
+        "FBSYNC_GRAPH_URL",
+        "FBSYNC_API_VERSION",
+        "FBSYNC_CRM_URL",
+        "FBSYNC_STATE_DIR",
+        "FBSYNC_STATE_URL",
+        "FBSYNC_STATE_KEY",
+    ):
         monkeypatch.delenv(k, raising=False)
 
 

@@ -43,12 +43,17 @@ class Workdir:
         return self.path / ".fbsync"
 
     def env(self, **extra: str) -> dict[str, str]:
-        return {"FB_ACCESS_TOKEN": TOKEN, "FBSYNC_GRAPH_URL": self.sandbox_url, "FBSYNC_STATE_DIR": str(self.state),
-                **extra}
+        return {
+            "FB_ACCESS_TOKEN": TOKEN,
+            "FBSYNC_GRAPH_URL": self.sandbox_url,
+            "FBSYNC_STATE_DIR": str(self.state),
+            **extra,
+        }
 
     def run(self, *args: str, **env: str) -> Any:
-        result = CliRunner().invoke(app, [*args, "-c", str(self.path / "audiences.yaml")], env=self.env(**env),
-                                    catch_exceptions=False)
+        result = CliRunner().invoke(
+            app, [*args, "-c", str(self.path / "audiences.yaml")], env=self.env(**env), catch_exceptions=False
+        )
         return result
 
     def audiences(self) -> dict[str, dict[str, Any]]:
@@ -71,13 +76,15 @@ class Workdir:
 def make_workdir(tmp: Path, crm: Path, sandbox_url: str, yaml_text: str | None = None) -> Workdir:
     (tmp / "demo").mkdir(parents=True, exist_ok=True)
     shutil.copy(crm, tmp / "demo" / "crm.db")
-    (tmp / "audiences.yaml").write_text(yaml_text or (ROOT / "audiences.yaml").read_text(encoding="utf-8"),
-                                        encoding="utf-8")
+    (tmp / "audiences.yaml").write_text(
+        yaml_text or (ROOT / "audiences.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
     return Workdir(tmp, sandbox_url)
 
 
-def expected_rows(crm: Path, query: str, keys: dict[str, str], consent: str | None = "consent",
-                  country: str | None = "FR") -> set[tuple[str, ...]]:
+def expected_rows(
+    crm: Path, query: str, keys: dict[str, str], consent: str | None = "consent", country: str | None = "FR"
+) -> set[tuple[str, ...]]:
     """What an audience must hold: consenting rows of the query, hashed by the identity engine."""
     con = sqlite3.connect(crm)
     con.row_factory = sqlite3.Row

@@ -40,8 +40,11 @@ def test_hash_key_prints_the_contracts_json_lines() -> None:
     r = runner.invoke(app, ["hash", "--key", "EMAIL", " Mary@Example.com ", "not-an-email"])
     assert r.exit_code == 0, r.output
     a, b = [json.loads(line) for line in r.stdout.splitlines()]
-    assert a == {"input_index": 0, "normalized": "mary@example.com",
-                 "sha256": "f1904cf1a9d73a55fa5de0ac823c4403ded71afd4c3248d00bdcd0866552bb79"}
+    assert a == {
+        "input_index": 0,
+        "normalized": "mary@example.com",
+        "sha256": "f1904cf1a9d73a55fa5de0ac823c4403ded71afd4c3248d00bdcd0866552bb79",
+    }
     assert b["input_index"] == 1 and b["dropped"] and "normalized" not in b
 
 
@@ -59,33 +62,42 @@ def test_hash_key_unhashed_keys_have_no_sha256() -> None:
 
 @pytest.mark.parametrize("suffix", [".csv", ".tsv", ".parquet"])
 def test_hash_file_writes_metas_customer_file(tmp_path: Path, suffix: str) -> None:
-    df = pd.DataFrame({"mail": ["Mary@Example.com", "bad", ""], "tel": ["06 12 34 56 78", "", "+33 7 00 00 00 01"],
-                       "other": ["secret", "x", "y"]})
+    df = pd.DataFrame(
+        {
+            "mail": ["Mary@Example.com", "bad", ""],
+            "tel": ["06 12 34 56 78", "", "+33 7 00 00 00 01"],
+            "other": ["secret", "x", "y"],
+        }
+    )
     src = tmp_path / f"in{suffix}"
     if suffix == ".parquet":
         df.to_parquet(src)
     else:
         df.to_csv(src, sep="\t" if suffix == ".tsv" else ",", index=False)
     out = tmp_path / "out.csv"
-    r = runner.invoke(app, ["hash", str(src), "--map", "EMAIL=mail", "--map", "PHONE=tel",
-                            "--default-country", "FR", "-o", str(out)])
+    r = runner.invoke(
+        app, ["hash", str(src), "--map", "EMAIL=mail", "--map", "PHONE=tel", "--default-country", "FR", "-o", str(out)]
+    )
     assert r.exit_code == 0, r.output
     rows = list(csv.reader(io.StringIO(out.read_text())))
     assert rows[0] == ["email", "phone"]
     assert rows[1] == [hashlib.sha256(b"mary@example.com").hexdigest(), hashlib.sha256(b"33612345678").hexdigest()]
     assert rows[2] == ["", hashlib.sha256(b"33700000001").hexdigest()]
-    assert len(rows) == 3                                   # the row with no usable key is dropped
+    assert len(rows) == 3  # the row with no usable key is dropped
     assert "3 rows read, 2 written" in r.stderr
 
 
-@pytest.mark.parametrize("args, words", [
-    (["hash", "x.csv"], "No --map"),
-    (["hash", "x.csv", "--map", "EMAIL"], "is not KEY=column"),
-    (["hash", "x.csv", "--map", "MAIL=m"], "not a Meta key"),
-    (["hash", "missing.csv", "--map", "EMAIL=m"], "no such file"),
-    (["hash", "--key", "NOPE", "v"], "not a Meta key"),
-    (["hash"], "Give a FILE"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["hash", "x.csv"], "No --map"),
+        (["hash", "x.csv", "--map", "EMAIL"], "is not KEY=column"),
+        (["hash", "x.csv", "--map", "MAIL=m"], "not a Meta key"),
+        (["hash", "missing.csv", "--map", "EMAIL=m"], "no such file"),
+        (["hash", "--key", "NOPE", "v"], "not a Meta key"),
+        (["hash"], "Give a FILE"),
+    ],
+)
 def test_hash_errors_exit_2(args: list[str], words: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "x.csv").write_text("m\na@b.fr\n")
@@ -125,12 +137,15 @@ def test_doctor_says_when_hashing_falls_back_to_hashlib(monkeypatch: pytest.Monk
     assert hashing_check().line() == "✓ hashing: OpenSSL column hashing (C module built)"
 
 
-@pytest.mark.parametrize("knobs, code, words", [
-    (dict(no_tos=True), 3, "✗ custom audience terms: not accepted — a person must accept them"),
-    (dict(missing_permissions=["ads_management"]), 3, "✗ permissions: ads_management is not granted"),
-    (dict(account_disabled=True), 3, "✗ ad account: act_5"),
-    (dict(token_type="USER", token_expires_in_days=3), 0, "! token expiry: expires in 3 days"),
-])
+@pytest.mark.parametrize(
+    "knobs, code, words",
+    [
+        (dict(no_tos=True), 3, "✗ custom audience terms: not accepted — a person must accept them"),
+        (dict(missing_permissions=["ads_management"]), 3, "✗ permissions: ads_management is not granted"),
+        (dict(account_disabled=True), 3, "✗ ad account: act_5"),
+        (dict(token_type="USER", token_expires_in_days=3), 0, "! token expiry: expires in 3 days"),
+    ],
+)
 def test_doctor_finds_each_problem(tmp_path: Path, knobs: dict, code: int, words: str) -> None:
     with running_sandbox(config=config_from_options(**knobs)) as sb:
         got, out = doctor(sb.url, tmp_path)

@@ -47,8 +47,13 @@ def test_good_config_and_effective_settings() -> None:
     assert cfg.crm.url == "sqlite:///demo/crm.db"
     rb, vip, lal = cfg.audiences
     e = effective(cfg, rb)
-    assert (e.mode, e.default_country, e.consent, e.max_shrink, e.timezone) == ("append", "FR", "consent", 0.5,
-                                                                               "Europe/Paris")
+    assert (e.mode, e.default_country, e.consent, e.max_shrink, e.timezone) == (
+        "append",
+        "FR",
+        "consent",
+        0.5,
+        "Europe/Paris",
+    )
     assert effective(cfg, vip).consent is None and effective(cfg, vip).mode == "mirror"
     assert lal.lookalike is not None and lal.lookalike.ratios == [0.01, 0.03]
 
@@ -73,12 +78,20 @@ def test_contract_example_is_valid() -> None:
     assert [a.name for a in cfg.audiences] == ["recent_buyers", "vip", "lal_recent_buyers"]
 
 
-@pytest.mark.parametrize("old, new, line, field, words", [
-    ("  - name: recent_buyers\n", "  - name: Recent\n", 10, "audiences[Recent].name", "lowercase"),
-    ("{EMAIL: email, PHONE: phone}", "{EMAIL: email, TELEPHONE: phone}", 13, "audiences[recent_buyers].keys",
-     "unknown key 'TELEPHONE'"),
-    ("    mode: append\n", "    mode: sometimes\n", 14, "audiences[recent_buyers].mode", "mirror"),
-])
+@pytest.mark.parametrize(
+    "old, new, line, field, words",
+    [
+        ("  - name: recent_buyers\n", "  - name: Recent\n", 10, "audiences[Recent].name", "lowercase"),
+        (
+            "{EMAIL: email, PHONE: phone}",
+            "{EMAIL: email, TELEPHONE: phone}",
+            13,
+            "audiences[recent_buyers].keys",
+            "unknown key 'TELEPHONE'",
+        ),
+        ("    mode: append\n", "    mode: sometimes\n", 14, "audiences[recent_buyers].mode", "mirror"),
+    ],
+)
 def test_each_error_has_file_line_field(old: str, new: str, line: int, field: str, words: str) -> None:
     (p,) = problems(GOOD.replace(old, new, 1))
     assert p.startswith(f"a.yaml, line {line}, {field}"), p
@@ -86,9 +99,11 @@ def test_each_error_has_file_line_field(old: str, new: str, line: int, field: st
 
 
 def test_three_faults_three_errors() -> None:
-    text = (GOOD.replace("act_1234567890", "1234567890")
-            .replace("ratios: [0.03, 0.01]", "ratios: [0.03, 0.15]")
-            .replace("    consent: null\n", "    colour: red\n"))
+    text = (
+        GOOD.replace("act_1234567890", "1234567890")
+        .replace("ratios: [0.03, 0.01]", "ratios: [0.03, 0.15]")
+        .replace("    consent: null\n", "    colour: red\n")
+    )
     ps = problems(text)
     assert len(ps) == 3, ps
     assert any("line 3, ad_account_id" in p for p in ps)
@@ -96,13 +111,16 @@ def test_three_faults_three_errors() -> None:
     assert any("audiences[lal].lookalike.ratios[1]" in p for p in ps)
 
 
-@pytest.mark.parametrize("change, words", [
-    (("source: recent_buyers", "source: nobody"), "'nobody' is neither"),
-    (("    mode: append\n", "    mode: append\n    exclude: [ghost]\n"), "'ghost' is not an audience"),
-    (("    mode: append\n", "    mode: append\n    exclude: [vip]\n"), None),
-    (("  - name: vip\n", "  - name: recent_buyers\n"), "used twice"),
-    (("    consent: null\n", "    consent: null\n    exclude: [lal]\n"), "is a lookalike"),
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (("source: recent_buyers", "source: nobody"), "'nobody' is neither"),
+        (("    mode: append\n", "    mode: append\n    exclude: [ghost]\n"), "'ghost' is not an audience"),
+        (("    mode: append\n", "    mode: append\n    exclude: [vip]\n"), None),
+        (("  - name: vip\n", "  - name: recent_buyers\n"), "used twice"),
+        (("    consent: null\n", "    consent: null\n    exclude: [lal]\n"), "is a lookalike"),
+    ],
+)
 def test_references(change: tuple[str, str], words: str | None) -> None:
     text = GOOD.replace(*change, 1)
     if words is None:
@@ -112,22 +130,30 @@ def test_references(change: tuple[str, str], words: str | None) -> None:
 
 
 def test_exclusion_cycle_is_an_error() -> None:
-    text = (GOOD.replace("    mode: append\n", "    mode: append\n    exclude: [vip]\n", 1)
-            .replace("    consent: null\n", "    consent: null\n    intersect: [recent_buyers]\n", 1))
+    text = GOOD.replace("    mode: append\n", "    mode: append\n    exclude: [vip]\n", 1).replace(
+        "    consent: null\n", "    consent: null\n    intersect: [recent_buyers]\n", 1
+    )
     assert any("cycle" in p and "recent_buyers" in p for p in problems(text))
 
 
-@pytest.mark.parametrize("snippet, words", [
-    ("version: 1\naudiences: [\n", "YAML syntax"),
-    ("", "empty"),
-    ("version: 2\naudiences: []\n", "version"),
-    ("version: 1\ndefaults: {schedule: 'every monday'}\naudiences:\n  - {name: a, query: q, keys: {EMAIL: e}}\n",
-     "cron"),
-    ("version: 1\ndefaults: {timezone: Mars/Olympus}\naudiences:\n  - {name: a, query: q, keys: {EMAIL: e}}\n",
-     "time zone"),
-    ("version: 1\naudiences:\n  - {name: a, query: q}\n", "needs a query and keys"),
-    ("version: 1\naudiences:\n  - {name: a, query: q, keys: {}}\n", "at least one"),
-])
+@pytest.mark.parametrize(
+    "snippet, words",
+    [
+        ("version: 1\naudiences: [\n", "YAML syntax"),
+        ("", "empty"),
+        ("version: 2\naudiences: []\n", "version"),
+        (
+            "version: 1\ndefaults: {schedule: 'every monday'}\naudiences:\n  - {name: a, query: q, keys: {EMAIL: e}}\n",
+            "cron",
+        ),
+        (
+            "version: 1\ndefaults: {timezone: Mars/Olympus}\naudiences:\n  - {name: a, query: q, keys: {EMAIL: e}}\n",
+            "time zone",
+        ),
+        ("version: 1\naudiences:\n  - {name: a, query: q}\n", "needs a query and keys"),
+        ("version: 1\naudiences:\n  - {name: a, query: q, keys: {}}\n", "at least one"),
+    ],
+)
 def test_malformed(snippet: str, words: str) -> None:
     ps = problems(snippet)
     assert any(words in p for p in ps), ps

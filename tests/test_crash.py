@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from e2e_helpers import EVERYONE_KEYS as KEYS
+from e2e_helpers import EVERYONE_QUERY as QUERY
+from e2e_helpers import Workdir, expected_rows, make_workdir
 
 from fbsync.dev.demo import seed
 from fbsync.sandbox import running_sandbox
-
-from e2e_helpers import EVERYONE_KEYS as KEYS, EVERYONE_QUERY as QUERY, Workdir, expected_rows, make_workdir
 
 pytestmark = pytest.mark.e2e
 YAML = f"""
@@ -62,8 +63,12 @@ def sb() -> Iterator[Any]:
 
 def start(wd: Workdir) -> subprocess.Popen[bytes]:
     env = {**os.environ, **wd.env()}
-    return subprocess.Popen([sys.executable, "-m", "fbsync", "sync", "-c", str(wd.path / "audiences.yaml")],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "fbsync", "sync", "-c", str(wd.path / "audiences.yaml")],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def kill_at(sb: Any, wd: Workdir, at: int) -> None:
@@ -72,7 +77,7 @@ def kill_at(sb: Any, wd: Workdir, at: int) -> None:
     proc = start(wd)
     try:
         assert switch.reached.wait(120), proc.communicate(timeout=5)
-        proc.kill()                                  # SIGKILL while Meta holds the request
+        proc.kill()  # SIGKILL while Meta holds the request
         proc.wait(10)
     finally:
         switch.release.set()
@@ -100,14 +105,15 @@ def test_mirror_killed_then_rerun_converges(tmp_path: Path, big_crm: Path, sb: A
     finish(wd)
     assert wd.members("everyone") == want
     sent = users_calls(wd, "/users") + users_calls(wd, "/usersreplace")
-    assert sent <= batches + len(kills), sent      # at most the in-flight batch again, per kill
+    assert sent <= batches + len(kills), sent  # at most the in-flight batch again, per kill
 
 
 @pytest.mark.parametrize("at", [2, 4])
-def test_replace_killed_mid_session_is_resumed_not_left_half_applied(tmp_path: Path, big_crm: Path, sb: Any,
-                                                                       at: int) -> None:
+def test_replace_killed_mid_session_is_resumed_not_left_half_applied(
+    tmp_path: Path, big_crm: Path, sb: Any, at: int
+) -> None:
     wd = make_workdir(tmp_path, big_crm, sb.url, YAML.replace("MODE", "replace"))
-    finish(wd)                                       # create + first replace
+    finish(wd)  # create + first replace
     import sqlite3
 
     con = sqlite3.connect(wd.crm)
@@ -117,7 +123,7 @@ def test_replace_killed_mid_session_is_resumed_not_left_half_applied(tmp_path: P
     want = expected_rows(wd.crm, QUERY, KEYS)
     before = users_calls(wd, "/usersreplace")
     kill_at(sb, wd, at)
-    assert wd.members("everyone") != want            # Meta is mid-session: not yet the new list
+    assert wd.members("everyone") != want  # Meta is mid-session: not yet the new list
     finish(wd)
     assert wd.members("everyone") == want
     batches = -(-len(want) // 10_000)
@@ -134,8 +140,12 @@ class CreationKill:
         self.reached, self.release = threading.Event(), threading.Event()
 
     def intercept(self, app: Any, req: Any) -> None:
-        if (req.method == "POST" and req.segments[-1:] == ["customaudiences"]
-                and req.params.get("subtype") == self.subtype and not self.reached.is_set()):
+        if (
+            req.method == "POST"
+            and req.segments[-1:] == ["customaudiences"]
+            and req.params.get("subtype") == self.subtype
+            and not self.reached.is_set()
+        ):
             self.reached.set()
             self.release.wait(60)
         return None
@@ -165,11 +175,15 @@ def small_crm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def run_killed(sb: Any, switch: CreationKill, argv: list[str], wd: Workdir) -> None:
     sb.app.policies.append(switch)
-    proc = subprocess.Popen([sys.executable, "-m", "fbsync", *argv], env={**os.environ, **wd.env()},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fbsync", *argv],
+        env={**os.environ, **wd.env()},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         assert switch.reached.wait(120), proc.communicate(timeout=5)
-        proc.kill()                                  # SIGKILL while Meta holds the creation
+        proc.kill()  # SIGKILL while Meta holds the creation
         proc.wait(10)
     finally:
         switch.release.set()
@@ -187,8 +201,9 @@ def by_name(wd: Workdir) -> dict[str, list[dict[str, Any]]]:
 
 
 @pytest.mark.parametrize("kind", ["customer_list", "lookalike_tier", "upload"])
-def test_creation_killed_before_it_was_recorded_is_never_made_twice(tmp_path: Path, small_crm: Path, sb: Any,
-                                                                     kind: str) -> None:
+def test_creation_killed_before_it_was_recorded_is_never_made_twice(
+    tmp_path: Path, small_crm: Path, sb: Any, kind: str
+) -> None:
     wd = make_workdir(tmp_path, small_crm, sb.url, LAL_YAML)
     cfg = ["-c", str(wd.path / "audiences.yaml")]
     if kind == "upload":
@@ -198,19 +213,22 @@ def test_creation_killed_before_it_was_recorded_is_never_made_twice(tmp_path: Pa
     else:
         argv = ["sync", *cfg]
     if kind == "lookalike_tier":
-        finish(wd)                                   # the seed and both tiers exist
+        finish(wd)  # the seed and both tiers exist
         first = {n: [a["id"] for a in v] for n, v in by_name(wd).items()}
-        wd.path.joinpath("audiences.yaml").write_text(LAL_YAML.replace("0.01, 0.03", "0.01, 0.03, 0.05"),
-                                                      encoding="utf-8")
+        wd.path.joinpath("audiences.yaml").write_text(
+            LAL_YAML.replace("0.01, 0.03", "0.01, 0.03, 0.05"), encoding="utf-8"
+        )
     run_killed(sb, CreationKill("LOOKALIKE" if kind == "lookalike_tier" else "CUSTOM"), argv, wd)
     made = by_name(wd)
-    assert sum(len(v) for v in made.values()) == (4 if kind == "lookalike_tier" else 1)   # Meta made it
-    proc = subprocess.run([sys.executable, "-m", "fbsync", *argv], env={**os.environ, **wd.env()},
-                          capture_output=True, timeout=300)
+    assert sum(len(v) for v in made.values()) == (4 if kind == "lookalike_tier" else 1)  # Meta made it
+    proc = subprocess.run(
+        [sys.executable, "-m", "fbsync", *argv], env={**os.environ, **wd.env()}, capture_output=True, timeout=300
+    )
     assert proc.returncode == 0, (proc.stdout + proc.stderr).decode()
     if kind == "upload":
-        proc = subprocess.run([sys.executable, "-m", "fbsync", *argv], env={**os.environ, **wd.env()},
-                              capture_output=True, timeout=300)            # and again: still one
+        proc = subprocess.run(
+            [sys.executable, "-m", "fbsync", *argv], env={**os.environ, **wd.env()}, capture_output=True, timeout=300
+        )  # and again: still one
         assert proc.returncode == 0, (proc.stdout + proc.stderr).decode()
     after = by_name(wd)
     assert all(len(v) == 1 for v in after.values()), {n: len(v) for n, v in after.items()}
@@ -227,7 +245,8 @@ def test_creation_killed_before_it_was_recorded_is_never_made_twice(tmp_path: Pa
 
     store = StateStore.open(wd.state)
     try:
-        assert all(r.created_by_fbsync and not r.extra.get("creating") for r in store.all_audiences()), \
+        assert all(r.created_by_fbsync and not r.extra.get("creating") for r in store.all_audiences()), (
             store.all_audiences()
+        )
     finally:
         store.close()

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import functools
+import operator
 import sqlite3
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-from fbsync.sources.crm import CrmSource, safe_url
 from fbsync.errors import ConfigError
+from fbsync.sources.crm import CrmSource, safe_url
 
-ROWS = [(1, "élodie@example.fr", "Élodie", 1), (2, "francois@example.fr", "François", 0),
-        (3, None, "Zoë", None), (4, "x@y.fr", "Anaïs", 1), (5, "z@y.fr", "Loïc", 1)]
+ROWS = [
+    (1, "élodie@example.fr", "Élodie", 1),
+    (2, "francois@example.fr", "François", 0),
+    (3, None, "Zoë", None),
+    (4, "x@y.fr", "Anaïs", 1),
+    (5, "z@y.fr", "Loïc", 1),
+]
 
 
 @pytest.fixture
@@ -31,10 +38,14 @@ def _seed(url: str) -> str:
     with eng.begin() as c:
         c.exec_driver_sql("DROP TABLE IF EXISTS fbsync_test_customers")
         text = "TEXT CHARACTER SET utf8mb4" if eng.dialect.name in ("mysql", "mariadb") else "TEXT"
-        c.exec_driver_sql(f"CREATE TABLE fbsync_test_customers (id INTEGER PRIMARY KEY, email {text}, "
-                          f"first_name {text}, consent INTEGER)")
-        c.execute(sa.text("INSERT INTO fbsync_test_customers VALUES (:i, :e, :f, :c)"),
-                  [dict(i=i, e=e, f=f, c=co) for i, e, f, co in ROWS])
+        c.exec_driver_sql(
+            f"CREATE TABLE fbsync_test_customers (id INTEGER PRIMARY KEY, email {text}, "
+            f"first_name {text}, consent INTEGER)"
+        )
+        c.execute(
+            sa.text("INSERT INTO fbsync_test_customers VALUES (:i, :e, :f, :c)"),
+            [dict(i=i, e=e, f=f, c=co) for i, e, f, co in ROWS],
+        )
     eng.dispose()
     return url
 
@@ -44,9 +55,9 @@ def _check_source(url: str, table: str) -> None:
     q = f"SELECT id, email, first_name AS fn, consent FROM {table} ORDER BY id"
     chunks = list(src.stream(q, ["email", "fn"], "audience t", chunk=2))
     assert [c.size for c in chunks] == [2, 2, 1]
-    assert sum((c.columns["fn"] for c in chunks), []) == [r[2] for r in ROWS]
+    assert functools.reduce(operator.iadd, (c.columns["fn"] for c in chunks), []) == [r[2] for r in ROWS]
     assert chunks[0].columns["email"] == ["élodie@example.fr", "francois@example.fr"]
-    src.check_columns(q, {"EMAIL": "email", "FN": "FN"}, "audience t")   # case-insensitive
+    src.check_columns(q, {"EMAIL": "email", "FN": "FN"}, "audience t")  # case-insensitive
     with pytest.raises(ConfigError) as exc:
         src.check_columns(q, {"EMAIL": "mail"}, "audience t")
     assert "'mail' (mapped to EMAIL)" in str(exc.value) and "id, email, fn, consent" in str(exc.value)
@@ -100,16 +111,20 @@ def test_unreachable_server_message_has_no_password() -> None:
     assert "hunter2" not in safe_url("postgresql://bob:hunter2@h/db")
 
 
-@pytest.mark.parametrize("server, slow", [("postgresql", "SELECT pg_sleep(3) AS email"),
-                                          ("mariadb", "SELECT SLEEP(3) AS email")])
+@pytest.mark.parametrize(
+    "server, slow", [("postgresql", "SELECT pg_sleep(3) AS email"), ("mariadb", "SELECT SLEEP(3) AS email")]
+)
 def test_statement_timeout_is_enforced_by_the_server(server: str, slow: str, request: pytest.FixtureRequest) -> None:
     url = request.getfixturevalue("pg_url" if server == "postgresql" else "mysql_url")
     src = CrmSource(url, statement_timeout=1)
     import time
 
     start = time.monotonic()
-    with pytest.raises(ConfigError, match="audience t: the database said") if server == "postgresql" else \
-            pytest.raises(ConfigError, match="audience t"):
+    with (
+        pytest.raises(ConfigError, match="audience t: the database said")
+        if server == "postgresql"
+        else pytest.raises(ConfigError, match="audience t")
+    ):
         chunks = list(src.stream(slow, ["email"], "audience t"))
         # MariaDB's SLEEP() returns 1 when interrupted by max_statement_time instead of failing
         if server == "mariadb" and chunks and chunks[0].columns["email"] == [1]:

@@ -9,36 +9,59 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 import yaml
+from e2e_helpers import ROOT, Workdir, expected_rows, make_workdir
 
 from fbsync.dev.demo import churn
 from fbsync.sandbox import running_sandbox
 
-from e2e_helpers import ROOT, Workdir, expected_rows, make_workdir
-
 pytestmark = pytest.mark.e2e
 CFG = yaml.safe_load((ROOT / "audiences.yaml").read_text(encoding="utf-8"))
 AUD = {a["name"]: a for a in CFG["audiences"]}
-COLUMNS = ("id INTEGER PRIMARY KEY, email VARCHAR(200), phone VARCHAR(60), first_name VARCHAR(100), "
-           "last_name VARCHAR(100), city VARCHAR(100), zip VARCHAR(20), country VARCHAR(40), birth_date DATE, "
-           "gender VARCHAR(20), is_vip SMALLINT, last_order_days INTEGER, consent BOOLEAN, updated_at VARCHAR(40)")
+COLUMNS = (
+    "id INTEGER PRIMARY KEY, email VARCHAR(200), phone VARCHAR(60), first_name VARCHAR(100), "
+    "last_name VARCHAR(100), city VARCHAR(100), zip VARCHAR(20), country VARCHAR(40), birth_date DATE, "
+    "gender VARCHAR(20), is_vip SMALLINT, last_order_days INTEGER, consent BOOLEAN, updated_at VARCHAR(40)"
+)
 
 
 def copy_crm(sqlite_path: Path, url: str) -> None:
     """The demo CRM's customers into a real server, with real types (DATE, BOOLEAN, utf8mb4)."""
     src = sqlite3.connect(sqlite_path)
-    rows = src.execute("SELECT id, email, phone, first_name, last_name, city, zip, country, birth_date, gender, "
-                       "is_vip, last_order_days, consent, updated_at FROM customers").fetchall()
+    rows = src.execute(
+        "SELECT id, email, phone, first_name, last_name, city, zip, country, birth_date, gender, "
+        "is_vip, last_order_days, consent, updated_at FROM customers"
+    ).fetchall()
     src.close()
     eng = sa.create_engine(url)
     cols = COLUMNS + (") CHARACTER SET utf8mb4" if eng.dialect.name in ("mysql", "mariadb") else ")")
     with eng.begin() as c:
         c.exec_driver_sql("DROP TABLE IF EXISTS customers")
         c.exec_driver_sql(f"CREATE TABLE customers ({cols}")
-        c.execute(sa.text("INSERT INTO customers VALUES (:id, :email, :phone, :fn, :ln, :city, :zip, :country, "
-                          ":bd, :gen, :vip, :lod, :consent, :upd)"),
-                  [dict(id=r[0], email=r[1], phone=r[2], fn=r[3], ln=r[4], city=r[5], zip=r[6], country=r[7],
-                        bd=r[8] or None, gen=r[9], vip=r[10], lod=r[11], consent=bool(r[12]), upd=r[13])
-                   for r in rows])
+        c.execute(
+            sa.text(
+                "INSERT INTO customers VALUES (:id, :email, :phone, :fn, :ln, :city, :zip, :country, "
+                ":bd, :gen, :vip, :lod, :consent, :upd)"
+            ),
+            [
+                dict(
+                    id=r[0],
+                    email=r[1],
+                    phone=r[2],
+                    fn=r[3],
+                    ln=r[4],
+                    city=r[5],
+                    zip=r[6],
+                    country=r[7],
+                    bd=r[8] or None,
+                    gen=r[9],
+                    vip=r[10],
+                    lod=r[11],
+                    consent=bool(r[12]),
+                    upd=r[13],
+                )
+                for r in rows
+            ],
+        )
     eng.dispose()
 
 
@@ -57,7 +80,7 @@ def test_sync_from_a_crm_server(server: str, tmp_path: Path, demo_crm: Path, req
         wd = make_workdir(tmp_path, demo_crm, sb.url)
         copy_crm(wd.crm, url)
         check_sync(wd, {"FBSYNC_CRM_URL": url})
-        churn(wd.crm, seed=9)            # the SQLite copy is the oracle; the server gets the same change
+        churn(wd.crm, seed=9)  # the SQLite copy is the oracle; the server gets the same change
         copy_crm(wd.crm, url)
         check_sync(wd, {"FBSYNC_CRM_URL": url})
 
@@ -84,8 +107,9 @@ def test_hash_in_database_gives_the_same_audiences(pg_url: str, tmp_path: Path, 
     with running_sandbox() as sb:
         wd = make_workdir(tmp_path, demo_crm, sb.url)
         text = (wd.path / "audiences.yaml").read_text(encoding="utf-8")
-        (wd.path / "audiences.yaml").write_text(text.replace("  max_shrink: 0.5\n",
-                                                             "  max_shrink: 0.5\n  hash_in_database: true\n"))
+        (wd.path / "audiences.yaml").write_text(
+            text.replace("  max_shrink: 0.5\n", "  max_shrink: 0.5\n  hash_in_database: true\n")
+        )
         copy_crm(wd.crm, pg_url)
         check_sync(wd, {"FBSYNC_CRM_URL": pg_url})
         churn(wd.crm, seed=4)
@@ -100,8 +124,9 @@ def test_hash_in_database_on_sqlite_is_a_config_error(tmp_path: Path, demo_crm: 
     with running_sandbox() as sb:
         wd = make_workdir(tmp_path, demo_crm, sb.url)
         text = (wd.path / "audiences.yaml").read_text(encoding="utf-8")
-        (wd.path / "audiences.yaml").write_text(text.replace("  max_shrink: 0.5\n",
-                                                             "  max_shrink: 0.5\n  hash_in_database: true\n"))
+        (wd.path / "audiences.yaml").write_text(
+            text.replace("  max_shrink: 0.5\n", "  max_shrink: 0.5\n  hash_in_database: true\n")
+        )
         r = wd.run("sync")
         assert r.exit_code == 2 and "only available for PostgreSQL" in r.stderr
         assert wd.requests()["total"] == 0

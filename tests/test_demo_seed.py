@@ -14,8 +14,22 @@ import pytest
 from fbsync.dev import demo, demo_data
 
 N = 20_000
-COLUMNS = ["id", "email", "phone", "first_name", "last_name", "city", "zip", "country",
-           "birth_date", "gender", "is_vip", "last_order_days", "consent", "updated_at"]
+COLUMNS = [
+    "id",
+    "email",
+    "phone",
+    "first_name",
+    "last_name",
+    "city",
+    "zip",
+    "country",
+    "birth_date",
+    "gender",
+    "is_vip",
+    "last_order_days",
+    "consent",
+    "updated_at",
+]
 
 
 def _rows(path: Path, table: str = "customers") -> list[tuple]:
@@ -111,9 +125,16 @@ def test_cities_match_their_postcodes(rows):
     assert zips["Paris"] <= {f"750{i:02d}" for i in range(1, 21)} and len(zips["Paris"]) == 20
     assert zips["Lyon"] <= {f"6900{i}" for i in range(1, 10)}
     assert zips["Marseille"] <= {f"130{i:02d}" for i in range(1, 17)}
-    for city, code in [("Saint-Étienne", "42000"), ("Besançon", "25000"), ("Orléans", "45000"),
-                       ("Nîmes", "30000"), ("Clermont-Ferrand", "63000"), ("Aix-en-Provence", "13100"),
-                       ("Ajaccio", "20000"), ("Fort-de-France", "97200")]:
+    for city, code in [
+        ("Saint-Étienne", "42000"),
+        ("Besançon", "25000"),
+        ("Orléans", "45000"),
+        ("Nîmes", "30000"),
+        ("Clermont-Ferrand", "63000"),
+        ("Aix-en-Provence", "13100"),
+        ("Ajaccio", "20000"),
+        ("Fort-de-France", "97200"),
+    ]:
         assert code in zips[city], city
     assert all(re.fullmatch(r"(L-)?\d{4,5}", r[6]) for r in rows)
 
@@ -121,8 +142,14 @@ def test_cities_match_their_postcodes(rows):
 def test_phone_formats_are_mixed(rows):
     phones = [r[2] for r in rows]
     shapes = Counter(re.sub(r"\d", "9", p) for p in phones if p)
-    for shape in ["99 99 99 99 99", "9999999999", "+99 9 99 99 99 99", "+99 (9)9 99 99 99 99",
-                  "9999999999999", "99.99.99.99.99"]:
+    for shape in [
+        "99 99 99 99 99",
+        "9999999999",
+        "+99 9 99 99 99 99",
+        "+99 (9)9 99 99 99 99",
+        "9999999999999",
+        "99.99.99.99.99",
+    ]:
         assert shapes[shape] > N * 0.01, shape
     assert any(p and p.startswith("0033") for p in phones)
     assert any(p and re.fullmatch(r"0[1-5]( \d\d){4}", p) for p in phones)  # landlines
@@ -136,23 +163,26 @@ def test_phone_formats_are_mixed(rows):
 def test_emails_are_derived_from_names_and_messy(rows):
     emails = [r[1] for r in rows]
     present = [e for e in emails if e]
-    assert 0.02 * N < N - len(present) < 0.04 * N                       # ~3 % missing
+    assert 0.02 * N < N - len(present) < 0.04 * N  # ~3 % missing
     invalid = [e for e in present if not _valid(e)]
-    assert 0.015 * N < len(invalid) < 0.025 * N                          # ~2 % malformed
+    assert 0.015 * N < len(invalid) < 0.025 * N  # ~2 % malformed
     assert any(e.endswith("@") for e in invalid)
     assert any("@" not in e for e in invalid)
     assert any(" " in e.strip() for e in invalid)
-    assert any(e != e.strip() for e in present)                          # surrounding spaces
+    assert any(e != e.strip() for e in present)  # surrounding spaces
     assert any(e.strip() != e.strip().lower() and _valid(e) for e in present)  # Jean.Dupont@Orange.fr
-    assert all(e.isascii() for e in present)                             # accents stripped
+    assert all(e.isascii() for e in present)  # accents stripped
     domains = Counter(e.strip().lower().rsplit("@", 1)[-1] for e in present if _valid(e))
     for d in ["gmail.com", "orange.fr", "free.fr", "laposte.net", "hotmail.fr", "yahoo.fr", "outlook.fr"]:
         assert domains[d] > 0, d
     by_id = {r[0]: r for r in rows}
     elodie = [r for r in by_id.values() if r[3] == "Élodie" and r[4] == "Lefèvre" and _valid(r[1])]
     assert not elodie or any("elodie" in r[1].lower() or "lefevre" in r[1].lower() for r in elodie)
-    derived = sum(1 for r in rows if _valid(r[1]) and re.sub(r"[^a-z]", "", demo_data._ascii(r[4]))[:4]
-                  in r[1].lower().replace("-", ""))
+    derived = sum(
+        1
+        for r in rows
+        if _valid(r[1]) and re.sub(r"[^a-z]", "", demo_data._ascii(r[4]))[:4] in r[1].lower().replace("-", "")
+    )
     assert derived > N * 0.8
 
 
@@ -176,8 +206,8 @@ def test_country_gender_vip_orders_consent(rows):
     countries = Counter(r[7] for r in rows)
     assert countries["FR"] > 0.75 * N
     assert {"France", "fr", "BE", "Belgique", "CH", "LU"} <= set(countries)
-    assert set(r[9] for r in rows) <= {"Homme", "Femme", "M", "F", "Mme", "M.", None}
-    assert {"Homme", "Femme", "M", "F", "Mme", "M.", None} == set(r[9] for r in rows)
+    assert {r[9] for r in rows} <= {"Homme", "Femme", "M", "F", "Mme", "M.", None}
+    assert {"Homme", "Femme", "M", "F", "Mme", "M.", None} == {r[9] for r in rows}
     vip = sum(r[10] for r in rows) / N
     assert 0.065 < vip < 0.095
     consent = sum(r[12] for r in rows) / N
@@ -226,13 +256,13 @@ def test_churn_counts_and_reproducibility(churned_pair, rows):
 
     before = {r[0]: r for r in rows}
     now = {r[0]: r for r in after}
-    assert len(set(before) - set(now)) == 67                      # deleted
+    assert len(set(before) - set(now)) == 67  # deleted
     new_ids = set(now) - set(before)
-    assert len(new_ids) == 67 and min(new_ids) > max(before)     # inserted with fresh ids
+    assert len(new_ids) == 67 and min(new_ids) > max(before)  # inserted with fresh ids
     kept = set(before) & set(now)
     changed_email = [i for i in kept if now[i][1] != before[i][1]]
     assert len(changed_email) == 67
-    for i in changed_email:                                       # same person, another provider
+    for i in changed_email:  # same person, another provider
         old_local = before[i][1].strip().lower().split("@")[0]
         assert now[i][1].startswith(old_local) and _valid(now[i][1])
         assert now[i][1].split("@")[1] != before[i][1].strip().lower().split("@")[1]
@@ -266,8 +296,7 @@ def test_churn_other_seed_differs_and_ids_stay_unique(churned_pair):
 def test_churn_fraction_scales_and_validates(crm, tmp_path):
     path = tmp_path / "c.db"
     shutil.copy(crm, path)
-    assert demo.churn(path, fraction=0.03) == {"deleted": 200, "inserted": 200,
-                                               "email_changed": 200, "reordered": 200}
+    assert demo.churn(path, fraction=0.03) == {"deleted": 200, "inserted": 200, "email_changed": 200, "reordered": 200}
     assert demo.churn(path, fraction=0.0) == {"deleted": 0, "inserted": 0, "email_changed": 0, "reordered": 0}
     with pytest.raises(ValueError):
         demo.churn(path, fraction=1.5)

@@ -9,11 +9,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from e2e_helpers import ROOT, TOKEN, Workdir, admin, expected_rows, make_workdir
 
 from fbsync.dev.demo import churn
 from fbsync.sandbox import running_sandbox
-
-from e2e_helpers import ROOT, TOKEN, Workdir, admin, expected_rows, make_workdir
 
 pytestmark = pytest.mark.e2e
 CFG = yaml.safe_load((ROOT / "audiences.yaml").read_text(encoding="utf-8"))
@@ -74,7 +73,7 @@ def test_churn_sends_exactly_the_difference_then_nothing(wd: Workdir) -> None:
     r = wd.run("sync", "--json")
     assert r.exit_code == 0
     assert all(a["added"] == 0 and a["removed"] == 0 for a in json.loads(r.stdout)["audiences"])
-    assert wd.writes() == writes          # an unchanged CRM costs only reads
+    assert wd.writes() == writes  # an unchanged CRM costs only reads
 
 
 def test_plan_sends_nothing_and_matches_the_next_sync(wd: Workdir) -> None:
@@ -102,7 +101,7 @@ def test_lost_state_recovers_with_one_replace(wd: Workdir) -> None:
     for a in rep["audiences"]:
         assert a["strategy"] == "replace" and a["action"] == "unchanged"
         assert wd.members(AUD[a["name"]].get("display_name", a["name"])) == expected(wd, a["name"])
-    assert len(wd.audiences()) == len(AUD)          # adopted by name, no duplicates created
+    assert len(wd.audiences()) == len(AUD)  # adopted by name, no duplicates created
     r = json.loads(wd.run("sync", "--json").stdout)
     assert all(a["strategy"] == "diff" and a["added"] == a["removed"] == 0 for a in r["audiences"])
 
@@ -183,13 +182,13 @@ def test_no_secret_or_identifier_leaves_a_trace(wd: Workdir) -> None:
 
     secret = "app-secret-for-the-scan-42"
     proof = hmac.new(secret.encode(), TOKEN.encode(), hashlib.sha256).hexdigest()
-    outputs = [wd.run("sync", "-v", FB_APP_SECRET=secret).output, wd.run("status").output,
-               wd.run("history").output]
+    outputs = [wd.run("sync", "-v", FB_APP_SECRET=secret).output, wd.run("status").output, wd.run("history").output]
     churn(wd.crm, seed=5)
     outputs.append(wd.run("sync", "-v", "--json", FB_APP_SECRET=secret).output)
     con = sqlite3.connect(wd.crm)
-    (victim,) = con.execute("SELECT email FROM customers WHERE is_vip = 1 AND consent = 1 "
-                            "AND email LIKE '%@%.%' LIMIT 1").fetchone()
+    (victim,) = con.execute(
+        "SELECT email FROM customers WHERE is_vip = 1 AND consent = 1 AND email LIKE '%@%.%' LIMIT 1"
+    ).fetchone()
     con.close()
     outputs.append(wd.run("forget", "--email", victim, "--yes", FB_APP_SECRET=secret).output)
     outputs.append(wd.run("sync", "-v", FB_APP_SECRET=secret).output)
@@ -220,8 +219,7 @@ def _set_audience(wd: Workdir, name: str, **fields: object) -> None:
     for a in cfg["audiences"]:
         if a["name"] == name:
             a.update(fields)
-    (wd.path / "audiences.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False),
-                                            encoding="utf-8")
+    (wd.path / "audiences.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False), encoding="utf-8")
 
 
 def test_mode_switch_mirror_append_replace_mirror(wd: Workdir) -> None:
@@ -233,7 +231,7 @@ def test_mode_switch_mirror_append_replace_mirror(wd: Workdir) -> None:
     _set_audience(wd, "vip", mode="append")
     rep = json.loads(wd.run("sync", "vip", "--json").stdout)["audiences"][0]
     assert (rep["added"], rep["removed"], rep["strategy"]) == (len(new - old), 0, "diff")
-    assert wd.members("Clients VIP") == old | new          # append never removes
+    assert wd.members("Clients VIP") == old | new  # append never removes
     _set_audience(wd, "vip", mode="replace")
     rep = json.loads(wd.run("sync", "vip", "--json").stdout)["audiences"][0]
     assert (rep["strategy"], rep["replaced"]) == ("replace", len(new))
@@ -252,8 +250,9 @@ def test_changed_keys_reestablish_the_audience_with_one_replace(wd: Workdir) -> 
     aud = wd.audiences()["Clients VIP"]
     schema = admin(wd.sandbox_url, f"/__sandbox/audiences/{aud['id']}/members")["schema"]
     # Meta keeps the audience's first schema; rows of the new one land in it with the other keys blank
-    on_meta = {tuple(dict(zip(schema, row)).get(k, "") for k in ("EMAIL", "PHONE"))
-               for row in wd.members("Clients VIP")}
+    on_meta = {
+        tuple(dict(zip(schema, row)).get(k, "") for k in ("EMAIL", "PHONE")) for row in wd.members("Clients VIP")
+    }
     assert on_meta == want
     rep = json.loads(wd.run("sync", "vip", "--json").stdout)["audiences"][0]
     assert (rep["strategy"], rep["added"], rep["removed"]) == ("diff", 0, 0)
@@ -278,8 +277,8 @@ def test_run_log_shows_retries_and_usage_as_json_never_the_token(tmp_path: Path,
 
 
 def test_a_second_run_of_an_audience_is_refused_while_one_holds_it(wd: Workdir) -> None:
-    from fbsync.state.locks import audience_lock
     from fbsync.settings import Settings
+    from fbsync.state.locks import audience_lock
 
     settings = Settings.from_env(wd.path / "audiences.yaml", environ=wd.env())
     with audience_lock(settings, "vip"):
@@ -288,7 +287,7 @@ def test_a_second_run_of_an_audience_is_refused_while_one_holds_it(wd: Workdir) 
     rep = {a["name"]: a for a in json.loads(r.stdout)["audiences"]}
     assert rep["vip"]["status"] == "failed" and "already being synced" in rep["vip"]["message"]
     assert rep["recent_buyers"]["status"] == "ok" and rep["lapsed_customers"]["status"] == "ok"
-    assert wd.run("sync", "vip").exit_code == 0        # released: the next run goes through
+    assert wd.run("sync", "vip").exit_code == 0  # released: the next run goes through
 
 
 def test_schedule_list(wd: Workdir) -> None:

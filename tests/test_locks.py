@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from fbsync.errors import AudienceError, ConfigError, FbsyncError
-from fbsync.state.locks import LockBusy, advisory_key, audience_lock, scheduler_lock
 from fbsync.settings import Settings
+from fbsync.state.locks import LockBusy, advisory_key, audience_lock, scheduler_lock
 from fbsync.state.store import StateStore
 
 HOLDER = textwrap.dedent("""
@@ -38,8 +38,9 @@ def holder(tmp_path: Path) -> Iterator[object]:
     procs: list[subprocess.Popen[str]] = []
 
     def start(state_url: str = "") -> subprocess.Popen[str]:
-        p = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path), state_url],
-                             stdout=subprocess.PIPE, text=True)
+        p = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(tmp_path), state_url], stdout=subprocess.PIPE, text=True
+        )
         procs.append(p)
         assert p.stdout is not None and p.stdout.readline().strip() == "locked"
         return p
@@ -66,6 +67,7 @@ def _acquire_soon(target: object, name: str, seconds: float = 5.0) -> bool:
 
 # --------------------------------------------------------------------------- file lock
 
+
 def test_same_audience_twice_in_one_process_is_refused_naming_the_holder(tmp_path: Path) -> None:
     s = Settings(state_dir=tmp_path)
     with audience_lock(s, "vip"):
@@ -75,7 +77,7 @@ def test_same_audience_twice_in_one_process_is_refused_naming_the_holder(tmp_pat
     assert "audience 'vip' is already being synced" in msg and f"pid {os.getpid()}" in msg
     assert isinstance(info.value, AudienceError) and isinstance(info.value, FbsyncError)
     assert info.value.exit_code == 1
-    with audience_lock(s, "vip"):   # released on exit
+    with audience_lock(s, "vip"):  # released on exit
         pass
 
 
@@ -91,7 +93,7 @@ def test_lock_file_is_0600_in_a_0700_folder(tmp_path: Path) -> None:
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700
         assert stat.S_IMODE((folder / "vip.lock").stat().st_mode) == 0o600
         assert str(os.getpid()) in (folder / "vip.lock").read_text()
-    assert (folder / "vip.lock").read_text() == ""   # a released lock names nobody
+    assert (folder / "vip.lock").read_text() == ""  # a released lock names nobody
 
 
 def test_sqlite_store_and_settings_share_the_lock_folder(tmp_path: Path) -> None:
@@ -115,7 +117,7 @@ def test_another_process_is_refused_and_a_killed_holder_releases(tmp_path: Path,
     s = Settings(state_dir=tmp_path)
     with pytest.raises(LockBusy, match=f"pid {proc.pid} on host"), audience_lock(s, "vip"):
         pass
-    with audience_lock(s, "other"):     # its neighbour is free
+    with audience_lock(s, "other"):  # its neighbour is free
         pass
     proc.send_signal(signal.SIGKILL)
     proc.wait()
@@ -131,6 +133,7 @@ def test_advisory_key_is_stable_signed_64_bit() -> None:
 
 # --------------------------------------------------------------------------- PostgreSQL advisory lock
 
+
 @pytest.mark.db
 def test_postgres_advisory_lock_across_two_connections(pg_url: str) -> None:
     s = Settings(state_url=pg_url, state_dir=Path("/nonexistent/never-used"))
@@ -140,7 +143,7 @@ def test_postgres_advisory_lock_across_two_connections(pg_url: str) -> None:
                 pass
         with audience_lock(s, "other"):
             pass
-    with audience_lock(s, "vip"):       # released
+    with audience_lock(s, "vip"):  # released
         pass
 
 

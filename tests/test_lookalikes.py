@@ -9,14 +9,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from e2e_helpers import TOKEN, Workdir, make_workdir
 
-from fbsync.config import Lookalike, parse_config
 from fbsync.audiences import prune_order
+from fbsync.config import Lookalike, parse_config
 from fbsync.lookalikes import tiers
 from fbsync.sandbox import running_sandbox
 from fbsync.state.records import AudienceRecord
-
-from e2e_helpers import TOKEN, Workdir, make_workdir
 
 pytestmark = pytest.mark.e2e
 
@@ -29,17 +28,21 @@ def graph(wd: Workdir, path: str, data: dict | None = None) -> dict:
 
 
 def test_tiers_and_specs_are_pure() -> None:
-    cfg = parse_config("version: 1\naudiences:\n  - {name: a, query: q, keys: {EMAIL: e}}\n"
-                       "  - name: lal\n    lookalike: {source: a, countries: [fr, BE], ratios: [0.05, 0.01, 0.03]}\n",
-                       "x.yaml", {})
+    cfg = parse_config(
+        "version: 1\naudiences:\n  - {name: a, query: q, keys: {EMAIL: e}}\n"
+        "  - name: lal\n    lookalike: {source: a, countries: [fr, BE], ratios: [0.05, 0.01, 0.03]}\n",
+        "x.yaml",
+        {},
+    )
     ts = tiers(cfg.audiences[1])
     assert [(t.start, t.ratio) for t in ts] == [(0.0, 0.01), (0.01, 0.03), (0.03, 0.05)]
     assert ts[0].spec() == {"ratio": 0.01, "location_spec": {"geo_locations": {"countries": ["BE", "FR"]}}}
     assert ts[1].spec()["starting_ratio"] == 0.01
     assert ts[2].display("lal", "Acheteurs") == "lal · Acheteurs · BE+FR · 3–5 %"
     assert len({t.key for t in ts}) == 3
-    assert [r.name for r in prune_order([AudienceRecord("a", subtype="CUSTOM"),
-                                         AudienceRecord("l", subtype="LOOKALIKE")])] == ["l", "a"]
+    assert [
+        r.name for r in prune_order([AudienceRecord("a", subtype="CUSTOM"), AudienceRecord("l", subtype="LOOKALIKE")])
+    ] == ["l", "a"]
     assert isinstance(cfg.audiences[1].lookalike, Lookalike)
 
 
@@ -48,8 +51,12 @@ def wd(tmp_path: Path, demo_crm: Path):  # type: ignore[no-untyped-def]
     with running_sandbox() as sb:
         w = make_workdir(tmp_path, demo_crm, sb.url)
         cfg = yaml.safe_load((w.path / "audiences.yaml").read_text(encoding="utf-8"))
-        cfg["audiences"].append({"name": "lal_recent_buyers", "lookalike": {
-            "source": "recent_buyers", "countries": ["FR"], "ratios": [0.01, 0.03, 0.05]}})
+        cfg["audiences"].append(
+            {
+                "name": "lal_recent_buyers",
+                "lookalike": {"source": "recent_buyers", "countries": ["FR"], "ratios": [0.01, 0.03, 0.05]},
+            }
+        )
         (w.path / "audiences.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False))
         yield w
 
@@ -68,11 +75,15 @@ def test_tiers_created_after_their_source_with_the_right_specs(wd: Workdir) -> N
     rep = {a["name"]: a for a in json.loads(r.stdout)["audiences"]}
     assert rep["lal_recent_buyers"]["action"] == "created" and len(rep["lal_recent_buyers"]["notes"]) == 3
     lals = lookalikes_on_meta(wd)
-    assert sorted(lals) == ["lal_recent_buyers · Acheteurs récents (30 j) · FR · 0–1 %",
-                            "lal_recent_buyers · Acheteurs récents (30 j) · FR · 1–3 %",
-                            "lal_recent_buyers · Acheteurs récents (30 j) · FR · 3–5 %"]
-    specs = sorted((float(v["lookalike_spec"].get("starting_ratio", 0)), float(v["lookalike_spec"]["ratio"]))
-                   for v in lals.values())
+    assert sorted(lals) == [
+        "lal_recent_buyers · Acheteurs récents (30 j) · FR · 0–1 %",
+        "lal_recent_buyers · Acheteurs récents (30 j) · FR · 1–3 %",
+        "lal_recent_buyers · Acheteurs récents (30 j) · FR · 3–5 %",
+    ]
+    specs = sorted(
+        (float(v["lookalike_spec"].get("starting_ratio", 0)), float(v["lookalike_spec"]["ratio"]))
+        for v in lals.values()
+    )
     assert specs == [(0.0, 0.01), (0.01, 0.03), (0.03, 0.05)]
     r = json.loads(wd.run("sync", "--json").stdout)
     assert {a["name"]: a["action"] for a in r["audiences"]}["lal_recent_buyers"] == "unchanged"
@@ -101,20 +112,27 @@ def test_small_source_is_skipped_then_created_when_it_grows(wd: Workdir) -> None
 
 def test_changed_spec_makes_new_tiers_and_prune_deletes_only_fbsyncs_own(wd: Workdir) -> None:
     assert wd.run("sync").exit_code == 0
-    foreign = graph(wd, "act_1234567890/customaudiences", {"name": "Made by hand", "subtype": "CUSTOM",
-                                                           "customer_file_source": "USER_PROVIDED_ONLY"})["id"]
+    foreign = graph(
+        wd,
+        "act_1234567890/customaudiences",
+        {"name": "Made by hand", "subtype": "CUSTOM", "customer_file_source": "USER_PROVIDED_ONLY"},
+    )["id"]
     cfg = yaml.safe_load((wd.path / "audiences.yaml").read_text(encoding="utf-8"))
     cfg["audiences"][-1]["lookalike"]["ratios"] = [0.02]
     cfg["audiences"] = [a for a in cfg["audiences"] if a["name"] != "lapsed_customers"]
     (wd.path / "audiences.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False))
     r = json.loads(wd.run("sync", "--json").stdout)
-    assert {o["action"] for o in r["orphans"]} == {"orphan"} and len(r["orphans"]) == 4   # 3 old tiers + lapsed
+    assert {o["action"] for o in r["orphans"]} == {"orphan"} and len(r["orphans"]) == 4  # 3 old tiers + lapsed
     assert len(lookalikes_on_meta(wd)) == 4
     r = json.loads(wd.run("sync", "--prune", "--json").stdout)
     assert [o["action"] for o in r["orphans"]] == ["pruned"] * 4
     names = set(wd.audiences())
-    assert names == {"Acheteurs récents (30 j)", "Clients VIP", "Made by hand",
-                     "lal_recent_buyers · Acheteurs récents (30 j) · FR · 0–2 %"}
+    assert names == {
+        "Acheteurs récents (30 j)",
+        "Clients VIP",
+        "Made by hand",
+        "lal_recent_buyers · Acheteurs récents (30 j) · FR · 0–2 %",
+    }
     assert graph(wd, f"{foreign}?fields=id")["id"] == foreign
     assert json.loads(wd.run("sync", "--json").stdout)["orphans"] == []
 
@@ -122,11 +140,13 @@ def test_changed_spec_makes_new_tiers_and_prune_deletes_only_fbsyncs_own(wd: Wor
 def test_ad_sets_wired_keeping_every_other_field(wd: Workdir) -> None:
     import urllib.request as ur
 
-    other = {"geo_locations": {"countries": ["FR"]}, "age_min": 25, "age_max": 54,
-             "custom_audiences": []}
-    req = ur.Request(f"{wd.sandbox_url}/__sandbox/adsets", method="POST",
-                     data=json.dumps({"account_id": "act_1234567890", "name": "Prospection",
-                                      "targeting": other}).encode(), headers={"Content-Type": "application/json"})
+    other = {"geo_locations": {"countries": ["FR"]}, "age_min": 25, "age_max": 54, "custom_audiences": []}
+    req = ur.Request(
+        f"{wd.sandbox_url}/__sandbox/adsets",
+        method="POST",
+        data=json.dumps({"account_id": "act_1234567890", "name": "Prospection", "targeting": other}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with ur.urlopen(req, timeout=10) as r:
         ad_set = json.loads(r.read())["id"]
     cfg = yaml.safe_load((wd.path / "audiences.yaml").read_text(encoding="utf-8"))

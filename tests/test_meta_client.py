@@ -43,8 +43,14 @@ def test_create_customer_list_shape() -> None:
     call = responses.calls[0]
     # enable_fetch_or_create: Meta returns an audience of the same name instead of a second one (create once);
     # fields: the subtype comes back, so one of another kind is refused rather than filled.
-    assert form(call) == {"name": "Clients VIP", "subtype": "CUSTOM", "customer_file_source": "USER_PROVIDED_ONLY",
-                          "description": "desc", "enable_fetch_or_create": "true", "fields": "id,subtype"}
+    assert form(call) == {
+        "name": "Clients VIP",
+        "subtype": "CUSTOM",
+        "customer_file_source": "USER_PROVIDED_ONLY",
+        "description": "desc",
+        "enable_fetch_or_create": "true",
+        "fields": "id,subtype",
+    }
     assert query(call)["access_token"] == TOKEN
     assert "appsecret_proof" not in query(call)
 
@@ -74,10 +80,17 @@ def test_add_users_payload_and_session() -> None:
     s = Session(77, estimated_num_total=2)
     c.add_users("238", ["EMAIL", "PHONE"], [("a" * 64, ""), ("b" * 64, "c" * 64)], s, last=True)
     f = form(responses.calls[0])
-    assert json.loads(f["payload"]) == {"schema": ["EMAIL", "PHONE"], "is_raw": True,
-                                        "data": [["a" * 64, ""], ["b" * 64, "c" * 64]]}
-    assert json.loads(f["session"]) == {"session_id": 77, "batch_seq": 1, "last_batch_flag": True,
-                                        "estimated_num_total": 2}
+    assert json.loads(f["payload"]) == {
+        "schema": ["EMAIL", "PHONE"],
+        "is_raw": True,
+        "data": [["a" * 64, ""], ["b" * 64, "c" * 64]],
+    }
+    assert json.loads(f["session"]) == {
+        "session_id": 77,
+        "batch_seq": 1,
+        "last_batch_flag": True,
+        "estimated_num_total": 2,
+    }
 
 
 @responses.activate
@@ -110,8 +123,10 @@ def test_session_batches_are_sequential() -> None:
 @responses.activate
 def test_audiences_walks_every_page_and_filters_by_name() -> None:
     url = f"{G}/{V}/act_42/customaudiences"
-    responses.get(url, json={"data": [{"id": "1", "name": "a"}],
-                             "paging": {"cursors": {"after": "C1"}, "next": url + "?after=C1"}})
+    responses.get(
+        url,
+        json={"data": [{"id": "1", "name": "a"}], "paging": {"cursors": {"after": "C1"}, "next": url + "?after=C1"}},
+    )
     responses.get(url, json={"data": [{"id": "2", "name": "b"}], "paging": {"cursors": {"after": "C2"}}})
     c, _ = client()
     assert [a["id"] for a in c.audiences()] == ["1", "2"]
@@ -147,8 +162,7 @@ def test_transient_error_is_retried_then_succeeds() -> None:
 def test_throttle_waits_metas_regain_time() -> None:
     url = f"{G}/{V}/238"
     usage = {"42": [{"type": "custom_audience", "call_count": 100, "estimated_time_to_regain_access": 2}]}
-    responses.get(url, json=err(80003, 2446079), status=400,
-                  headers={"X-Business-Use-Case-Usage": json.dumps(usage)})
+    responses.get(url, json=err(80003, 2446079), status=400, headers={"X-Business-Use-Case-Usage": json.dumps(usage)})
     responses.get(url, json={"id": "238"})
     c, slept = client()
     assert c.audience("238") == {"id": "238"}
@@ -193,8 +207,8 @@ def test_unknown_audience_reads_as_none() -> None:
 @responses.activate
 def test_replace_retry_takes_the_next_batch_seq_and_reads_the_answers() -> None:
     url = f"{G}/{V}/238/usersreplace"
-    responses.post(url, body="<html>oops</html>", status=502)          # batch 3's answer is lost
-    responses.post(url, json=err(2650, 1870159), status=400)           # retry as 4: session already finished
+    responses.post(url, body="<html>oops</html>", status=502)  # batch 3's answer is lost
+    responses.post(url, json=err(2650, 1870159), status=400)  # retry as 4: session already finished
     c, _ = client()
     s = Session(50, batch_seq=2)
     assert c.replace_users("238", ["EMAIL"], [("a" * 64,)], s, last=True)["num_invalid_entries"] == 0
@@ -206,7 +220,7 @@ def test_replace_retry_takes_the_next_batch_seq_and_reads_the_answers() -> None:
 def test_replace_first_batch_that_never_arrived_is_sent_again_as_1() -> None:
     url = f"{G}/{V}/238/usersreplace"
     responses.post(url, body="", status=504)
-    responses.post(url, json=err(2650, 1870147), status=400)           # seq 2 refused: 1 never arrived
+    responses.post(url, json=err(2650, 1870147), status=400)  # seq 2 refused: 1 never arrived
     responses.post(url, json={"num_received": 1})
     c, _ = client()
     seen: list[int] = []
@@ -221,8 +235,7 @@ def test_per_audience_wait_budget_stops_retrying() -> None:
     responses.get(f"{G}/{V}/238", json=err(2, transient=True), status=500)
     slept: list[float] = []
     s = Settings(access_token=TOKEN, graph_url=G, api_version=V)
-    c = MetaClient(s, "act_42", RetryPolicy(attempts=50, initial=10, maximum=10, per_audience=25,
-                                            sleep=slept.append))
+    c = MetaClient(s, "act_42", RetryPolicy(attempts=50, initial=10, maximum=10, per_audience=25, sleep=slept.append))
     c.retry.wait = lambda state: 10.0  # type: ignore[method-assign]
     with pytest.raises(MetaApiError):
         c.audience("238")

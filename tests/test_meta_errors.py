@@ -21,44 +21,47 @@ def body(code: int, sub: int | None = None, transient: bool | None = None) -> st
     return json.dumps({"error": e})
 
 
-@pytest.mark.parametrize("status, code, sub, transient, expected", [
-    (500, 1, None, None, RETRY),
-    (400, 1, 99, None, RETRY),
-    (500, 2, None, True, RETRY),
-    (400, 4, None, None, RETRY),
-    (400, 17, 2446079, None, RETRY),
-    (400, 32, None, None, RETRY),
-    (400, 341, None, None, RETRY),
-    (400, 368, None, None, RETRY),
-    (400, 613, 1487742, None, RETRY),
-    (400, 613, None, None, RETRY),
-    (400, 80003, 2446079, None, RETRY),
-    (400, 80004, None, None, RETRY),
-    (400, 803, None, None, RETRY),
-    (400, 2650, 1870145, None, RETRY),
-    (400, 2650, 1870148, None, RETRY),
-    (400, 12345, None, True, RETRY),
-    (500, 12345, None, None, RETRY),
-    (400, 100, None, None, FAIL),
-    (400, 100, 33, None, FAIL),
-    (400, 100, 1713230, None, FAIL),
-    (400, 200, 1870047, None, FAIL),
-    (400, 2650, 1870158, None, FAIL),
-    (400, 2650, 1870147, None, FAIL),
-    (400, 2650, 1870159, None, FAIL),
-    (400, 2654, None, None, FAIL),
-    (400, 2656, None, None, FAIL),
-    (400, 190, None, None, STOP),
-    (400, 190, 463, None, STOP),
-    (400, 102, None, None, STOP),
-    (400, 10, None, None, STOP),
-    (400, 200, None, None, STOP),
-    (400, 294, None, None, STOP),
-    (400, 200, 1870034, None, STOP),
-    (400, 200, 1870090, None, STOP),
-    (400, 2655, None, None, STOP),
-    (400, 200, 1870050, None, STOP),
-])
+@pytest.mark.parametrize(
+    "status, code, sub, transient, expected",
+    [
+        (500, 1, None, None, RETRY),
+        (400, 1, 99, None, RETRY),
+        (500, 2, None, True, RETRY),
+        (400, 4, None, None, RETRY),
+        (400, 17, 2446079, None, RETRY),
+        (400, 32, None, None, RETRY),
+        (400, 341, None, None, RETRY),
+        (400, 368, None, None, RETRY),
+        (400, 613, 1487742, None, RETRY),
+        (400, 613, None, None, RETRY),
+        (400, 80003, 2446079, None, RETRY),
+        (400, 80004, None, None, RETRY),
+        (400, 803, None, None, RETRY),
+        (400, 2650, 1870145, None, RETRY),
+        (400, 2650, 1870148, None, RETRY),
+        (400, 12345, None, True, RETRY),
+        (500, 12345, None, None, RETRY),
+        (400, 100, None, None, FAIL),
+        (400, 100, 33, None, FAIL),
+        (400, 100, 1713230, None, FAIL),
+        (400, 200, 1870047, None, FAIL),
+        (400, 2650, 1870158, None, FAIL),
+        (400, 2650, 1870147, None, FAIL),
+        (400, 2650, 1870159, None, FAIL),
+        (400, 2654, None, None, FAIL),
+        (400, 2656, None, None, FAIL),
+        (400, 190, None, None, STOP),
+        (400, 190, 463, None, STOP),
+        (400, 102, None, None, STOP),
+        (400, 10, None, None, STOP),
+        (400, 200, None, None, STOP),
+        (400, 294, None, None, STOP),
+        (400, 200, 1870034, None, STOP),
+        (400, 200, 1870090, None, STOP),
+        (400, 2655, None, None, STOP),
+        (400, 200, 1870050, None, STOP),
+    ],
+)
 def test_classification(status: int, code: int, sub: int | None, transient: bool | None, expected: str) -> None:
     e = classify(status, body(code, sub, transient))
     got = STOP if isinstance(e, MetaAuthError) else RETRY if e.transient else FAIL
@@ -68,22 +71,35 @@ def test_classification(status: int, code: int, sub: int | None, transient: bool
         assert e.exit_code == 3
 
 
-@pytest.mark.parametrize("status, text, transient", [
-    (503, "<html><body>Service Unavailable</body></html>", True),
-    (502, "", True),
-    (None, None, True),
-    (400, "<html>Bad Request</html>", False),
-    (502, "<html>oops</html>", True),
-    (200, "<html>half a page", True),
-])
+@pytest.mark.parametrize(
+    "status, text, transient",
+    [
+        (503, "<html><body>Service Unavailable</body></html>", True),
+        (502, "", True),
+        (None, None, True),
+        (400, "<html>Bad Request</html>", False),
+        (502, "<html>oops</html>", True),
+        (200, "<html>half a page", True),
+    ],
+)
 def test_html_or_empty_bodies(status: int | None, text: str | None, transient: bool) -> None:
     e = classify(status, text)
     assert e.transient is transient and "HTTP" in str(e)
 
 
 def test_wrong_appsecret_proof_stops_the_run() -> None:
-    e = classify(400, json.dumps({"error": {"message": "Invalid appsecret_proof provided in the API argument",
-                                            "type": "GraphMethodException", "code": 100}}))
+    e = classify(
+        400,
+        json.dumps(
+            {
+                "error": {
+                    "message": "Invalid appsecret_proof provided in the API argument",
+                    "type": "GraphMethodException",
+                    "code": 100,
+                }
+            }
+        ),
+    )
     assert isinstance(e, MetaAuthError) and "FB_APP_SECRET" in str(e)
 
 
@@ -93,8 +109,11 @@ def test_terms_message_tells_what_to_accept() -> None:
 
 
 def test_regain_time_is_minutes_in_header() -> None:
-    h = {"x-business-use-case-usage": json.dumps({"1": [{"type": "custom_audience",
-                                                         "estimated_time_to_regain_access": 3}]})}
+    h = {
+        "x-business-use-case-usage": json.dumps(
+            {"1": [{"type": "custom_audience", "estimated_time_to_regain_access": 3}]}
+        )
+    }
     assert regain_seconds(h) == 180
     assert regain_seconds({"X-Business-Use-Case-Usage": "not json"}) is None
     assert regain_seconds(None) is None

@@ -51,16 +51,18 @@ def test_name_and_description_changes_are_updates() -> None:
     assert not p.create
 
 
-@pytest.mark.parametrize("ledger_rows, removes, force, refused", [
-    (1000, 500, False, False),     # exactly 50 %: allowed
-    (1000, 501, False, True),      # above: refused
-    (1000, 1000, False, True),     # a broken query returning nothing
-    (1000, 1000, True, False),     # --force
-    (0, 0, False, False),
-])
+@pytest.mark.parametrize(
+    "ledger_rows, removes, force, refused",
+    [
+        (1000, 500, False, False),  # exactly 50 %: allowed
+        (1000, 501, False, True),  # above: refused
+        (1000, 1000, False, True),  # a broken query returning nothing
+        (1000, 1000, True, False),  # --force
+        (0, 0, False, False),
+    ],
+)
 def test_shrink_guard(ledger_rows: int, removes: int, force: bool, refused: bool) -> None:
-    p = plan_audience(desired(rows=ledger_rows - removes), LedgerView(True, ledger_rows, 0, removes), SAME,
-                      force=force)
+    p = plan_audience(desired(rows=ledger_rows - removes), LedgerView(True, ledger_rows, 0, removes), SAME, force=force)
     assert bool(p.refused) is refused
     if refused:
         assert "vip" in p.refused and f"{ledger_rows:,}" in p.refused and "--force" in p.refused
@@ -82,5 +84,6 @@ def test_plan_module_is_pure() -> None:
     """planning.py imports only the standard library (style lesson 1)."""
     tree = ast.parse(Path(__file__).resolve().parents[1].joinpath("fbsync", "planning.py").read_text())
     mods = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)} | {
-        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+    }
     assert mods <= {"__future__", "dataclasses", "typing"}, mods

@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from e2e_helpers import Workdir, expected_rows, make_workdir
 
 from fbsync import identity
 from fbsync.sandbox import running_sandbox
-
-from e2e_helpers import Workdir, expected_rows, make_workdir
 
 pytestmark = pytest.mark.e2e
 VIP_Q = "SELECT id, email, phone, first_name, last_name, consent FROM customers WHERE is_vip = 1"
@@ -45,7 +44,7 @@ def without(rows: set[tuple[str, ...]], schema: tuple[str, ...], ids: set[tuple[
     return {r for r in rows if not any((k, v) in ids for k, v in zip(schema, r) if v)}
 
 
-SCHEMA = ("EMAIL", "PHONE", "LN", "FN")      # Meta's key order, as identity.KEYS gives it
+SCHEMA = ("EMAIL", "PHONE", "LN", "FN")  # Meta's key order, as identity.KEYS gives it
 
 
 def vip_expected(wd: Workdir, consent: str | None = "consent") -> set[tuple[str, ...]]:
@@ -84,8 +83,12 @@ def optout_ids(wd: Workdir) -> set[tuple[str, str]]:
 
 
 def test_suppression_from_a_query_matches_any_identifier(wd: Workdir) -> None:
-    edit(wd, lambda c: c.update(suppression={"query": "SELECT email, phone FROM optouts",
-                                             "keys": {"EMAIL": "email", "PHONE": "phone"}}))
+    edit(
+        wd,
+        lambda c: c.update(
+            suppression={"query": "SELECT email, phone FROM optouts", "keys": {"EMAIL": "email", "PHONE": "phone"}}
+        ),
+    )
     r = wd.run("sync", "vip", "--json")
     assert r.exit_code == 0, r.output
     rep = json.loads(r.stdout)["audiences"][0]
@@ -117,8 +120,12 @@ def test_suppression_from_a_file_plain_or_hashed(wd: Workdir, hashed: bool) -> N
 def test_suppression_beats_append_mode(wd: Workdir) -> None:
     edit(wd, lambda c: aud(c, "vip").update(mode="append"))
     assert wd.run("sync", "vip").exit_code == 0
-    edit(wd, lambda c: c.update(suppression={"query": "SELECT email, phone FROM optouts",
-                                             "keys": {"EMAIL": "email", "PHONE": "phone"}}))
+    edit(
+        wd,
+        lambda c: c.update(
+            suppression={"query": "SELECT email, phone FROM optouts", "keys": {"EMAIL": "email", "PHONE": "phone"}}
+        ),
+    )
     rep = json.loads(wd.run("sync", "vip", "--json").stdout)["audiences"][0]
     assert rep["removed"] > 0 and rep["strategy"] == "diff"
     assert wd.members("Clients VIP") == without(vip_expected(wd), SCHEMA, optout_ids(wd))
@@ -127,8 +134,9 @@ def test_suppression_beats_append_mode(wd: Workdir) -> None:
 def _person(wd: Workdir) -> tuple[str, str]:
     """A consenting VIP whose email and phone are both valid and unique."""
     con = sqlite3.connect(wd.crm)
-    for email, phone in con.execute("SELECT email, phone FROM customers WHERE is_vip = 1 AND consent = 1 "
-                                    "AND last_order_days <= 30 ORDER BY id"):
+    for email, phone in con.execute(
+        "SELECT email, phone FROM customers WHERE is_vip = 1 AND consent = 1 AND last_order_days <= 30 ORDER BY id"
+    ):
         if identity.normalize("EMAIL", email)[0] and identity.normalize("PHONE", phone, "FR")[0]:
             n = con.execute("SELECT count(*) FROM customers WHERE email = ? OR phone = ?", (email, phone)).fetchone()
             if n[0] == 1:
@@ -143,8 +151,7 @@ def test_forget_removes_everywhere_and_keeps_out(wd: Workdir, by: str) -> None:
     email, phone = _person(wd)
     key, value = ("EMAIL", email) if by == "email" else ("PHONE", phone)
     hashed = identity.hash_one(key, value, "FR")[0]
-    holding = [n for n in ("Clients VIP", "Acheteurs récents (30 j)")
-               if any(hashed in row for row in wd.members(n))]
+    holding = [n for n in ("Clients VIP", "Acheteurs récents (30 j)") if any(hashed in row for row in wd.members(n))]
     assert len(holding) == 2
     r = wd.run("forget", f"--{by}", value, "--yes")
     assert r.exit_code == 0, r.output
@@ -152,12 +159,14 @@ def test_forget_removes_everywhere_and_keeps_out(wd: Workdir, by: str) -> None:
     for n in holding:
         assert not any(hashed in row for row in wd.members(n))
     r = json.loads(wd.run("sync", "--json").stdout)
-    for n in holding:                       # the CRM still holds them; the next sync does not re-add them
+    for n in holding:  # the CRM still holds them; the next sync does not re-add them
         assert not any(hashed in row for row in wd.members(n))
     assert sum(a["rows_suppressed"] for a in r["audiences"]) >= 2
     (entry,) = [h for h in json.loads(wd.run("history", "--json").stdout) if h["command"] == "forget"]
     assert entry["status"] == "ok" and {a["audience"] for a in entry["audiences"] if a["rows_removed"]} >= {
-        "vip", "recent_buyers"}
+        "vip",
+        "recent_buyers",
+    }
     assert json.loads(entry["summary"])["rows_removed"] >= 2
     blob = b"".join(f.read_bytes() for f in wd.state.rglob("*") if f.is_file())
     assert value.encode() not in blob and hashed.encode() not in blob
@@ -168,19 +177,24 @@ def test_forget_unknown_person_is_reported_and_still_suppressed(wd: Workdir) -> 
     r = wd.run("forget", "--email", "nobody.here@example.org", "--yes")
     assert r.exit_code == 0 and "Not found" in r.stdout and "suppressed anyway" in r.stdout
     con = sqlite3.connect(wd.crm)
-    con.execute("UPDATE customers SET email = 'nobody.here@example.org' WHERE id = (SELECT min(id) FROM customers "
-                "WHERE is_vip = 1 AND consent = 1)")
+    con.execute(
+        "UPDATE customers SET email = 'nobody.here@example.org' WHERE id = (SELECT min(id) FROM customers "
+        "WHERE is_vip = 1 AND consent = 1)"
+    )
     con.commit()
     con.close()
     rep = json.loads(wd.run("sync", "vip", "--json").stdout)["audiences"][0]
     assert rep["rows_suppressed"] == 1
 
 
-@pytest.mark.parametrize("args, words", [
-    ([], "--email and/or --phone"),
-    (["--phone", "12"], "phone"),
-    (["--email", "not-an-email"], "email"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        ([], "--email and/or --phone"),
+        (["--phone", "12"], "phone"),
+        (["--email", "not-an-email"], "email"),
+    ],
+)
 def test_forget_bad_input_exits_2_and_changes_nothing(wd: Workdir, args: list[str], words: str) -> None:
     r = wd.run("forget", *args, "--yes")
     assert r.exit_code == 2 and words in r.stderr, r.output
@@ -193,7 +207,7 @@ def test_purge_deletes_local_data_and_the_next_sync_reestablishes(wd: Workdir) -
     assert r.exit_code == 0 and "Purged vip" in r.stdout
     status = {s["name"]: s for s in json.loads(wd.run("status", "--json").stdout)}
     assert status["vip"]["meta_id"] is None and status["vip"]["ledger_rows"] == 0
-    assert [h["command"] for h in json.loads(wd.run("history", "--json").stdout)][0] == "purge"
+    assert next(h["command"] for h in json.loads(wd.run("history", "--json").stdout)) == "purge"
     rep = json.loads(wd.run("sync", "vip", "--json").stdout)["audiences"][0]
     assert rep["strategy"] == "replace" and wd.members("Clients VIP") == vip_expected(wd)
     assert wd.run("purge", "nope", "--yes").exit_code == 2
@@ -207,8 +221,9 @@ def id_pairs(rows: set[tuple[str, ...]], schema: tuple[str, ...]) -> set[tuple[s
 
 
 def test_exclude_and_intersect_between_audiences(wd: Workdir) -> None:
-    rb_q = next(a for a in yaml.safe_load((wd.path / "audiences.yaml").read_text())["audiences"]
-                if a["name"] == "recent_buyers")
+    rb_q = next(
+        a for a in yaml.safe_load((wd.path / "audiences.yaml").read_text())["audiences"] if a["name"] == "recent_buyers"
+    )
     rb_keys = rb_q["keys"]
     rb_schema = tuple(k for k in identity.KEYS if k in rb_keys)
     edit(wd, lambda c: aud(c, "recent_buyers").update(exclude=["vip"]))
@@ -222,7 +237,7 @@ def test_exclude_and_intersect_between_audiences(wd: Workdir) -> None:
     assert wd.members("Acheteurs récents (30 j)") == want
     edit(wd, lambda c: aud(c, "recent_buyers").update(exclude=[], intersect=["vip"]))
     refused = json.loads(wd.run("sync", "recent_buyers", "--json").stdout)["audiences"][0]
-    assert refused["status"] == "refused"              # the intersection shrinks it by far more than 50 %
+    assert refused["status"] == "refused"  # the intersection shrinks it by far more than 50 %
     rep = json.loads(wd.run("sync", "recent_buyers", "--force", "--json").stdout)["audiences"][0]
     inter = {row for row in rb if any((k, v) in vip_ids for k, v in zip(rb_schema, row) if v and k in IDS)}
     assert wd.members("Acheteurs récents (30 j)") == inter and 0 < len(inter) < len(rb)
@@ -239,8 +254,10 @@ def test_suppression_matches_identifiers_not_shared_attributes(wd: Workdir, tmp_
 def test_exclusion_chains_resolve_in_dependency_order(wd: Workdir) -> None:
     cfg = yaml.safe_load((wd.path / "audiences.yaml").read_text())
     q = {a["name"]: (a["query"], a["keys"]) for a in cfg["audiences"]}
-    edit(wd, lambda c: (aud(c, "recent_buyers").update(exclude=["vip"]),
-                        aud(c, "vip").update(exclude=["lapsed_customers"])))
+    edit(
+        wd,
+        lambda c: (aud(c, "recent_buyers").update(exclude=["vip"]), aud(c, "vip").update(exclude=["lapsed_customers"])),
+    )
     r = wd.run("sync", "recent_buyers", "--json")
     assert r.exit_code == 0, r.output
 
@@ -257,4 +274,4 @@ def test_exclusion_chains_resolve_in_dependency_order(wd: Workdir) -> None:
     vip_schema = rows("vip")[1]
     want = minus("recent_buyers", id_pairs(vip_after, vip_schema))
     assert wd.members("Acheteurs récents (30 j)") == want
-    assert want != minus("recent_buyers", id_pairs(rows("vip")[0], vip_schema))   # the chain mattered
+    assert want != minus("recent_buyers", id_pairs(rows("vip")[0], vip_schema))  # the chain mattered

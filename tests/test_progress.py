@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from e2e_helpers import make_workdir
+
 from fbsync.render.progress import terminal_progress
 from fbsync.sandbox import running_sandbox
-
-from e2e_helpers import make_workdir
 
 
 def test_quiet_when_not_a_terminal() -> None:
@@ -31,8 +31,12 @@ def test_sync_reports_each_phase(tmp_path: Path, demo_crm: Path) -> None:
     with running_sandbox() as sb:
         wd = make_workdir(tmp_path, demo_crm, sb.url)
         loaded = load_config(wd.path / "audiences.yaml", env={})
-        result = sync(loaded, ["vip"], settings=Settings.from_env(loaded.path, environ=wd.env()),
-                      progress=lambda *a: calls.append(a))
+        result = sync(
+            loaded,
+            ["vip"],
+            settings=Settings.from_env(loaded.path, environ=wd.env()),
+            progress=lambda *a: calls.append(a),
+        )
         assert result.exit_code == 0
     phases = {(a, p) for a, p, _, _ in calls}
     assert phases == {("vip", "reading and hashing"), ("vip", "uploading adds")}

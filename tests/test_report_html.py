@@ -21,16 +21,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
+from e2e_helpers import Workdir, make_workdir
 
 from fbsync.dev.demo import churn
 from fbsync.render.html import EMPTY_MESSAGE, MINUS, fmt_int, fmt_pct, render_report, write_report
 from fbsync.sandbox import running_sandbox
 from fbsync.state.store import StateStore
-
-from e2e_helpers import Workdir, make_workdir
 
 NOW = datetime(2025, 3, 10, 9, 30, tzinfo=UTC)
 CHROMIUM = "/usr/bin/chromium"
@@ -40,7 +39,20 @@ CHROMIUM = "/usr/bin/chromium"
 class Page(HTMLParser):
     """Every start tag with its attributes, the text of some elements, and nesting sanity."""
 
-    VOID = {"meta", "br", "link", "img", "input", "hr", "rect", "circle", "line", "polyline", "polygon", "path"}
+    VOID: ClassVar[set[str]] = {
+        "meta",
+        "br",
+        "link",
+        "img",
+        "input",
+        "hr",
+        "rect",
+        "circle",
+        "line",
+        "polyline",
+        "polygon",
+        "path",
+    }
 
     def __init__(self, text: str) -> None:
         super().__init__(convert_charrefs=True)
@@ -93,32 +105,98 @@ def details(a: dict[str, Any]) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------ synthetic runs
 def run(rid: int, *auds: dict[str, Any], status: str = "ok", minute: int = 0, **kw: Any) -> dict[str, Any]:
-    return {"id": rid, "command": "sync", "started_at": datetime(2025, 3, rid, 6, minute),
-            "finished_at": datetime(2025, 3, rid, 6, minute, 42), "status": status,
-            "config_digest": "0123456789abcdef" * 4, "user": "marie", "host": "crm-box",
-            "summary": json.dumps({"audiences": len(auds)}), "audiences": list(auds), **kw}
+    return {
+        "id": rid,
+        "command": "sync",
+        "started_at": datetime(2025, 3, rid, 6, minute),
+        "finished_at": datetime(2025, 3, rid, 6, minute, 42),
+        "status": status,
+        "config_digest": "0123456789abcdef" * 4,
+        "user": "marie",
+        "host": "crm-box",
+        "summary": json.dumps({"audiences": len(auds)}),
+        "audiences": list(auds),
+        **kw,
+    }
 
 
-def aud(name: str, *, added: int = 0, removed: int = 0, lower: int | None = None, upper: int | None = None,
-        read: int = 0, dropped: int = 0, status: str = "ok", message: str | None = None,
-        strategy: str = "diff", action: str = "unchanged", no_consent: int = 0,
-        drops: dict[str, dict[str, int]] | None = None, **extra: Any) -> dict[str, Any]:
-    return {"audience": name, "status": status, "meta_id": "23850000000000042", "rows_read": read,
-            "rows_dropped": dropped, "rows_added": added, "rows_removed": removed, "size_lower": lower,
-            "size_upper": upper, "message": message,
-            "details": json.dumps({"drops": drops or {}, "empty": {}, "no_consent": no_consent,
-                                   "strategy": strategy, "action": action, **extra})}
+def aud(
+    name: str,
+    *,
+    added: int = 0,
+    removed: int = 0,
+    lower: int | None = None,
+    upper: int | None = None,
+    read: int = 0,
+    dropped: int = 0,
+    status: str = "ok",
+    message: str | None = None,
+    strategy: str = "diff",
+    action: str = "unchanged",
+    no_consent: int = 0,
+    drops: dict[str, dict[str, int]] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "audience": name,
+        "status": status,
+        "meta_id": "23850000000000042",
+        "rows_read": read,
+        "rows_dropped": dropped,
+        "rows_added": added,
+        "rows_removed": removed,
+        "size_lower": lower,
+        "size_upper": upper,
+        "message": message,
+        "details": json.dumps(
+            {
+                "drops": drops or {},
+                "empty": {},
+                "no_consent": no_consent,
+                "strategy": strategy,
+                "action": action,
+                **extra,
+            }
+        ),
+    }
 
 
 SYNTH = [
-    run(1, aud("alpha", added=1000, lower=900, upper=1100, read=1300, dropped=300, no_consent=250,
-               action="created", drops={"EMAIL": {"invalid email": 40}})),
-    run(2, aud("alpha", added=100, removed=50, lower=1000, upper=1200, read=1360, dropped=310, no_consent=255,
-               drops={"EMAIL": {"invalid email": 30}, "PHONE": {"invalid phone": 7}}),
-        aud("beta", added=10, removed=2, lower=-1, upper=-1, read=20, dropped=1)),
-    run(3, aud("alpha", added=2000, lower=1500, upper=2000, strategy="replace", read=2400, dropped=400,
-               no_consent=380),
-        aud("beta", status="failed", message="Meta said no (code 2)"), status="partial"),
+    run(
+        1,
+        aud(
+            "alpha",
+            added=1000,
+            lower=900,
+            upper=1100,
+            read=1300,
+            dropped=300,
+            no_consent=250,
+            action="created",
+            drops={"EMAIL": {"invalid email": 40}},
+        ),
+    ),
+    run(
+        2,
+        aud(
+            "alpha",
+            added=100,
+            removed=50,
+            lower=1000,
+            upper=1200,
+            read=1360,
+            dropped=310,
+            no_consent=255,
+            drops={"EMAIL": {"invalid email": 30}, "PHONE": {"invalid phone": 7}},
+        ),
+        aud("beta", added=10, removed=2, lower=-1, upper=-1, read=20, dropped=1),
+    ),
+    run(
+        3,
+        aud("alpha", added=2000, lower=1500, upper=2000, strategy="replace", read=2400, dropped=400, no_consent=380),
+        aud("beta", status="failed", message="Meta said no (code 2)"),
+        status="partial",
+    ),
 ]
 
 
@@ -135,7 +213,7 @@ def test_numbers_charts_and_estimates_of_synthetic_runs() -> None:
     page = render_report(SYNTH, now=NOW, account="act_42")
     p = Page(page)
     assert not p.errors and not p.stack
-    assert "act_42" in page and "0123456789ab" in page and "0123456789abc" not in page   # digest: 12 chars
+    assert "act_42" in page and "0123456789ab" in page and "0123456789abc" not in page  # digest: 12 chars
     svgs = svg_blocks(page)
     # alpha: 3 runs, every one with a size; beta: 2 runs, Meta gave no estimate (-1) then failed
     assert count(svgs["aud-alpha-size"], "pt-lower") == 3 == count(svgs["aud-alpha-size"], "pt-upper")
@@ -146,10 +224,15 @@ def test_numbers_charts_and_estimates_of_synthetic_runs() -> None:
     # drop reasons: no consent, no usable identifier, EMAIL invalid email, PHONE invalid phone
     assert count(svgs["aud-alpha-drops"], "bar-drop") == 4
     drops = re.search(r'<table class="drops">.*?</table>', page.split('id="aud-alpha"')[1], re.S).group(0)
-    rows = dict(re.findall(r'<th scope="row">([^<]+)</th><td class="num">[^<]*</td><td class="num">([^<]+)</td>',
-                           drops))
-    assert rows == {"No consent": fmt_int(885), "No usable identifier": fmt_int(125),
-                    "EMAIL: invalid email": fmt_int(70), "PHONE: invalid phone": fmt_int(7)}
+    rows = dict(
+        re.findall(r'<th scope="row">([^<]+)</th><td class="num">[^<]*</td><td class="num">([^<]+)</td>', drops)
+    )
+    assert rows == {
+        "No consent": fmt_int(885),
+        "No usable identifier": fmt_int(125),
+        "EMAIL: invalid email": fmt_int(70),
+        "PHONE: invalid phone": fmt_int(7),
+    }
     # match rate: size ÷ rows held (created 1000; +100 −50 → 1050; replace 2000)
     assert f"{fmt_pct(0.9)}–{fmt_pct(1.1)}" in page
     assert f"{fmt_pct(1000 / 1050)}–{fmt_pct(1200 / 1050)}" in page
@@ -168,16 +251,20 @@ def test_numbers_charts_and_estimates_of_synthetic_runs() -> None:
 
 def test_rows_held_when_history_starts_mid_way() -> None:
     """No creation or replace in sight: read − dropped, marked as approximate, until a run records more."""
-    runs = [run(7, aud("g", added=5, removed=3, lower=800, upper=800, read=1000, dropped=200)),
-            run(8, aud("g", added=1, lower=800, upper=800, read=1000, dropped=200, desired=790)),
-            run(9, aud("g", added=10, removed=0, lower=800, upper=800, read=1010, dropped=200))]
+    runs = [
+        run(7, aud("g", added=5, removed=3, lower=800, upper=800, read=1000, dropped=200)),
+        run(8, aud("g", added=1, lower=800, upper=800, read=1000, dropped=200, desired=790)),
+        run(9, aud("g", added=10, removed=0, lower=800, upper=800, read=1010, dropped=200)),
+    ]
     page = render_report(runs, now=NOW)
     table = re.search(r'<table class="aud-runs">.*?</table>', page, re.S).group(0)
-    cells = {rid: re.findall(r'<td class="num">([^<]*)</td>', row)[-2:]
-             for rid, row in re.findall(r'<th scope="row">#(\d+)</th>(.*?)</tr>', table, re.S)}
-    assert cells["7"] == [fmt_int(800), f"≈ {fmt_pct(1.0)}"]                    # 1000 − 200, an upper bound
-    assert cells["8"] == [fmt_int(790), fmt_pct(800 / 790)]                     # recorded by the run
-    assert cells["9"] == [fmt_int(800), fmt_pct(1.0)]                           # 790 + 10
+    cells = {
+        rid: re.findall(r'<td class="num">([^<]*)</td>', row)[-2:]
+        for rid, row in re.findall(r'<th scope="row">#(\d+)</th>(.*?)</tr>', table, re.S)
+    }
+    assert cells["7"] == [fmt_int(800), f"≈ {fmt_pct(1.0)}"]  # 1000 − 200, an upper bound
+    assert cells["8"] == [fmt_int(790), fmt_pct(800 / 790)]  # recorded by the run
+    assert cells["9"] == [fmt_int(800), fmt_pct(1.0)]  # 790 + 10
 
 
 def test_render_is_pure_and_deterministic() -> None:
@@ -192,11 +279,23 @@ def test_render_is_pure_and_deterministic() -> None:
 
 def test_user_text_is_escaped_and_nothing_is_fetched() -> None:
     evil = '<script>alert("x")</script><img src=x onerror=alert(1)>&amp;"\''
-    runs = [run(1, aud(evil, added=5, lower=5, upper=5, read=5, action="created",
-                       message='<a href="https://evil.example/">click</a> for jane.doe@example.com '
-                               + "ab" * 32,
-                       drops={"<b>K</b>": {"<i>why</i>": 1}}),
-                user="<u>", host='"h"')]
+    runs = [
+        run(
+            1,
+            aud(
+                evil,
+                added=5,
+                lower=5,
+                upper=5,
+                read=5,
+                action="created",
+                message='<a href="https://evil.example/">click</a> for jane.doe@example.com ' + "ab" * 32,
+                drops={"<b>K</b>": {"<i>why</i>": 1}},
+            ),
+            user="<u>",
+            host='"h"',
+        )
+    ]
     page = render_report(runs, title="<T>", now=NOW)
     p = Page(page)
     assert not p.errors and not p.stack
@@ -208,7 +307,7 @@ def test_user_text_is_escaped_and_nothing_is_fetched() -> None:
             assert "http" not in (attrs.get(k) or "") and not (attrs.get(k) or "").startswith("//")
     assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", page)
     assert "url(" not in page and "@import" not in page
-    assert "&lt;a href=&quot;https://evil.example/&quot;&gt;click&lt;/a&gt;" in page      # shown as text only
+    assert "&lt;a href=&quot;https://evil.example/&quot;&gt;click&lt;/a&gt;" in page  # shown as text only
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page and "&lt;T&gt;" in page
     assert "&lt;u&gt;@&quot;h&quot;" in page and "&lt;b&gt;K&lt;/b&gt;: &lt;i&gt;why&lt;/i&gt;" in page
     # messages are scrubbed of anything e-mail- or hash-like: the page carries counts only
@@ -236,8 +335,16 @@ def history(tmp_path_factory: pytest.TempPathFactory, demo_crm: Path) -> Iterato
     """Five real runs: create; churn; churn + vip as a full replace; a refused shrink; vip forced."""
     base = tmp_path_factory.mktemp("report")
     mp = pytest.MonkeyPatch()
-    for k in ("FB_ACCESS_TOKEN", "FB_APP_SECRET", "FB_AD_ACCOUNT_ID", "FBSYNC_GRAPH_URL", "FBSYNC_CRM_URL",
-              "FBSYNC_STATE_DIR", "FBSYNC_STATE_URL", "FBSYNC_STATE_KEY"):
+    for k in (
+        "FB_ACCESS_TOKEN",
+        "FB_APP_SECRET",
+        "FB_AD_ACCOUNT_ID",
+        "FBSYNC_GRAPH_URL",
+        "FBSYNC_CRM_URL",
+        "FBSYNC_STATE_DIR",
+        "FBSYNC_STATE_URL",
+        "FBSYNC_STATE_KEY",
+    ):
         mp.delenv(k, raising=False)
     try:
         with running_sandbox() as sb:
@@ -251,20 +358,21 @@ def history(tmp_path_factory: pytest.TempPathFactory, demo_crm: Path) -> Iterato
                 assert r.exit_code == code, r.output
                 outputs.append(r.output)
 
-            sync()                                                           # 1: created
+            sync()  # 1: created
             churn(wd.crm, seed=1)
-            sync()                                                           # 2: a week of churn
+            sync()  # 2: a week of churn
             churn(wd.crm, seed=2)
-            yaml_path.write_text(text.replace("  - name: vip\n", "  - name: vip\n    mode: replace\n"),
-                                 encoding="utf-8")
-            sync()                                                           # 3: vip replaced in full
+            yaml_path.write_text(
+                text.replace("  - name: vip\n", "  - name: vip\n    mode: replace\n"), encoding="utf-8"
+            )
+            sync()  # 3: vip replaced in full
             yaml_path.write_text(text, encoding="utf-8")
             con = sqlite3.connect(wd.crm)
             con.execute("UPDATE customers SET is_vip = 0 WHERE id % 10 != 0")
             con.commit()
             con.close()
-            sync(code=1)                                                     # 4: vip refused (shrink)
-            sync("vip", "--force")                                           # 5: vip forced
+            sync(code=1)  # 4: vip refused (shrink)
+            sync("vip", "--force")  # 5: vip forced
             store = StateStore.open(wd.state)
             runs = [r.to_dict() for r in store.history(200)]
             path = write_report(store, base / "out" / "report.html")
@@ -277,7 +385,7 @@ def history(tmp_path_factory: pytest.TempPathFactory, demo_crm: Path) -> Iterato
 def test_real_history_has_a_section_and_four_charts_per_audience(history: History) -> None:
     page, runs = history.page, history.runs
     assert [r["id"] for r in runs] == [5, 4, 3, 2, 1] and runs[1]["status"] == "partial"
-    assert "http" not in page.replace("http-equiv", "") and "url(" not in page   # nothing to fetch, anywhere
+    assert "http" not in page.replace("http-equiv", "") and "url(" not in page  # nothing to fetch, anywhere
     p = Page(page)
     assert not p.errors and not p.stack
     names = sorted({a["audience"] for r in runs for a in r["audiences"]})
@@ -309,11 +417,14 @@ def test_real_history_numbers(history: History) -> None:
     table = re.search(r'<table class="runs">.*?</table>', page, re.S).group(0)
     for r in runs:
         row = re.search(rf'<tr><th scope="row">#{r["id"]}</th>.*?</tr>', table, re.S).group(0)
-        assert f'{r["user"]}@{r["host"]}' in row and f'>{r["status"]}<' in row and r["config_digest"][:12] in row
+        assert f"{r['user']}@{r['host']}" in row and f">{r['status']}<" in row and r["config_digest"][:12] in row
         for a in r["audiences"]:
             d = details(a)
-            sent = (f"replace {fmt_int(a['rows_added'])}" if d["strategy"] == "replace"
-                    else f"+{fmt_int(a['rows_added'])} {MINUS}{fmt_int(a['rows_removed'])}")
+            sent = (
+                f"replace {fmt_int(a['rows_added'])}"
+                if d["strategy"] == "replace"
+                else f"+{fmt_int(a['rows_added'])} {MINUS}{fmt_int(a['rows_removed'])}"
+            )
             line = re.search(rf"<code>{a['audience']}</code>.*?</li>", row).group(0)
             assert f"read {fmt_int(a['rows_read'])}<" in line and f"dropped {fmt_int(a['rows_dropped'])}<" in line
             assert f"sent {sent}<" in line and f">{a['status']}<" in line
@@ -327,27 +438,30 @@ def test_real_history_numbers(history: History) -> None:
         entries = [a for r in runs for a in r["audiences"] if a["audience"] == n]
         section = page.split(f'id="aud-{n}"')[1].split("</section>")[0]
         total = sum(details(a)["no_consent"] for a in entries)
-        assert f'<th scope="row">No consent</th><td class="num">' in section
+        assert '<th scope="row">No consent</th><td class="num">' in section
         assert re.search(rf'No consent</th><td class="num">[^<]+</td><td class="num">{fmt_int(total)}</td>', section)
     # the sandbox counts exactly: every ok run's estimated match rate is 100 %, and said to be an estimate
     section = page.split('id="aud-lapsed_customers"')[1].split("</section>")[0]
-    assert section.count(f">{fmt_pct(1.0)}<") == 4                 # each of its 4 runs
+    assert section.count(f">{fmt_pct(1.0)}<") == 4  # each of its 4 runs
     assert "An estimate only" in section and "24 hours" in section
-    assert "Clients inactifs (plus d&#x27;un an)" in section       # display name from the state store
+    assert "Clients inactifs (plus d&#x27;un an)" in section  # display name from the state store
     assert "act_1234567890" in page.split("</header>")[0]
 
 
 def test_written_file_is_atomic_0644_and_holds_no_identifier(history: History, tmp_path: Path) -> None:
     path = history.report
     assert oct(path.stat().st_mode & 0o777) == "0o644"
-    assert [f.name for f in path.parent.iterdir()] == ["report.html"]         # no temporary left behind
+    assert [f.name for f in path.parent.iterdir()] == ["report.html"]  # no temporary left behind
     store = StateStore.open(history.wd.state)
     try:
         again = write_report(store, path, now=NOW)
         assert again == path and EMPTY_MESSAGE not in path.read_text(encoding="utf-8")
         assert path.read_text(encoding="utf-8") == render_report(
-            store.history(200), now=NOW, account="act_1234567890",
-            display_names={a.name: a.display_name for a in store.all_audiences()})
+            store.history(200),
+            now=NOW,
+            account="act_1234567890",
+            display_names={a.name: a.display_name for a in store.all_audiences()},
+        )
         two = write_report(store, tmp_path / "two.html", limit=2).read_text(encoding="utf-8")
         table = re.search(r'<table class="runs">.*?</table>', two, re.S).group(0)
         assert re.findall(r'<th scope="row">#(\d+)</th>', table) == ["5", "4"]
@@ -390,9 +504,20 @@ def chromium() -> str:
 def browse(tmp: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:
     profile = tmp / "chromium-profile"
     profile.mkdir(exist_ok=True)
-    cmd = [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           f"--user-data-dir={profile}", *args, url]
+    cmd = [
+        chromium(),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        *args,
+        url,
+    ]
     env = {**os.environ, "HOME": str(tmp)}
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=90, env=env, cwd=tmp)
     assert r.returncode == 0, r.stderr[-2000:]
@@ -418,7 +543,7 @@ def test_chromium_screenshot_of_the_page(history: History, tmp_path: Path) -> No
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", data[16:24]) == (1280, 2000)
-    assert len(data) > 50_000          # a blank page is a few kB; charts and tables make it far more
+    assert len(data) > 50_000  # a blank page is a few kB; charts and tables make it far more
     if os.environ.get("FBSYNC_KEEP_REPORT_SCREENSHOT"):
         shutil.copy(png, os.environ["FBSYNC_KEEP_REPORT_SCREENSHOT"])
 

@@ -22,8 +22,20 @@ from apscheduler.triggers.cron import CronTrigger
 
 from fbsync.config import LoadedConfig, load_config
 from fbsync.errors import AudienceError
-from fbsync.scheduler import (ConfigWatcher, Dispatcher, Entry, Timetable, entries, format_next_runs, last_runs,
-                              next_runs, run_scheduler, serve, upcoming, utc_now)
+from fbsync.scheduler import (
+    ConfigWatcher,
+    Dispatcher,
+    Entry,
+    Timetable,
+    entries,
+    format_next_runs,
+    last_runs,
+    next_runs,
+    run_scheduler,
+    serve,
+    upcoming,
+    utc_now,
+)
 from fbsync.state.store import StateStore
 
 PARIS, NEW_YORK = ZoneInfo("Europe/Paris"), ZoneInfo("America/New_York")
@@ -65,8 +77,12 @@ class FakeClock:
 class Recorder:
     """A fake run_sync: records (time, names), takes ``duration`` of fake time, may fail on chosen calls."""
 
-    def __init__(self, clock: FakeClock, duration: timedelta | Callable[[list[str]], timedelta] = timedelta(minutes=5),
-                 failures: dict[int, Exception] | None = None) -> None:
+    def __init__(
+        self,
+        clock: FakeClock,
+        duration: timedelta | Callable[[list[str]], timedelta] = timedelta(minutes=5),
+        failures: dict[int, Exception] | None = None,
+    ) -> None:
         self.clock, self.duration, self.failures = clock, duration, failures or {}
         self.calls: list[tuple[datetime, list[str]]] = []
 
@@ -86,17 +102,18 @@ def simulate(d: Dispatcher, clock: FakeClock, end: datetime) -> None:
 
 # --------------------------------------------------------------------------- fire times, --list
 
+
 def test_next_runs_are_monday_6am_paris_across_both_dst_changes(tmp_path: Path) -> None:
     loaded = write_config(tmp_path)
-    spring = {r["name"]: r for r in next_runs(loaded, utc(2025, 3, 24, 6))}      # Monday 07:00 CET
-    assert spring["a"]["next_run"] == "2025-03-31T06:00:00+02:00"                  # DST began on the 30th
+    spring = {r["name"]: r for r in next_runs(loaded, utc(2025, 3, 24, 6))}  # Monday 07:00 CET
+    assert spring["a"]["next_run"] == "2025-03-31T06:00:00+02:00"  # DST began on the 30th
     assert spring["a"]["upcoming"][:2] == ["2025-03-31T06:00:00+02:00", "2025-04-07T06:00:00+02:00"]
     assert spring["a"]["cron"] == "0 6 * * MON" and spring["a"]["timezone"] == "Europe/Paris"
-    assert spring["lal"]["next_run"] == spring["a"]["next_run"]                    # lookalikes are scheduled too
+    assert spring["lal"]["next_run"] == spring["a"]["next_run"]  # lookalikes are scheduled too
     assert spring["c"]["next_run"] == "2025-03-25T06:00:00+01:00"
     assert spring["d"]["next_run"] == "2025-04-01T09:30:00-04:00"
-    autumn = {r["name"]: r for r in next_runs(loaded, utc(2025, 10, 20, 5))}      # Monday 07:00 CEST
-    assert autumn["a"]["next_run"] == "2025-10-27T06:00:00+01:00"                  # DST ended on the 26th
+    autumn = {r["name"]: r for r in next_runs(loaded, utc(2025, 10, 20, 5))}  # Monday 07:00 CEST
+    assert autumn["a"]["next_run"] == "2025-10-27T06:00:00+01:00"  # DST ended on the 26th
     assert datetime.fromisoformat(autumn["a"]["next_run"]) == utc(2025, 10, 27, 5)
     json.dumps(next_runs(loaded))
     table = format_next_runs(next_runs(loaded, utc(2025, 3, 24, 6)))
@@ -109,29 +126,30 @@ def test_a_local_time_that_happens_twice_runs_once_and_a_skipped_one_an_hour_lat
     autumn = [t.astimezone(PARIS).isoformat() for t in upcoming(trig, utc(2025, 10, 25, 12), 2)]
     assert autumn == ["2025-10-26T02:30:00+02:00", "2025-10-27T02:30:00+01:00"]
     spring = upcoming(trig, utc(2025, 3, 29, 12), 2)
-    assert spring == [utc(2025, 3, 30, 1, 30), utc(2025, 3, 31, 0, 30)]           # 03:30 CEST, then 02:30 CEST
+    assert spring == [utc(2025, 3, 30, 1, 30), utc(2025, 3, 31, 0, 30)]  # 03:30 CEST, then 02:30 CEST
 
 
 # --------------------------------------------------------------------------- coalescing and misfire grace
 
+
 def test_several_missed_runs_coalesce_into_one() -> None:
     tt = Timetable([entry("h", "0 * * * *")], utc(2025, 3, 3, 6, 30), grace=HOUR)
     assert tt.next_wakeup() == utc(2025, 3, 3, 7)
-    assert tt.take_due(utc(2025, 3, 3, 10, 30)) == ["h"]            # 07:00, 08:00, 09:00, 10:00 → one run
+    assert tt.take_due(utc(2025, 3, 3, 10, 30)) == ["h"]  # 07:00, 08:00, 09:00, 10:00 → one run
     assert tt.next_wakeup() == utc(2025, 3, 3, 11)
     assert tt.take_due(utc(2025, 3, 3, 10, 31)) == []
 
 
 WEEKLY = entry("a", "0 6 * * MON", "Europe/Paris")
-FIRE = utc(2025, 3, 24, 5)                                          # Monday 24 March 06:00 CET
+FIRE = utc(2025, 3, 24, 5)  # Monday 24 March 06:00 CET
 
 
 def test_a_run_missed_30_minutes_ago_runs_at_start_up() -> None:
-    last = {"a": utc(2025, 3, 17, 5, 0, 10)}                        # the previous Monday's run
+    last = {"a": utc(2025, 3, 17, 5, 0, 10)}  # the previous Monday's run
     tt = Timetable([WEEKLY], FIRE + timedelta(minutes=30), grace=HOUR, last_runs=last)
     assert tt.catch_up == {"a": FIRE} and tt.next_wakeup() == FIRE
     assert tt.take_due(FIRE + timedelta(minutes=30, seconds=1)) == ["a"]
-    assert tt.next_wakeup() == utc(2025, 3, 31, 4)                  # then the next Monday (CEST)
+    assert tt.next_wakeup() == utc(2025, 3, 31, 4)  # then the next Monday (CEST)
 
 
 def test_a_run_missed_two_days_ago_waits_for_the_next_one_with_a_1h_grace() -> None:
@@ -141,11 +159,11 @@ def test_a_run_missed_two_days_ago_waits_for_the_next_one_with_a_1h_grace() -> N
 
 def test_start_up_catch_up_needs_a_missed_run() -> None:
     served = Timetable([WEEKLY], FIRE + timedelta(minutes=30), grace=HOUR, last_runs={"a": FIRE + timedelta(seconds=1)})
-    assert served.catch_up == {}                                     # that fire already ran
+    assert served.catch_up == {}  # that fire already ran
     never = Timetable([WEEKLY], FIRE + timedelta(minutes=30), grace=HOUR, last_runs={})
-    assert never.catch_up == {"a": FIRE}                             # never ran: catch up
+    assert never.catch_up == {"a": FIRE}  # never ran: catch up
     unknown = Timetable([WEEKLY], FIRE + timedelta(minutes=30), grace=HOUR)
-    assert unknown.catch_up == {}                                    # no state store: nothing is known
+    assert unknown.catch_up == {}  # no state store: nothing is known
 
 
 def test_a_fire_missed_while_suspended_beyond_the_grace_is_skipped(caplog: pytest.LogCaptureFixture) -> None:
@@ -172,8 +190,10 @@ def test_last_runs_come_from_the_state_store(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- simulated time
 
-def test_a_simulated_month_runs_each_group_once_at_its_instant(tmp_path: Path,
-                                                               caplog: pytest.LogCaptureFixture) -> None:
+
+def test_a_simulated_month_runs_each_group_once_at_its_instant(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     start, end = utc(2025, 3, 1), utc(2025, 4, 1)
     clock = FakeClock(start)
     run = Recorder(clock, failures={2: RuntimeError("boom"), 4: AudienceError("CRM down")})
@@ -186,22 +206,25 @@ def test_a_simulated_month_runs_each_group_once_at_its_instant(tmp_path: Path,
         at = datetime(2025, 3, day, 6, tzinfo=PARIS)
         expected.append((at.astimezone(UTC), ["a", "b", "c", "lal"] if at.weekday() == 0 else ["c"]))
     expected.sort()
-    assert run.calls == expected                       # 32 calls; Mondays in one call; DST on the 30th
+    assert run.calls == expected  # 32 calls; Mondays in one call; DST on the 30th
     assert run.calls[-1][0] == utc(2025, 3, 31, 4)
-    assert "scheduled sync of d failed unexpectedly" in caplog.text     # calls 2 and 4 raised …
+    assert "scheduled sync of d failed unexpectedly" in caplog.text  # calls 2 and 4 raised …
     assert "scheduled sync of a, b, c, lal failed: CRM down" in caplog.text
-    assert len(run.calls) == 32                         # … and the scheduler went on
+    assert len(run.calls) == 32  # … and the scheduler went on
 
 
 def test_fires_during_a_long_run_follow_it_as_one_call() -> None:
     clock = FakeClock(utc(2025, 3, 3, 5))
-    run = Recorder(clock, duration=lambda names: timedelta(hours=3, minutes=5) if "long" in names
-                   else timedelta(minutes=1))
+    run = Recorder(
+        clock, duration=lambda names: timedelta(hours=3, minutes=5) if "long" in names else timedelta(minutes=1)
+    )
     tt = Timetable([entry("long", "0 6 * * *"), entry("hourly", "0 * * * *")], clock.now, grace=timedelta(seconds=60))
     simulate(Dispatcher(tt, run, stop=threading.Event(), clock=clock), clock, utc(2025, 3, 3, 10, 30))
-    assert run.calls == [(utc(2025, 3, 3, 6), ["long", "hourly"]),
-                         (utc(2025, 3, 3, 9, 5), ["hourly"]),      # 07:00, 08:00 and 09:00 queued behind it
-                         (utc(2025, 3, 3, 10), ["hourly"])]
+    assert run.calls == [
+        (utc(2025, 3, 3, 6), ["long", "hourly"]),
+        (utc(2025, 3, 3, 9, 5), ["hourly"]),  # 07:00, 08:00 and 09:00 queued behind it
+        (utc(2025, 3, 3, 10), ["hourly"]),
+    ]
 
 
 def test_a_set_stop_event_runs_nothing_more() -> None:
@@ -217,10 +240,12 @@ def test_a_set_stop_event_runs_nothing_more() -> None:
 
 # --------------------------------------------------------------------------- YAML reload
 
-def test_yaml_changes_rebuild_the_jobs_and_a_broken_file_is_kept_out(tmp_path: Path,
-                                                                      caplog: pytest.LogCaptureFixture) -> None:
+
+def test_yaml_changes_rebuild_the_jobs_and_a_broken_file_is_kept_out(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     loaded = write_config(tmp_path)
-    clock = FakeClock(utc(2025, 3, 24, 6))          # Monday 07:00 CET
+    clock = FakeClock(utc(2025, 3, 24, 6))  # Monday 07:00 CET
     tt = Timetable(entries(loaded), clock.now, grace=HOUR)
     d = Dispatcher(tt, Recorder(clock), stop=threading.Event(), clock=clock, watcher=ConfigWatcher(loaded, env={}))
     assert not d.check_reload()
@@ -229,15 +254,17 @@ def test_yaml_changes_rebuild_the_jobs_and_a_broken_file_is_kept_out(tmp_path: P
         loaded.path.write_text(text)
         os.utime(loaded.path, ns=(time.time_ns() + bump, time.time_ns() + bump))
 
-    rewrite(YAML, 10**9)                             # touched, same content: nothing to do
+    rewrite(YAML, 10**9)  # touched, same content: nothing to do
     assert not d.check_reload()
-    new = YAML.replace('schedule: "0 6 * * *"', 'schedule: "0 7 * * *"') + \
-        '  - {name: e, query: "SELECT e FROM t", keys: {EMAIL: e}, schedule: "0 8 * * *"}\n'
+    new = (
+        YAML.replace('schedule: "0 6 * * *"', 'schedule: "0 7 * * *"')
+        + '  - {name: e, query: "SELECT e FROM t", keys: {EMAIL: e}, schedule: "0 8 * * *"}\n'
+    )
     rewrite(new, 2 * 10**9)
     assert d.check_reload()
     assert list(tt.entries) == ["a", "b", "c", "d", "lal", "e"]
-    assert tt.due["c"] == utc(2025, 3, 25, 6) and tt.due["e"] == utc(2025, 3, 24, 7)   # 08:00 CET today
-    assert tt.due["a"] == utc(2025, 3, 31, 4)        # unchanged schedule keeps its due time
+    assert tt.due["c"] == utc(2025, 3, 25, 6) and tt.due["e"] == utc(2025, 3, 24, 7)  # 08:00 CET today
+    assert tt.due["a"] == utc(2025, 3, 31, 4)  # unchanged schedule keeps its due time
     with caplog.at_level(logging.ERROR, "fbsync.scheduler"):
         rewrite("version: 1\naudiences: [", 3 * 10**9)
         assert not d.check_reload()
@@ -246,6 +273,7 @@ def test_yaml_changes_rebuild_the_jobs_and_a_broken_file_is_kept_out(tmp_path: P
 
 
 # --------------------------------------------------------------------------- the real APScheduler adapter
+
 
 def test_apscheduler_fires_a_job_within_a_second_and_survives_a_failing_run() -> None:
     stop = threading.Event()
@@ -282,7 +310,8 @@ def test_run_scheduler_catches_up_a_missed_run_from_the_store_then_stops(tmp_pat
 
 
 def test_stopping_right_after_a_wake_up_raises_nothing_in_apscheduler_threads(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The sync stops the scheduler from inside the first wake-up, so shutdown races with APScheduler
     # removing the date job it just fired; that used to fail ~1 time in 100 with JobLookupError in
     # APScheduler's thread. 40 rounds here (400 in a row passed when the fix went in).
@@ -295,8 +324,9 @@ def test_stopping_right_after_a_wake_up_raises_nothing_in_apscheduler_threads(
         for round_ in range(40):
             store = StateStore.open(tmp_path / f"state{round_}")
             try:
-                assert run_scheduler(loaded, lambda names, ev: ev.set(), store=store, stop=threading.Event(),
-                                     env={}) == 0
+                assert (
+                    run_scheduler(loaded, lambda names, ev: ev.set(), store=store, stop=threading.Event(), env={}) == 0
+                )
             finally:
                 store.engine.dispose()
     finally:
@@ -330,8 +360,12 @@ SIGTERM_SCRIPT = textwrap.dedent("""
 def test_sigterm_sets_the_stop_event_lets_the_run_finish_and_exits_0(tmp_path: Path) -> None:
     loaded = write_config(tmp_path, YAML.replace('schedule: "0 6 * * *"', 'schedule: "* * * * *"'))
     out = tmp_path / "out.txt"
-    proc = subprocess.Popen([sys.executable, "-c", SIGTERM_SCRIPT, str(loaded.path), str(out), str(tmp_path / "st")],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SIGTERM_SCRIPT, str(loaded.path), str(out), str(tmp_path / "st")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 15
         while not (out.exists() and out.read_text().startswith("started")):
@@ -349,8 +383,12 @@ def test_sigterm_sets_the_stop_event_lets_the_run_finish_and_exits_0(tmp_path: P
 def test_a_changed_yaml_is_picked_up_while_the_scheduler_runs(tmp_path: Path) -> None:
     loaded = write_config(tmp_path)
     stop = threading.Event()
-    d = Dispatcher(Timetable(entries(loaded), utc_now(), grace=HOUR), lambda names, ev: None, stop=stop,
-                   watcher=ConfigWatcher(loaded, env={}))
+    d = Dispatcher(
+        Timetable(entries(loaded), utc_now(), grace=HOUR),
+        lambda names, ev: None,
+        stop=stop,
+        watcher=ConfigWatcher(loaded, env={}),
+    )
 
     def edit_then_stop() -> None:
         time.sleep(0.3)

@@ -9,10 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from fbsync.state.crypto import RowCipher, load_master_key
 from fbsync.errors import ConfigError
+from fbsync.state.crypto import RowCipher, load_master_key
 from fbsync.state.store import StateStore, pending
-
 
 TABLES = ("run_audiences", "runs", "ledger_pending", "ledger", "audiences", "suppressed", "schema_version")
 
@@ -60,7 +59,7 @@ def test_cipher_round_trip_and_fingerprints() -> None:
     row = ("a" * 64, "", "b" * 64)
     blob = c.encrypt(row)
     assert c.decrypt(blob) == row
-    assert c.encrypt(row) != blob                              # random nonce
+    assert c.encrypt(row) != blob  # random nonce
     fp = c.fingerprint(("EMAIL", "PHONE", "FN"), row)
     assert len(fp) == 16 and fp == c.fingerprint(("EMAIL", "PHONE", "FN"), row)
     assert fp != RowCipher(b"other-key" * 4).fingerprint(("EMAIL", "PHONE", "FN"), row)
@@ -100,7 +99,7 @@ def test_store_file_is_0600_and_holds_no_hash_or_plaintext(tmp_path: Path) -> No
 def test_ledger_operations_are_idempotent_and_ordered(store: StateStore) -> None:
     rows = [(bytes([i]) * 16, b"enc%d" % i) for i in range(10)]
     store.record_added("a", rows[:6])
-    store.record_added("a", rows[4:])           # overlap: an in-flight batch sent twice
+    store.record_added("a", rows[4:])  # overlap: an in-flight batch sent twice
     assert store.ledger_count("a") == 10
     assert [f for chunk in store.iter_fingerprints("a", chunk=3) for f in chunk] == sorted(f for f, _ in rows)
     store.record_removed("a", [rows[0][0], rows[1][0]])
@@ -160,7 +159,7 @@ def test_migrations_run_once_and_refuse_a_newer_store(tmp_path: Path) -> None:
     from fbsync.state.store import SCHEMA_VERSION, schema_version
 
     StateStore.open(tmp_path).engine.dispose()
-    store = StateStore.open(tmp_path)                   # a second open changes nothing
+    store = StateStore.open(tmp_path)  # a second open changes nothing
     with store.engine.begin() as c:
         assert c.execute(sa.select(schema_version.c.version)).scalars().all() == [SCHEMA_VERSION]
         c.execute(schema_version.update().values(version=SCHEMA_VERSION + 1))

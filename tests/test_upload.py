@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from e2e_helpers import Workdir, make_workdir
 
 from fbsync import identity
 from fbsync.sandbox import running_sandbox
-
-from e2e_helpers import Workdir, make_workdir
 
 pytestmark = pytest.mark.e2e
 
@@ -23,10 +22,15 @@ def wd(tmp_path: Path, demo_crm: Path):  # type: ignore[no-untyped-def]
 
 
 def people(n: int, start: int = 0) -> pd.DataFrame:
-    return pd.DataFrame({"Email": [f"client.{i}@exemple.fr" for i in range(start, start + n)],
-                         "tel": [f"06 {i // 10000 % 100:02d} {i // 100 % 100:02d} {i % 100:02d} 11" for i in
-                                 range(start, start + n)],
-                         "notes": ["never read"] * n})
+    return pd.DataFrame(
+        {
+            "Email": [f"client.{i}@exemple.fr" for i in range(start, start + n)],
+            "tel": [
+                f"06 {i // 10000 % 100:02d} {i // 100 % 100:02d} {i % 100:02d} 11" for i in range(start, start + n)
+            ],
+            "notes": ["never read"] * n,
+        }
+    )
 
 
 def hashed(df: pd.DataFrame) -> set[tuple[str, ...]]:
@@ -52,7 +56,7 @@ def test_upload_add_remove_replace_into_a_new_audience(wd: Workdir, tmp_path: Pa
     rep = up(wd, write(first, "first"), "--audience", "salon_2026", *maps)
     assert rep["action"] == "created" and rep["added"] == 12_000
     assert wd.members("salon_2026") == hashed(first)
-    more = people(3_000, start=11_000)                       # 1,000 already there
+    more = people(3_000, start=11_000)  # 1,000 already there
     rep = up(wd, write(more, "more"), "--audience", "salon_2026", *maps)
     assert rep["added"] == 2_000 and wd.members("salon_2026") == hashed(first) | hashed(more)
     gone = people(500)
@@ -105,9 +109,8 @@ def test_upload_replace_goes_through_the_shrink_guard(wd: Workdir, tmp_path: Pat
     for path in (small, empty):
         r = wd.run("upload", str(path), "--audience", "fair_2026", "--mode", "replace", *maps)
         assert r.exit_code == 1, r.output
-        assert "--force" in r.stderr and wd.writes() == writes          # refused: nothing sent
-    assert "leaving 10" in wd.run("upload", str(small), "--audience", "fair_2026", "--mode", "replace",
-                                  *maps).stderr
+        assert "--force" in r.stderr and wd.writes() == writes  # refused: nothing sent
+    assert "leaving 10" in wd.run("upload", str(small), "--audience", "fair_2026", "--mode", "replace", *maps).stderr
     assert wd.members("fair_2026") == hashed(people(1_000))
     rep = up(wd, small, "--audience", "fair_2026", "--mode", "replace", "--force", *maps)
     assert rep["replaced"] == 10 and wd.members("fair_2026") == hashed(people(10, start=5_000))

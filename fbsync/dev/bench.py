@@ -25,8 +25,8 @@ import resource
 import sys
 import time
 import unicodedata
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
 
 Figure = dict[str, object]
 
@@ -52,7 +52,9 @@ class Group:
 GROUPS: dict[str, Group] = {}
 
 
-def register(name: str, description: str) -> Callable[[Callable[[Options], Iterator[Figure]]], Callable[[Options], Iterator[Figure]]]:
+def register(
+    name: str, description: str
+) -> Callable[[Callable[[Options], Iterator[Figure]]], Callable[[Options], Iterator[Figure]]]:
     """Decorator adding a benchmark group under ``name``."""
 
     def add(run: Callable[[Options], Iterator[Figure]]) -> Callable[[Options], Iterator[Figure]]:
@@ -74,7 +76,7 @@ def discover() -> dict[str, str]:
         if info.name.startswith("bench_"):
             try:
                 importlib.import_module(f"fbsync.dev.{info.name}")
-            except Exception as exc:  # noqa: BLE001 - one broken group must not hide the others
+            except Exception as exc:
                 failed[info.name] = f"{type(exc).__name__}: {exc}"
     return failed
 
@@ -100,28 +102,169 @@ def timed(run: Callable[[], object]) -> tuple[float, object]:
 
 # --- identity: data -------------------------------------------------------------
 
-_FIRST = ("Jean Marie Pierre Nathalie Philippe Isabelle Michel Catherine Alain Sylvie Éric "
-          "Valérie Stéphane Hélène François Françoise Jérôme Céline Frédéric Élodie Sébastien "
-          "Léa Chloé Zoé Maël Noémie Loïc Gaëlle Benoît Anaïs Jean-Pierre Marie-Claire Joël "
-          "Hervé Thérèse Agnès Cédric Amélie Clément Aurélien Mathéo Inès Raphaël Océane").split()
-_LAST = ("Martin Bernard Dubois Thomas Robert Richard Petit Durand Leroy Moreau Simon Laurent "
-         "Lefèvre Michel Garcia David Bertrand Roux Vincent Fournier Morel Girard André Lefèbvre "
-         "Mercier Dupont Lambert Bonnet François Martinez Le_Gall D'Artagnan N'Diaye Benoît "
-         "Gérard Müller Boyer Chevalier Lemaître Faure Rousseau Blanc Guérin Muller Hénaff").split()
-_CITIES = (("Paris", "75001"), ("Paris 8e", "75008"), ("PARIS", "75015"), ("Marseille", "13001"),
-           ("Lyon 3ème", "69003"), ("Lyon", "69002"), ("Toulouse", "31000"), ("Nice", "06000"),
-           ("Nantes", "44000"), ("Strasbourg", "67000"), ("Montpellier", "34000"),
-           ("Bordeaux", "33000"), ("Lille", "59000"), ("Rennes", "35000"), ("Reims", "51100"),
-           ("Saint-Étienne", "42000"), ("Le Havre", "76600"), ("Toulon", "83000"),
-           ("Grenoble", "38000"), ("Dijon", "21000"), ("Angers", "49000"), ("Nîmes", "30000"),
-           ("Aix-en-Provence", "13100"), ("Clermont-Ferrand", "63000"), ("Besançon", "25000"),
-           ("Boulogne-Billancourt", "92100"), ("Orléans", "45000"), ("Créteil", "94000"),
-           ("Saint-Denis", "93200"), ("Évry-Courcouronnes", "91000"), ("Ajaccio", "20000"),
-           ("Fort-de-France", "97200"), ("Saint-Pierre", "97410"), ("Bourg-en-Bresse", "01000"))
-_DOMAINS = "gmail.com orange.fr free.fr laposte.net hotmail.fr wanadoo.fr sfr.fr yahoo.fr outlook.fr".split()
-_COUNTRIES = ["FR"] * 16 + ["France", "fr", "FRA", "france", "Belgique", "BE", "Suisse", "Allemagne", "Royaume-Uni", "Frnace"]
-_PHONE_SHAPES = ("0{n}", "0{a} {b} {c} {d} {e}", "0{a}.{b}.{c}.{d}.{e}", "+33 {a} {b} {c} {d} {e}",
-                 "+33 (0){a} {b} {c} {d} {e}", "0033 {a} {b} {c} {d} {e}", "33{n}", "+33{n}", "0{a}-{b}-{c}-{d}-{e}")
+_FIRST = [
+    "Jean",
+    "Marie",
+    "Pierre",
+    "Nathalie",
+    "Philippe",
+    "Isabelle",
+    "Michel",
+    "Catherine",
+    "Alain",
+    "Sylvie",
+    "Éric",
+    "Valérie",
+    "Stéphane",
+    "Hélène",
+    "François",
+    "Françoise",
+    "Jérôme",
+    "Céline",
+    "Frédéric",
+    "Élodie",
+    "Sébastien",
+    "Léa",
+    "Chloé",
+    "Zoé",
+    "Maël",
+    "Noémie",
+    "Loïc",
+    "Gaëlle",
+    "Benoît",
+    "Anaïs",
+    "Jean-Pierre",
+    "Marie-Claire",
+    "Joël",
+    "Hervé",
+    "Thérèse",
+    "Agnès",
+    "Cédric",
+    "Amélie",
+    "Clément",
+    "Aurélien",
+    "Mathéo",
+    "Inès",
+    "Raphaël",
+    "Océane",
+]
+_LAST = [
+    "Martin",
+    "Bernard",
+    "Dubois",
+    "Thomas",
+    "Robert",
+    "Richard",
+    "Petit",
+    "Durand",
+    "Leroy",
+    "Moreau",
+    "Simon",
+    "Laurent",
+    "Lefèvre",
+    "Michel",
+    "Garcia",
+    "David",
+    "Bertrand",
+    "Roux",
+    "Vincent",
+    "Fournier",
+    "Morel",
+    "Girard",
+    "André",
+    "Lefèbvre",
+    "Mercier",
+    "Dupont",
+    "Lambert",
+    "Bonnet",
+    "François",
+    "Martinez",
+    "Le_Gall",
+    "D'Artagnan",
+    "N'Diaye",
+    "Benoît",
+    "Gérard",
+    "Müller",
+    "Boyer",
+    "Chevalier",
+    "Lemaître",
+    "Faure",
+    "Rousseau",
+    "Blanc",
+    "Guérin",
+    "Muller",
+    "Hénaff",
+]
+_CITIES = (
+    ("Paris", "75001"),
+    ("Paris 8e", "75008"),
+    ("PARIS", "75015"),
+    ("Marseille", "13001"),
+    ("Lyon 3ème", "69003"),
+    ("Lyon", "69002"),
+    ("Toulouse", "31000"),
+    ("Nice", "06000"),
+    ("Nantes", "44000"),
+    ("Strasbourg", "67000"),
+    ("Montpellier", "34000"),
+    ("Bordeaux", "33000"),
+    ("Lille", "59000"),
+    ("Rennes", "35000"),
+    ("Reims", "51100"),
+    ("Saint-Étienne", "42000"),
+    ("Le Havre", "76600"),
+    ("Toulon", "83000"),
+    ("Grenoble", "38000"),
+    ("Dijon", "21000"),
+    ("Angers", "49000"),
+    ("Nîmes", "30000"),
+    ("Aix-en-Provence", "13100"),
+    ("Clermont-Ferrand", "63000"),
+    ("Besançon", "25000"),
+    ("Boulogne-Billancourt", "92100"),
+    ("Orléans", "45000"),
+    ("Créteil", "94000"),
+    ("Saint-Denis", "93200"),
+    ("Évry-Courcouronnes", "91000"),
+    ("Ajaccio", "20000"),
+    ("Fort-de-France", "97200"),
+    ("Saint-Pierre", "97410"),
+    ("Bourg-en-Bresse", "01000"),
+)
+_DOMAINS = [
+    "gmail.com",
+    "orange.fr",
+    "free.fr",
+    "laposte.net",
+    "hotmail.fr",
+    "wanadoo.fr",
+    "sfr.fr",
+    "yahoo.fr",
+    "outlook.fr",
+]
+_COUNTRIES = ["FR"] * 16 + [
+    "France",
+    "fr",
+    "FRA",
+    "france",
+    "Belgique",
+    "BE",
+    "Suisse",
+    "Allemagne",
+    "Royaume-Uni",
+    "Frnace",
+]
+_PHONE_SHAPES = (
+    "0{n}",
+    "0{a} {b} {c} {d} {e}",
+    "0{a}.{b}.{c}.{d}.{e}",
+    "+33 {a} {b} {c} {d} {e}",
+    "+33 (0){a} {b} {c} {d} {e}",
+    "0033 {a} {b} {c} {d} {e}",
+    "33{n}",
+    "+33{n}",
+    "0{a}-{b}-{c}-{d}-{e}",
+)
 
 
 def _ascii(text: str) -> str:
@@ -146,8 +289,13 @@ def _phone(rng: random.Random) -> str:
 def _email(rng: random.Random, first: str, last: str) -> str:
     roll = rng.random()
     if roll < 0.03:
-        return rng.choice(["", " ", "None"]) if roll < 0.02 else rng.choice(
-            [f"{_ascii(first)}@", f"{_ascii(first)} {_ascii(last)}@gmail.com", "n/a", f"{_ascii(last)}.fr"])
+        return (
+            rng.choice(["", " ", "None"])
+            if roll < 0.02
+            else rng.choice(
+                [f"{_ascii(first)}@", f"{_ascii(first)} {_ascii(last)}@gmail.com", "n/a", f"{_ascii(last)}.fr"]
+            )
+        )
     local = f"{_ascii(first)}.{_ascii(last)}{rng.randrange(10_000)}"
     address = f"{local}@{rng.choice(_DOMAINS)}"
     return address.upper() if roll > 0.97 else (f" {address} " if roll > 0.95 else address)
@@ -177,7 +325,9 @@ def identity_rows(rows: int, seed: int) -> dict[str, list[str]]:
         columns["LN"].append(_name(rng, last))
         columns["CT"].append(city if rng.random() > 0.02 else "")
         roll = rng.random()
-        columns["ZIP"].append(zip_code if roll > 0.03 else rng.choice(["F-" + zip_code, zip_code + " CEDEX", "n/a", ""]))
+        columns["ZIP"].append(
+            zip_code if roll > 0.03 else rng.choice(["F-" + zip_code, zip_code + " CEDEX", "n/a", ""])
+        )
         columns["COUNTRY"].append(rng.choice(_COUNTRIES))
     return columns
 
@@ -188,7 +338,7 @@ def identity_rows(rows: int, seed: int) -> dict[str, list[str]]:
 def _chunks(columns: dict[str, list[str]], size: int) -> Iterator[dict[str, list[str]]]:
     total = len(next(iter(columns.values())))
     for start in range(0, total, size):
-        yield {key: values[start:start + size] for key, values in columns.items()}
+        yield {key: values[start : start + size] for key, values in columns.items()}
 
 
 def _run_sdk(columns: dict[str, list[str]], limit: int) -> tuple[int, float]:
@@ -211,31 +361,52 @@ def _run_fbsync(columns: dict[str, list[str]], options: Options, workers: int) -
     with Engine(workers=workers) as engine:
         startup, _ = timed(lambda: list(engine.imap(chunks[:1], "FR")))  # fork the pool, warm it
         seconds, kept = timed(lambda: sum(len(b.rows) for b in engine.imap(chunks, "FR")))
-    return {"seconds": seconds, "kept_rows": kept, "startup_s": round(startup, 3),
-            "note": "pool started and warmed on one chunk before timing (startup_s)"}
+    return {
+        "seconds": seconds,
+        "kept_rows": kept,
+        "startup_s": round(startup, 3),
+        "note": "pool started and warmed on one chunk before timing (startup_s)",
+    }
 
 
 def _case(case: str, columns: dict[str, list[str]], options: Options) -> Iterator[Figure]:
     sdk_rows, sdk_seconds = _run_sdk(columns, options.sdk_rows)
     sdk_rate = sdk_rows / sdk_seconds
-    yield {"case": case, "engine": "facebook_business.format_params", "rows": sdk_rows,
-           "seconds": round(sdk_seconds, 3), "rows_per_s": round(sdk_rate),
-           "note": f"SDK timed on the first {sdk_rows} rows (is_raw=True)"}
+    yield {
+        "case": case,
+        "engine": "facebook_business.format_params",
+        "rows": sdk_rows,
+        "seconds": round(sdk_seconds, 3),
+        "rows_per_s": round(sdk_rate),
+        "note": f"SDK timed on the first {sdk_rows} rows (is_raw=True)",
+    }
     for workers in (1, options.workers):
         run = _run_fbsync(columns, options, workers)
         rows = len(next(iter(columns.values())))
         rate = rows / float(run.pop("seconds"))  # type: ignore[arg-type]
-        yield {"case": case, "engine": "fbsync" if workers == 1 else "fbsync-parallel",
-               "workers": workers, "chunk": options.chunk, "rows": rows,
-               "seconds": round(rows / rate, 3), "rows_per_s": round(rate),
-               "ratio_vs_sdk": round(rate / sdk_rate, 1), **run}
+        yield {
+            "case": case,
+            "engine": "fbsync" if workers == 1 else "fbsync-parallel",
+            "workers": workers,
+            "chunk": options.chunk,
+            "rows": rows,
+            "seconds": round(rows / rate, 3),
+            "rows_per_s": round(rate),
+            "ratio_vs_sdk": round(rate / sdk_rate, 1),
+            **run,
+        }
 
 
 @register("identity", "normalize + SHA-256 of French customer rows vs Meta's SDK helper")
 def bench_identity(options: Options) -> Iterator[Figure]:
     seconds, columns = timed(lambda: identity_rows(options.rows, options.seed))
-    yield {"case": "generate", "engine": "bench", "rows": options.rows, "seconds": round(seconds, 3),
-           "note": f"seed {options.seed}; 7 keys"}
+    yield {
+        "case": "generate",
+        "engine": "bench",
+        "rows": options.rows,
+        "seconds": round(seconds, 3),
+        "note": f"seed {options.seed}; 7 keys",
+    }
     yield from _case("7key", columns, options)  # type: ignore[arg-type]
     yield from _case("email", {"EMAIL": columns["EMAIL"]}, options)  # type: ignore[index]
 
@@ -251,16 +422,24 @@ def _complete(group: str, figure: Figure) -> Figure:
 def main(argv: Sequence[str] | None = None) -> int:
     failed = discover()
     groups = "; ".join(f"{g.name}: {g.description}" for g in GROUPS.values())
-    parser = argparse.ArgumentParser(prog="python -m fbsync.bench",
-                                     description=f"Run benchmark groups, one JSON line per figure. Groups: {groups}.")
+    parser = argparse.ArgumentParser(
+        prog="python -m fbsync.bench", description=f"Run benchmark groups, one JSON line per figure. Groups: {groups}."
+    )
     parser.add_argument("groups", nargs="*", help=f"groups to run (default: all): {', '.join(GROUPS)}")
     parser.add_argument("--rows", type=int, default=Options.rows, help="rows to generate (default %(default)s)")
     parser.add_argument("--seed", type=int, default=Options.seed, help="data seed (default %(default)s)")
-    parser.add_argument("--chunk", type=int, default=Options.chunk, help="rows per hash_batch call (default %(default)s)")
-    parser.add_argument("--sdk-rows", type=int, default=Options.sdk_rows,
-                        help="rows timed through Meta's SDK helper (default %(default)s)")
-    parser.add_argument("--workers", type=int, default=Options.workers,
-                        help="cores for the parallel engine (default %(default)s)")
+    parser.add_argument(
+        "--chunk", type=int, default=Options.chunk, help="rows per hash_batch call (default %(default)s)"
+    )
+    parser.add_argument(
+        "--sdk-rows",
+        type=int,
+        default=Options.sdk_rows,
+        help="rows timed through Meta's SDK helper (default %(default)s)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=Options.workers, help="cores for the parallel engine (default %(default)s)"
+    )
     args = parser.parse_args(argv)
     unknown = [g for g in args.groups if g not in GROUPS]
     if unknown:

@@ -27,8 +27,15 @@ from .bench import Options, register
 URL = os.environ.get("FBSYNC_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 TABLE = "fbsync_bench_customers"
 QUERY = f"SELECT email, phone, first_name, last_name, city, zip, country FROM {TABLE}"
-KEYS = {"EMAIL": "email", "PHONE": "phone", "FN": "first_name", "LN": "last_name", "CT": "city", "ZIP": "zip",
-        "COUNTRY": "country"}
+KEYS = {
+    "EMAIL": "email",
+    "PHONE": "phone",
+    "FN": "first_name",
+    "LN": "last_name",
+    "CT": "city",
+    "ZIP": "zip",
+    "COUNTRY": "country",
+}
 
 CHILD = r"""
 import json, sys, time
@@ -82,18 +89,20 @@ def _load(n: int, seed: int) -> None:
         src = sqlite3.connect(db)
         with psycopg.connect(URL.replace("postgresql+psycopg://", "postgresql://")) as conn:
             conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
-            conn.execute(f"CREATE TABLE {TABLE} (email text, phone text, first_name text, last_name text, "
-                         "city text, zip text, country text)")
+            conn.execute(
+                f"CREATE TABLE {TABLE} (email text, phone text, first_name text, last_name text, "
+                "city text, zip text, country text)"
+            )
             with conn.cursor().copy(f"COPY {TABLE} FROM STDIN") as cp:
-                for row in src.execute("SELECT email, phone, first_name, last_name, city, zip, country "
-                                       "FROM customers"):
+                for row in src.execute("SELECT email, phone, first_name, last_name, city, zip, country FROM customers"):
                     cp.write_row(row)
         src.close()
 
 
 def _case(case: str) -> dict[str, Any]:
-    p = subprocess.run([sys.executable, "-c", CHILD, case, URL, QUERY, json.dumps(KEYS)],
-                       capture_output=True, text=True, check=False)
+    p = subprocess.run(
+        [sys.executable, "-c", CHILD, case, URL, QUERY, json.dumps(KEYS)], capture_output=True, text=True, check=False
+    )
     if p.returncode != 0:
         raise RuntimeError(f"{case} failed: {p.stderr[-1500:]}")
     return json.loads(p.stdout.strip().splitlines()[-1])

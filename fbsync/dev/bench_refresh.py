@@ -46,8 +46,13 @@ finally:
 def _sync(folder: Path, env: dict[str, str]) -> tuple[dict[str, Any], float, float]:
     """One ``fbsync sync --json`` in a child process: (audience report, seconds, peak RSS MB)."""
     start = time.perf_counter()
-    p = subprocess.run([sys.executable, "-c", CHILD, "sync", "--json", "-c", str(folder / "audiences.yaml")],
-                       env=env, capture_output=True, text=True, check=False)
+    p = subprocess.run(
+        [sys.executable, "-c", CHILD, "sync", "--json", "-c", str(folder / "audiences.yaml")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     seconds = time.perf_counter() - start
     rss = next((int(line.split()[1]) for line in p.stderr.splitlines() if line.startswith("PEAK_RSS_KB")), 0)
     if p.returncode != 0:
@@ -62,8 +67,8 @@ def _sizes() -> list[int]:
 
 @register("refresh", "weekly refresh of 1 M / 10 M members with 1 % churn against the sandbox")
 def bench_refresh(options: Options) -> Iterator[dict[str, Any]]:
-    from .demo import churn, seed
     from ..sandbox import running_sandbox
+    from .demo import churn, seed
 
     for n in _sizes():
         with tempfile.TemporaryDirectory(prefix="fbsync-bench-") as tmp:
@@ -71,17 +76,32 @@ def bench_refresh(options: Options) -> Iterator[dict[str, Any]]:
             seed(folder / "crm.db", n=n, seed=options.seed)
             (folder / "audiences.yaml").write_text(YAML, encoding="utf-8")
             with running_sandbox(data=str(folder / "sandbox.db")) as sb:
-                env = {**os.environ, "FB_ACCESS_TOKEN": "bench-token-0000", "FBSYNC_GRAPH_URL": sb.url,
-                       "FBSYNC_STATE_DIR": str(folder / "state")}
+                env = {
+                    **os.environ,
+                    "FB_ACCESS_TOKEN": "bench-token-0000",
+                    "FBSYNC_GRAPH_URL": sb.url,
+                    "FBSYNC_STATE_DIR": str(folder / "state"),
+                }
                 first, first_s, first_rss = _sync(folder, env)
-                yield {"case": f"first_sync_{n}", "rows": first["rows_read"], "rows_read": first["rows_read"],
-                       "rows_sent": first["added"],
-                       "seconds": round(first_s, 1), "peak_rss_mb": round(first_rss)}
+                yield {
+                    "case": f"first_sync_{n}",
+                    "rows": first["rows_read"],
+                    "rows_read": first["rows_read"],
+                    "rows_sent": first["added"],
+                    "seconds": round(first_s, 1),
+                    "peak_rss_mb": round(first_rss),
+                }
                 c = churn(folder / "crm.db", seed=3, fraction=0.01)
                 true_churn = c["deleted"] + c["inserted"] + 2 * c["email_changed"]
                 rep, secs, rss = _sync(folder, env)
                 sent = rep["added"] + rep["removed"] + rep["replaced"]
-                yield {"case": f"refresh_{n}", "rows": rep["rows_read"], "rows_read": rep["rows_read"],
-                       "rows_sent": sent,
-                       "true_churn": true_churn, "sent_per_churn": round(sent / true_churn, 3),
-                       "seconds": round(secs, 1), "peak_rss_mb": round(rss)}
+                yield {
+                    "case": f"refresh_{n}",
+                    "rows": rep["rows_read"],
+                    "rows_read": rep["rows_read"],
+                    "rows_sent": sent,
+                    "true_churn": true_churn,
+                    "sent_per_churn": round(sent / true_churn, 3),
+                    "seconds": round(secs, 1),
+                    "peak_rss_mb": round(rss),
+                }

@@ -26,13 +26,23 @@ import random
 import re
 import sqlite3
 import time
+from collections.abc import Iterator, Sequence
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Iterator, Sequence
 
-from .demo_data import CITY_TABLE, COUNTRY_TABLE, DOM, DOMAIN_TABLE, FEMALE_LABELS, FIRST_TABLE, GARBAGE_PHONES, LAST_TABLE, MALE_LABELS
+from .demo_data import (
+    CITY_TABLE,
+    COUNTRY_TABLE,
+    DOM,
+    DOMAIN_TABLE,
+    FEMALE_LABELS,
+    FIRST_TABLE,
+    GARBAGE_PHONES,
+    LAST_TABLE,
+    MALE_LABELS,
+)
 
-__all__ = ["seed", "churn", "main", "REF_DATE"]
+__all__ = ["REF_DATE", "churn", "main", "seed"]
 
 #: "Today" of a freshly seeded CRM.  Fixed so that contents never depend on the clock.
 REF_DATE = date(2025, 6, 1)
@@ -69,24 +79,24 @@ def _fmt_fr(nsn: str, style: float) -> str:
     d = "0" + nsn
     p = (d[0:2], d[2:4], d[4:6], d[6:8], d[8:10])
     if style < 0.34:
-        return " ".join(p)                                  # 06 12 34 56 78
+        return " ".join(p)  # 06 12 34 56 78
     if style < 0.58:
-        return d                                            # 0612345678
+        return d  # 0612345678
     if style < 0.68:
         return f"+33 {nsn[0]} {p[1]} {p[2]} {p[3]} {p[4]}"  # +33 6 12 34 56 78
     if style < 0.76:
-        return "+33" + nsn                                  # +33612345678
+        return "+33" + nsn  # +33612345678
     if style < 0.80:
         return f"+33 (0){nsn[0]} {p[1]} {p[2]} {p[3]} {p[4]}"  # +33 (0)6 12 34 56 78
     if style < 0.84:
-        return "0033" + nsn                                 # 0033612345678
+        return "0033" + nsn  # 0033612345678
     if style < 0.92:
-        return ".".join(p)                                  # 06.12.34.56.78
+        return ".".join(p)  # 06.12.34.56.78
     if style < 0.96:
-        return "-".join(p)                                  # 06-12-34-56-78
+        return "-".join(p)  # 06-12-34-56-78
     if style < 0.98:
-        return "33" + nsn                                   # 33612345678
-    return f"{nsn[0]} {p[1]} {p[2]} {p[3]} {p[4]}"          # 6 12 34 56 78 (spreadsheet ate the 0)
+        return "33" + nsn  # 33612345678
+    return f"{nsn[0]} {p[1]} {p[2]} {p[3]} {p[4]}"  # 6 12 34 56 78 (spreadsheet ate the 0)
 
 
 def _fmt_phone(region: str, nsn: str, style: float) -> str:
@@ -97,23 +107,23 @@ def _fmt_phone(region: str, nsn: str, style: float) -> str:
         return _fmt_fr(nsn, style * 0.6)  # national styles only
     if region == "BE":
         if style < 0.4:
-            return f"0{nsn[0:3]} {nsn[3:5]} {nsn[5:7]} {nsn[7:9]}"    # 0475 12 34 56
+            return f"0{nsn[0:3]} {nsn[3:5]} {nsn[5:7]} {nsn[7:9]}"  # 0475 12 34 56
         if style < 0.7:
             return f"+32 {nsn[0:3]} {nsn[3:5]} {nsn[5:7]} {nsn[7:9]}"  # +32 475 12 34 56
         if style < 0.85:
-            return f"0{nsn[0:3]}/{nsn[3:5]}.{nsn[5:7]}.{nsn[7:9]}"    # 0475/12.34.56
+            return f"0{nsn[0:3]}/{nsn[3:5]}.{nsn[5:7]}.{nsn[7:9]}"  # 0475/12.34.56
         return "0032" + nsn
     if region == "CH":
         if style < 0.45:
-            return f"0{nsn[0:2]} {nsn[2:5]} {nsn[5:7]} {nsn[7:9]}"    # 079 123 45 67
+            return f"0{nsn[0:2]} {nsn[2:5]} {nsn[5:7]} {nsn[7:9]}"  # 079 123 45 67
         if style < 0.85:
             return f"+41 {nsn[0:2]} {nsn[2:5]} {nsn[5:7]} {nsn[7:9]}"  # +41 79 123 45 67
         return "0041" + nsn
     if region == "LU":
         if style < 0.5:
-            return f"+352 {nsn[0:3]} {nsn[3:6]} {nsn[6:9]}"           # +352 621 123 456
+            return f"+352 {nsn[0:3]} {nsn[3:6]} {nsn[6:9]}"  # +352 621 123 456
         if style < 0.8:
-            return f"{nsn[0:3]} {nsn[3:6]} {nsn[6:9]}"                # 621 123 456
+            return f"{nsn[0:3]} {nsn[3:6]} {nsn[6:9]}"  # 621 123 456
         return "00352" + nsn
     return _fmt_fr(nsn, style)
 
@@ -159,26 +169,26 @@ class _Factory:
 
     def new_email(self, first_ascii: str, last_ascii: str, region: str, domain: str | None = None) -> str:
         r = self.r
-        f, l = first_ascii, last_ascii.replace("-", "") if r() < 0.5 else last_ascii
+        f, la = first_ascii, last_ascii.replace("-", "") if r() < 0.5 else last_ascii
         x = r()
         if x < 0.40:
-            local = f"{f}.{l}"
+            local = f"{f}.{la}"
         elif x < 0.50:
-            local = f + l
+            local = f + la
         elif x < 0.58:
-            local = f"{f[0]}.{l}"
+            local = f"{f[0]}.{la}"
         elif x < 0.62:
-            local = f"{f}_{l}"
+            local = f"{f}_{la}"
         elif x < 0.68:
-            local = f"{l}.{f}"
+            local = f"{la}.{f}"
         elif x < 0.83:
-            local = f"{f}.{l}{int(r() * 99) + 1:02d}"
+            local = f"{f}.{la}{int(r() * 99) + 1:02d}"
         elif x < 0.90:
-            local = f"{f}{l}{1950 + int(r() * 56)}"
+            local = f"{f}{la}{1950 + int(r() * 56)}"
         elif x < 0.95:
             local = f"{f}{int(r() * 999) + 1}"
         else:
-            local = f"{f[0]}{l}"
+            local = f"{f[0]}{la}"
         if domain is None:
             t = DOMAIN_TABLE[region if region in DOMAIN_TABLE else "FR"]
             domain = t[int(r() * len(t))]
@@ -202,8 +212,9 @@ class _Factory:
             elif region == "LU":
                 nsn = f"6{('21', '61', '91')[int(r() * 3)]}{int(r() * 1_000_000):06d}"
             elif mobile:
-                nsn = (f"6{int(r() * 100_000_000):08d}" if r() < 0.8
-                       else f"7{3 + int(r() * 7)}{int(r() * 10_000_000):07d}")
+                nsn = (
+                    f"6{int(r() * 100_000_000):08d}" if r() < 0.8 else f"7{3 + int(r() * 7)}{int(r() * 10_000_000):07d}"
+                )
             else:
                 pre = region if r() < 0.85 else "9"  # 09: internet-box numbers
                 nsn = f"{pre}{int(r() * 100_000_000):08d}"
@@ -232,8 +243,16 @@ class _Factory:
             birth = self._iso(REF_DATE.toordinal() - age_days)
         return (first, sex, fa, last, la, city, zip_, region, city_plain, email, nsn, birth)
 
-    def row(self, pid: int, p: tuple, *, email_shared: bool = False, phone_shared: bool = False,
-            lod: int | None = None, updated_days_ago: int | None = None) -> tuple:
+    def row(
+        self,
+        pid: int,
+        p: tuple,
+        *,
+        email_shared: bool = False,
+        phone_shared: bool = False,
+        lod: int | None = None,
+        updated_days_ago: int | None = None,
+    ) -> tuple:
         """Render person ``p`` as a ``customers`` row, with the mess real CRMs have.
 
         A shared e-mail or phone (a deliberate duplicate) is kept well-formed so
@@ -252,17 +271,17 @@ class _Factory:
             local, _, domain = email.partition("@")
             y = r()
             if y < 0.25:
-                email = local + "@"                                   # jean.dupont@
+                email = local + "@"  # jean.dupont@
             elif y < 0.45:
-                email = f"{local}.{domain}"                           # jean.dupont.orange.fr
+                email = f"{local}.{domain}"  # jean.dupont.orange.fr
             elif y < 0.65:
-                email = f"{fa} {la}@{domain}"                         # jean dupont@free.fr
+                email = f"{fa} {la}@{domain}"  # jean dupont@free.fr
             elif y < 0.78:
-                email = f"{local}@@{domain}"                          # jean.dupont@@gmail.com
+                email = f"{local}@@{domain}"  # jean.dupont@@gmail.com
             elif y < 0.90:
-                email = f"{local}@{domain.rsplit('.', 1)[0]}"         # jean.dupont@gmail
+                email = f"{local}@{domain.rsplit('.', 1)[0]}"  # jean.dupont@gmail
             else:
-                email = f"{local}@{domain.replace('.', ',')}"         # jean.dupont@gmail,com
+                email = f"{local}@{domain.replace('.', ',')}"  # jean.dupont@gmail,com
         else:
             y = r()
             if y < 0.04:  # Jean.Dupont@Orange.fr
@@ -287,7 +306,7 @@ class _Factory:
         # names and places, as typed
         x = r()
         if x < 0.12:
-            last = last.upper()          # DUPONT: the French paperwork habit
+            last = last.upper()  # DUPONT: the French paperwork habit
         elif x < 0.14:
             last = last.lower()
         x = r()
@@ -301,9 +320,9 @@ class _Factory:
         if x < 0.03:
             city = city.upper()
         elif x < 0.05:
-            city = city_plain             # Saint-Etienne, Besancon
+            city = city_plain  # Saint-Etienne, Besancon
         if zip_[0] == "0" and r() < 0.15:
-            zip_ = zip_[1:]               # 6000: a spreadsheet ate the leading zero
+            zip_ = zip_[1:]  # 6000: a spreadsheet ate the leading zero
         elif region == "LU" and r() < 0.5:
             zip_ = "L-" + zip_
         t = COUNTRY_TABLE[region if region in COUNTRY_TABLE else "FR"]
@@ -317,8 +336,22 @@ class _Factory:
             lod = int(r() * 31) if r() < 0.25 else 31 + int(690 * r() ** 1.6)
         if updated_days_ago is None:
             updated_days_ago = int(r() * (lod + 1))
-        return (pid, email, phone, first, last, city, zip_, country, birth, gender,
-                is_vip, lod, consent, self._timestamp(updated_days_ago))
+        return (
+            pid,
+            email,
+            phone,
+            first,
+            last,
+            city,
+            zip_,
+            country,
+            birth,
+            gender,
+            is_vip,
+            lod,
+            consent,
+            self._timestamp(updated_days_ago),
+        )
 
     def changed_email(self, email: str) -> str:
         """Same person, new provider: ``jean.dupont@orange.fr`` -> ``jean.dupont@gmail.com``."""
@@ -344,12 +377,12 @@ def _customers(f: _Factory, n: int, first_id: int, dup_rate: float = 0.01) -> It
         if pool and r() < dup_rate:
             p = pool[int(r() * len(pool))]
             x = r()
-            if x < 0.5:    # same e-mail, same phone (maybe typed differently)
+            if x < 0.5:  # same e-mail, same phone (maybe typed differently)
                 yield f.row(pid, p, email_shared=True, phone_shared=True)
             elif x < 0.75:  # same e-mail, a new phone
                 p2 = p[:10] + (f.new_phone(p[7], True),) + p[11:]
                 yield f.row(pid, p2, email_shared=True)
-            else:          # same phone, a new e-mail
+            else:  # same phone, a new e-mail
                 p2 = p[:9] + (f.new_email(p[2], p[4], p[7]),) + p[10:]
                 yield f.row(pid, p2, phone_shared=True)
             continue
@@ -378,7 +411,8 @@ def _optouts(f: _Factory, conn: sqlite3.Connection, n_customers: int) -> list[tu
             continue
         picked.add(cid)
         email, phone, country, zip_ = conn.execute(
-            "SELECT email, phone, country, zip FROM customers WHERE id = ?", (cid,)).fetchone()
+            "SELECT email, phone, country, zip FROM customers WHERE id = ?", (cid,)
+        ).fetchone()
         email = email.strip() if email and EMAIL_SHAPE.match(email.strip()) else None
         nsn = _phone_key(phone)
         if email is None and nsn is None:
@@ -518,8 +552,12 @@ def churn(path: str | Path, seed: int = 7, fraction: float = 0.01) -> dict[str, 
         raise
     finally:
         conn.close()
-    return {"deleted": len(deleted), "inserted": len(new_rows),
-            "email_changed": len(email_changed), "reordered": len(reordered)}
+    return {
+        "deleted": len(deleted),
+        "inserted": len(new_rows),
+        "email_changed": len(email_changed),
+        "reordered": len(reordered),
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -535,8 +573,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = sub.add_parser("churn", help="mutate PATH like one week of real life")
     p.add_argument("path", metavar="PATH")
     p.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
-    p.add_argument("--fraction", type=float, default=0.01,
-                   help="share of customers touched, split over delete/insert/new e-mail (default 0.01)")
+    p.add_argument(
+        "--fraction",
+        type=float,
+        default=0.01,
+        help="share of customers touched, split over delete/insert/new e-mail (default 0.01)",
+    )
     args = parser.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -545,14 +587,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.rows < 0:
                 parser.error("--rows must be >= 0")
             n, n_opt = _seed(args.path, args.rows, args.seed)
-            print(f"seeded {n} customers and {n_opt} opt-outs into {args.path} "
-                  f"in {time.perf_counter() - t0:.1f} s")
+            print(f"seeded {n} customers and {n_opt} opt-outs into {args.path} in {time.perf_counter() - t0:.1f} s")
         else:
             if not 0 <= args.fraction <= 1:
                 parser.error("--fraction must be between 0 and 1")
             c = churn(args.path, seed=args.seed, fraction=args.fraction)
-            print("churned: " + " ".join(f"{k}={v}" for k, v in c.items())
-                  + f" in {time.perf_counter() - t0:.1f} s")
+            print("churned: " + " ".join(f"{k}={v}" for k, v in c.items()) + f" in {time.perf_counter() - t0:.1f} s")
     except (OSError, sqlite3.Error) as e:
         parser.exit(2, f"error: {e}\n")
     return 0

@@ -27,8 +27,22 @@ _NA_TYPES = frozenset({"NAType", "NaTType", "NoneType"})
 
 # Letters NFKD does not split into base + mark.  Lowercase forms only (we lower first).
 _FOLD_SPECIAL = str.maketrans(
-    {"ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d", "ð": "d",
-     "þ": "th", "ı": "i", "ŀ": "l", "ħ": "h", "ŧ": "t", "ŋ": "n", "ĸ": "k"}
+    {
+        "ß": "ss",
+        "æ": "ae",
+        "œ": "oe",
+        "ø": "o",
+        "ł": "l",
+        "đ": "d",
+        "ð": "d",
+        "þ": "th",
+        "ı": "i",
+        "ŀ": "l",
+        "ħ": "h",
+        "ŧ": "t",
+        "ŋ": "n",
+        "ĸ": "k",
+    }
 )
 
 

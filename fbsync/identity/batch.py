@@ -16,9 +16,9 @@ from __future__ import annotations
 import datetime as _dt
 import re
 from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress
-from typing import Iterable, Mapping, Sequence
 
 from fbsync.identity import geo, phone
 from fbsync.identity._hotpath import gc_paused, positions
@@ -137,8 +137,15 @@ def _slow(key: str, text: str, region: str | None) -> tuple[str, str | None]:
     return (sent, None) if sent is not None else ("", reason)
 
 
-def _finish(key: str, texts: list[str], stripped: list[str], out: list[str],
-            suspects: list[int], blanks: list[int], region: str | None) -> dict[int, str]:
+def _finish(
+    key: str,
+    texts: list[str],
+    stripped: list[str],
+    out: list[str],
+    suspects: list[int],
+    blanks: list[int],
+    region: str | None,
+) -> dict[int, str]:
     """Fill in the lines the fast pass left: blanks are empty or junk, suspects take the slow path."""
     bad: dict[int, str] = {}
     for index in blanks:
@@ -322,9 +329,12 @@ def _unusable(bads: list[dict[int, str]]) -> set[int]:
     return {i for i in smallest if all(i in bad for bad in bads)}
 
 
-def hash_columns(columns: Mapping[str, Sequence[object]], region: str | None,
-                 done: Mapping[str, Column] | None = None,
-                 counted: HashedBatch | None = None) -> tuple[HashedBatch, list[list[str]], list[int]]:
+def hash_columns(
+    columns: Mapping[str, Sequence[object]],
+    region: str | None,
+    done: Mapping[str, Column] | None = None,
+    counted: HashedBatch | None = None,
+) -> tuple[HashedBatch, list[list[str]], list[int]]:
     """The work of :func:`hash_batch` without building rows.
 
     Returns the batch with its counters (no rows yet), the value lists per

@@ -25,11 +25,7 @@ _MONTH_WORDS = (
     "aug aou aout august|sep sept septembre september|oct octobre october|"
     "nov novembre november|dec decembre december"
 )
-_MONTHS = {
-    word: number
-    for number, words in enumerate(_MONTH_WORDS.split("|"), start=1)
-    for word in words.split()
-}
+_MONTHS = {word: number for number, words in enumerate(_MONTH_WORDS.split("|"), start=1) for word in words.split()}
 
 _TIME_TAIL = r"(?:[t\s].*)?"
 _ISO = re.compile(rf"(\d{{4}})[-/.](\d{{1,2}})[-/.](\d{{1,2}}){_TIME_TAIL}")
@@ -42,7 +38,7 @@ _YEAR = re.compile(r"\d{4}")
 
 
 def _current_year() -> int:
-    return _dt.date.today().year
+    return _dt.date.today().year  # noqa: DTZ011 - the calendar year where fbsync runs, as in SQL
 
 
 def _year_ok(year: int) -> bool:

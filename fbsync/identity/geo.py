@@ -22,9 +22,7 @@ UNKNOWN_COUNTRY = "unknown country"
 _NON_AZ = re.compile(r"[^a-z]+")
 _NON_AZ09 = re.compile(r"[^a-z0-9]+")
 # "Paris 8e", "Lyon 3ème arrondissement", "PARIS CEDEX 08", "Marseille 13"
-_CITY_SUFFIX = re.compile(
-    r"\s+(?:cedex(?:\s*\d+)?|\d{1,2}\s*(?:er|e|eme|ieme)?(?:\s*arr(?:ondissement|\.)?)?)\s*$"
-)
+_CITY_SUFFIX = re.compile(r"\s+(?:cedex(?:\s*\d+)?|\d{1,2}\s*(?:er|e|eme|ieme)?(?:\s*arr(?:ondissement|\.)?)?)\s*$")
 _ZIP_CEDEX = re.compile(r"\s*\bcedex\b.*$")
 _ZIP_FR_PREFIX = re.compile(r"fr?\s*[-\s]\s*(\d{5})")
 _ZIP_PLUS4 = re.compile(r"(\d{5})\s*-\s*\d{4}")
@@ -35,19 +33,64 @@ _INSEE_CORSICA = re.compile(r"2[ab]\d{3}")
 
 _US_STATES = dict(
     pair.split(":")
-    for pair in (
-        "alabama:al alaska:ak arizona:az arkansas:ar california:ca colorado:co "
-        "connecticut:ct delaware:de districtofcolumbia:dc florida:fl georgia:ga "
-        "hawaii:hi idaho:id illinois:il indiana:in iowa:ia kansas:ks kentucky:ky "
-        "louisiana:la maine:me maryland:md massachusetts:ma michigan:mi "
-        "minnesota:mn mississippi:ms missouri:mo montana:mt nebraska:ne nevada:nv "
-        "newhampshire:nh newjersey:nj newmexico:nm newyork:ny northcarolina:nc "
-        "northdakota:nd ohio:oh oklahoma:ok oregon:or pennsylvania:pa "
-        "rhodeisland:ri southcarolina:sc southdakota:sd tennessee:tn texas:tx "
-        "utah:ut vermont:vt virginia:va washington:wa westvirginia:wv "
-        "wisconsin:wi wyoming:wy puertorico:pr guam:gu americansamoa:as "
-        "usvirginislands:vi northernmarianaislands:mp"
-    ).split()
+    for pair in [
+        "alabama:al",
+        "alaska:ak",
+        "arizona:az",
+        "arkansas:ar",
+        "california:ca",
+        "colorado:co",
+        "connecticut:ct",
+        "delaware:de",
+        "districtofcolumbia:dc",
+        "florida:fl",
+        "georgia:ga",
+        "hawaii:hi",
+        "idaho:id",
+        "illinois:il",
+        "indiana:in",
+        "iowa:ia",
+        "kansas:ks",
+        "kentucky:ky",
+        "louisiana:la",
+        "maine:me",
+        "maryland:md",
+        "massachusetts:ma",
+        "michigan:mi",
+        "minnesota:mn",
+        "mississippi:ms",
+        "missouri:mo",
+        "montana:mt",
+        "nebraska:ne",
+        "nevada:nv",
+        "newhampshire:nh",
+        "newjersey:nj",
+        "newmexico:nm",
+        "newyork:ny",
+        "northcarolina:nc",
+        "northdakota:nd",
+        "ohio:oh",
+        "oklahoma:ok",
+        "oregon:or",
+        "pennsylvania:pa",
+        "rhodeisland:ri",
+        "southcarolina:sc",
+        "southdakota:sd",
+        "tennessee:tn",
+        "texas:tx",
+        "utah:ut",
+        "vermont:vt",
+        "virginia:va",
+        "washington:wa",
+        "westvirginia:wv",
+        "wisconsin:wi",
+        "wyoming:wy",
+        "puertorico:pr",
+        "guam:gu",
+        "americansamoa:as",
+        "usvirginislands:vi",
+        "northernmarianaislands:mp",
+    ]
 )
 
 _ALPHA2 = frozenset(pair[:2].lower() for pair in ALPHA.split())
@@ -55,17 +98,47 @@ _ALPHA3 = {pair[2:].lower(): pair[:2].lower() for pair in ALPHA.split()}
 _NAMES = {k: v.lower() for k, v in (item.split(":") for item in NAMES.split())}
 # Hand-written aliases (folded): common names ISO does not list, in English and French.
 _ALIASES = {
-    "uk": "gb", "greatbritain": "gb", "grandebretagne": "gb", "britain": "gb",
-    "england": "gb", "angleterre": "gb", "scotland": "gb", "ecosse": "gb",
-    "wales": "gb", "paysdegalles": "gb", "northernireland": "gb",
-    "irlandedunord": "gb", "usa": "us", "america": "us", "etatsunisdamerique": "us",
-    "holland": "nl", "hollande": "nl", "tchequie": "cz", "republiquetcheque": "cz",
-    "czechrepublic": "cz", "lareunion": "re", "iledelareunion": "re",
-    "guyane": "gf", "francemetropolitaine": "fr", "republiquefrancaise": "fr",
-    "metropole": "fr", "southkorea": "kr", "northkorea": "kp", "russia": "ru",
-    "ivorycoast": "ci", "cotedivoire": "ci", "vatican": "va", "burma": "mm",
-    "birmanie": "mm", "turkey": "tr", "turquie": "tr", "swaziland": "sz",
-    "macedonia": "mk", "macedoine": "mk", "capvert": "cv", "capeverde": "cv",
+    "uk": "gb",
+    "greatbritain": "gb",
+    "grandebretagne": "gb",
+    "britain": "gb",
+    "england": "gb",
+    "angleterre": "gb",
+    "scotland": "gb",
+    "ecosse": "gb",
+    "wales": "gb",
+    "paysdegalles": "gb",
+    "northernireland": "gb",
+    "irlandedunord": "gb",
+    "usa": "us",
+    "america": "us",
+    "etatsunisdamerique": "us",
+    "holland": "nl",
+    "hollande": "nl",
+    "tchequie": "cz",
+    "republiquetcheque": "cz",
+    "czechrepublic": "cz",
+    "lareunion": "re",
+    "iledelareunion": "re",
+    "guyane": "gf",
+    "francemetropolitaine": "fr",
+    "republiquefrancaise": "fr",
+    "metropole": "fr",
+    "southkorea": "kr",
+    "northkorea": "kp",
+    "russia": "ru",
+    "ivorycoast": "ci",
+    "cotedivoire": "ci",
+    "vatican": "va",
+    "burma": "mm",
+    "birmanie": "mm",
+    "turkey": "tr",
+    "turquie": "tr",
+    "swaziland": "sz",
+    "macedonia": "mk",
+    "macedoine": "mk",
+    "capvert": "cv",
+    "capeverde": "cv",
 }
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Callable
+from collections.abc import Callable
 
 _sha256 = hashlib.sha256
 HexLines = Callable[[bytes, bytes, int], "list[str]"]

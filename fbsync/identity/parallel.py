@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import os
 from collections import deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from multiprocessing import resource_tracker, shared_memory
-from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence, Union
+from typing import NamedTuple
 
 from fbsync.identity._hotpath import gc_paused
 from fbsync.identity.batch import Column, HashedBatch, _as_list, finish, hash_column, hash_columns, tally
@@ -27,7 +28,7 @@ from fbsync.identity.geo import default_region
 from fbsync.identity.keys import DISTINCT
 
 Columns = Mapping[str, Sequence[object]]
-Packed = Union[tuple[str, int], list[object]]  # (shared-memory name, bytes) or the values
+Packed = tuple[str, int] | list[object]  # (shared-memory name, bytes) or the values
 #: Keys whose values are nearly all distinct: hashed in the workers.
 WORKER_KEYS: frozenset[str] = DISTINCT
 #: Pool jobs queued per pool process before this process hashes a slice itself: enough
@@ -103,8 +104,9 @@ def unpack(packed: Packed, size: int) -> list[object] | None:
     return values if len(values) == size else None
 
 
-def _work(packed: dict[str, Packed], size: int,
-          region: str | None) -> tuple[dict[str, tuple[Packed, dict[int, str]]], HashedBatch]:
+def _work(
+    packed: dict[str, Packed], size: int, region: str | None
+) -> tuple[dict[str, tuple[Packed, dict[int, str]]], HashedBatch]:
     """In a worker: hash some columns of one slice; values go back packed, with their counters.
 
     A column whose block did not split into ``size`` values (a cell holds a
@@ -173,8 +175,14 @@ class Engine:
         in_flight = sum(1 for job in pending if isinstance(job.work, Future) and not job.work.done())
         return in_flight > QUEUED_PER_PROCESS * (self.workers - 1)
 
-    def _start(self, number: int, chunk: dict[str, list[object]], span: tuple[int, int], region: str | None,
-               pending: deque[_Job]) -> _Job:
+    def _start(
+        self,
+        number: int,
+        chunk: dict[str, list[object]],
+        span: tuple[int, int],
+        region: str | None,
+        pending: deque[_Job],
+    ) -> _Job:
         job = _Job(number, chunk, span, _NOT_STARTED)
         heavy = [k for k in chunk if k in WORKER_KEYS]
         if self.workers == 1 or not heavy or self._pool_busy(pending):
@@ -198,8 +206,10 @@ class Engine:
         hashed, counted = job.work.result()
         size = job.span[1] - job.span[0]
         with gc_paused():  # unpacked hashes and slices are dropped before the collector runs
-            done: dict[str, Column] = {key: (unpack(out, size), bad)  # type: ignore[misc]
-                                       for key, (out, bad) in hashed.items()}
+            done: dict[str, Column] = {
+                key: (unpack(out, size), bad)  # type: ignore[misc]
+                for key, (out, bad) in hashed.items()
+            }
             rest = job.piece([key for key in job.chunk if key not in done])
             columns = hash_columns(rest, region, done, counted)
         return finish(*columns)
@@ -212,7 +222,7 @@ class Engine:
         job.work.cancel()
         try:
             outputs = [out for out, _ in job.work.result()[0].values()]
-        except BaseException:  # noqa: BLE001 - cancelled or failed: the inputs may be left
+        except BaseException:
             outputs = list(job.sent)
         for packed in outputs:
             _free(packed)
@@ -245,8 +255,9 @@ class Engine:
                 self._discard(pending.popleft())
 
     @classmethod
-    def _collect(cls, job: _Job, region: str | None, parts: dict[int, list[HashedBatch]],
-                 expected: dict[int, int]) -> Iterator[HashedBatch]:
+    def _collect(
+        cls, job: _Job, region: str | None, parts: dict[int, list[HashedBatch]], expected: dict[int, int]
+    ) -> Iterator[HashedBatch]:
         number = job.number
         bucket = parts.setdefault(number, [])
         bucket.append(cls._result(job, region))
@@ -263,8 +274,9 @@ def _ready(job: _Job) -> bool:
     return not isinstance(job.work, Future) or job.work.done()
 
 
-def hash_batch_parallel(columns: Columns, default_country: str | None = None, *,
-                        workers: int | None = None, slice_rows: int = 50_000) -> HashedBatch:
+def hash_batch_parallel(
+    columns: Columns, default_country: str | None = None, *, workers: int | None = None, slice_rows: int = 50_000
+) -> HashedBatch:
     """One-shot :meth:`Engine.hash_batch` (starts and stops a pool; reuse an Engine for many chunks)."""
     with Engine(workers=workers, slice_rows=slice_rows) as engine:
         return engine.hash_batch(columns, default_country)

@@ -25,14 +25,10 @@ INVALID_MADID = "invalid madid"
 # controls, zero-width characters and the RFC 5322 specials that only appear in
 # quoted local parts or in pasted lists ("a@b.fr; c@d.fr").
 _NOT_EMAIL_CHAR = r"\s@,;:<>()\[\]\\\"\x00-\x1f\x7f\u200b-\u200d\u2060\ufeff"
-_EMAIL_RE = re.compile(
-    rf"[^{_NOT_EMAIL_CHAR}]++@(?:[^{_NOT_EMAIL_CHAR}.]++\.)++[^{_NOT_EMAIL_CHAR}.]++"
-)
+_EMAIL_RE = re.compile(rf"[^{_NOT_EMAIL_CHAR}]++@(?:[^{_NOT_EMAIL_CHAR}.]++\.)++[^{_NOT_EMAIL_CHAR}.]++")
 #: Byte pattern of the batch fast path; every line it accepts is accepted by
 #: :func:`normalize_email` with the same value (tested).
-EMAIL_FAST_LINE = re.compile(
-    rb"^[a-z0-9!#$%&'*+/=?^_`{|}~.\-]++@[a-z0-9_\-]++(?:\.[a-z0-9_\-]++)++$", re.M
-)
+EMAIL_FAST_LINE = re.compile(rb"^[a-z0-9!#$%&'*+/=?^_`{|}~.\-]++@[a-z0-9_\-]++(?:\.[a-z0-9_\-]++)++$", re.M)
 
 _ASCII_NON_LETTER = re.compile(r"[^a-z]+")
 _UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -99,7 +95,7 @@ _FEMALE = (
     "f female woman girl femme madame mme mlle mademoiselle miss mrs ms feminin fem "
     "fille dame mujer femenino frau weiblich femmina"
 )
-_GENDERS = {word: "m" for word in _MALE.split()} | {word: "f" for word in _FEMALE.split()}
+_GENDERS = dict.fromkeys(_MALE.split(), "m") | dict.fromkeys(_FEMALE.split(), "f")
 
 
 def normalize_gender(text: str, region: str | None = None) -> Result:

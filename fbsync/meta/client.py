@@ -31,8 +31,17 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_ROWS_PER_CALL = 10_000
 AUDIENCE_FIELDS = (
-    "id", "name", "description", "subtype", "customer_file_source", "approximate_count_lower_bound",
-    "approximate_count_upper_bound", "delivery_status", "operation_status", "time_updated", "data_source",
+    "id",
+    "name",
+    "description",
+    "subtype",
+    "customer_file_source",
+    "approximate_count_lower_bound",
+    "approximate_count_upper_bound",
+    "delivery_status",
+    "operation_status",
+    "time_updated",
+    "data_source",
 )
 
 
@@ -43,7 +52,7 @@ class RetryPolicy:
     attempts: int = 6
     initial: float = 1.0
     maximum: float = 60.0
-    total: float = 900.0          # give up on one call after this many seconds of waiting
+    total: float = 900.0  # give up on one call after this many seconds of waiting
     per_audience: float = 1800.0  # and on an audience once its retries have waited this long in all
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
 
@@ -69,7 +78,7 @@ class Session:
     on_next: Callable[[int], None] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def new(cls, estimated: int | None = None) -> "Session":
+    def new(cls, estimated: int | None = None) -> Session:
         return cls(random.randint(1, 2**62), estimated)
 
     def next(self, last: bool) -> dict[str, Any]:
@@ -85,11 +94,13 @@ class Session:
 class MetaClient:
     """One ad account on the Marketing API (or on anything speaking it: ``FBSYNC_GRAPH_URL``)."""
 
-    def __init__(self, settings: Settings, account_id: str, retry: RetryPolicy | None = None,
-                 governor: Governor | None = None) -> None:
+    def __init__(
+        self, settings: Settings, account_id: str, retry: RetryPolicy | None = None, governor: Governor | None = None
+    ) -> None:
         token = settings.require_token()
-        session = FacebookSession(app_id=settings.app_id, app_secret=settings.app_secret,
-                                  access_token=token, timeout=120)
+        session = FacebookSession(
+            app_id=settings.app_id, app_secret=settings.app_secret, access_token=token, timeout=120
+        )
         session.GRAPH = settings.graph_url  # instance attribute: never changes other sessions
         self.api = FacebookAdsApi(session, api_version=settings.api_version)
         self.api_version = self.api._api_version
@@ -98,7 +109,7 @@ class MetaClient:
         self.governor = governor or Governor(sleep=self.retry.sleep)
         self.calls = 0
         self.retries = 0
-        self.waited = 0.0             # seconds the current audience's retries have waited
+        self.waited = 0.0  # seconds the current audience's retries have waited
 
     def start_audience(self) -> None:
         """Reset the per-audience retry budget (the quota governor stays shared by the whole run)."""
@@ -113,8 +124,12 @@ class MetaClient:
             if body and method == "DELETE":
                 url = "/".join((self.api._session.GRAPH, self.api_version, *map(str, path)))
                 resp = self.api._session.requests.request(
-                    "DELETE", url, data=_top_level_param_json_encode(dict(params)),
-                    headers=dict(FacebookAdsApi.HTTP_DEFAULT_HEADERS), timeout=self.api._session.timeout)
+                    "DELETE",
+                    url,
+                    data=_top_level_param_json_encode(dict(params)),
+                    headers=dict(FacebookAdsApi.HTTP_DEFAULT_HEADERS),
+                    timeout=self.api._session.timeout,
+                )
                 self.governor.observe(resp.headers)
                 if resp.status_code >= 400 or not resp.text:
                     raise classify(resp.status_code, resp.text, resp.headers, what)
@@ -130,8 +145,11 @@ class MetaClient:
             self.governor.observe(exc.http_headers())
             raise classify(exc.http_status(), exc.body(), exc.http_headers(), what) from None
         except requests.RequestException as exc:
-            raise MetaApiError(f"{what} failed: {type(exc).__name__} talking to {self.api._session.GRAPH} "
-                               "(network problem or timeout).", transient=True) from None
+            raise MetaApiError(
+                f"{what} failed: {type(exc).__name__} talking to {self.api._session.GRAPH} "
+                "(network problem or timeout).",
+                transient=True,
+            ) from None
 
     def _retrying(self, method: str, path: Sequence[str]) -> Retrying:
         p = self.retry
@@ -141,24 +159,39 @@ class MetaClient:
             self.retries += 1
             self.waited += state.upcoming_sleep
             if getattr(exc, "regain_seconds", None):
-                self.governor.usage = Usage()     # this wait is Meta's own regain time: no pacing on top
-            log.warning("retrying %s %s in %.1fs (attempt %d/%d): %s", method, path[-1], state.upcoming_sleep,
-                        state.attempt_number, p.attempts, exc)
+                self.governor.usage = Usage()  # this wait is Meta's own regain time: no pacing on top
+            log.warning(
+                "retrying %s %s in %.1fs (attempt %d/%d): %s",
+                method,
+                path[-1],
+                state.upcoming_sleep,
+                state.attempt_number,
+                p.attempts,
+                exc,
+            )
 
         def wait(state: RetryCallState) -> float:
             return max(0.0, min(p.wait(state), p.per_audience - self.waited))
 
         def budget_spent(state: RetryCallState) -> bool:
             if self.waited >= p.per_audience:
-                log.warning("giving up %s %s: this audience's retries already waited %.0fs "
-                            "(api.max_wait_per_audience_seconds)", method, path[-1], self.waited)
+                log.warning(
+                    "giving up %s %s: this audience's retries already waited %.0fs (api.max_wait_per_audience_seconds)",
+                    method,
+                    path[-1],
+                    self.waited,
+                )
                 return True
             return False
 
         return Retrying(
             retry=retry_if_exception(lambda e: isinstance(e, MetaApiError) and e.transient),
-            stop=stop_after_attempt(p.attempts) | stop_after_delay(p.total) | budget_spent, wait=wait,
-            sleep=p.sleep, reraise=True, before_sleep=before_sleep)
+            stop=stop_after_attempt(p.attempts) | stop_after_delay(p.total) | budget_spent,
+            wait=wait,
+            sleep=p.sleep,
+            reraise=True,
+            before_sleep=before_sleep,
+        )
 
     def call(self, method: str, *path: str, params: Mapping[str, Any] | None = None, body: bool = False) -> Any:
         """One Graph call, transient failures retried under the retry policy (uploads are idempotent)."""
@@ -199,20 +232,31 @@ class MetaClient:
     def create_customer_list(self, name: str, description: str | None, source: str) -> str:
         """A customer list, with ``enable_fetch_or_create`` (docs/meta-api.md §1.1): if an audience of this
         name exists, Meta returns it instead of a second one; one of another kind is refused here."""
-        params: dict[str, Any] = {"name": name, "subtype": "CUSTOM", "customer_file_source": source,
-                                  "enable_fetch_or_create": True, "fields": "id,subtype"}
+        params: dict[str, Any] = {
+            "name": name,
+            "subtype": "CUSTOM",
+            "customer_file_source": source,
+            "enable_fetch_or_create": True,
+            "fields": "id,subtype",
+        }
         if description:
             params["description"] = description
         made = self._create(name, params)
         if made.get("subtype") not in (None, "CUSTOM"):
-            raise AudienceError(f"Meta already has an audience named {name!r} that is not a customer list "
-                                f"({made.get('subtype')}); give this audience another display_name.")
+            raise AudienceError(
+                f"Meta already has an audience named {name!r} that is not a customer list "
+                f"({made.get('subtype')}); give this audience another display_name."
+            )
         return str(made["id"])
 
     def create_lookalike(self, name: str, origin_id: str, spec: dict[str, Any]) -> str:
         """A lookalike of ``origin_id`` (docs/meta-api.md §1.7); ``lookalike_spec`` goes as a JSON string."""
-        params = {"name": name, "subtype": "LOOKALIKE", "origin_audience_id": origin_id,
-                  "lookalike_spec": json.dumps(spec, separators=(",", ":"), sort_keys=True)}
+        params = {
+            "name": name,
+            "subtype": "LOOKALIKE",
+            "origin_audience_id": origin_id,
+            "lookalike_spec": json.dumps(spec, separators=(",", ":"), sort_keys=True),
+        }
         return str(self._create(name, params)["id"])
 
     def _create(self, name: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -252,18 +296,27 @@ class MetaClient:
     def delete_audience(self, audience_id: str) -> None:
         self.call("DELETE", audience_id)
 
-    def add_users(self, audience_id: str, schema: Sequence[str], rows: Sequence[Sequence[str]],
-                  session: Session, last: bool) -> dict[str, Any]:
+    def add_users(
+        self, audience_id: str, schema: Sequence[str], rows: Sequence[Sequence[str]], session: Session, last: bool
+    ) -> dict[str, Any]:
         """One batch of a /users add session."""
         return self._users_batch("POST", audience_id, schema, rows, session, last)
 
-    def remove_users(self, audience_id: str, schema: Sequence[str], rows: Sequence[Sequence[str]],
-                     session: Session, last: bool) -> dict[str, Any]:
+    def remove_users(
+        self, audience_id: str, schema: Sequence[str], rows: Sequence[Sequence[str]], session: Session, last: bool
+    ) -> dict[str, Any]:
         """One batch of a /users removal session, payload in the body (the SDK's URL breaks on long lists)."""
         return self._users_batch("DELETE", audience_id, schema, rows, session, last)
 
-    def _users_batch(self, method: str, audience_id: str, schema: Sequence[str], rows: Sequence[Sequence[str]],
-                     session: Session, last: bool) -> dict[str, Any]:
+    def _users_batch(
+        self,
+        method: str,
+        audience_id: str,
+        schema: Sequence[str],
+        rows: Sequence[Sequence[str]],
+        session: Session,
+        last: bool,
+    ) -> dict[str, Any]:
         """Adds and removes are idempotent, so a failed batch is simply sent again, but never with a
         batch_seq Meta may already have (the lost answer may hide a batch that arrived): a retry goes in a
         fresh single-batch session and the main session carries on."""
@@ -276,8 +329,9 @@ class MetaClient:
 
         return self._retrying(method, ("users",))(attempt)
 
-    def replace_users(self, audience_id: str, schema: Sequence[str], rows: Sequence[Sequence[str]],
-                      session: Session, last: bool) -> dict[str, Any]:
+    def replace_users(
+        self, audience_id: str, schema: Sequence[str], rows: Sequence[Sequence[str]], session: Session, last: bool
+    ) -> dict[str, Any]:
         """One batch of a /usersreplace session (docs/meta-api.md §1.6).
 
         A retry never repeats a batch_seq Meta may have received: it takes the session's next number.
@@ -290,14 +344,15 @@ class MetaClient:
         def attempt() -> dict[str, Any]:
             seq_before = session.batch_seq
             try:
-                return self._once("POST", (audience_id, "usersreplace"),
-                                  _users_params(schema, rows, session.next(last)), False)
+                return self._once(
+                    "POST", (audience_id, "usersreplace"), _users_params(schema, rows, session.next(last)), False
+                )
             except MetaApiError as exc:
                 if tried[0] and exc.code == 2650 and exc.subcode == 1870159 and last:
                     log.info("replace session %s was closed by the batch whose answer was lost", session.session_id)
                     return {"num_received": None, "num_invalid_entries": 0}
                 if exc.code == 2650 and exc.subcode == 1870147 and seq_before >= 1:
-                    session.batch_seq = 0               # batch 1 never arrived: send this one as batch 1
+                    session.batch_seq = 0  # batch 1 never arrived: send this one as batch 1
                     exc.transient = True
                 tried[0] = tried[0] or exc.transient
                 raise

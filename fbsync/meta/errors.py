@@ -9,7 +9,8 @@ the token in its URL and hashed identifiers in its body).
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from ..errors import MetaApiError, MetaAuthError
 from ..util import as_int
@@ -36,7 +37,7 @@ THROTTLE_CODES = {4, 17, 32, 341, 613, 80000, 80003, 80004, 80014}
 # code -> what the person must do (stop the run, exit 3)
 AUTH_CODES: dict[int, str] = {
     190: "the access token is invalid or expired; create a new System User token in Business Settings "
-         "and put it in FB_ACCESS_TOKEN",
+    "and put it in FB_ACCESS_TOKEN",
     102: "the session key is invalid or expired; renew FB_ACCESS_TOKEN",
     10: "the token lacks a permission; give the System User the ads_management permission and renew the token",
     294: "the token needs the ads_management permission; add it to the System User and renew the token",
@@ -44,8 +45,10 @@ AUTH_CODES: dict[int, str] = {
 }
 TOS_PAIRS = {(200, 1870034), (200, 1870090)}
 AUTH_PAIRS = {(200, 1870050): "the ad account is not in a Business Manager; move it into one"}
-TOS_HINT = ("the Custom Audience terms are not accepted for this ad account; a person must accept them at "
-            "https://business.facebook.com/ads/manage/customaudiences/tos/?act=<account id>")
+TOS_HINT = (
+    "the Custom Audience terms are not accepted for this ad account; a person must accept them at "
+    "https://business.facebook.com/ads/manage/customaudiences/tos/?act=<account id>"
+)
 
 PERMANENT_HINTS: dict[tuple[int, int | None], str] = {
     (100, 33): "the object does not exist or the token cannot see it; check the ad account id and permissions",
@@ -84,23 +87,23 @@ def regain_seconds(headers: Mapping[str, str] | None) -> float | None:
     except ValueError:
         return None
     best = 0.0
-    for entries in (data.values() if isinstance(data, dict) else []):
+    for entries in data.values() if isinstance(data, dict) else []:
         for e in entries if isinstance(entries, list) else []:
             if isinstance(e, dict):
                 best = max(best, float(e.get("estimated_time_to_regain_access") or 0) * 60)
     return best or None
 
 
-def classify(status: int | None, body: Any, headers: Mapping[str, str] | None = None,
-             what: str = "Meta call") -> MetaApiError:
+def classify(
+    status: int | None, body: Any, headers: Mapping[str, str] | None = None, what: str = "Meta call"
+) -> MetaApiError:
     """Turn one failed response into the error fbsync raises for it."""
     err = _parse_body(body)
     if err is None:
         # 5xx, 429, no answer at all, or a "success" whose body is not Meta's JSON: worth another try.
         transient = status is None or status >= 500 or status == 429 or status < 400
         kind = "an HTML or empty error page" if status else "no response"
-        return MetaApiError(f"{what} failed: Meta returned {kind} (HTTP {status}).", status=status,
-                            transient=transient)
+        return MetaApiError(f"{what} failed: Meta returned {kind} (HTTP {status}).", status=status, transient=transient)
     code = as_int(err.get("code"))
     sub = as_int(err.get("error_subcode"))
     msg = str(err.get("error_user_msg") or err.get("message") or "no message").strip()
@@ -111,21 +114,30 @@ def classify(status: int | None, body: Any, headers: Mapping[str, str] | None = 
         return MetaAuthError(f"{what} refused ({tag}): {TOS_HINT}.", **kw)
     if code == 100 and "appsecret_proof" in msg:
         # Meta has no own code for it: a wrong or missing proof is code 100 naming the parameter.
-        return MetaAuthError(f"{what} refused ({tag}): Meta rejected appsecret_proof; FB_APP_SECRET must be the "
-                             "secret of the app the token was made for (or unset it if the app does not require "
-                             "it).", **kw)
+        return MetaAuthError(
+            f"{what} refused ({tag}): Meta rejected appsecret_proof; FB_APP_SECRET must be the "
+            "secret of the app the token was made for (or unset it if the app does not require "
+            "it).",
+            **kw,
+        )
     if (code, sub) in AUTH_PAIRS:
         return MetaAuthError(f"{what} refused ({tag}): {AUTH_PAIRS[(code, sub)]}.", **kw)
     if code in AUTH_CODES or (code is not None and 200 <= code <= 299 and (code, sub) not in PERMANENT_HINTS):
-        hint = AUTH_CODES.get(code or 0, "the token lacks a permission on this ad account; give the System User "
-                                         "access to the ad account with ads_management and renew the token")
+        hint = AUTH_CODES.get(
+            code or 0,
+            "the token lacks a permission on this ad account; give the System User "
+            "access to the ad account with ads_management and renew the token",
+        )
         return MetaAuthError(f"{what} refused ({tag}): {hint}.", **kw)
-    if code in TRANSIENT_CODES or (code, sub) in TRANSIENT_PAIRS or err.get("is_transient") is True \
-            or (status or 0) >= 500:
+    if (
+        code in TRANSIENT_CODES
+        or (code, sub) in TRANSIENT_PAIRS
+        or err.get("is_transient") is True
+        or (status or 0) >= 500
+    ):
         hint = TRANSIENT_CODES.get(code or 0, "a temporary error")
         wait = regain_seconds(headers) if code in THROTTLE_CODES else None
         return MetaApiError(f"{what} failed ({tag}): {hint}: {msg}", transient=True, regain_seconds=wait, **kw)
     hint = PERMANENT_HINTS.get((code or 0, sub)) or PERMANENT_HINTS.get((code or 0, None))
     text = f"{what} failed ({tag}): {msg}" + (f" — {hint}." if hint else "")
     return MetaApiError(text, **kw)
-

@@ -26,8 +26,12 @@ def client_factory(api: ApiOptions | None = None) -> ClientFactory:
     def make(settings: Settings, account: str) -> MetaClient:
         if api is None:
             return MetaClient(settings, account)
-        policy = RetryPolicy(attempts=api.max_attempts, maximum=api.max_backoff_seconds,
-                             total=api.max_wait_per_call_seconds, per_audience=api.max_wait_per_audience_seconds)
+        policy = RetryPolicy(
+            attempts=api.max_attempts,
+            maximum=api.max_backoff_seconds,
+            total=api.max_wait_per_call_seconds,
+            per_audience=api.max_wait_per_audience_seconds,
+        )
         return MetaClient(settings, account, policy, Governor(slow_from=api.slow_down_from_percent))
 
     return make

@@ -53,7 +53,7 @@ class Usage:
     regain_seconds: float | None = None
 
     @classmethod
-    def from_headers(cls, headers: Mapping[str, str] | None) -> "Usage | None":
+    def from_headers(cls, headers: Mapping[str, str] | None) -> Usage | None:
         if not headers:
             return None
         h = {k.lower(): v for k, v in headers.items()}
@@ -87,12 +87,12 @@ class Usage:
 class Governor:
     """Spaces calls out as the account's usage approaches Meta's limits."""
 
-    slow_from: float = 75.0          # percent at which pacing starts
-    window: float = 60.0             # pause at 100 % (seconds), unless Meta gives reset_time_duration
+    slow_from: float = 75.0  # percent at which pacing starts
+    window: float = 60.0  # pause at 100 % (seconds), unless Meta gives reset_time_duration
     sleep: Callable[[float], None] = field(default=time.sleep, repr=False)
     usage: Usage = field(default_factory=Usage)
-    paused: float = 0.0              # total seconds spent pacing (for the run report)
-    step: float = 0.0                # how much one call has been adding to the usage (smoothed)
+    paused: float = 0.0  # total seconds spent pacing (for the run report)
+    step: float = 0.0  # how much one call has been adding to the usage (smoothed)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _logged: float = -100.0
 
@@ -102,13 +102,17 @@ class Governor:
         if u is None:
             return
         with self._lock:
-            if self.usage.source:            # a rise between two readings is what one call costs
+            if self.usage.source:  # a rise between two readings is what one call costs
                 rise = u.pct - self.usage.pct
                 self.step = max(self.step * 0.8, rise) if rise > 0 else self.step * 0.8
             self.usage = u
         if abs(u.pct - self._logged) >= 10 or (u.pct >= self.slow_from and u.pct != self._logged):
-            log.info("Meta usage %.0f%% (%s)%s", u.pct, u.source,
-                     f", access regained in {u.regain_seconds:.0f}s" if u.regain_seconds else "")
+            log.info(
+                "Meta usage %.0f%% (%s)%s",
+                u.pct,
+                u.source,
+                f", access regained in {u.regain_seconds:.0f}s" if u.regain_seconds else "",
+            )
             self._logged = u.pct
 
     def pause_for(self) -> float:
@@ -135,6 +139,6 @@ class Governor:
             self.paused += wait
             self.sleep(wait)
             span = self.usage.reset_seconds or self.window
-            with self._lock:   # the pause let the usage decay; the next response tells the new level
+            with self._lock:  # the pause let the usage decay; the next response tells the new level
                 left = 0.0 if wait >= span else max(0.0, self.usage.pct - 100.0 * wait / span)
                 self.usage = Usage(left, self.usage.source, self.usage.reset_seconds)

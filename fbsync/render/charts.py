@@ -37,7 +37,7 @@ def _nice(vmax: float, n: int = 4, integer: bool = True) -> tuple[float, list[fl
     if integer:
         step = max(1, math.ceil(step))
     top = math.ceil(vmax / step - 1e-9) * step
-    k = int(round(top / step))
+    k = round(top / step)
     return top, [i * step for i in range(k + 1)]
 
 
@@ -63,17 +63,21 @@ def _x_labels(xs: list[float], labels: list[str]) -> str:
 
 
 def _svg_open(cid: str, title: str, desc: str, height: int = H) -> str:
-    return (f'<svg id="{e(cid)}" class="chart" viewBox="0 0 {W} {height}" width="{W}" height="{height}" '
-            f'role="img" aria-labelledby="{e(cid)}-t {e(cid)}-d" preserveAspectRatio="xMidYMid meet">'
-            f'<title id="{e(cid)}-t">{e(title)}</title><desc id="{e(cid)}-d">{e(desc)}</desc>')
+    return (
+        f'<svg id="{e(cid)}" class="chart" viewBox="0 0 {W} {height}" width="{W}" height="{height}" '
+        f'role="img" aria-labelledby="{e(cid)}-t {e(cid)}-d" preserveAspectRatio="xMidYMid meet">'
+        f'<title id="{e(cid)}-t">{e(title)}</title><desc id="{e(cid)}-d">{e(desc)}</desc>'
+    )
 
 
 def _y_grid(top: float, ticks: list[float], fmt: Callable[[float], str], y: Callable[[float], float]) -> str:
     out = []
     for t in ticks:
         yy = _n(y(t))
-        out.append(f'<line class="grid" x1="{ML}" x2="{W - MR}" y1="{yy}" y2="{yy}"/>'
-                   f'<text class="yl" x="{ML - 6}" y="{yy}" dy="0.32em" text-anchor="end">{e(fmt(t))}</text>')
+        out.append(
+            f'<line class="grid" x1="{ML}" x2="{W - MR}" y1="{yy}" y2="{yy}"/>'
+            f'<text class="yl" x="{ML - 6}" y="{yy}" dy="0.32em" text-anchor="end">{e(fmt(t))}</text>'
+        )
     return "".join(out)
 
 
@@ -83,15 +87,28 @@ def _legend(items: list[tuple[str, str]]) -> str:
     for cls, label in reversed(items):
         width = 17 + 7.4 * len(label)
         x -= width
-        out.append(f'<rect class="{cls}" x="{_n(x)}" y="8" width="11" height="11"/>'
-                   f'<text class="lg" x="{_n(x + 15)}" y="18">{e(label)}</text>')
+        out.append(
+            f'<rect class="{cls}" x="{_n(x)}" y="8" width="11" height="11"/>'
+            f'<text class="lg" x="{_n(x + 15)}" y="18">{e(label)}</text>'
+        )
         x -= 12
     return '<g class="legend">' + "".join(out) + "</g>"
 
 
-def band_chart(cid: str, title: str, desc: str, labels: list[str], lows: list[float | None],
-               highs: list[float | None], tips: list[str], fmt: Callable[[float], str], *,
-               integer: bool = True, ref: float | None = None, names: tuple[str, str] = ("lower", "upper")) -> str:
+def band_chart(
+    cid: str,
+    title: str,
+    desc: str,
+    labels: list[str],
+    lows: list[float | None],
+    highs: list[float | None],
+    tips: list[str],
+    fmt: Callable[[float], str],
+    *,
+    integer: bool = True,
+    ref: float | None = None,
+    names: tuple[str, str] = ("lower", "upper"),
+) -> str:
     """Two lines (lower and upper bound) with the band between them, one slot per run; gaps where unknown."""
     n = len(labels)
     xs = _slots(n)
@@ -103,9 +120,11 @@ def band_chart(cid: str, title: str, desc: str, labels: list[str], lows: list[fl
     def y(v: float) -> float:
         return MT + ph - (v / top) * ph
 
-    parts = [_svg_open(cid, title, desc), _legend([("sw-band", f"{names[0]}–{names[1]} band"),
-                                                   ("sw-lower", names[0]), ("sw-upper", names[1])]),
-             _y_grid(top, ticks, fmt, y)]
+    parts = [
+        _svg_open(cid, title, desc),
+        _legend([("sw-band", f"{names[0]}–{names[1]} band"), ("sw-lower", names[0]), ("sw-upper", names[1])]),
+        _y_grid(top, ticks, fmt, y),
+    ]
     if ref is not None:
         parts.append(f'<line class="ref" x1="{ML}" x2="{W - MR}" y1="{_n(y(ref))}" y2="{_n(y(ref))}"/>')
     # contiguous segments of known values
@@ -139,8 +158,17 @@ def band_chart(cid: str, title: str, desc: str, labels: list[str], lows: list[fl
     return "".join(parts)
 
 
-def sent_chart(cid: str, title: str, desc: str, labels: list[str], adds: list[int], removes: list[int],
-               replace: list[bool], tips: list[str], fmt: Callable[[float], str]) -> str:
+def sent_chart(
+    cid: str,
+    title: str,
+    desc: str,
+    labels: list[str],
+    adds: list[int],
+    removes: list[int],
+    replace: list[bool],
+    tips: list[str],
+    fmt: Callable[[float], str],
+) -> str:
     """Bars per run on one scale: rows added up, rows removed down; replace runs in their own colour, marked R."""
     n = len(labels)
     xs = _slots(n)
@@ -160,8 +188,10 @@ def sent_chart(cid: str, title: str, desc: str, labels: list[str], adds: list[in
     def yd(v: float) -> float:
         return zero + v * unit
 
-    parts = [_svg_open(cid, title, desc), _legend([("sw-add", "added"), ("sw-remove", "removed"),
-                                                   ("sw-replace", "replace")])]
+    parts = [
+        _svg_open(cid, title, desc),
+        _legend([("sw-add", "added"), ("sw-remove", "removed"), ("sw-replace", "replace")]),
+    ]
     grid = [t for t in ticks if t <= top_up] if top_up else [0]
     parts.append(_y_grid(top_up, grid, fmt, yu))
     if top_dn:
@@ -171,14 +201,20 @@ def sent_chart(cid: str, title: str, desc: str, labels: list[str], adds: list[in
         x = _n(xs[i] - bw / 2)
         y_top = yu(adds[i])
         cls = "bar-replace" if replace[i] else "bar-add"
-        parts.append(f'<rect class="{cls}" data-run="{e(labels[i])}" x="{x}" y="{_n(y_top)}" width="{_n(bw)}" '
-                     f'height="{_n(zero - y_top)}">{tip}</rect>')
-        parts.append(f'<rect class="bar-remove" data-run="{e(labels[i])}" x="{x}" y="{_n(zero)}" '
-                     f'width="{_n(bw)}" height="{_n(yd(removes[i]) - zero)}">{tip}</rect>')
+        parts.append(
+            f'<rect class="{cls}" data-run="{e(labels[i])}" x="{x}" y="{_n(y_top)}" width="{_n(bw)}" '
+            f'height="{_n(zero - y_top)}">{tip}</rect>'
+        )
+        parts.append(
+            f'<rect class="bar-remove" data-run="{e(labels[i])}" x="{x}" y="{_n(zero)}" '
+            f'width="{_n(bw)}" height="{_n(yd(removes[i]) - zero)}">{tip}</rect>'
+        )
         if replace[i]:
-            inside = zero - y_top > 20            # a tall bar carries its mark inside, clear of the legend
-            parts.append(f'<text class="mark{" mark-in" if inside else ""}" x="{_n(xs[i])}" '
-                         f'y="{_n(y_top + 15 if inside else y_top - 4)}" text-anchor="middle">R</text>')
+            inside = zero - y_top > 20  # a tall bar carries its mark inside, clear of the legend
+            parts.append(
+                f'<text class="mark{" mark-in" if inside else ""}" x="{_n(xs[i])}" '
+                f'y="{_n(y_top + 15 if inside else y_top - 4)}" text-anchor="middle">R</text>'
+            )
     parts.append(f'<line class="zero" x1="{ML}" x2="{W - MR}" y1="{_n(zero)}" y2="{_n(zero)}"/>')
     parts.append(_x_labels(xs, labels))
     parts.append("</svg>")
@@ -195,13 +231,16 @@ def hbar_chart(cid: str, title: str, desc: str, rows: list[tuple[str, int]], fmt
     for i, (label, n) in enumerate(rows):
         y = top_m + i * row_h
         w = pw * n / vmax
-        parts.append(f'<text class="hl" x="{lw - 8}" y="{y + row_h / 2}" dy="0.32em" '
-                     f'text-anchor="end">{e(label)}</text>'
-                     f'<rect class="bar-drop" x="{lw}" y="{y + 4}" width="{_n(w)}" height="{row_h - 8}">'
-                     f'<title>{e(label)}: {e(fmt(n))}</title></rect>'
-                     f'<text class="hv" x="{_n(lw + w + 6)}" y="{y + row_h / 2}" dy="0.32em">{e(fmt(n))}</text>')
+        parts.append(
+            f'<text class="hl" x="{lw - 8}" y="{y + row_h / 2}" dy="0.32em" '
+            f'text-anchor="end">{e(label)}</text>'
+            f'<rect class="bar-drop" x="{lw}" y="{y + 4}" width="{_n(w)}" height="{row_h - 8}">'
+            f"<title>{e(label)}: {e(fmt(n))}</title></rect>"
+            f'<text class="hv" x="{_n(lw + w + 6)}" y="{y + row_h / 2}" dy="0.32em">{e(fmt(n))}</text>'
+        )
     if not rows:
-        parts.append(f'<text class="hl" x="{W / 2}" y="{height / 2}" dy="0.32em" text-anchor="middle">'
-                     f'nothing dropped</text>')
+        parts.append(
+            f'<text class="hl" x="{W / 2}" y="{height / 2}" dy="0.32em" text-anchor="middle">nothing dropped</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)

@@ -16,7 +16,6 @@ messages are scrubbed of anything that looks like an e-mail address or a hash al
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tempfile
@@ -26,15 +25,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .charts import MINUS, band_chart, e, hbar_chart, sent_chart
 from ..state.records import RunRecord
 from ..util import as_int
+from .charts import MINUS, band_chart, e, hbar_chart, sent_chart
 
-__all__ = ["EMPTY_MESSAGE", "render_report", "write_report", "fmt_int", "fmt_pct"]
+__all__ = ["EMPTY_MESSAGE", "fmt_int", "fmt_pct", "render_report", "write_report"]
 
 EMPTY_MESSAGE = "No runs yet: run fbsync sync"
 LOCALES = ("fr", "en")
-NNBSP = "\u202f"          # narrow no-break space: French (and SI) thousands separator
+NNBSP = "\u202f"  # narrow no-break space: French (and SI) thousands separator
 
 _EMAIL = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}", re.IGNORECASE)
 _HEX = re.compile(r"\b[0-9a-fA-F]{32,}\b")
@@ -46,7 +45,7 @@ def fmt_int(n: int | float | None, locale: str = "fr") -> str:
     """12345 -> '12 345' (fr, narrow no-break space) or '12,345' (en); negatives get a true minus."""
     if n is None:
         return "–"
-    n = int(round(n))
+    n = round(n)
     s = f"{abs(n):,}"
     if locale == "fr":
         s = s.replace(",", NNBSP)
@@ -89,7 +88,7 @@ def _fmt_when(d: datetime | None) -> str:
 def _fmt_duration(a: datetime | None, b: datetime | None) -> str:
     if not a or not b:
         return ""
-    s = max(0, int(round((b - a).total_seconds())))
+    s = max(0, round((b - a).total_seconds()))
     if s < 60:
         return f"{s} s"
     if s < 3600:
@@ -120,9 +119,9 @@ class Point:
     run_status: str
     meta_id: str | None
     read: int
-    dropped: int            # rows not sent: no consent + no usable identifier
+    dropped: int  # rows not sent: no consent + no usable identifier
     no_consent: int
-    added: int              # for a replace run: the rows sent by /usersreplace
+    added: int  # for a replace run: the rows sent by /usersreplace
     removed: int
     lower: int | None
     upper: int | None
@@ -131,9 +130,9 @@ class Point:
     drops: dict[str, dict[str, int]]
     empty: dict[str, int]
     message: str
-    desired: int | None = None       # rows the run meant Meta to hold, when the run recorded it
-    held: int | None = None          # rows fbsync holds as sent to Meta after this run (its ledger)
-    held_exact: bool = True          # False: read − dropped, an upper bound (duplicates are merged)
+    desired: int | None = None  # rows the run meant Meta to hold, when the run recorded it
+    held: int | None = None  # rows fbsync holds as sent to Meta after this run (its ledger)
+    held_exact: bool = True  # False: read − dropped, an upper bound (duplicates are merged)
 
     @property
     def replace(self) -> bool:
@@ -156,7 +155,7 @@ class AudienceSeries:
     name: str
     anchor: str
     display_name: str | None = None
-    points: list[Point] = field(default_factory=list)    # oldest first
+    points: list[Point] = field(default_factory=list)  # oldest first
 
     @property
     def latest(self) -> Point:
@@ -177,13 +176,25 @@ def _series(runs: Sequence[RunRecord], display_names: Mapping[str, str]) -> list
             drops_raw = d.get("drops") if isinstance(d.get("drops"), dict) else {}
             drops = {str(k): c for k, v in sorted(drops_raw.items()) if (c := _counts(v))}
             p = Point(
-                run_id=run.id, when=_when(run.started_at), status=a.status, run_status=run.status,
-                meta_id=a.meta_id, read=a.rows_read, dropped=a.rows_dropped,
-                no_consent=as_int(d.get("no_consent")) or 0, added=a.rows_added, removed=a.rows_removed,
-                lower=_size(a.size_lower), upper=_size(a.size_upper),
-                strategy=str(d.get("strategy") or "diff"), action=str(d.get("action") or ""),
-                drops=drops, empty=_counts(d.get("empty")), message=_scrub(a.message),
-                desired=as_int(d.get("desired", d.get("rows_desired"))))
+                run_id=run.id,
+                when=_when(run.started_at),
+                status=a.status,
+                run_status=run.status,
+                meta_id=a.meta_id,
+                read=a.rows_read,
+                dropped=a.rows_dropped,
+                no_consent=as_int(d.get("no_consent")) or 0,
+                added=a.rows_added,
+                removed=a.rows_removed,
+                lower=_size(a.size_lower),
+                upper=_size(a.size_upper),
+                strategy=str(d.get("strategy") or "diff"),
+                action=str(d.get("action") or ""),
+                drops=drops,
+                empty=_counts(d.get("empty")),
+                message=_scrub(a.message),
+                desired=as_int(d.get("desired", d.get("rows_desired"))),
+            )
             if a.audience not in by_name:
                 by_name[a.audience] = AudienceSeries(a.audience, "", display_names.get(a.audience))
             by_name[a.audience].points.append(p)
@@ -211,7 +222,7 @@ def _fill_held(points: list[Point]) -> None:
     minus rows dropped for a successful run: an upper bound, since duplicate rows are merged before sending.
     """
     ledger: int | None = None
-    resumed = False                       # an unfinished replace: the next replace run sends only the rest
+    resumed = False  # an unfinished replace: the next replace run sends only the rest
     for p in points:
         if p.desired is not None and p.status == "ok":
             ledger = p.desired
@@ -322,12 +333,15 @@ def _match_text(p: Point, fp: Callable[[Any], str]) -> str:
 def _drop_rows(s: AudienceSeries) -> list[tuple[str, int, int]]:
     """(reason, latest run, total over the runs shown) for every reason seen in any run."""
     latest = s.latest
-    rows = [("No consent", latest.no_consent, sum(p.no_consent for p in s.points)),
-            ("No usable identifier", latest.no_identifier, sum(p.no_identifier for p in s.points))]
+    rows = [
+        ("No consent", latest.no_consent, sum(p.no_consent for p in s.points)),
+        ("No usable identifier", latest.no_identifier, sum(p.no_identifier for p in s.points)),
+    ]
     reasons = sorted({(k, r) for p in s.points for k, rs in p.drops.items() for r in rs})
     for k, r in reasons:
-        rows.append((f"{k}: {r}", latest.drops.get(k, {}).get(r, 0),
-                     sum(p.drops.get(k, {}).get(r, 0) for p in s.points)))
+        rows.append(
+            (f"{k}: {r}", latest.drops.get(k, {}).get(r, 0), sum(p.drops.get(k, {}).get(r, 0) for p in s.points))
+        )
     return rows
 
 
@@ -336,56 +350,99 @@ def _audience_section(s: AudienceSeries, fi: Callable[[Any], str], fp: Callable[
     labels = [f"#{p.run_id}" for p in pts]
     latest = s.latest
     name = s.name
-    out = [f'<section class="audience" id="{e(s.anchor)}" aria-labelledby="{e(s.anchor)}-h">',
-           f'<h2 id="{e(s.anchor)}-h">Audience <code>{e(name)}</code></h2>']
+    out = [
+        f'<section class="audience" id="{e(s.anchor)}" aria-labelledby="{e(s.anchor)}-h">',
+        f'<h2 id="{e(s.anchor)}-h">Audience <code>{e(name)}</code></h2>',
+    ]
     bits = []
     if s.display_name and s.display_name != name:
         bits.append(f"“{e(s.display_name)}” on Meta")
     if latest.meta_id:
         bits.append(f"Meta id <code>{e(latest.meta_id)}</code>")
-    bits.append(f"{fi(len(pts))} run{'s' if len(pts) != 1 else ''} shown; latest #{latest.run_id} "
-                f"({e(_fmt_when(latest.when))}) {_badge(latest.status)}")
+    bits.append(
+        f"{fi(len(pts))} run{'s' if len(pts) != 1 else ''} shown; latest #{latest.run_id} "
+        f"({e(_fmt_when(latest.when))}) {_badge(latest.status)}"
+    )
     out.append(f'<p class="sub">{" · ".join(bits)}</p>')
     if latest.message:
         out.append(f'<p class="msg">Latest message: {e(latest.message)}</p>')
 
     # 1. size on Meta
     sized = [p for p in pts if p.lower is not None]
-    desc = (f"Approximate audience size reported by Meta after each of {len(pts)} runs, lower and upper bound. "
-            + (f"Latest (run #{sized[-1].run_id}): {_size_text(sized[-1], fi)}." if sized else "No size reported."))
+    desc = f"Approximate audience size reported by Meta after each of {len(pts)} runs, lower and upper bound. " + (
+        f"Latest (run #{sized[-1].run_id}): {_size_text(sized[-1], fi)}." if sized else "No size reported."
+    )
     tips = [f"Run #{p.run_id} ({_fmt_when(p.when)}): size {_size_text(p, fi)}" for p in pts]
     cid = f"{s.anchor}-size"
-    out.append('<div class="charts"><div class="panel"><h3>Size on Meta</h3><figure>' + band_chart(
-        cid, f"Size on Meta of {name}", desc, labels, [p.lower for p in pts], [p.upper for p in pts], tips,
-        lambda v: fi(v)) + "<figcaption>Meta's approximate_count lower (solid) and upper (dashed) bound, "
-        "read back after each run.</figcaption></figure></div>")
+    out.append(
+        '<div class="charts"><div class="panel"><h3>Size on Meta</h3><figure>'
+        + band_chart(
+            cid,
+            f"Size on Meta of {name}",
+            desc,
+            labels,
+            [p.lower for p in pts],
+            [p.upper for p in pts],
+            tips,
+            lambda v: fi(v),
+        )
+        + "<figcaption>Meta's approximate_count lower (solid) and upper (dashed) bound, "
+        "read back after each run.</figcaption></figure></div>"
+    )
 
     # 2. rows sent
-    desc = (f"Rows sent per run over {len(pts)} runs: added upwards, removed downwards, replace runs marked R. "
-            f"Latest run #{latest.run_id}: {_sent_text(latest, fi)}.")
+    desc = (
+        f"Rows sent per run over {len(pts)} runs: added upwards, removed downwards, replace runs marked R. "
+        f"Latest run #{latest.run_id}: {_sent_text(latest, fi)}."
+    )
     tips = [f"Run #{p.run_id}: {_sent_text(p, fi)}" for p in pts]
-    out.append('<div class="panel"><h3>Rows sent per run</h3><figure>' + sent_chart(
-        f"{s.anchor}-sent", f"Rows sent per run for {name}", desc, labels, [p.added for p in pts],
-        [p.removed for p in pts], [p.replace for p in pts], tips, lambda v: fi(v))
+    out.append(
+        '<div class="panel"><h3>Rows sent per run</h3><figure>'
+        + sent_chart(
+            f"{s.anchor}-sent",
+            f"Rows sent per run for {name}",
+            desc,
+            labels,
+            [p.added for p in pts],
+            [p.removed for p in pts],
+            [p.replace for p in pts],
+            tips,
+            lambda v: fi(v),
+        )
         + "<figcaption>Adds above the line, removes below; a purple bar marked R is a full replace "
-          "(every row sent again).</figcaption></figure></div>")
+        "(every row sent again).</figcaption></figure></div>"
+    )
 
     # 3. drop reasons
     drows = _drop_rows(s)
-    desc = f"Rows and values rejected in run #{latest.run_id}, by reason: " + "; ".join(
-        f"{r}: {fi(n)}" for r, n, _ in drows) + "."
-    drop_panel = ('<div class="panel"><h3>Drop reasons</h3><figure>' + hbar_chart(
-        f"{s.anchor}-drops", f"Drop reasons of {name} in run #{latest.run_id}", desc,
-        [(r, n) for r, n, _ in drows], lambda v: fi(v))
+    desc = (
+        f"Rows and values rejected in run #{latest.run_id}, by reason: "
+        + "; ".join(f"{r}: {fi(n)}" for r, n, _ in drows)
+        + "."
+    )
+    drop_panel = (
+        '<div class="panel"><h3>Drop reasons</h3><figure>'
+        + hbar_chart(
+            f"{s.anchor}-drops",
+            f"Drop reasons of {name} in run #{latest.run_id}",
+            desc,
+            [(r, n) for r, n, _ in drows],
+            lambda v: fi(v),
+        )
         + f"<figcaption>Latest run (#{latest.run_id}). “No consent” and “no usable identifier” are rows "
-          "never sent; the per-key lines count rejected values (the row is still sent when another key "
-          "is usable).</figcaption></figure></div>")
-    body = "".join(f'<tr><th scope="row">{e(r)}</th><td class="num">{fi(n)}</td><td class="num">{fi(t)}</td></tr>'
-                   for r, n, t in drows)
-    drop_table = ('<div class="scroll"><table class="drops"><caption>Drop reasons: latest run and total over the '
-                  f'{fi(len(pts))} runs shown</caption><thead><tr><th scope="col">Reason</th>'
-                  f'<th scope="col" class="num">Run #{latest.run_id}</th><th scope="col" class="num">Total</th>'
-                  f'</tr></thead><tbody>{body}</tbody></table></div>')
+        "never sent; the per-key lines count rejected values (the row is still sent when another key "
+        "is usable).</figcaption></figure></div>"
+    )
+    body = "".join(
+        f'<tr><th scope="row">{e(r)}</th><td class="num">{fi(n)}</td><td class="num">{fi(t)}</td></tr>'
+        for r, n, t in drows
+    )
+    drop_table = (
+        '<div class="scroll"><table class="drops"><caption>Drop reasons: latest run and total over the '
+        f'{fi(len(pts))} runs shown</caption><thead><tr><th scope="col">Reason</th>'
+        f'<th scope="col" class="num">Run #{latest.run_id}</th><th scope="col" class="num">Total</th>'
+        f"</tr></thead><tbody>{body}</tbody></table></div>"
+    )
     if latest.empty:
         empt = ", ".join(f"{e(k)} {fi(v)}" for k, v in sorted(latest.empty.items()))
         drop_table += f'<p class="sub">Empty values in run #{latest.run_id} (not an error): {empt}.</p>'
@@ -397,38 +454,58 @@ def _audience_section(s: AudienceSeries, fi: Callable[[Any], str], fp: Callable[
     head = '<div class="panel"><h3>Match rate (estimate)</h3>'
     if lm and lm.match:
         lo, hi = lm.match
-        head += (f'<p class="estimate"><span class="big">≈ {_fmt_range(fp(lo), fp(hi))}</span> '
-                 f"estimated match rate after run #{lm.run_id}: Meta's size "
-                 f"({_size_text(lm, fi)}) ÷ rows fbsync has sent and not removed ({fi(lm.held)}"
-                 f"{'' if lm.held_exact else ', at most'}). <strong>An estimate only</strong>: Meta rounds its "
-                 "counts and takes up to 24 hours to match uploaded rows, so a fresh run reads low.</p>")
+        head += (
+            f'<p class="estimate"><span class="big">≈ {_fmt_range(fp(lo), fp(hi))}</span> '
+            f"estimated match rate after run #{lm.run_id}: Meta's size "
+            f"({_size_text(lm, fi)}) ÷ rows fbsync has sent and not removed ({fi(lm.held)}"
+            f"{'' if lm.held_exact else ', at most'}). <strong>An estimate only</strong>: Meta rounds its "
+            "counts and takes up to 24 hours to match uploaded rows, so a fresh run reads low.</p>"
+        )
     else:
         head += '<p class="estimate">Match rate: no estimate yet (Meta reported no size).</p>'
-    desc = ("Estimated match rate per run, lower to upper bound, as a percentage: Meta's approximate size "
-            "divided by the rows fbsync has sent. " + (f"Latest: {_match_text(lm, fp)}." if lm else ""))
+    desc = (
+        "Estimated match rate per run, lower to upper bound, as a percentage: Meta's approximate size "
+        "divided by the rows fbsync has sent. " + (f"Latest: {_match_text(lm, fp)}." if lm else "")
+    )
     tips = [f"Run #{p.run_id}: match rate {_match_text(p, fp)} (estimate)" for p in pts]
-    out.append(head + "<figure>" + band_chart(
-        f"{s.anchor}-match", f"Estimated match rate of {name}", desc, labels,
-        [m[0] * 100 if m else None for m in mpts], [m[1] * 100 if m else None for m in mpts], tips,
-        lambda v: fp(v / 100, digits=0), integer=False, ref=100.0)
+    out.append(
+        head
+        + "<figure>"
+        + band_chart(
+            f"{s.anchor}-match",
+            f"Estimated match rate of {name}",
+            desc,
+            labels,
+            [m[0] * 100 if m else None for m in mpts],
+            [m[1] * 100 if m else None for m in mpts],
+            tips,
+            lambda v: fp(v / 100, digits=0),
+            integer=False,
+            ref=100.0,
+        )
         + "<figcaption>Size lower bound ÷ rows sent (solid) to upper bound ÷ rows sent (dashed); the dotted "
-          f"line is {fp(1.0, digits=0)}. Estimate: Meta matching takes up to 24 h.</figcaption></figure>"
-          "</div></div>" + drop_table)
+        f"line is {fp(1.0, digits=0)}. Estimate: Meta matching takes up to 24 h.</figcaption></figure>"
+        "</div></div>" + drop_table
+    )
 
     # 5. per-run data (also the accessible version of the charts)
     rows = []
     for p in reversed(pts):
-        rows.append(f'<tr><th scope="row">#{p.run_id}</th><td>{e(_fmt_when(p.when))}</td><td>{_badge(p.status)}</td>'
-                    f'<td class="num">{fi(p.read)}</td><td class="num">{fi(p.dropped)}</td>'
-                    f'<td class="num">{e(_sent_text(p, fi))}</td><td class="num">{e(_size_text(p, fi))}</td>'
-                    f'<td class="num">{fi(p.held) if p.held is not None else "–"}</td>'
-                    f'<td class="num">{e(_match_text(p, fp))}</td></tr>')
-    out.append(f'<div class="scroll"><table class="aud-runs"><caption>Runs of {e(name)}, newest first</caption>'
-               '<thead><tr><th scope="col">Run</th><th scope="col">When</th><th scope="col">Status</th>'
-               '<th scope="col" class="num">Read</th><th scope="col" class="num">Dropped</th>'
-               '<th scope="col" class="num">Sent</th><th scope="col" class="num">Size on Meta</th>'
-               '<th scope="col" class="num">Rows held</th><th scope="col" class="num">Match (est.)</th>'
-               f'</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
+        rows.append(
+            f'<tr><th scope="row">#{p.run_id}</th><td>{e(_fmt_when(p.when))}</td><td>{_badge(p.status)}</td>'
+            f'<td class="num">{fi(p.read)}</td><td class="num">{fi(p.dropped)}</td>'
+            f'<td class="num">{e(_sent_text(p, fi))}</td><td class="num">{e(_size_text(p, fi))}</td>'
+            f'<td class="num">{fi(p.held) if p.held is not None else "–"}</td>'
+            f'<td class="num">{e(_match_text(p, fp))}</td></tr>'
+        )
+    out.append(
+        f'<div class="scroll"><table class="aud-runs"><caption>Runs of {e(name)}, newest first</caption>'
+        '<thead><tr><th scope="col">Run</th><th scope="col">When</th><th scope="col">Status</th>'
+        '<th scope="col" class="num">Read</th><th scope="col" class="num">Dropped</th>'
+        '<th scope="col" class="num">Sent</th><th scope="col" class="num">Size on Meta</th>'
+        '<th scope="col" class="num">Rows held</th><th scope="col" class="num">Match (est.)</th>'
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
     out.append("</section>")
     return "".join(out)
 
@@ -444,10 +521,12 @@ def _runs_table(runs: Sequence[RunRecord], fi: Callable[[Any], str]) -> str:
             lo, hi = _size(a.size_lower), _size(a.size_upper)
             size = "–" if lo is None else _fmt_range(fi(lo), fi(hi if hi is not None and hi >= lo else lo))
             sent = f"replace {fi(a.rows_added)}" if p_rep else f"+{fi(a.rows_added)} {MINUS}{fi(a.rows_removed)}"
-            counts.append(f"<li><span class=nw><code>{e(a.audience)}</code> {_badge(a.status)}</span> "
-                          f"<span class=nw>read {fi(a.rows_read)}</span> · "
-                          f"<span class=nw>dropped {fi(a.rows_dropped)}</span> · "
-                          f"<span class=nw>sent {e(sent)}</span> · <span class=nw>size {e(size)}</span></li>")
+            counts.append(
+                f"<li><span class=nw><code>{e(a.audience)}</code> {_badge(a.status)}</span> "
+                f"<span class=nw>read {fi(a.rows_read)}</span> · "
+                f"<span class=nw>dropped {fi(a.rows_dropped)}</span> · "
+                f"<span class=nw>sent {e(sent)}</span> · <span class=nw>size {e(size)}</span></li>"
+            )
             if a.message:
                 msgs.append(f"<li><code>{e(a.audience)}</code>: {e(_scrub(a.message))}</li>")
         dur = _fmt_duration(start, end)
@@ -458,35 +537,49 @@ def _runs_table(runs: Sequence[RunRecord], fi: Callable[[Any], str]) -> str:
             f"<td>{e(who)}</td><td>{e(r.command)}</td><td>{_badge(r.status)}</td>"
             f"<td>{f'<code>{e(digest)}</code>' if digest else '–'}</td>"
             f'<td><ul class="counts">{"".join(counts) or "<li>–</li>"}</ul></td>'
-            f'<td class="msg">{"<ul class=counts>" + "".join(msgs) + "</ul>" if msgs else ""}</td></tr>')
-    return ('<section id="runs" aria-labelledby="runs-h"><h2 id="runs-h">Runs</h2>'
-            '<div class="scroll"><table class="runs"><caption>Every run, newest first</caption><thead><tr>'
-            '<th scope="col">Run</th><th scope="col">When (UTC)</th><th scope="col">Who</th>'
-            '<th scope="col">Command</th><th scope="col">Status</th><th scope="col">Config</th>'
-            '<th scope="col">Audiences</th><th scope="col">Messages</th></tr></thead><tbody>'
-            + "".join(rows) + "</tbody></table></div></section>")
+            f'<td class="msg">{"<ul class=counts>" + "".join(msgs) + "</ul>" if msgs else ""}</td></tr>'
+        )
+    return (
+        '<section id="runs" aria-labelledby="runs-h"><h2 id="runs-h">Runs</h2>'
+        '<div class="scroll"><table class="runs"><caption>Every run, newest first</caption><thead><tr>'
+        '<th scope="col">Run</th><th scope="col">When (UTC)</th><th scope="col">Who</th>'
+        '<th scope="col">Command</th><th scope="col">Status</th><th scope="col">Config</th>'
+        '<th scope="col">Audiences</th><th scope="col">Messages</th></tr></thead><tbody>'
+        + "".join(rows)
+        + "</tbody></table></div></section>"
+    )
 
 
 def _overview(series: list[AudienceSeries], fi: Callable[[Any], str], fp: Callable[[Any], str]) -> str:
     rows = []
     for s in series:
         p = s.latest
-        rows.append(f'<tr><th scope="row"><a href="#{e(s.anchor)}"><code>{e(s.name)}</code></a></th>'
-                    f'<td>#{p.run_id}</td><td>{_badge(p.status)}</td><td class="num">{e(_size_text(p, fi))}</td>'
-                    f'<td class="num">{e(_sent_text(p, fi))}</td><td class="num">{fi(p.dropped)}</td>'
-                    f'<td class="num">{e(_match_text(p, fp))}</td></tr>')
-    return ('<nav aria-labelledby="ov-h"><h2 id="ov-h">Audiences</h2><div class="scroll"><table class="overview">'
-            '<caption>Latest run of each audience</caption><thead><tr><th scope="col">Audience</th>'
-            '<th scope="col">Run</th><th scope="col">Status</th><th scope="col" class="num">Size on Meta</th>'
-            '<th scope="col" class="num">Sent</th><th scope="col" class="num">Dropped</th>'
-            '<th scope="col" class="num">Match (est.)</th></tr></thead><tbody>' + "".join(rows)
-            + '</tbody></table></div><p><a href="#runs">All runs</a></p></nav>')
+        rows.append(
+            f'<tr><th scope="row"><a href="#{e(s.anchor)}"><code>{e(s.name)}</code></a></th>'
+            f'<td>#{p.run_id}</td><td>{_badge(p.status)}</td><td class="num">{e(_size_text(p, fi))}</td>'
+            f'<td class="num">{e(_sent_text(p, fi))}</td><td class="num">{fi(p.dropped)}</td>'
+            f'<td class="num">{e(_match_text(p, fp))}</td></tr>'
+        )
+    return (
+        '<nav aria-labelledby="ov-h"><h2 id="ov-h">Audiences</h2><div class="scroll"><table class="overview">'
+        '<caption>Latest run of each audience</caption><thead><tr><th scope="col">Audience</th>'
+        '<th scope="col">Run</th><th scope="col">Status</th><th scope="col" class="num">Size on Meta</th>'
+        '<th scope="col" class="num">Sent</th><th scope="col" class="num">Dropped</th>'
+        '<th scope="col" class="num">Match (est.)</th></tr></thead><tbody>'
+        + "".join(rows)
+        + '</tbody></table></div><p><a href="#runs">All runs</a></p></nav>'
+    )
 
 
-def render_report(runs: Sequence[RunRecord | Mapping[str, Any]], *, title: str = "fbsync report",
-                  now: datetime | None = None,
-                  account: str | None = None, display_names: Mapping[str, str] | None = None,
-                  locale: str = "fr") -> str:
+def render_report(
+    runs: Sequence[RunRecord | Mapping[str, Any]],
+    *,
+    title: str = "fbsync report",
+    now: datetime | None = None,
+    account: str | None = None,
+    display_names: Mapping[str, str] | None = None,
+    locale: str = "fr",
+) -> str:
     """The whole page for ``runs`` (as :meth:`StateStore.history` returns them, or their rows; any order).
 
     Pure: no IO; the same input and ``now`` give the same text.  ``locale`` picks the number format
@@ -507,33 +600,51 @@ def render_report(runs: Sequence[RunRecord | Mapping[str, Any]], *, title: str =
     digest = str(latest_run.config_digest or "")[:12] if latest_run else ""
     series = _series(records, display_names or {})
 
-    meta = [("Generated", e(_fmt_when(now_utc))),
-            ("Account", f"<code>{e(account)}</code>" if account else "not recorded"),
-            ("Config digest", f"<code>{e(digest)}</code> (latest run)" if digest else "–")]
+    meta = [
+        ("Generated", e(_fmt_when(now_utc))),
+        ("Account", f"<code>{e(account)}</code>" if account else "not recorded"),
+        ("Config digest", f"<code>{e(digest)}</code> (latest run)" if digest else "–"),
+    ]
     if records and latest_run is not None:
         first = min(records, key=lambda r: r.id)
         span = [f"#{e(r.id)} ({e(_fmt_when(_when(r.started_at)))})" for r in (first, latest_run)]
         meta.append(("Runs shown", f"{fi(len(records))}: {span[0]} to {span[1]}"))
-    head = ('<header class="page"><h1>' + e(title) + '</h1><dl class="meta">'
-            + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in meta) + "</dl></header>")
+    head = (
+        '<header class="page"><h1>'
+        + e(title)
+        + '</h1><dl class="meta">'
+        + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in meta)
+        + "</dl></header>"
+    )
     if not records:
         body = f'<main><p class="empty">{e(EMPTY_MESSAGE)}</p></main>'
     else:
-        body = ("<main>" + _overview(series, fi, fp)
-                + "".join(_audience_section(s, fi, fp) for s in series)
-                + _runs_table(records, fi) + "</main>")
-    foot = ("<footer>Counts only: this page holds no customer identifier. Sizes are Meta's approximate counts; "
-            "match rates are estimates. Numbers use "
-            + ("French formatting (12&#8239;345, 92,3&#8239;%)." if locale == "fr"
-               else "English formatting (12,345, 92.3%).")
-            + "</footer>")
-    page = ("<!DOCTYPE html>\n"
-            f'<html lang="en"><head><meta charset="utf-8">'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-            f'<meta name="referrer" content="no-referrer"><meta name="generator" content="fbsync">'
-            f"<title>{e(title)}</title><style>{CSS}</style></head>"
-            f"<body>{head}{body}{foot}</body></html>\n")
+        body = (
+            "<main>"
+            + _overview(series, fi, fp)
+            + "".join(_audience_section(s, fi, fp) for s in series)
+            + _runs_table(records, fi)
+            + "</main>"
+        )
+    foot = (
+        "<footer>Counts only: this page holds no customer identifier. Sizes are Meta's approximate counts; "
+        "match rates are estimates. Numbers use "
+        + (
+            "French formatting (12&#8239;345, 92,3&#8239;%)."
+            if locale == "fr"
+            else "English formatting (12,345, 92.3%)."
+        )
+        + "</footer>"
+    )
+    page = (
+        "<!DOCTYPE html>\n"
+        f'<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        f'<meta name="referrer" content="no-referrer"><meta name="generator" content="fbsync">'
+        f"<title>{e(title)}</title><style>{CSS}</style></head>"
+        f"<body>{head}{body}{foot}</body></html>\n"
+    )
     _check_no_identifiers(page)
     return page
 
@@ -545,8 +656,16 @@ def _check_no_identifiers(page: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------- file
-def write_report(store: Any, path: str | os.PathLike[str], limit: int = 200, *, account: str | None = None,
-                 title: str = "fbsync report", now: datetime | None = None, locale: str = "fr") -> Path:
+def write_report(
+    store: Any,
+    path: str | os.PathLike[str],
+    limit: int = 200,
+    *,
+    account: str | None = None,
+    title: str = "fbsync report",
+    now: datetime | None = None,
+    locale: str = "fr",
+) -> Path:
     """Render the last ``limit`` runs of ``store`` (a :class:`~fbsync.state.store.StateStore`) to ``path``.
 
     The file is written beside its destination, flushed, then renamed over it (atomic); mode 0644,

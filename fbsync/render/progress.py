@@ -7,9 +7,9 @@ The sync calls ``progress(audience, phase, done, total)``; ``total`` is None whi
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 ProgressFn = Callable[[str, str, int, "int | None"], None]
 
@@ -23,16 +23,31 @@ def terminal_progress(enabled: bool | None = None) -> Iterator[ProgressFn | None
         yield None
         return
     from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
     from rich.text import Text
 
     class Rate(ProgressColumn):
         def render(self, task: Any) -> Text:
             return Text(f"{task.speed:,.0f} rows/s" if task.speed else "", style="progress.data.speed")
 
-    bars = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), Rate(),
-                    TimeElapsedColumn(), TimeRemainingColumn(), console=Console(stderr=True), transient=True)
+    bars = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        Rate(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
     tasks: dict[tuple[str, str], Any] = {}
 
     def update(audience: str, phase: str, done: int, total: int | None) -> None:

@@ -55,10 +55,19 @@ def render_run(r: RunResult) -> str:
     rows = []
     for a in r.audiences:
         read = a.read or ReadResult()
-        rows.append([a.name, a.meta_id or "", a.action_text, f"{read.rows_read:,}", f"{read.rows_left_out:,}",
-                     _sent(a), _size(a), a.status])
-    out = [title, table(["audience", "Meta id", "action", "read", "dropped", "sent", "size on Meta", "status"],
-                        rows)]
+        rows.append(
+            [
+                a.name,
+                a.meta_id or "",
+                a.action_text,
+                f"{read.rows_read:,}",
+                f"{read.rows_left_out:,}",
+                _sent(a),
+                _size(a),
+                a.status,
+            ]
+        )
+    out = [title, table(["audience", "Meta id", "action", "read", "dropped", "sent", "size on Meta", "status"], rows)]
     details = []
     for a in r.audiences:
         read = a.read or ReadResult()
@@ -81,17 +90,30 @@ def render_run(r: RunResult) -> str:
             out.append(f"  {s.id} {s.name or ''}: {s.status} ({ch})" + (f" — {s.message}" if s.message else ""))
     if r.orphans:
         out += ["", "Audiences fbsync created that audiences.yaml no longer declares:"]
-        out += [f"  {o.action}: {o.display_name or o.name} (Meta id {o.meta_id})"
-                + (f" — {o.message}" if o.message else "") for o in r.orphans]
+        out += [
+            f"  {o.action}: {o.display_name or o.name} (Meta id {o.meta_id})" + (f" — {o.message}" if o.message else "")
+            for o in r.orphans
+        ]
         if any(o.action == "orphan" for o in r.orphans):
             out.append("  Run `fbsync sync --prune` to delete them (fbsync never deletes audiences it did not create).")
     return "\n".join(out)
 
 
 def render_status(rows: list[dict[str, Any]]) -> str:
-    return table(["audience", "Meta id", "size on Meta", "delivery", "last sync", "last result"],
-                 [[r["name"], r.get("meta_id") or "", r.get("size") or "", r.get("delivery") or "",
-                   (r.get("last_sync") or "")[:19], r.get("last_result") or ""] for r in rows])
+    return table(
+        ["audience", "Meta id", "size on Meta", "delivery", "last sync", "last result"],
+        [
+            [
+                r["name"],
+                r.get("meta_id") or "",
+                r.get("size") or "",
+                r.get("delivery") or "",
+                (r.get("last_sync") or "")[:19],
+                r.get("last_result") or "",
+            ]
+            for r in rows
+        ],
+    )
 
 
 def render_history(runs: Sequence[RunRecord]) -> str:
@@ -101,9 +123,21 @@ def render_history(runs: Sequence[RunRecord]) -> str:
         if not r.audiences:
             rows.append([r.id, when, r.command, r.status, "", "", "", "", ""])
         for a in r.audiences:
-            rows.append([r.id, when, r.command, r.status, a.audience, a.rows_read, a.rows_dropped,
-                         f"+{a.rows_added:,} −{a.rows_removed:,}", a.status])
+            rows.append(
+                [
+                    r.id,
+                    when,
+                    r.command,
+                    r.status,
+                    a.audience,
+                    a.rows_read,
+                    a.rows_dropped,
+                    f"+{a.rows_added:,} −{a.rows_removed:,}",
+                    a.status,
+                ]
+            )
     if not rows:
         return "No runs yet: run `fbsync sync`."
-    return table(["run", "started (UTC)", "command", "run status", "audience", "read", "dropped", "sent",
-                  "result"], rows)
+    return table(
+        ["run", "started (UTC)", "command", "run status", "audience", "read", "dropped", "sent", "result"], rows
+    )

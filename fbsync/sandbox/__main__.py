@@ -17,35 +17,54 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port (printed on start)")
     parser.add_argument("--data", default=None, help="SQLite file that keeps state across restarts")
-    parser.add_argument("--lookalike-seconds", type=float, default=None,
-                        help="seconds a new lookalike stays populating (default 5)")
+    parser.add_argument(
+        "--lookalike-seconds", type=float, default=None, help="seconds a new lookalike stays populating (default 5)"
+    )
     faults = parser.add_argument_group("fault injection (deterministic from --seed)")
     faults.add_argument("--error-rate", type=float, default=None, help="share of calls answered 500 code 2")
-    faults.add_argument("--html-fraction", type=float, default=None,
-                        help="share of those 5xx sent as an HTML 503 page")
+    faults.add_argument("--html-fraction", type=float, default=None, help="share of those 5xx sent as an HTML 503 page")
     faults.add_argument("--throttle-rate", type=float, default=None, help="share of calls throttled")
-    faults.add_argument("--throttle-codes", default=None,
-                        help=f"comma-separated throttles to pick from (default all: {','.join(THROTTLE_KEYS)})")
+    faults.add_argument(
+        "--throttle-codes",
+        default=None,
+        help=f"comma-separated throttles to pick from (default all: {','.join(THROTTLE_KEYS)})",
+    )
     faults.add_argument("--block-seconds", type=float, default=None, help="how long a throttle blocks (60)")
-    faults.add_argument("--calls-per-minute", type=int, default=None,
-                        help="ad-account budget over 60 s (read 1, write 3); over it → 17 / 80003")
+    faults.add_argument(
+        "--calls-per-minute",
+        type=int,
+        default=None,
+        help="ad-account budget over 60 s (read 1, write 3); over it → 17 / 80003",
+    )
     faults.add_argument("--drop-rate", type=float, default=None, help="share of connections closed unanswered")
-    faults.add_argument("--drop-after-apply", type=float, default=None,
-                        help="share of drops made after the call was applied (0-1)")
+    faults.add_argument(
+        "--drop-after-apply", type=float, default=None, help="share of drops made after the call was applied (0-1)"
+    )
     faults.add_argument("--slow-ms", default=None, help="delay before answering: 250 or a range 100-500")
-    faults.add_argument("--token-expires-after", type=int, default=None,
-                        help="the first token seen expires after N calls (190/463)")
-    faults.add_argument("--missing-after-create", type=int, default=None,
-                        help="first N /users calls on a new audience get (#803)")
-    faults.add_argument("--fault-endpoints", default=None,
-                        help="comma-separated endpoint labels random faults apply to (default all)")
+    faults.add_argument(
+        "--token-expires-after", type=int, default=None, help="the first token seen expires after N calls (190/463)"
+    )
+    faults.add_argument(
+        "--missing-after-create", type=int, default=None, help="first N /users calls on a new audience get (#803)"
+    )
+    faults.add_argument(
+        "--fault-endpoints", default=None, help="comma-separated endpoint labels random faults apply to (default all)"
+    )
     faults.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     doctor = parser.add_argument_group("token and account state (what `fbsync doctor` reads)")
     doctor.add_argument("--token-type", choices=("SYSTEM_USER", "USER"), default=None)
-    doctor.add_argument("--token-expires-in-days", type=float, default=None,
-                        help="the token expires this many days after start (default never)")
-    doctor.add_argument("--missing-permission", action="append", default=[],
-                        help="a permission the token lacks (repeatable), e.g. ads_management")
+    doctor.add_argument(
+        "--token-expires-in-days",
+        type=float,
+        default=None,
+        help="the token expires this many days after start (default never)",
+    )
+    doctor.add_argument(
+        "--missing-permission",
+        action="append",
+        default=[],
+        help="a permission the token lacks (repeatable), e.g. ads_management",
+    )
     doctor.add_argument("--no-tos", action="store_true", help="Custom Audience terms not accepted")
     doctor.add_argument("--account-disabled", action="store_true", help="ad accounts disabled (account_status 2)")
     return parser
@@ -54,9 +73,13 @@ def build_parser() -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> SandboxConfig:
     """SandboxConfig from the parsed options."""
     return config_from_options(
-        lookalike_seconds=args.lookalike_seconds, token_type=args.token_type,
-        token_expires_in_days=args.token_expires_in_days, missing_permissions=args.missing_permission,
-        no_tos=args.no_tos, account_disabled=args.account_disabled)
+        lookalike_seconds=args.lookalike_seconds,
+        token_type=args.token_type,
+        token_expires_in_days=args.token_expires_in_days,
+        missing_permissions=args.missing_permission,
+        no_tos=args.no_tos,
+        account_disabled=args.account_disabled,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -65,19 +88,33 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     try:
         faults = faults_from_options(
-            error_rate=args.error_rate, throttle_rate=args.throttle_rate, drop_rate=args.drop_rate,
-            slow_ms=args.slow_ms, token_expires_after=args.token_expires_after,
-            calls_per_minute=args.calls_per_minute, seed=args.seed, html_fraction=args.html_fraction,
-            block_seconds=args.block_seconds, drop_after_apply=args.drop_after_apply,
+            error_rate=args.error_rate,
+            throttle_rate=args.throttle_rate,
+            drop_rate=args.drop_rate,
+            slow_ms=args.slow_ms,
+            token_expires_after=args.token_expires_after,
+            calls_per_minute=args.calls_per_minute,
+            seed=args.seed,
+            html_fraction=args.html_fraction,
+            block_seconds=args.block_seconds,
+            drop_after_apply=args.drop_after_apply,
             missing_after_create=args.missing_after_create,
-            throttle_codes=_csv(args.throttle_codes), endpoints=_csv(args.fault_endpoints))
+            throttle_codes=_csv(args.throttle_codes),
+            endpoints=_csv(args.fault_endpoints),
+        )
     except ValueError as err:
         parser.error(str(err))
     announce = functools.partial(print, flush=True)
     if faults.active:
         print(f"sandbox faults: {faults.to_dict()}", file=sys.stderr, flush=True)
-    serve(args.host, args.port, args.data, config=config_from_args(args), faults=faults if faults.active else None,
-          announce=announce)
+    serve(
+        args.host,
+        args.port,
+        args.data,
+        config=config_from_args(args),
+        faults=faults if faults.active else None,
+        announce=announce,
+    )
 
 
 def _csv(value: str | None) -> tuple[str, ...] | None:

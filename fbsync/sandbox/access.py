@@ -62,8 +62,9 @@ def debug_token(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
     if not token:
         raise errors.required("input_token")
     if not app.token_known(token):
-        return {"data": {"error": {"code": 190, "message": errors.invalid_token().message},
-                         "is_valid": False, "scopes": []}}
+        return {
+            "data": {"error": {"code": 190, "message": errors.invalid_token().message}, "is_valid": False, "scopes": []}
+        }
     user = app.config.token_type == "USER"
     data: dict[str, Any] = {
         "app_id": app.config.app_id,
@@ -79,8 +80,11 @@ def debug_token(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
     ended = app.token_expired_at(token)
     if ended is not None:
         err = app.expired_token_error(ended)
-        data.update(is_valid=False, expires_at=int(ended),
-                    error={"code": err.code, "message": err.message, "subcode": err.subcode})
+        data.update(
+            is_valid=False,
+            expires_at=int(ended),
+            error={"code": err.code, "message": err.message, "subcode": err.subcode},
+        )
     return {"data": data}
 
 
@@ -107,6 +111,6 @@ def pacific(timestamp: float) -> str:
         from zoneinfo import ZoneInfo
 
         zone: dt.tzinfo = ZoneInfo("America/Los_Angeles")
-    except Exception:  # noqa: BLE001 - no tz database: fall back to UTC rather than fail the call
-        zone = dt.timezone.utc
+    except Exception:
+        zone = dt.UTC
     return dt.datetime.fromtimestamp(timestamp, zone).strftime("%A, %d-%b-%y %H:%M:%S %Z")

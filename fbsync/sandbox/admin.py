@@ -30,8 +30,14 @@ if TYPE_CHECKING:
     from .app import Response, SandboxApp
 
 #: SandboxConfig fields settable through ``POST /__sandbox/config``.
-CONFIG_KNOBS = ("token_type", "token_expires_in_days", "missing_permissions", "custom_audience_tos",
-                "account_status", "disable_reason")
+CONFIG_KNOBS = (
+    "token_type",
+    "token_expires_in_days",
+    "missing_permissions",
+    "custom_audience_tos",
+    "account_status",
+    "disable_reason",
+)
 
 
 def handle(app: SandboxApp, method: str, path: str, query: str, body: bytes = b"") -> Response:
@@ -126,15 +132,17 @@ def audiences(app: SandboxApp) -> list[dict[str, Any]]:
     """Summary of every live audience (oldest first)."""
     out = []
     for aud in reversed(app.store.list_audiences()):
-        out.append({
-            "id": str(aud.id),
-            "account_id": aud.account_id,
-            "name": aud.data.get("name"),
-            "subtype": aud.subtype,
-            "member_count": aud.member_count,
-            "kind": aud.kind,
-            "schema": aud.schema,
-        })
+        out.append(
+            {
+                "id": str(aud.id),
+                "account_id": aud.account_id,
+                "name": aud.data.get("name"),
+                "subtype": aud.subtype,
+                "member_count": aud.member_count,
+                "kind": aud.kind,
+                "schema": aud.schema,
+            }
+        )
     return out
 
 

@@ -26,24 +26,95 @@ if TYPE_CHECKING:
 
 # AdSet.Field of facebook_business 26.0.3 (readable; only a few carry a value here).
 ADSET_FIELDS = frozenset(
-    "account_id ad_set_goal adlabels adset_schedule anchor_event_attribution_window_days asset_feed_id "
-    "attribution_count_type attribution_spec automatic_manual_state bid_adjustments bid_amount bid_constraints "
-    "bid_info bid_strategy billing_event brand_safety_config budget_remaining campaign campaign_active_time "
-    "campaign_attribution campaign_id configured_status created_time creative_diversity_label "
-    "creative_diversity_score creative_sequence creative_sequence_repetition_pattern daily_budget "
-    "daily_min_spend_target daily_spend_cap destination_type dsa_beneficiary dsa_payor effective_status end_time "
-    "existing_customer_budget_percentage frequency_control_specs full_funnel_exploration_mode id "
-    "instagram_user_id is_ba_skip_delayed_eligible is_budget_schedule_enabled is_dc_follow_optimized "
-    "is_dynamic_creative is_incremental_attribution_enabled is_organic_ad_joint_optimized "
-    "is_sequenced_conversion_creation issues_info learning_stage_info lifetime_budget lifetime_imps "
-    "lifetime_min_spend_target lifetime_spend_cap live_video_ad_campaign_config low_creative_reach "
-    "max_budget_spend_percentage meta_moment_maker_spec min_budget_spend_percentage "
-    "multi_event_conversion_attribution_window_seconds multi_optimization_goal_weight name optimization_goal "
-    "optimization_sub_event pacing_type placement_soft_opt_out promoted_object recommendations "
-    "recurring_budget_semantics regional_regulated_categories regional_regulation_identities relative_value "
-    "review_feedback rf_prediction_id source_adset source_adset_id special_ad_categories start_time status "
-    "targeting targeting_optimization_types time_based_ad_rotation_id_blocks time_based_ad_rotation_intervals "
-    "trending_topics_spec updated_time use_new_app_click value_rule_set_id value_rules_applied".split()
+    [
+        "account_id",
+        "ad_set_goal",
+        "adlabels",
+        "adset_schedule",
+        "anchor_event_attribution_window_days",
+        "asset_feed_id",
+        "attribution_count_type",
+        "attribution_spec",
+        "automatic_manual_state",
+        "bid_adjustments",
+        "bid_amount",
+        "bid_constraints",
+        "bid_info",
+        "bid_strategy",
+        "billing_event",
+        "brand_safety_config",
+        "budget_remaining",
+        "campaign",
+        "campaign_active_time",
+        "campaign_attribution",
+        "campaign_id",
+        "configured_status",
+        "created_time",
+        "creative_diversity_label",
+        "creative_diversity_score",
+        "creative_sequence",
+        "creative_sequence_repetition_pattern",
+        "daily_budget",
+        "daily_min_spend_target",
+        "daily_spend_cap",
+        "destination_type",
+        "dsa_beneficiary",
+        "dsa_payor",
+        "effective_status",
+        "end_time",
+        "existing_customer_budget_percentage",
+        "frequency_control_specs",
+        "full_funnel_exploration_mode",
+        "id",
+        "instagram_user_id",
+        "is_ba_skip_delayed_eligible",
+        "is_budget_schedule_enabled",
+        "is_dc_follow_optimized",
+        "is_dynamic_creative",
+        "is_incremental_attribution_enabled",
+        "is_organic_ad_joint_optimized",
+        "is_sequenced_conversion_creation",
+        "issues_info",
+        "learning_stage_info",
+        "lifetime_budget",
+        "lifetime_imps",
+        "lifetime_min_spend_target",
+        "lifetime_spend_cap",
+        "live_video_ad_campaign_config",
+        "low_creative_reach",
+        "max_budget_spend_percentage",
+        "meta_moment_maker_spec",
+        "min_budget_spend_percentage",
+        "multi_event_conversion_attribution_window_seconds",
+        "multi_optimization_goal_weight",
+        "name",
+        "optimization_goal",
+        "optimization_sub_event",
+        "pacing_type",
+        "placement_soft_opt_out",
+        "promoted_object",
+        "recommendations",
+        "recurring_budget_semantics",
+        "regional_regulated_categories",
+        "regional_regulation_identities",
+        "relative_value",
+        "review_feedback",
+        "rf_prediction_id",
+        "source_adset",
+        "source_adset_id",
+        "special_ad_categories",
+        "start_time",
+        "status",
+        "targeting",
+        "targeting_optimization_types",
+        "time_based_ad_rotation_id_blocks",
+        "time_based_ad_rotation_intervals",
+        "trending_topics_spec",
+        "updated_time",
+        "use_new_app_click",
+        "value_rule_set_id",
+        "value_rules_applied",
+    ]
 )
 STATUSES = ("ACTIVE", "PAUSED", "ARCHIVED", "DELETED")
 AUDIENCE_KEYS = ("custom_audiences", "excluded_custom_audiences")
@@ -53,6 +124,7 @@ DEFAULT_TARGETING: dict[str, Any] = {"geo_locations": {"countries": ["FR"]}}
 
 
 # --- validation (shared by the Graph update and the admin create) ---
+
 
 def parse_targeting(value: Any) -> dict[str, Any]:
     """``targeting`` as sent: a JSON object, or a JSON string of one (form posts, the SDK)."""
@@ -75,8 +147,10 @@ def check_targeting(store: SandboxStore, account_id: str, targeting: dict[str, A
             continue
         ids = _audience_ids(key, targeting[key])
         if len(ids) > MAX_AUDIENCES:
-            raise errors.param(f"Invalid parameter: targeting[{key}] can contain at most {MAX_AUDIENCES} custom "
-                               f"audiences ({len(ids)} given)")
+            raise errors.param(
+                f"Invalid parameter: targeting[{key}] can contain at most {MAX_AUDIENCES} custom "
+                f"audiences ({len(ids)} given)"
+            )
         lists[key] = ids
         out[key] = [{"id": i} for i in ids]
     for key, ids in lists.items():
@@ -90,20 +164,21 @@ def check_targeting(store: SandboxStore, account_id: str, targeting: dict[str, A
     both = set(lists.get("custom_audiences", [])) & set(lists.get("excluded_custom_audiences", []))
     if both:
         first = min(both, key=lists["custom_audiences"].index)
-        raise errors.param(f"Invalid parameter: custom audience {first} cannot be both included "
-                           f"(custom_audiences) and excluded (excluded_custom_audiences) in the same targeting")
+        raise errors.param(
+            f"Invalid parameter: custom audience {first} cannot be both included "
+            f"(custom_audiences) and excluded (excluded_custom_audiences) in the same targeting"
+        )
     return out
 
 
 def _audience_ids(key: str, value: Any) -> list[str]:
     if not isinstance(value, list):
-        raise errors.param(f"Param targeting[{key}] must be an array of custom audience ids or {{\"id\": …}} objects")
+        raise errors.param(f'Param targeting[{key}] must be an array of custom audience ids or {{"id": …}} objects')
     ids: list[str] = []
     for index, item in enumerate(value):
         raw = item.get("id") if isinstance(item, dict) else item
         if isinstance(raw, bool) or not isinstance(raw, (str, int)) or not str(raw).strip().isdigit():
-            raise errors.param(f"Param targeting[{key}][{index}] must be a custom audience id or an object "
-                               f"with an id")
+            raise errors.param(f"Param targeting[{key}][{index}] must be a custom audience id or an object with an id")
         text = str(int(str(raw).strip()))
         if text not in ids:
             ids.append(text)
@@ -111,6 +186,7 @@ def _audience_ids(key: str, value: Any) -> list[str]:
 
 
 # --- reads ---
+
 
 def adset_fields(store: SandboxStore, adset: AdSet) -> dict[str, Any]:
     """Every field the sandbox models for one ad set; audiences named like Meta reads them back."""
@@ -139,10 +215,11 @@ def _named(store: SandboxStore, audience_id: str) -> dict[str, Any]:
 
 def _iso(timestamp: int) -> str:
     """Graph's datetime format: ``2026-03-02T10:00:00+0000``."""
-    return dt.datetime.fromtimestamp(timestamp, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S%z")
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
 # --- Graph handlers ---
+
 
 def get_adset(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
     """``GET /{adset_id}?fields=…``: only the requested fields (+``id``), default ``id``."""
@@ -173,6 +250,7 @@ def update_adset(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
 
 
 # --- admin ---
+
 
 def admin_create(app: SandboxApp, body: dict[str, Any]) -> dict[str, Any]:
     """``POST /__sandbox/adsets``: ``{"account_id": "act_1", "name", "targeting", "status", "id"}`` → ``{"id"}``.

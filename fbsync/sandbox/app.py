@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from . import access, adsets, admin, audiences, errors, render, users
+from . import access, admin, adsets, audiences, errors, render, users
 from .config import SandboxConfig
 from .faults import ConnectionDropped, Faults
 from .injector import FaultInjector
@@ -59,8 +59,13 @@ ROUTES: dict[tuple[str, str | None], dict[str, tuple[str, Handler]]] = {
         "POST": ("POST /{adset_id}", adsets.update_adset),
     },
 }
-NODE_TYPES = {"me": "User", "account": "AdAccount", "audience": "CustomAudience", "adset": "AdSet",
-              "debug_token": "DebugToken"}
+NODE_TYPES = {
+    "me": "User",
+    "account": "AdAccount",
+    "audience": "CustomAudience",
+    "adset": "AdSet",
+    "debug_token": "DebugToken",
+}
 
 
 class RequestPolicy(Protocol):
@@ -215,7 +220,7 @@ class SandboxApp:
             raise
         except errors.GraphError as err:
             response = self._error(err, trace, {})
-        except Exception:  # noqa: BLE001 - a sandbox bug must still answer like Meta (code 2, HTTP 500)
+        except Exception:
             log.exception("sandbox internal error on %s %s", method, path)
             response = self._error(errors.internal(), trace, {})
         if effects.delay > 0:
@@ -224,8 +229,9 @@ class SandboxApp:
             raise ConnectionDropped(applied=True)
         return response
 
-    def _graph(self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes,
-               trace: str, effects: Effects) -> Response:
+    def _graph(
+        self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes, trace: str, effects: Effects
+    ) -> Response:
         version, segments = split_path(path)
         params = parse_params(query, headers, body)
         failure: errors.GraphError | None = None
@@ -237,8 +243,9 @@ class SandboxApp:
         route, failure = self._route(segments, failure)
         label = ROUTES.get((route.kind, route.edge), {}).get(method, (f"{method} {path_label(segments)}", None))[0]
         self.store.count_request(label)
-        req = GraphRequest(method, version, segments, params, headers, self._base_url(headers), endpoint=label,
-                           effects=effects)
+        req = GraphRequest(
+            method, version, segments, params, headers, self._base_url(headers), endpoint=label, effects=effects
+        )
         self._authenticate(req, on_me=route.kind == "me")
         if failure:
             raise failure

@@ -16,9 +16,23 @@ if TYPE_CHECKING:
 
 FILE_SOURCES = ("USER_PROVIDED_ONLY", "PARTNER_PROVIDED_ONLY", "BOTH_USER_AND_PARTNER_PROVIDED")
 AUDIENCE_LABELS = frozenset(
-    "APP_USERS AT_RISK CART_ABANDONERS DISENGAGED DISQUALIFIED_LEADS ENGAGED_USERS GENERAL_CUSTOMERS "
-    "HIGH_VALUE_CUSTOMERS LOW_VALUE_CUSTOMERS OTHER_1 OTHER_2 OTHER_3 QUALIFIED_LEADS RECENT_PURCHASERS "
-    "TRIAL_USERS".split()
+    [
+        "APP_USERS",
+        "AT_RISK",
+        "CART_ABANDONERS",
+        "DISENGAGED",
+        "DISQUALIFIED_LEADS",
+        "ENGAGED_USERS",
+        "GENERAL_CUSTOMERS",
+        "HIGH_VALUE_CUSTOMERS",
+        "LOW_VALUE_CUSTOMERS",
+        "OTHER_1",
+        "OTHER_2",
+        "OTHER_3",
+        "QUALIFIED_LEADS",
+        "RECENT_PURCHASERS",
+        "TRIAL_USERS",
+    ]
 )
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 5000
@@ -26,8 +40,9 @@ MAX_LIMIT = 5000
 
 def get_me(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
     """``GET /me`` → the token's user."""
-    return render.select(dict(render.SANDBOX_USER), req.params.get("fields"), render.USER_FIELDS, "User",
-                         default=("id", "name"))
+    return render.select(
+        dict(render.SANDBOX_USER), req.params.get("fields"), render.USER_FIELDS, "User", default=("id", "name")
+    )
 
 
 def get_account(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
@@ -35,8 +50,9 @@ def get_account(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
     assert req.account_id is not None
     created = app.store.ensure_account(req.account_id, app.now())
     full = render.account_fields(req.account_id, created, app.config)
-    return render.select(full, req.params.get("fields"), render.ACCOUNT_FIELDS, "AdAccount",
-                         default=("account_id", "id"))
+    return render.select(
+        full, req.params.get("fields"), render.ACCOUNT_FIELDS, "AdAccount", default=("account_id", "id")
+    )
 
 
 def _common(params: dict[str, Any]) -> dict[str, Any]:
@@ -225,22 +241,47 @@ def _page(rows: list[dict[str, Any]], params: dict[str, Any], limit: int) -> tup
 
 def _link(req: GraphRequest, name: str, cursor: str) -> str:
     """Full URL of the next/previous page on this same server, as Graph builds it."""
-    query = {k: (json.dumps(v, separators=(",", ":")) if isinstance(v, (list, dict, bool)) else v)
-             for k, v in req.params.items() if k not in ("after", "before")}
+    query = {
+        k: (json.dumps(v, separators=(",", ":")) if isinstance(v, (list, dict, bool)) else v)
+        for k, v in req.params.items()
+        if k not in ("after", "before")
+    }
     query[name] = cursor
     prefix = f"/{req.version}" if req.version else ""
     return f"{req.base_url}{prefix}/act_{req.account_id}/customaudiences?{urlencode(query)}"
 
 
-FILTER_FIELDS = frozenset({
-    "id", "name", "subtype", "description", "customer_file_source", "retention_days", "operation_status.code",
-    "delivery_status.code", "approximate_count_lower_bound", "approximate_count_upper_bound", "time_created",
-    "time_updated", "time_content_updated",
-})
-FILTER_OPERATORS = frozenset({
-    "EQUAL", "NOT_EQUAL", "IN", "NOT_IN", "CONTAIN", "NOT_CONTAIN",
-    "GREATER_THAN", "GREATER_THAN_OR_EQUAL", "LESS_THAN", "LESS_THAN_OR_EQUAL",
-})
+FILTER_FIELDS = frozenset(
+    {
+        "id",
+        "name",
+        "subtype",
+        "description",
+        "customer_file_source",
+        "retention_days",
+        "operation_status.code",
+        "delivery_status.code",
+        "approximate_count_lower_bound",
+        "approximate_count_upper_bound",
+        "time_created",
+        "time_updated",
+        "time_content_updated",
+    }
+)
+FILTER_OPERATORS = frozenset(
+    {
+        "EQUAL",
+        "NOT_EQUAL",
+        "IN",
+        "NOT_IN",
+        "CONTAIN",
+        "NOT_CONTAIN",
+        "GREATER_THAN",
+        "GREATER_THAN_OR_EQUAL",
+        "LESS_THAN",
+        "LESS_THAN_OR_EQUAL",
+    }
+)
 
 
 def _filters(raw: Any) -> list[dict[str, Any]]:
@@ -279,5 +320,9 @@ def _matches(full: dict[str, Any], rule: dict[str, Any]) -> bool:
         left, right = float(actual), float(value)
     except (TypeError, ValueError):
         return False
-    return {"GREATER_THAN": left > right, "GREATER_THAN_OR_EQUAL": left >= right,
-            "LESS_THAN": left < right, "LESS_THAN_OR_EQUAL": left <= right}[op]
+    return {
+        "GREATER_THAN": left > right,
+        "GREATER_THAN_OR_EQUAL": left >= right,
+        "LESS_THAN": left < right,
+        "LESS_THAN_OR_EQUAL": left <= right,
+    }[op]

@@ -65,6 +65,7 @@ class GraphError(Exception):
 
 # --- auth (docs/meta-api.md §5 "Auth"; public error bodies quoted in docs/sandbox.md) ---
 
+
 def missing_token(on_me: bool) -> GraphError:
     """No ``access_token``: 2500 on ``/me``, 104 on any other object.
 
@@ -82,7 +83,7 @@ def invalid_token() -> GraphError:
 
 
 def missing_proof() -> GraphError:
-    """"Require App Secret" is on and no proof came (docs/meta-api.md §5 [SEC]); code 100, GraphMethodException."""
+    """ "Require App Secret" is on and no proof came (docs/meta-api.md §5 [SEC]); code 100, GraphMethodException."""
     return GraphError("API calls from the server require an appsecret_proof argument", 100, type=GRAPH_METHOD)
 
 
@@ -92,6 +93,7 @@ def invalid_proof() -> GraphError:
 
 
 # --- routing (docs/meta-api.md §1.4 "Unknown id or no permission"; §1 "Base and encoding") ---
+
 
 def unsupported(method: str, object_id: str) -> GraphError:
     """100/33: object missing, not ours, or the method is not supported on it (docs/meta-api.md §1.4)."""
@@ -124,6 +126,7 @@ def deprecated_version(latest: str) -> GraphError:
 
 # --- parameters (docs/meta-api.md §3: 100 = invalid parameter) ---
 
+
 def param(message: str) -> GraphError:
     """Generic invalid-parameter error, code 100 (docs/meta-api.md §3)."""
     return GraphError(f"(#100) {message}", 100)
@@ -151,10 +154,13 @@ def too_many_rows() -> GraphError:
 
 def internal() -> GraphError:
     """Unexpected sandbox failure: Graph's code 2 "temporary service error" (docs/meta-api.md §3)."""
-    return GraphError("An unexpected error has occurred. Please retry your request later.", 2, status=500, transient=True)
+    return GraphError(
+        "An unexpected error has occurred. Please retry your request later.", 2, status=500, transient=True
+    )
 
 
 # --- custom audiences (docs/meta-api.md §1.1, §1.5-§1.7, §7) ---
+
 
 def update_failed(detail: str, subcode: int | None = None) -> GraphError:
     """2650 "Failed to update the custom audience" (docs/meta-api.md §1.5, §1.6, §3)."""
@@ -214,10 +220,12 @@ def replace_error(subcode: int) -> GraphError:
 
 # --- permissions, terms and tokens (docs/meta-api.md §1.1 "Needs", §3 codes 190/200) ---
 
+
 def expired_token(expired_at: str, now: str) -> GraphError:
     """190/463 "Session has expired" (docs/meta-api.md §3 "190 (+…463…)"); Graph's wording, times in Pacific time."""
     return GraphError(
-        f"Error validating access token: Session has expired on {expired_at}. The current time is {now}.", 190, 463)
+        f"Error validating access token: Session has expired on {expired_at}. The current time is {now}.", 190, 463
+    )
 
 
 def no_ads_permission() -> GraphError:
@@ -243,13 +251,16 @@ def terms_not_accepted(account_id: str) -> GraphError:
         "(#200) Custom Audience Terms Not Accepted: You need to accept the Custom Audience Terms before you can "
         "create or edit an audience or an ad set. See "
         f"https://business.facebook.com/ads/manage/customaudiences/tos/?act={account_id}",
-        200, 1870034, status=403,
+        200,
+        1870034,
+        status=403,
         user_title="Custom Audience Terms Not Accepted",
         user_msg="You need to accept the Custom Audience Terms before you can create or edit an audience or an ad set.",
     )
 
 
 # --- injected faults (docs/meta-api.md §3, §4, §7.4) ---
+
 
 def aliases_missing(edge: str) -> GraphError:
     """803 just after an audience is created (docs/meta-api.md §3, §7.4; facebook-ruby-business-sdk#124); retryable."""
@@ -260,15 +271,24 @@ TOO_MANY_TITLE = "Ad Account Has Too Many API Calls"
 TOO_MANY_MSG = "There have been too many calls from this ad-account. Please wait a bit and try again."
 #: Throttle key → (code, subcode, message, user title, user message), docs/meta-api.md §3 and §4 "Quotas".
 THROTTLES: dict[str, tuple[int, int | None, str, str | None, str | None]] = {
-    "80003/2446079": (80003, 2446079,
-                      "(#80003) There have been too many calls to this ad-account. Wait a bit and try again. "
-                      "For more info, please refer to "
-                      "https://developers.facebook.com/docs/graph-api/overview/rate-limiting#custom-audience.",
-                      TOO_MANY_TITLE, TOO_MANY_MSG),
+    "80003/2446079": (
+        80003,
+        2446079,
+        "(#80003) There have been too many calls to this ad-account. Wait a bit and try again. "
+        "For more info, please refer to "
+        "https://developers.facebook.com/docs/graph-api/overview/rate-limiting#custom-audience.",
+        TOO_MANY_TITLE,
+        TOO_MANY_MSG,
+    ),
     "17/2446079": (17, 2446079, "(#17) User request limit reached", TOO_MANY_TITLE, TOO_MANY_MSG),
     "4": (4, None, "(#4) Application request limit reached", None, None),
-    "613/1487742": (613, 1487742, "(#613) Calls to this api have exceeded the rate limit.", "Too many calls",
-                    "There have been too many calls from this ad-account. Wait a bit and try again."),
+    "613/1487742": (
+        613,
+        1487742,
+        "(#613) Calls to this api have exceeded the rate limit.",
+        "Too many calls",
+        "There have been too many calls from this ad-account. Wait a bit and try again.",
+    ),
 }
 
 

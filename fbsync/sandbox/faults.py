@@ -96,8 +96,15 @@ class Faults:
     @property
     def active(self) -> bool:
         """True when anything at all would be injected."""
-        return bool(self.error_rate or self.throttle_rate or self.calls_per_minute or self.drop_rate
-                    or self.slow_ms[1] or self.token_expires_after or self.missing_after_create)
+        return bool(
+            self.error_rate
+            or self.throttle_rate
+            or self.calls_per_minute
+            or self.drop_rate
+            or self.slow_ms[1]
+            or self.token_expires_after
+            or self.missing_after_create
+        )
 
     def to_dict(self, *, redact: bool = True) -> dict[str, Any]:
         """JSON-ready settings (``expiring_token`` shown as ``"***"`` unless ``redact=False``)."""
@@ -148,9 +155,13 @@ def faults_from_options(
     :class:`Faults` field can be passed by name (``html_fraction=0.2``, ``drop_after_apply=True``, …).
     Raises ``ValueError`` with a readable message for bad values.
     """
-    values: dict[str, Any] = {"error_rate": error_rate or 0.0, "throttle_rate": throttle_rate or 0.0,
-                              "drop_rate": drop_rate or 0.0, "token_expires_after": token_expires_after,
-                              "calls_per_minute": calls_per_minute}
+    values: dict[str, Any] = {
+        "error_rate": error_rate or 0.0,
+        "throttle_rate": throttle_rate or 0.0,
+        "drop_rate": drop_rate or 0.0,
+        "token_expires_after": token_expires_after,
+        "calls_per_minute": calls_per_minute,
+    }
     if slow_ms not in (None, "", 0):
         values["slow_ms"] = slow_ms
     if seed is not None:

@@ -42,8 +42,9 @@ def is_audience_call(req: GraphRequest) -> bool:
     """Calls metered by the custom_audience business use case: audience nodes/edges and the account's list."""
     if "adset" in req.extra:  # an ad set is a numeric id too, but an ads_management call
         return False
-    return bool(req.segments) and (req.segments[0].isdigit()
-                                   or (len(req.segments) > 1 and req.segments[1] == "customaudiences"))
+    return bool(req.segments) and (
+        req.segments[0].isdigit() or (len(req.segments) > 1 and req.segments[1] == "customaudiences")
+    )
 
 
 class FaultInjector:
@@ -94,8 +95,9 @@ class FaultInjector:
 
     # --- on demand ---
 
-    def block(self, app: SandboxApp, account_id: str | None, key: str = "80003/2446079",
-              seconds: float | None = None) -> Block:
+    def block(
+        self, app: SandboxApp, account_id: str | None, key: str = "80003/2446079", seconds: float | None = None
+    ) -> Block:
         """Throttle now: refuse every call of the account (code 4: of the app) for ``seconds``."""
         if key not in errors.THROTTLES:
             raise ValueError(f"unknown throttle {key!r}; use one of {', '.join(errors.THROTTLES)}")
@@ -111,11 +113,18 @@ class FaultInjector:
     def state(self, app: SandboxApp) -> dict[str, Any]:
         """Settings, blocks in force, budgets and what was injected so far (``GET /__sandbox/faults``)."""
         now = app.clock()
-        blocks = {(scope if scope == APP else f"act_{scope}"): {"code": b.key, "seconds_left": round(b.until - now, 3)}
-                  for scope, b in self.blocks.items() if b.until > now}
+        blocks = {
+            (scope if scope == APP else f"act_{scope}"): {"code": b.key, "seconds_left": round(b.until - now, 3)}
+            for scope, b in self.blocks.items()
+            if b.until > now
+        }
         budgets = {f"act_{acc}": self._score(acc, now) for acc in self.scores}
-        return {"faults": self.faults.to_dict(), "blocks": blocks, "budget_used": budgets,
-                "injected": dict(sorted(self.injected.items()))}
+        return {
+            "faults": self.faults.to_dict(),
+            "blocks": blocks,
+            "budget_used": budgets,
+            "injected": dict(sorted(self.injected.items())),
+        }
 
     # --- steps of intercept ---
 
@@ -171,8 +180,11 @@ class FaultInjector:
         if faults.error_rate and self._roll(faults.error_rate):
             if faults.html_fraction and self._roll(faults.html_fraction):
                 self.injected["html_503"] += 1
-                return 503, {"Content-Type": "text/html; charset=utf-8",
-                             "x-fb-trace-id": errors.new_trace_id()}, HTML_BODY
+                return (
+                    503,
+                    {"Content-Type": "text/html; charset=utf-8", "x-fb-trace-id": errors.new_trace_id()},
+                    HTML_BODY,
+                )
             self.injected["error_500"] += 1
             return app.error_response(errors.internal())
         return None
@@ -230,8 +242,7 @@ class FaultInjector:
         headers = self._usage_headers(app, req, now, throttled=block)
         return app.error_response(errors.throttled(block.key), headers)
 
-    def _usage_headers(self, app: SandboxApp, req: GraphRequest, now: float,
-                       throttled: Block | None) -> dict[str, str]:
+    def _usage_headers(self, app: SandboxApp, req: GraphRequest, now: float, throttled: Block | None) -> dict[str, str]:
         """Usage headers (docs/meta-api.md §4 "Headers"): ≥ 100 % and a regain time while throttled."""
         tier = app.usage.budget.tier
         app_pct = round(app.usage.app_pct())
@@ -247,13 +258,25 @@ class FaultInjector:
             used, regain = max(used, 100), max(1, math.ceil(left / 60))
             if throttled.key != "4":  # code 4 is the app's limit, not the account's
                 pct, reset = max(pct, 100.0), max(reset, math.ceil(left))
-        out["X-Ad-Account-Usage"] = _dump({"acc_id_util_pct": round(pct, 2), "reset_time_duration": reset,
-                                           "ads_api_access_tier": tier})
+        out["X-Ad-Account-Usage"] = _dump(
+            {"acc_id_util_pct": round(pct, 2), "reset_time_duration": reset, "ads_api_access_tier": tier}
+        )
         audience = throttled.key == "80003/2446079" if throttled else is_audience_call(req)
         kind = "custom_audience" if audience else "ads_management"
-        out["X-Business-Use-Case-Usage"] = _dump({req.account_id: [{
-            "type": kind, "call_count": used, "total_cputime": used, "total_time": used,
-            "estimated_time_to_regain_access": regain, "ads_api_access_tier": tier}]})
+        out["X-Business-Use-Case-Usage"] = _dump(
+            {
+                req.account_id: [
+                    {
+                        "type": kind,
+                        "call_count": used,
+                        "total_cputime": used,
+                        "total_time": used,
+                        "estimated_time_to_regain_access": regain,
+                        "ads_api_access_tier": tier,
+                    }
+                ]
+            }
+        )
         return out
 
 

@@ -46,7 +46,9 @@ def _countries(spec: dict[str, Any]) -> list[str]:
         if not isinstance(country, str) or not COUNTRY_RE.match(country):
             raise errors.param("lookalike_spec[country] must be an ISO 3166-1 alpha-2 country code")
         return [country.upper()]
-    geo = (spec.get("location_spec") or {}).get("geo_locations") if isinstance(spec.get("location_spec"), dict) else None
+    geo = (
+        (spec.get("location_spec") or {}).get("geo_locations") if isinstance(spec.get("location_spec"), dict) else None
+    )
     if not isinstance(geo, dict):
         raise errors.param("lookalike_spec must set country or location_spec")
     countries = geo.get("countries") or []
@@ -90,7 +92,9 @@ def seed_for(store: SandboxStore, account_id: str, origin: Any) -> Audience:
     if seed is None or seed.account_id != account_id:
         raise errors.param(f"origin_audience_id {origin} is not a custom audience of this ad account")
     if seed.subtype != "CUSTOM":
-        raise errors.create_failed("Invalid Source Audience: a lookalike needs a customer file custom audience as its source.")
+        raise errors.create_failed(
+            "Invalid Source Audience: a lookalike needs a customer file custom audience as its source."
+        )
     if seed.member_count < MIN_SEED:
         raise errors.seed_too_small()
     return seed
@@ -98,20 +102,21 @@ def seed_for(store: SandboxStore, account_id: str, origin: Any) -> Audience:
 
 def check_duplicate(store: SandboxStore, account_id: str, seed: Audience, spec: dict[str, Any]) -> None:
     """Same seed, places and size twice → 2654 (facebook/facebook-php-business-sdk#181)."""
+
     def key(s: dict[str, Any]) -> tuple[Any, ...]:
         return (s.get("ratio"), s.get("starting_ratio", 0.0), s.get("country"), repr(s.get("location_spec")))
 
     for other in store.list_audiences(account_id):
-        if other.subtype == "LOOKALIKE" and other.data.get("origin_audience_id") == seed.id:
-            if key(other.data["lookalike_spec"]) == key(spec):
-                raise errors.create_failed(
-                    "Can't Create a Duplicate Lookalike: You've already created a lookalike audience with the same "
-                    "source, country and size. Please try using a different source or different specifications."
-                )
+        same_seed = other.subtype == "LOOKALIKE" and other.data.get("origin_audience_id") == seed.id
+        if same_seed and key(other.data["lookalike_spec"]) == key(spec):
+            raise errors.create_failed(
+                "Can't Create a Duplicate Lookalike: You've already created a lookalike audience with the same "
+                "source, country and size. Please try using a different source or different specifications."
+            )
 
 
 def size(spec: dict[str, Any], people_per_country: int) -> int:
     """Made-up size of a ready lookalike: its share of a fixed population per place."""
     places = [spec["country"]] if "country" in spec else _countries(spec)
     share = spec["ratio"] - spec.get("starting_ratio", 0.0)
-    return int(round(share * people_per_country * len(places)))
+    return round(share * people_per_country * len(places))

@@ -35,8 +35,9 @@ SINGLE_KEYS = {
 # the app-scoped and page-scoped user IDs are keys fbsync never sends, so only the sandbox knows them.
 MULTI_KEYS = {**{k.name: k.hashed for k in REGISTRY}, "APPUID": False, "PAGEUID": False}
 # Accepted in a multi-key schema but not identifiers: never stored, never matched.
-ATTRIBUTE_KEYS = frozenset({"LOOKALIKE_VALUE", "DATA_PROCESSING_OPTIONS",
-                            "DATA_PROCESSING_OPTIONS_COUNTRY", "DATA_PROCESSING_OPTIONS_STATE"})
+ATTRIBUTE_KEYS = frozenset(
+    {"LOOKALIKE_VALUE", "DATA_PROCESSING_OPTIONS", "DATA_PROCESSING_OPTIONS_COUNTRY", "DATA_PROCESSING_OPTIONS_STATE"}
+)
 NEEDS_IDS = {"UID": ("app_ids", "page_ids"), "APPUID": ("app_ids",), "PAGEUID": ("page_ids",)}
 
 

@@ -18,32 +18,133 @@ from .store import Audience
 
 # CustomAudience.Field readable fields of facebook_business 26.0.3.
 AUDIENCE_FIELDS = frozenset(
-    "account_id approximate_count_lower_bound approximate_count_upper_bound audience_labels customer_file_source "
-    "data_source data_source_types datafile_custom_audience_uploading_status delete_time delivery_status "
-    "description excluded_custom_audiences external_event_source fields_violating_integrity_policy "
-    "household_audience id included_custom_audiences is_eligible_for_sac_campaigns is_household is_snapshot "
-    "is_value_based lookalike_audience_ids lookalike_spec messenger_marketing_messages_page name "
-    "operation_status opt_out_link owner_business page_deletion_marked_delete_time permission_for_actions "
-    "pixel_id regulated_audience_spec retention_days rev_share_policy_id rule rule_aggregation rule_v2 "
-    "seed_audience sharing_status subtype time_content_updated time_created time_updated".split()
+    [
+        "account_id",
+        "approximate_count_lower_bound",
+        "approximate_count_upper_bound",
+        "audience_labels",
+        "customer_file_source",
+        "data_source",
+        "data_source_types",
+        "datafile_custom_audience_uploading_status",
+        "delete_time",
+        "delivery_status",
+        "description",
+        "excluded_custom_audiences",
+        "external_event_source",
+        "fields_violating_integrity_policy",
+        "household_audience",
+        "id",
+        "included_custom_audiences",
+        "is_eligible_for_sac_campaigns",
+        "is_household",
+        "is_snapshot",
+        "is_value_based",
+        "lookalike_audience_ids",
+        "lookalike_spec",
+        "messenger_marketing_messages_page",
+        "name",
+        "operation_status",
+        "opt_out_link",
+        "owner_business",
+        "page_deletion_marked_delete_time",
+        "permission_for_actions",
+        "pixel_id",
+        "regulated_audience_spec",
+        "retention_days",
+        "rev_share_policy_id",
+        "rule",
+        "rule_aggregation",
+        "rule_v2",
+        "seed_audience",
+        "sharing_status",
+        "subtype",
+        "time_content_updated",
+        "time_created",
+        "time_updated",
+    ]
 )
 # AdAccount.Field of facebook_business 26.0.3.
 ACCOUNT_FIELDS = frozenset(
-    "account_id account_status ad_account_promotable_objects age agency_client_declaration all_capabilities "
-    "amount_spent attribution_spec balance brand_safety_content_filter_levels business business_city "
-    "business_country_code business_name business_state business_street business_street2 business_zip "
-    "can_create_brand_lift_study capabilities created_time currency custom_audience_info default_dsa_beneficiary "
-    "default_dsa_payor disable_reason end_advertiser end_advertiser_name existing_customers "
-    "expired_funding_source_details extended_credit_invoice_group failed_delivery_checks fb_entity "
-    "funding_source funding_source_details has_migrated_permissions has_page_authorized_adaccount id io_number "
-    "is_attribution_spec_system_default is_ba_skip_delayed_eligible is_direct_deals_enabled "
-    "is_in_3ds_authorization_enabled_market is_notifications_enabled is_personal is_prepay_account "
-    "is_tax_id_required liable_address line_numbers marketing_messages_settings media_agency "
-    "min_campaign_group_spend_cap min_daily_budget name offsite_clo_signal_status offsite_pixels_tos_accepted "
-    "opportunity_score opportunity_score_weight owner owner_business partner rf_spec send_bill_to_address "
-    "show_checkout_experience sold_to_address spend_cap tax_id tax_id_status tax_id_type timezone_id "
-    "timezone_name timezone_offset_hours_utc tos_accepted user_access_expire_time user_tasks user_tos_accepted "
-    "viewable_business".split()
+    [
+        "account_id",
+        "account_status",
+        "ad_account_promotable_objects",
+        "age",
+        "agency_client_declaration",
+        "all_capabilities",
+        "amount_spent",
+        "attribution_spec",
+        "balance",
+        "brand_safety_content_filter_levels",
+        "business",
+        "business_city",
+        "business_country_code",
+        "business_name",
+        "business_state",
+        "business_street",
+        "business_street2",
+        "business_zip",
+        "can_create_brand_lift_study",
+        "capabilities",
+        "created_time",
+        "currency",
+        "custom_audience_info",
+        "default_dsa_beneficiary",
+        "default_dsa_payor",
+        "disable_reason",
+        "end_advertiser",
+        "end_advertiser_name",
+        "existing_customers",
+        "expired_funding_source_details",
+        "extended_credit_invoice_group",
+        "failed_delivery_checks",
+        "fb_entity",
+        "funding_source",
+        "funding_source_details",
+        "has_migrated_permissions",
+        "has_page_authorized_adaccount",
+        "id",
+        "io_number",
+        "is_attribution_spec_system_default",
+        "is_ba_skip_delayed_eligible",
+        "is_direct_deals_enabled",
+        "is_in_3ds_authorization_enabled_market",
+        "is_notifications_enabled",
+        "is_personal",
+        "is_prepay_account",
+        "is_tax_id_required",
+        "liable_address",
+        "line_numbers",
+        "marketing_messages_settings",
+        "media_agency",
+        "min_campaign_group_spend_cap",
+        "min_daily_budget",
+        "name",
+        "offsite_clo_signal_status",
+        "offsite_pixels_tos_accepted",
+        "opportunity_score",
+        "opportunity_score_weight",
+        "owner",
+        "owner_business",
+        "partner",
+        "rf_spec",
+        "send_bill_to_address",
+        "show_checkout_experience",
+        "sold_to_address",
+        "spend_cap",
+        "tax_id",
+        "tax_id_status",
+        "tax_id_type",
+        "timezone_id",
+        "timezone_name",
+        "timezone_offset_hours_utc",
+        "tos_accepted",
+        "user_access_expire_time",
+        "user_tasks",
+        "user_tos_accepted",
+        "viewable_business",
+    ]
 )
 USER_FIELDS = frozenset({"id", "name"})
 SANDBOX_USER = {"id": "10000000000000001", "name": "Sandbox User"}
@@ -58,8 +159,9 @@ OP_REPLACING = {"code": 414, "description": "Replace in progress: the audience's
 OP_POPULATING = {"code": 441, "description": "Populating: this lookalike audience is being created."}
 
 
-def select(full: dict[str, Any], requested: Any, allowed: frozenset[str], node_type: str,
-           default: tuple[str, ...] = ("id",)) -> dict[str, Any]:
+def select(
+    full: dict[str, Any], requested: Any, allowed: frozenset[str], node_type: str, default: tuple[str, ...] = ("id",)
+) -> dict[str, Any]:
     """Only the requested fields (always with ``id``), honouring ``a{b,c}`` sub-selection."""
     wanted = parse_fields(requested) or [(name, None) for name in default]
     out: dict[str, Any] = {}
@@ -127,8 +229,11 @@ def _data_source(aud: Audience) -> dict[str, str]:
 def _permissions(aud: Audience) -> dict[str, bool]:
     custom = aud.subtype == "CUSTOM"
     return {
-        "can_edit": True, "can_see_insight": True, "can_share": True,
-        "subtype_supports_lookalike": custom, "supports_recipient_lookalike": False,
+        "can_edit": True,
+        "can_see_insight": True,
+        "can_share": True,
+        "subtype_supports_lookalike": custom,
+        "supports_recipient_lookalike": False,
     }
 
 

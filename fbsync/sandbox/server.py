@@ -46,7 +46,7 @@ class _Handler(BaseHTTPRequestHandler):
             if self.command != "HEAD":
                 self.wfile.write(payload)
         except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True    # the client went away (killed, timed out): nothing to answer
+            self.close_connection = True  # the client went away (killed, timed out): nothing to answer
 
     def _drop(self) -> None:
         """Close the socket without a byte of answer: a reset (linger 0), as a dropped connection looks."""
@@ -58,7 +58,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = do_HEAD = _dispatch
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         """Silence the default access log: request lines contain access tokens."""
 
 
@@ -95,10 +95,18 @@ def serve(
     faults: Faults | None = None,
     announce: Callable[[str], None] = print,
 ) -> None:
-    """Serve until Ctrl-C.  ``None`` token/secret fall back to ``FB_ACCESS_TOKEN``/``FB_APP_SECRET``; ``""`` disables."""
+    """Serve until Ctrl-C.
+
+    ``None`` token/secret fall back to ``FB_ACCESS_TOKEN``/``FB_APP_SECRET``; ``""`` disables.
+    """
     store = SandboxStore(data)
-    app = SandboxApp(store, access_token=_env(access_token, "FB_ACCESS_TOKEN"),
-                     app_secret=_env(app_secret, "FB_APP_SECRET"), config=config, faults=faults)
+    app = SandboxApp(
+        store,
+        access_token=_env(access_token, "FB_ACCESS_TOKEN"),
+        app_secret=_env(app_secret, "FB_APP_SECRET"),
+        config=config,
+        faults=faults,
+    )
     server = make_server(app, host, port)
     announce(f"sandbox listening on {server_url(server)}")
     try:
@@ -131,14 +139,19 @@ def running_sandbox(
 ) -> Iterator[RunningSandbox]:
     """Run a sandbox on a free local port for the duration of a ``with`` block (token/secret not read from env)."""
     store = SandboxStore(data)
-    kwargs: dict[str, Any] = {"access_token": access_token, "app_secret": app_secret, "config": config,
-                              "faults": faults}
+    kwargs: dict[str, Any] = {
+        "access_token": access_token,
+        "app_secret": app_secret,
+        "config": config,
+        "faults": faults,
+    }
     if clock is not None:
         kwargs["clock"] = clock
     app = SandboxApp(store, **kwargs)
     server = make_server(app, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fbsync-sandbox",
-                              daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="fbsync-sandbox", daemon=True
+    )
     thread.start()
     try:
         yield RunningSandbox(url=server_url(server), app=app, store=store)

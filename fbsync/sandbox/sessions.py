@@ -73,8 +73,16 @@ class SessionStore:
         if row is None:
             return None
         return SessionState(
-            audience_id, op, session_id, started=row[0], seqs=json.loads(row[1]), schema=json.loads(row[2]),
-            kind=row[3], status=row[4], received=row[5], invalid=row[6],
+            audience_id,
+            op,
+            session_id,
+            started=row[0],
+            seqs=json.loads(row[1]),
+            schema=json.loads(row[2]),
+            kind=row[3],
+            status=row[4],
+            received=row[5],
+            invalid=row[6],
         )
 
     def running_replace(self, audience_id: int) -> SessionState | None:
@@ -90,8 +98,18 @@ class SessionStore:
         self._db.execute(
             "INSERT OR REPLACE INTO upload_sessions (audience_id, op, session_id, started, seqs, schema, kind,"
             " status, received, invalid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (state.audience_id, state.op, state.session_id, state.started, json.dumps(state.seqs),
-             json.dumps(state.schema), state.kind, state.status, state.received, state.invalid),
+            (
+                state.audience_id,
+                state.op,
+                state.session_id,
+                state.started,
+                json.dumps(state.seqs),
+                json.dumps(state.schema),
+                state.kind,
+                state.status,
+                state.received,
+                state.invalid,
+            ),
         )
 
     def stage(self, audience_id: int, keys: Iterable[str]) -> None:

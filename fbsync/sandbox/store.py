@@ -79,9 +79,15 @@ class AdSet:
 
     def raw(self) -> dict[str, Any]:
         """The stored record, as ``GET /__sandbox/adsets/{id}`` returns it."""
-        return {"id": str(self.id), "account_id": self.account_id, "name": self.name,
-                "targeting": self.targeting, "status": self.status,
-                "time_created": self.time_created, "time_updated": self.time_updated}
+        return {
+            "id": str(self.id),
+            "account_id": self.account_id,
+            "name": self.name,
+            "targeting": self.targeting,
+            "status": self.status,
+            "time_created": self.time_created,
+            "time_updated": self.time_updated,
+        }
 
 
 def row_key(member: dict[str, str]) -> str:
@@ -211,7 +217,9 @@ class SandboxStore:
 
     def list_audiences(self, account_id: str | None = None) -> list[Audience]:
         """Live audiences, newest first; of one account when given."""
-        where, args = ("WHERE deleted=0", ()) if account_id is None else ("WHERE account_id=? AND deleted=0", (account_id,))
+        where, args = (
+            ("WHERE deleted=0", ()) if account_id is None else ("WHERE account_id=? AND deleted=0", (account_id,))
+        )
         with self.lock:
             rows = self._db.execute(f"{_SELECT} {where} ORDER BY id DESC", args).fetchall()
         return [_audience(r) for r in rows]
@@ -265,11 +273,20 @@ class SandboxStore:
     def id_taken(self, object_id: int) -> bool:
         """Is this id used by an audience (deleted ones included: ids are never reused) or an ad set?"""
         with self.lock:
-            return bool(self._db.execute("SELECT 1 FROM audiences WHERE id=?", (object_id,)).fetchone()
-                        or self._db.execute("SELECT 1 FROM adsets WHERE id=?", (object_id,)).fetchone())
+            return bool(
+                self._db.execute("SELECT 1 FROM audiences WHERE id=?", (object_id,)).fetchone()
+                or self._db.execute("SELECT 1 FROM adsets WHERE id=?", (object_id,)).fetchone()
+            )
 
-    def create_adset(self, account_id: str, name: str | None, targeting: dict[str, Any], status: str, now: int,
-                     adset_id: int | None = None) -> int:
+    def create_adset(
+        self,
+        account_id: str,
+        name: str | None,
+        targeting: dict[str, Any],
+        status: str,
+        now: int,
+        adset_id: int | None = None,
+    ) -> int:
         """Insert an ad set (``adset_id`` given: that id, which must be free) and return its id."""
         with self.transaction() as db:
             new_id = adset_id if adset_id is not None else self._next_id(db)
@@ -293,8 +310,11 @@ class SandboxStore:
 
     def update_adset(self, adset_id: int, changes: dict[str, Any], now: int) -> None:
         """Set ``name``, ``status`` and/or ``targeting`` (the targeting object is replaced whole)."""
-        columns = {k: (json.dumps(v) if k == "targeting" else v) for k, v in changes.items()
-                   if k in ("name", "status", "targeting")}
+        columns = {
+            k: (json.dumps(v) if k == "targeting" else v)
+            for k, v in changes.items()
+            if k in ("name", "status", "targeting")
+        }
         if not columns:
             return
         sets = ", ".join(f"{k}=?" for k in columns)
@@ -335,8 +355,11 @@ class SandboxStore:
             db.executemany("DELETE FROM members WHERE id=?", ((member_id,) for member_id in doomed))
             db.executemany(
                 "DELETE FROM member_values WHERE audience_id=? AND digest=? AND member_id=?",
-                ((audience_id, value_digest(k, v), member_id)
-                 for member_id, key in doomed.items() for k, v in json.loads(key).items()),
+                (
+                    (audience_id, value_digest(k, v), member_id)
+                    for member_id, key in doomed.items()
+                    for k, v in json.loads(key).items()
+                ),
             )
             self._touch(db, audience_id, -len(doomed), now)
             return len(doomed)
@@ -392,8 +415,15 @@ _SELECT = (
 
 def _audience(row: tuple[Any, ...]) -> Audience:
     return Audience(
-        id=row[0], account_id=row[1], subtype=row[2], data=json.loads(row[3]), kind=row[4],
-        schema=json.loads(row[5]), member_count=row[6], time_created=row[7], time_updated=row[8],
+        id=row[0],
+        account_id=row[1],
+        subtype=row[2],
+        data=json.loads(row[3]),
+        kind=row[4],
+        schema=json.loads(row[5]),
+        member_count=row[6],
+        time_created=row[7],
+        time_updated=row[8],
         time_content_updated=row[9],
     )
 
@@ -402,5 +432,12 @@ _SELECT_ADSET = "SELECT id, account_id, name, targeting, status, time_created, t
 
 
 def _adset(row: tuple[Any, ...]) -> AdSet:
-    return AdSet(id=row[0], account_id=row[1], name=row[2], targeting=json.loads(row[3]), status=row[4],
-                 time_created=row[5], time_updated=row[6])
+    return AdSet(
+        id=row[0],
+        account_id=row[1],
+        name=row[2],
+        targeting=json.loads(row[3]),
+        status=row[4],
+        time_created=row[5],
+        time_updated=row[6],
+    )

@@ -101,8 +101,12 @@ class UsageMeter:
         if audience_call:
             used = round(self.audience_pct(account_id, active_audiences))
             entry = {
-                "type": "custom_audience", "call_count": used, "total_cputime": used, "total_time": used,
-                "estimated_time_to_regain_access": 0, "ads_api_access_tier": self.budget.tier,
+                "type": "custom_audience",
+                "call_count": used,
+                "total_cputime": used,
+                "total_time": used,
+                "estimated_time_to_regain_access": 0,
+                "ads_api_access_tier": self.budget.tier,
             }
             out["X-Business-Use-Case-Usage"] = _dump({account_id: [entry]})
         return out

@@ -32,7 +32,9 @@ def remove_users(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
 
 def _customer_file(audience: Audience) -> None:
     if audience.subtype != "CUSTOM":
-        raise errors.update_failed(f"users can only be changed on customer file custom audiences, not {audience.subtype}.")
+        raise errors.update_failed(
+            f"users can only be changed on customer file custom audiences, not {audience.subtype}."
+        )
 
 
 def _check_kind(audience: Audience, parsed: Parsed) -> None:
@@ -44,7 +46,9 @@ def _check_kind(audience: Audience, parsed: Parsed) -> None:
 def _users(app: SandboxApp, req: GraphRequest, *, remove: bool) -> dict[str, Any]:
     audience: Audience = req.extra["audience"]
     _customer_file(audience)
-    parsed = parse_payload(req.params.get("payload"), value_based=bool(audience.data.get("is_value_based")) and not remove)
+    parsed = parse_payload(
+        req.params.get("payload"), value_based=bool(audience.data.get("is_value_based")) and not remove
+    )
     session = parse_session(req.params.get("session"), needed=False)
     if app.running_replace(audience) is not None:
         raise errors.replace_error(errors.REPLACE_IN_PROGRESS)
@@ -75,7 +79,9 @@ def _advance_users_session(app: SandboxApp, audience: Audience, session: Session
     now = app.now()
     state = app.store.sessions.get(audience.id, USERS, session.session_id)
     if state is None:
-        state = SessionState(audience.id, USERS, session.session_id, started=now, schema=parsed.schema, kind=parsed.kind)
+        state = SessionState(
+            audience.id, USERS, session.session_id, started=now, schema=parsed.schema, kind=parsed.kind
+        )
     elif state.status == FINISHED:
         raise errors.replace_error(errors.REPLACE_FINISHED)
     elif now - state.started > app.config.session_seconds:
@@ -155,15 +161,18 @@ def _replace_state(
     known = app.store.sessions.get(audience.id, REPLACE, session.session_id)
     if session.batch_seq == 1:
         if known is not None and known.status != RUNNING:
-            raise errors.replace_error(errors.REPLACE_TIMED_OUT if known.status == TIMED_OUT else errors.REPLACE_FINISHED)
+            raise errors.replace_error(
+                errors.REPLACE_TIMED_OUT if known.status == TIMED_OUT else errors.REPLACE_FINISHED
+            )
         if running is not None:
             raise errors.replace_error(errors.REPLACE_IN_PROGRESS)
         if audience.member_count >= app.config.replace_max_members:
             raise errors.replace_error(errors.REPLACE_TOO_BIG)
         _check_kind(audience, parsed)
         app.store.sessions.clear_staged(audience.id)
-        return SessionState(audience.id, REPLACE, session.session_id, started=app.now(),
-                            schema=parsed.schema, kind=parsed.kind)
+        return SessionState(
+            audience.id, REPLACE, session.session_id, started=app.now(), schema=parsed.schema, kind=parsed.kind
+        )
     if known is None:
         raise errors.replace_error(errors.REPLACE_FIRST_NOT_ONE)
     if known.status == TIMED_OUT:

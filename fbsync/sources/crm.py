@@ -48,15 +48,18 @@ def _db_error(exc: BaseException, what: str) -> ConfigError:
 class CrmSource:
     """A CRM database reachable through one SQLAlchemy URL."""
 
-    def __init__(self, url: str, *, base_dir: Path | None = None,
-                 statement_timeout: float = STATEMENT_TIMEOUT_S) -> None:
+    def __init__(
+        self, url: str, *, base_dir: Path | None = None, statement_timeout: float = STATEMENT_TIMEOUT_S
+    ) -> None:
         self.url = self._resolve(url, base_dir)
         self.timeout = statement_timeout
         try:
             self.engine: Engine = sa.create_engine(self.url, future=True)
         except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
-            raise ConfigError(f"The CRM URL {safe_url(url)!r} is not usable ({exc.__class__.__name__}); "
-                              "use e.g. sqlite:///crm.db or postgresql+psycopg://user@host/db.") from None
+            raise ConfigError(
+                f"The CRM URL {safe_url(url)!r} is not usable ({exc.__class__.__name__}); "
+                "use e.g. sqlite:///crm.db or postgresql+psycopg://user@host/db."
+            ) from None
         self.dialect = self.engine.dialect.name
 
     @staticmethod
@@ -65,16 +68,20 @@ class CrmSource:
         try:
             u = make_url(url)
         except sa.exc.ArgumentError:
-            raise ConfigError(f"The CRM URL {safe_url(url)!r} is not a SQLAlchemy URL; "
-                              "use e.g. sqlite:///crm.db or postgresql+psycopg://user@host/db.") from None
+            raise ConfigError(
+                f"The CRM URL {safe_url(url)!r} is not a SQLAlchemy URL; "
+                "use e.g. sqlite:///crm.db or postgresql+psycopg://user@host/db."
+            ) from None
         if u.get_backend_name() != "sqlite" or not u.database or u.database == ":memory:":
             return url
         path = Path(u.database)
         if not path.is_absolute() and base_dir is not None:
             path = base_dir / path
         if not path.is_file():
-            raise ConfigError(f"The CRM database file {path} does not exist; check crm.url or FBSYNC_CRM_URL "
-                              "(for the demo, run `make demo` to create it).")
+            raise ConfigError(
+                f"The CRM database file {path} does not exist; check crm.url or FBSYNC_CRM_URL "
+                "(for the demo, run `make demo` to create it)."
+            )
         return u.set(database=str(path)).render_as_string(hide_password=False)
 
     @contextmanager
@@ -98,8 +105,9 @@ class CrmSource:
                 else:
                     conn.exec_driver_sql(f"SET SESSION max_execution_time = {int(self.timeout * 1000)}")
             else:
-                raise ConfigError(f"fbsync reads CRMs on SQLite, PostgreSQL and MySQL/MariaDB; "
-                                  f"{self.dialect} is not supported yet.")
+                raise ConfigError(
+                    f"fbsync reads CRMs on SQLite, PostgreSQL and MySQL/MariaDB; {self.dialect} is not supported yet."
+                )
             yield conn
         finally:
             try:
@@ -124,20 +132,25 @@ class CrmSource:
         have = {c.lower() for c in cols}
         missing = [f"{col!r} (mapped to {key})" for key, col in wanted.items() if col.lower() not in have]
         if missing:
-            raise ConfigError(f"{what}: the query returns no column {', '.join(missing)}; it returns "
-                              f"{', '.join(cols) or 'nothing'}; fix the query or the keys mapping.")
+            raise ConfigError(
+                f"{what}: the query returns no column {', '.join(missing)}; it returns "
+                f"{', '.join(cols) or 'nothing'}; fix the query or the keys mapping."
+            )
 
     def stream(self, query: str, columns: Sequence[str], what: str, chunk: int = 50_000) -> Iterator[Chunk]:
         """Yield the wanted columns of the query's rows, ``chunk`` rows at a time."""
         with self.read_only() as conn:
             try:
                 res = conn.execution_options(stream_results=True, max_row_buffer=chunk).execute(
-                    sa.text(query.strip().rstrip(";")))
+                    sa.text(query.strip().rstrip(";"))
+                )
                 keys = {k.lower(): i for i, k in enumerate(res.keys())}
                 missing = [c for c in columns if c.lower() not in keys]
                 if missing:
-                    raise ConfigError(f"{what}: the query returns no column {', '.join(map(repr, missing))}; "
-                                      "fix the query or the keys mapping.")
+                    raise ConfigError(
+                        f"{what}: the query returns no column {', '.join(map(repr, missing))}; "
+                        "fix the query or the keys mapping."
+                    )
                 idx = [keys[c.lower()] for c in columns]
                 while True:
                     rows = res.fetchmany(chunk)

@@ -50,8 +50,10 @@ def header_mapping(path: Path) -> dict[str, str]:
         header = [str(h) for h in pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8-sig").columns]
     out = {h.strip().upper(): h for h in header if h.strip().upper() in identity.KEYS}
     if not out:
-        raise ConfigError(f"{path}: no column is named after a Meta key (email, phone, fn, …); say which column "
-                          "holds which key with --map KEY=column.")
+        raise ConfigError(
+            f"{path}: no column is named after a Meta key (email, phone, fn, …); say which column "
+            "holds which key with --map KEY=column."
+        )
     return out
 
 
@@ -69,11 +71,14 @@ def read_columns(path: Path, columns: list[str], chunk: int = CHUNK) -> Iterator
     try:
         header = list(pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8-sig").columns)
     except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise ConfigError(f"{path}: cannot read it as {'TSV' if sep == chr(9) else 'CSV'} ({type(exc).__name__}); "
-                          "give a UTF-8 CSV, TSV or Parquet file.") from None
+        raise ConfigError(
+            f"{path}: cannot read it as {'TSV' if sep == chr(9) else 'CSV'} ({type(exc).__name__}); "
+            "give a UTF-8 CSV, TSV or Parquet file."
+        ) from None
     _check(path, header, columns)
-    reader = pd.read_csv(path, sep=sep, usecols=columns, dtype=str, keep_default_na=False, chunksize=chunk,
-                         encoding="utf-8-sig")
+    reader = pd.read_csv(
+        path, sep=sep, usecols=columns, dtype=str, keep_default_na=False, chunksize=chunk, encoding="utf-8-sig"
+    )
     for df in reader:
         yield {c: df[c].tolist() for c in columns}
 
@@ -83,7 +88,7 @@ def _parquet(path: Path, columns: list[str], chunk: int) -> Iterator[dict[str, l
 
     try:
         f = pq.ParquetFile(path)
-    except Exception as exc:  # noqa: BLE001 - pyarrow raises several unrelated types for a bad file
+    except Exception as exc:
         raise ConfigError(f"{path}: not a readable Parquet file ({type(exc).__name__}).") from None
     _check(path, f.schema_arrow.names, columns)
     for batch in f.iter_batches(batch_size=chunk, columns=columns):
@@ -93,8 +98,10 @@ def _parquet(path: Path, columns: list[str], chunk: int) -> Iterator[dict[str, l
 def _check(path: Path, header: list[str], columns: list[str]) -> None:
     missing = [c for c in columns if c not in header]
     if missing:
-        raise ConfigError(f"{path}: no column {', '.join(map(repr, missing))}; the file has "
-                          f"{', '.join(map(str, header)) or 'no header'}; fix --map.")
+        raise ConfigError(
+            f"{path}: no column {', '.join(map(repr, missing))}; the file has "
+            f"{', '.join(map(str, header)) or 'no header'}; fix --map."
+        )
 
 
 def hash_file(path: Path, mapping: Mapping[str, str], out: TextIO, default_country: str | None) -> dict[str, Any]:
@@ -130,8 +137,7 @@ def hash_values(key: str, values: list[str], default_country: str | None) -> Ite
             yield {"input_index": i, "dropped": reason}
             continue
         sent, _ = identity.hash_one(key, v, default_country)
-        yield {"input_index": i, "normalized": norm,
-               "sha256": None if key in identity.UNHASHED_KEYS else sent}
+        yield {"input_index": i, "normalized": norm, "sha256": None if key in identity.UNHASHED_KEYS else sent}
 
 
 def open_out(path: Path | None) -> TextIO:

@@ -59,8 +59,10 @@ def require_postgresql(dialect: str, audience: str | None = None) -> None:
     if dialect == "postgresql":
         return
     where = f" (audience {audience})" if audience else ""
-    raise ConfigError(f"hash_in_database is only available for PostgreSQL CRMs; this CRM is {dialect}{where}, "
-                      "where fbsync hashes in Python: set hash_in_database to false.")
+    raise ConfigError(
+        f"hash_in_database is only available for PostgreSQL CRMs; this CRM is {dialect}{where}, "
+        "where fbsync hashes in Python: set hash_in_database to false."
+    )
 
 
 def check_server(conn: Any) -> None:
@@ -69,6 +71,7 @@ def check_server(conn: Any) -> None:
     Needs PostgreSQL 13+ (``normalize()``), UTF8 on both ends (the SQL carries
     non-ASCII tables) and ``standard_conforming_strings`` (backslashes in patterns).
     """
+
     def show(name: str) -> str:
         return str(conn.exec_driver_sql(f"SHOW {name}").scalar())
 
@@ -82,8 +85,9 @@ def check_server(conn: Any) -> None:
     if show("standard_conforming_strings") != "on":
         problems.append("standard_conforming_strings on")
     if problems:
-        raise ConfigError(f"hash_in_database needs {', '.join(problems)}; fix the server or set hash_in_database "
-                          "to false.")
+        raise ConfigError(
+            f"hash_in_database needs {', '.join(problems)}; fix the server or set hash_in_database to false."
+        )
 
 
 def describe(conn: Any, query: str) -> dict[str, str]:
@@ -98,12 +102,15 @@ def describe(conn: Any, query: str) -> dict[str, str]:
         if not names:
             return {}
         types = ", ".join(f"pg_typeof(fbsync_q.{ident(n)})::text" for n in names)
-        row = conn.execute(sa.text(f"SELECT {types} FROM (SELECT 1) AS fbsync_one "
-                                   f"LEFT JOIN ({inner}\n) AS fbsync_q ON false")).one()
+        row = conn.execute(
+            sa.text(f"SELECT {types} FROM (SELECT 1) AS fbsync_one LEFT JOIN ({inner}\n) AS fbsync_q ON false")
+        ).one()
     except sa.exc.SQLAlchemyError as exc:
         said = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:300]
-        raise ConfigError(f"hash_in_database: cannot read the query's column types (the database said “{said}”); "
-                          "give every column a distinct name, or set hash_in_database to false.") from None
+        raise ConfigError(
+            f"hash_in_database: cannot read the query's column types (the database said “{said}”); "
+            "give every column a distinct name, or set hash_in_database to false."
+        ) from None
     return dict(zip(names, row))
 
 
@@ -166,8 +173,9 @@ def _resolve(column: str, types: Mapping[str, str] | None) -> tuple[str, str | N
     return (name, types[name], True) if name is not None else (column, None, False)
 
 
-def plan_pushdown(keys: Mapping[str, str], default_country: str | None,
-                  column_types: Mapping[str, str] | None = None) -> Pushdown:
+def plan_pushdown(
+    keys: Mapping[str, str], default_country: str | None, column_types: Mapping[str, str] | None = None
+) -> Pushdown:
     """Decide, per Meta key of ``keys`` (key → column), whether PostgreSQL hashes it exactly.
 
     ``column_types`` (from :func:`describe`) makes the choice type-aware: text and
@@ -193,15 +201,20 @@ def plan_pushdown(keys: Mapping[str, str], default_country: str | None,
             if typ in DATE_TYPES:
                 pushed[key], kinds[key] = ref, "date"
             else:
-                kept[key] = DOB_TEXT_REASON if typ is None or typ in TEXT_TYPES else \
-                    f"column {keys[key]!r} is {typ}; only date and timestamp columns are pushed"
+                kept[key] = (
+                    DOB_TEXT_REASON
+                    if typ is None or typ in TEXT_TYPES
+                    else f"column {keys[key]!r} is {typ}; only date and timestamp columns are pushed"
+                )
         elif typ is None:
             pushed[key], kinds[key] = ref, "text"
         elif typ in TEXT_TYPES or typ in INTEGER_TYPES:
             pushed[key], kinds[key] = f"{ref}::text", "text" if key in PER_ROW else "distinct"
         else:
-            kept[key] = (f"column {keys[key]!r} is {typ}; PostgreSQL's text form of it differs from Python's, "
-                         "only text and integer columns are pushed")
+            kept[key] = (
+                f"column {keys[key]!r} is {typ}; PostgreSQL's text form of it differs from Python's, "
+                "only text and integer columns are pushed"
+            )
     return Pushdown(dict(keys), default_country, pushed, kept, kinds)
 
 
@@ -226,7 +239,7 @@ def rewrite(query: str, pushdown: Pushdown, *, keep: Sequence[str] = (), today: 
     is then materialized once (``WITH … AS MATERIALIZED``) and joined back.
     """
     region = geo.default_region(pushdown.default_country)
-    year = (today or _dt.date.today()).year
+    year = (today or _dt.date.today()).year  # noqa: DTZ011 - the same local year as the Python engine
     selects: list[str] = []
     ctes: list[str] = []
     joins: list[str] = []
@@ -235,31 +248,45 @@ def rewrite(query: str, pushdown: Pushdown, *, keep: Sequence[str] = (), today: 
         kind = pushdown.kinds[key]
         if kind == "distinct":
             alias = f"fbsync_d_{key.lower()}"
-            value = f"({source}) COLLATE \"C\""
+            value = f'({source}) COLLATE "C"'
             sub = _checked(key, text_key(key, "fbsync_dv.v", region))
-            ctes.append(f"{alias} AS (SELECT fbsync_dv.v AS fbsync_v, k.h, k.r, k.p FROM "
-                        f"(SELECT DISTINCT {value} AS v FROM {SOURCE} WHERE {source} IS NOT NULL) AS fbsync_dv "
-                        f"CROSS JOIN LATERAL ({sub}) AS k)")
+            ctes.append(
+                f"{alias} AS (SELECT fbsync_dv.v AS fbsync_v, k.h, k.r, k.p FROM "
+                f"(SELECT DISTINCT {value} AS v FROM {SOURCE} WHERE {source} IS NOT NULL) AS fbsync_dv "
+                f"CROSS JOIN LATERAL ({sub}) AS k)"
+            )
             joins.append(f"LEFT JOIN {alias} ON {alias}.fbsync_v = {value}")
-            selects += [f"{alias}.h AS {h}", f"{alias}.p AS {p}",
-                        f"coalesce({alias}.r, CASE WHEN {alias}.fbsync_v IS NULL THEN '{EMPTY}' END) AS {r}"]
+            selects += [
+                f"{alias}.h AS {h}",
+                f"{alias}.p AS {p}",
+                f"coalesce({alias}.r, CASE WHEN {alias}.fbsync_v IS NULL THEN '{EMPTY}' END) AS {r}",
+            ]
         else:
             alias = f"fbsync_k_{key.lower()}"
             sub = date_key(key, source, year) if kind == "date" else text_key(key, source, region)
             joins.append(f"CROSS JOIN LATERAL ({_checked(key, sub)}) AS {alias}")
             selects += [f"{alias}.h AS {h}", f"{alias}.p AS {p}", f"{alias}.r AS {r}"]
-    taken = {c.lower() for k in pushdown.pushed for c in (pushdown.hash_column(k), pushdown.reason_column(k),
-                                                           pushdown.plain_column(k))}
+    taken = {
+        c.lower()
+        for k in pushdown.pushed
+        for c in (pushdown.hash_column(k), pushdown.reason_column(k), pushdown.plain_column(k))
+    }
     for column in dict.fromkeys([*pushdown.kept_columns(), *keep]):
         if column.lower() not in taken:
             selects.append(f"{SOURCE}.{ident(column)} AS {ident(column)}")
             taken.add(column.lower())
-    inner = query.strip().rstrip(";")   # the newline before ")" survives a trailing "-- comment"
+    inner = query.strip().rstrip(";")  # the newline before ")" survives a trailing "-- comment"
     select = f"SELECT {', '.join(selects) or 'NULL AS fbsync_none'}\n"
     if not ctes:
         return select + f"FROM ({inner}\n) AS {SOURCE}\n" + "\n".join(joins)
-    return (f"WITH {SOURCE} AS MATERIALIZED ({inner}\n),\n" + ",\n".join(ctes) + "\n" + select
-            + f"FROM {SOURCE}\n" + "\n".join(joins))
+    return (
+        f"WITH {SOURCE} AS MATERIALIZED ({inner}\n),\n"
+        + ",\n".join(ctes)
+        + "\n"
+        + select
+        + f"FROM {SOURCE}\n"
+        + "\n".join(joins)
+    )
 
 
 # ----------------------------------------------------------------- consume the rewritten rows
@@ -321,6 +348,7 @@ def plan_for(crm: Any, query: str, keys: Mapping[str, str], default_country: str
             check_server(conn)
             types = describe(conn, query)
         except sa.exc.SQLAlchemyError as exc:
-            raise ConfigError(f"{what}: the database said “{str(getattr(exc, 'orig', exc)).splitlines()[0]}”; "
-                              "fix the query.") from None
+            raise ConfigError(
+                f"{what}: the database said “{str(getattr(exc, 'orig', exc)).splitlines()[0]}”; fix the query."
+            ) from None
     return plan_pushdown(keys, default_country, types)

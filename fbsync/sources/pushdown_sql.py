@@ -66,8 +66,12 @@ def bracket(chars: Iterable[str], *, negate: bool = False) -> str:
 def _base_ok(char: str) -> bool:
     """Assigned in Unicode 3.2, in the BMP, not NUL nor a surrogate, and not context-cased Σ."""
     code = ord(char)
-    return (0 < code <= 0xFFFF and not 0xD800 <= code <= 0xDFFF and char != "\u03a3"
-            and unicodedata.ucd_3_2_0.category(char) != "Cn")
+    return (
+        0 < code <= 0xFFFF
+        and not 0xD800 <= code <= 0xDFFF
+        and char != "\u03a3"
+        and unicodedata.ucd_3_2_0.category(char) != "Cn"
+    )
 
 
 def _in_domain(char: str) -> bool:
@@ -80,15 +84,15 @@ def _in_domain(char: str) -> bool:
 
 @dataclass(frozen=True)
 class _Unicode:
-    outside: str            # bracket: a character the SQL does not handle (row goes to Python)
-    upper: str              # bracket: any non-ASCII character Python lowercases to one character
-    lower_chunks: tuple[tuple[str, str, str], ...]   # (gate bracket, from, to)
-    space: str              # the characters str.isspace() accepts (= Python's strip() and \s)
-    s: str                  # bracket of space
-    d: str                  # bracket: \d (Unicode Nd)
-    w: str                  # bracket: \w (str.isalnum() or _)
-    not_letter: str         # bracket: not a letter nor a mark (category L*/M*)
-    marks: str              # bracket: combining class != 0 (what fold_ascii drops)
+    outside: str  # bracket: a character the SQL does not handle (row goes to Python)
+    upper: str  # bracket: any non-ASCII character Python lowercases to one character
+    lower_chunks: tuple[tuple[str, str, str], ...]  # (gate bracket, from, to)
+    space: str  # the characters str.isspace() accepts (= Python's strip() and \s)
+    s: str  # bracket of space
+    d: str  # bracket: \d (Unicode Nd)
+    w: str  # bracket: \w (str.isalnum() or _)
+    not_letter: str  # bracket: not a letter nor a mark (category L*/M*)
+    marks: str  # bracket: combining class != 0 (what fold_ascii drops)
 
 
 @functools.cache
@@ -97,8 +101,9 @@ def _unicode() -> _Unicode:
     domain = [c for c in bmp if _in_domain(c)]
     known = [c for c in bmp if _base_ok(c)]
     pairs = [(c, c.lower()) for c in domain if ord(c) > 0x7F and c.lower() != c and len(c.lower()) == 1]
-    chunks = tuple((bracket(f), "".join(f), "".join(t)) for f, t in
-                   (zip(*pairs[i:i + 40]) for i in range(0, len(pairs), 40)))
+    chunks = tuple(
+        (bracket(f), "".join(f), "".join(t)) for f, t in (zip(*pairs[i : i + 40]) for i in range(0, len(pairs), 40))
+    )
     space = "".join(c for c in bmp if c.isspace())
     return _Unicode(
         outside=bracket(domain, negate=True),
@@ -175,8 +180,10 @@ def _fold(steps: _Steps, expr: str) -> str:
     for src, dst in special.items():
         if len(dst) != 1:
             out = f"replace({out}, {_lit(src)}, {_lit(dst)})"
-    folded = (f"CASE WHEN {_ascii(low)} THEN {low} ELSE "
-              f"regexp_replace(normalize({out}, NFKD), {_lit(_unicode().marks)}, '', 'g') END")
+    folded = (
+        f"CASE WHEN {_ascii(low)} THEN {low} ELSE "
+        f"regexp_replace(normalize({out}, NFKD), {_lit(_unicode().marks)}, '', 'g') END"
+    )
     return _lower(steps, folded)
 
 
@@ -184,8 +191,7 @@ def _fold(steps: _Steps, expr: str) -> str:
 @functools.cache
 def _maps() -> dict[str, str]:
     """JSON objects (folded word → normalized value) built from the identity engine's own tables."""
-    country = {w: geo.normalize_country(w)[0] for w in
-               {*geo._ALPHA2, *geo._ALPHA3, *geo._NAMES, *geo._ALIASES}}
+    country = {w: geo.normalize_country(w)[0] for w in {*geo._ALPHA2, *geo._ALPHA3, *geo._NAMES, *geo._ALIASES}}
     return {
         "COUNTRY": json.dumps({w: c for w, c in sorted(country.items()) if c}, separators=(",", ":")),
         "GEN": json.dumps(dict(sorted(person._GENDERS.items())), separators=(",", ":")),
@@ -195,8 +201,11 @@ def _maps() -> dict[str, str]:
 
 def _email(steps: _Steps, u: str, region: str | None) -> tuple[str, str]:
     value = steps.let(f"normalize({_lower(steps, f'normalize({u}, NFC)')}, NFC)")
-    bad = set(_unicode().space) | set('@,;:<>()[]\\"\x7f\u200b\u200c\u200d\u2060\ufeff') | \
-        {chr(c) for c in range(1, 0x20)}
+    bad = (
+        set(_unicode().space)
+        | set('@,;:<>()[]\\"\x7f\u200b\u200c\u200d\u2060\ufeff')
+        | {chr(c) for c in range(1, 0x20)}
+    )
     local, label = bracket(bad, negate=True), bracket(bad | {"."}, negate=True)
     pattern = f"^{local}+@({label}+\\.)+{label}+$"
     return f"CASE WHEN {value} ~ {_lit(pattern)} THEN {value} END", person.INVALID_EMAIL
@@ -250,8 +259,10 @@ def _zip(steps: _Steps, u: str, region: str | None) -> tuple[str, str]:
     sep = bracket(set(t.space) | {"-"})
     cedex = f"{s}*(?<!{w})cedex(?!{w})[^\n]*(?=\n?$)"
     value = steps.let(f"regexp_replace({_fold(steps, f'normalize({u}, NFC)')}, {_lit(cedex)}, '')")
-    value = (f"CASE WHEN {value} ~ {_lit(f'^fr?{s}*{sep}{s}*{d}{{5}}$')} THEN right({value}, 5) "
-             f"WHEN {value} ~ {_lit(f'^{d}{{5}}{s}*-{s}*{d}{{4}}$')} THEN left({value}, 5) ELSE {value} END")
+    value = (
+        f"CASE WHEN {value} ~ {_lit(f'^fr?{s}*{sep}{s}*{d}{{5}}$')} THEN right({value}, 5) "
+        f"WHEN {value} ~ {_lit(f'^{d}{{5}}{s}*-{s}*{d}{{4}}$')} THEN left({value}, 5) ELSE {value} END"
+    )
     value = steps.let(f"regexp_replace({value}, {_lit(sep + '+')}, '', 'g')")
     if region == "US":
         value = steps.let(f"CASE WHEN {value} ~ {_lit(f'^{d}{{9}}$')} THEN left({value}, 5) ELSE {value} END")
@@ -262,8 +273,10 @@ def _zip(steps: _Steps, u: str, region: str | None) -> tuple[str, str]:
 def _madid(steps: _Steps, u: str, region: str | None) -> tuple[str, str]:
     value = steps.let(f"translate({u}, 'ABCDEF', 'abcdef')")
     uuid = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
-    return (f"CASE WHEN {value} ~ '{uuid}' AND {value} <> {_lit(person._ZERO_UUID)} THEN {value} END",
-            person.INVALID_MADID)
+    return (
+        f"CASE WHEN {value} ~ '{uuid}' AND {value} <> {_lit(person._ZERO_UUID)} THEN {value} END",
+        person.INVALID_MADID,
+    )
 
 
 def _extern_id(steps: _Steps, u: str, region: str | None) -> tuple[str, str]:
@@ -271,8 +284,17 @@ def _extern_id(steps: _Steps, u: str, region: str | None) -> tuple[str, str]:
 
 
 RULES = {
-    "EXTERN_ID": _extern_id, "EMAIL": _email, "GEN": _gender, "LN": _name, "FN": _name,
-    "FI": _first_initial, "CT": _city, "ST": _state, "ZIP": _zip, "MADID": _madid, "COUNTRY": _country,
+    "EXTERN_ID": _extern_id,
+    "EMAIL": _email,
+    "GEN": _gender,
+    "LN": _name,
+    "FN": _name,
+    "FI": _first_initial,
+    "CT": _city,
+    "ST": _state,
+    "ZIP": _zip,
+    "MADID": _madid,
+    "COUNTRY": _country,
 }
 #: Keys whose rule sees every character (no case, Unicode or class tables): never sent to Python.
 _ANY_TEXT = frozenset({"EXTERN_ID", "MADID"})
@@ -290,17 +312,22 @@ def text_key(key: str, source: str, region: str | None) -> str:
     steps.let(source, "x")
     t = steps.let(f"btrim({source}, {_lit(u.space)})", "t")
     hashed = key not in UNHASHED_KEYS
-    state = (f"CASE WHEN {t} IS NULL OR {t} = '' THEN 'e' WHEN char_length({t}) > {MAX_TEXT} THEN 'l' "
-             + (f"WHEN {t} ~ '^[0-9a-fA-F]{{64}}$' THEN 'h' " if hashed else "")
-             + ("" if key in _ANY_TEXT else f"WHEN NOT {_ascii(t)} AND {t} ~ {_lit(u.outside)} THEN 'p' ")
-             + "ELSE 'k' END")
+    state = (
+        f"CASE WHEN {t} IS NULL OR {t} = '' THEN 'e' WHEN char_length({t}) > {MAX_TEXT} THEN 'l' "
+        + (f"WHEN {t} ~ '^[0-9a-fA-F]{{64}}$' THEN 'h' " if hashed else "")
+        + ("" if key in _ANY_TEXT else f"WHEN NOT {_ascii(t)} AND {t} ~ {_lit(u.outside)} THEN 'p' ")
+        + "ELSE 'k' END"
+    )
     st = steps.let(state, "st")
     value, reason = RULES[key](steps, t, region)
     nv = steps.let(value, "nv")
     sent = nv if key in UNHASHED_KEYS else _sha(nv)
     steps.let(f"CASE {st} WHEN 'h' THEN translate({t}, 'ABCDEF', 'abcdef') WHEN 'k' THEN {sent} END", "h")
-    steps.let(f"CASE {st} WHEN 'e' THEN '{EMPTY}' WHEN 'l' THEN '{TOO_LONG}' "
-              f"WHEN 'k' THEN CASE WHEN {nv} IS NULL THEN {_lit(reason)} END END", "r")
+    steps.let(
+        f"CASE {st} WHEN 'e' THEN '{EMPTY}' WHEN 'l' THEN '{TOO_LONG}' "
+        f"WHEN 'k' THEN CASE WHEN {nv} IS NULL THEN {_lit(reason)} END END",
+        "r",
+    )
     steps.let(f"CASE WHEN {st} = 'p' THEN s.x END", "p")
     return steps.sql()
 

@@ -39,8 +39,10 @@ def load_master_key(state_key: str | None, state_dir: Path) -> bytes:
     """The master secret from the environment, or from (a newly generated) key file."""
     if state_key:
         if len(state_key) < 16:
-            raise ConfigError("FBSYNC_STATE_KEY is too short; use at least 16 random characters "
-                              "(for example the output of `python -c \"import secrets; print(secrets.token_urlsafe(32))\"`).")
+            raise ConfigError(
+                "FBSYNC_STATE_KEY is too short; use at least 16 random characters "
+                '(for example the output of `python -c "import secrets; print(secrets.token_urlsafe(32))"`).'
+            )
         return state_key.encode()
     path = state_dir / KEY_FILE
     if path.exists():
@@ -50,8 +52,11 @@ def load_master_key(state_key: str | None, state_dir: Path) -> bytes:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
         f.write(key + b"\n")
-    log.warning("generated a new state key in %s (mode 0600); back it up or set FBSYNC_STATE_KEY, "
-                "or fbsync will not be able to read its ledger", path)
+    log.warning(
+        "generated a new state key in %s (mode 0600); back it up or set FBSYNC_STATE_KEY, "
+        "or fbsync will not be able to read its ledger",
+        path,
+    )
     return key
 
 

@@ -44,8 +44,8 @@ if TYPE_CHECKING:
 Target = Union[Settings, "StateStore"]
 
 _NAME = re.compile(r"^[a-z0-9_]+$")
-SCHEDULER_KEY = "fbsync-scheduler"          # never "fbsync:<name>": audience names have no "-"
-SCHEDULER_FILE = ".scheduler.lock"          # never "<name>.lock": audience names do not start with "."
+SCHEDULER_KEY = "fbsync-scheduler"  # never "fbsync:<name>": audience names have no "-"
+SCHEDULER_FILE = ".scheduler.lock"  # never "<name>.lock": audience names do not start with "."
 
 
 class LockBusy(AudienceError):
@@ -72,23 +72,33 @@ def audience_lock(target: Target, name: str, *, state_dir: Path | None = None) -
     """
     if not _NAME.match(name):
         raise ConfigError(f"{name!r} is not an audience name (lowercase letters, digits and _ only).")
-    with _lock(target, key=f"fbsync:{name}", filename=f"{name}.lock",
-               busy=f"audience {name!r} is already being synced", state_dir=state_dir):
+    with _lock(
+        target,
+        key=f"fbsync:{name}",
+        filename=f"{name}.lock",
+        busy=f"audience {name!r} is already being synced",
+        state_dir=state_dir,
+    ):
         yield
 
 
 @contextmanager
 def scheduler_lock(target: Target, *, state_dir: Path | None = None) -> Iterator[None]:
     """Hold the lock that lets one ``fbsync schedule`` run per state store, or raise :class:`LockBusy`."""
-    with _lock(target, key=SCHEDULER_KEY, filename=SCHEDULER_FILE,
-               busy="another fbsync schedule is already running on this state store", state_dir=state_dir):
+    with _lock(
+        target,
+        key=SCHEDULER_KEY,
+        filename=SCHEDULER_FILE,
+        busy="another fbsync schedule is already running on this state store",
+        state_dir=state_dir,
+    ):
         yield
 
 
 # --------------------------------------------------------------------------- backend choice
 
-def _lock(target: Target, *, key: str, filename: str, busy: str,
-          state_dir: Path | None) -> Any:
+
+def _lock(target: Target, *, key: str, filename: str, busy: str, state_dir: Path | None) -> Any:
     """The context manager of the backend that fits ``target``."""
     url, folder = _where(target, state_dir)
     if url is not None:
@@ -105,8 +115,9 @@ def _where(target: Target, state_dir: Path | None) -> tuple[URL | None, Path | N
         try:
             url = make_url(target.state_url)
         except sa.exc.ArgumentError:
-            raise ConfigError("FBSYNC_STATE_URL is not a usable SQLAlchemy URL; "
-                              "use e.g. postgresql+psycopg://user@host/db.") from None
+            raise ConfigError(
+                "FBSYNC_STATE_URL is not a usable SQLAlchemy URL; use e.g. postgresql+psycopg://user@host/db."
+            ) from None
         fallback: Path | None = state_dir or target.state_dir
     else:
         url = target.engine.url
@@ -121,6 +132,7 @@ def _where(target: Target, state_dir: Path | None) -> tuple[URL | None, Path | N
 
 
 # --------------------------------------------------------------------------- file lock (one host)
+
 
 def _holder_of(fd: int) -> str | None:
     """What the holder wrote in the lock file: ``pid 123 on host web-1 since …``."""
@@ -159,8 +171,11 @@ def _file_lock(base: Path, filename: str, busy: str) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise _busy(busy, _holder_of(fd)) from None
-        me = {"pid": os.getpid(), "host": socket.gethostname(),
-              "since": datetime.now(UTC).isoformat(timespec="seconds")}
+        me = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "since": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(me).encode(), 0)
         try:
@@ -178,7 +193,8 @@ _HOLDER_SQL = sa.text(
     "SELECT a.application_name, host(a.client_addr) AS addr, a.backend_start "
     "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
     "WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 "
-    "AND l.classid::bigint = :hi AND l.objid::bigint = :lo LIMIT 1")
+    "AND l.classid::bigint = :hi AND l.objid::bigint = :lo LIMIT 1"
+)
 
 
 def _pg_engine(url: URL) -> sa.Engine:
@@ -186,8 +202,13 @@ def _pg_engine(url: URL) -> sa.Engine:
     me = f"fbsync pid {os.getpid()} on {socket.gethostname()}"[:63]
     args: dict[str, Any] = {}
     if url.get_driver_name() in ("psycopg", "psycopg2"):
-        args = {"application_name": me, "keepalives": 1, "keepalives_idle": 60,
-                "keepalives_interval": 10, "keepalives_count": 6}
+        args = {
+            "application_name": me,
+            "keepalives": 1,
+            "keepalives_idle": 60,
+            "keepalives_interval": 10,
+            "keepalives_count": 6,
+        }
     return sa.create_engine(url, poolclass=NullPool, connect_args=args)
 
 
@@ -216,12 +237,14 @@ def _pg_try(engine: sa.Engine, key: int, busy: str) -> sa.Connection:
         conn = engine.connect()
         got = conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": key}).scalar()
         holder = None if got else _pg_holder(conn, key)
-        conn.commit()               # never sit "idle in transaction" while holding the lock
+        conn.commit()  # never sit "idle in transaction" while holding the lock
     except sa.exc.DBAPIError as exc:
         if conn is not None:
             conn.close()
-        raise AudienceError(f"Could not take the run lock on the PostgreSQL state store ({type(exc).__name__}); "
-                            "check FBSYNC_STATE_URL and that the server answers.") from None
+        raise AudienceError(
+            f"Could not take the run lock on the PostgreSQL state store ({type(exc).__name__}); "
+            "check FBSYNC_STATE_URL and that the server answers."
+        ) from None
     if not got:
         conn.close()
         raise _busy(busy, holder)

@@ -62,29 +62,45 @@ class AudienceRecord:
     display_name: str | None = None
     description: str | None = None
     subtype: str | None = None
-    schema: tuple[str, ...] = ()            # the Meta keys the ledger's rows are in, in order
-    key_id: str | None = None               # which state key wrote the ledger
+    schema: tuple[str, ...] = ()  # the Meta keys the ledger's rows are in, in order
+    key_id: str | None = None  # which state key wrote the ledger
     created_by_fbsync: bool = False
     created_at: datetime | None = None
     updated_at: datetime | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)   # lookalike spec, replace session…
+    extra: Mapping[str, Any] = field(default_factory=dict)  # lookalike spec, replace session…
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> AudienceRecord:
-        return cls(name=str(row["name"]), account_id=row.get("account_id"),
-                   meta_id=str(row["meta_id"]) if row.get("meta_id") else None,
-                   display_name=row.get("display_name"), description=row.get("description"),
-                   subtype=row.get("subtype"),
-                   schema=tuple(k for k in str(row.get("schema") or "").split(",") if k),
-                   key_id=row.get("key_id"), created_by_fbsync=bool(row.get("created_by_fbsync")),
-                   created_at=_when(row.get("created_at")), updated_at=_when(row.get("updated_at")),
-                   extra=_json_object(row.get("extra")))
+        return cls(
+            name=str(row["name"]),
+            account_id=row.get("account_id"),
+            meta_id=str(row["meta_id"]) if row.get("meta_id") else None,
+            display_name=row.get("display_name"),
+            description=row.get("description"),
+            subtype=row.get("subtype"),
+            schema=tuple(k for k in str(row.get("schema") or "").split(",") if k),
+            key_id=row.get("key_id"),
+            created_by_fbsync=bool(row.get("created_by_fbsync")),
+            created_at=_when(row.get("created_at")),
+            updated_at=_when(row.get("updated_at")),
+            extra=_json_object(row.get("extra")),
+        )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "account_id": self.account_id, "meta_id": self.meta_id,
-                "display_name": self.display_name, "description": self.description, "subtype": self.subtype,
-                "schema": ",".join(self.schema), "key_id": self.key_id, "created_by_fbsync": self.created_by_fbsync,
-                "created_at": self.created_at, "updated_at": self.updated_at, "extra": dict(self.extra)}
+        return {
+            "name": self.name,
+            "account_id": self.account_id,
+            "meta_id": self.meta_id,
+            "display_name": self.display_name,
+            "description": self.description,
+            "subtype": self.subtype,
+            "schema": ",".join(self.schema),
+            "key_id": self.key_id,
+            "created_by_fbsync": self.created_by_fbsync,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "extra": dict(self.extra),
+        }
 
 
 @dataclass(frozen=True)
@@ -102,29 +118,45 @@ class AudienceRunRecord:
     size_lower: int | None = None
     size_upper: int | None = None
     message: str | None = None
-    details: Mapping[str, Any] = field(default_factory=dict)   # drop reasons per key, strategy, action…
-    started_at: datetime | None = None       # the run's, when read with it (last_audience_run)
+    details: Mapping[str, Any] = field(default_factory=dict)  # drop reasons per key, strategy, action…
+    started_at: datetime | None = None  # the run's, when read with it (last_audience_run)
     finished_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> AudienceRunRecord:
-        return cls(run_id=as_int(row.get("run_id")) or 0, audience=str(row.get("audience") or ""),
-                   status=_status(row.get("status"), _AUD, "failed"),
-                   meta_id=str(row["meta_id"]) if row.get("meta_id") else None,
-                   rows_read=as_int(row.get("rows_read")) or 0, rows_dropped=as_int(row.get("rows_dropped")) or 0,
-                   rows_added=as_int(row.get("rows_added")) or 0,
-                   rows_removed=as_int(row.get("rows_removed")) or 0,
-                   size_lower=as_int(row.get("size_lower")), size_upper=as_int(row.get("size_upper")),
-                   message=None if row.get("message") is None else str(row.get("message")),
-                   details=_json_object(row.get("details")),
-                   started_at=_when(row.get("started_at")), finished_at=_when(row.get("finished_at")))
+        return cls(
+            run_id=as_int(row.get("run_id")) or 0,
+            audience=str(row.get("audience") or ""),
+            status=_status(row.get("status"), _AUD, "failed"),
+            meta_id=str(row["meta_id"]) if row.get("meta_id") else None,
+            rows_read=as_int(row.get("rows_read")) or 0,
+            rows_dropped=as_int(row.get("rows_dropped")) or 0,
+            rows_added=as_int(row.get("rows_added")) or 0,
+            rows_removed=as_int(row.get("rows_removed")) or 0,
+            size_lower=as_int(row.get("size_lower")),
+            size_upper=as_int(row.get("size_upper")),
+            message=None if row.get("message") is None else str(row.get("message")),
+            details=_json_object(row.get("details")),
+            started_at=_when(row.get("started_at")),
+            finished_at=_when(row.get("finished_at")),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The history's JSON shape (``details`` as the JSON text the store keeps)."""
-        return {"run_id": self.run_id, "audience": self.audience, "status": self.status, "meta_id": self.meta_id,
-                "rows_read": self.rows_read, "rows_dropped": self.rows_dropped, "rows_added": self.rows_added,
-                "rows_removed": self.rows_removed, "size_lower": self.size_lower, "size_upper": self.size_upper,
-                "message": self.message, "details": json.dumps(dict(self.details), sort_keys=True)}
+        return {
+            "run_id": self.run_id,
+            "audience": self.audience,
+            "status": self.status,
+            "meta_id": self.meta_id,
+            "rows_read": self.rows_read,
+            "rows_dropped": self.rows_dropped,
+            "rows_added": self.rows_added,
+            "rows_removed": self.rows_removed,
+            "size_lower": self.size_lower,
+            "size_upper": self.size_upper,
+            "message": self.message,
+            "details": json.dumps(dict(self.details), sort_keys=True),
+        }
 
 
 @dataclass(frozen=True)
@@ -145,17 +177,35 @@ class RunRecord:
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> RunRecord:
         auds = row.get("audiences") or ()
-        return cls(id=as_int(row.get("id")) or 0, command=str(row.get("command") or ""),
-                   status=_status(row.get("status"), _RUN, "failed"),
-                   started_at=_when(row.get("started_at")), finished_at=_when(row.get("finished_at")),
-                   config_digest=row.get("config_digest"), user=row.get("user"), host=row.get("host"),
-                   summary=_json_object(row.get("summary")),
-                   audiences=tuple(a if isinstance(a, AudienceRunRecord) else AudienceRunRecord.from_row(
-                       {"run_id": row.get("id"), **cast(Mapping[str, Any], a)}) for a in auds))
+        return cls(
+            id=as_int(row.get("id")) or 0,
+            command=str(row.get("command") or ""),
+            status=_status(row.get("status"), _RUN, "failed"),
+            started_at=_when(row.get("started_at")),
+            finished_at=_when(row.get("finished_at")),
+            config_digest=row.get("config_digest"),
+            user=row.get("user"),
+            host=row.get("host"),
+            summary=_json_object(row.get("summary")),
+            audiences=tuple(
+                a
+                if isinstance(a, AudienceRunRecord)
+                else AudienceRunRecord.from_row({"run_id": row.get("id"), **cast(Mapping[str, Any], a)})
+                for a in auds
+            ),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The ``history --json`` shape (``summary`` as the JSON text the store keeps)."""
-        return {"id": self.id, "command": self.command, "started_at": self.started_at,
-                "finished_at": self.finished_at, "status": self.status, "config_digest": self.config_digest,
-                "user": self.user, "host": self.host, "summary": json.dumps(dict(self.summary), sort_keys=True),
-                "audiences": [a.to_dict() for a in self.audiences]}
+        return {
+            "id": self.id,
+            "command": self.command,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "status": self.status,
+            "config_digest": self.config_digest,
+            "user": self.user,
+            "host": self.host,
+            "summary": json.dumps(dict(self.summary), sort_keys=True),
+            "audiences": [a.to_dict() for a in self.audiences],
+        }

@@ -38,7 +38,8 @@ class Staging:
             "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=FILE;"
             "CREATE TABLE desired(fp BLOB PRIMARY KEY, row BLOB NOT NULL) WITHOUT ROWID;"
             "CREATE TABLE acked(fp BLOB PRIMARY KEY) WITHOUT ROWID;"
-            "CREATE TABLE forced(fp BLOB PRIMARY KEY) WITHOUT ROWID;")
+            "CREATE TABLE forced(fp BLOB PRIMARY KEY) WITHOUT ROWID;"
+        )
 
     def add_desired(self, rows: Iterable[tuple[bytes, bytes]]) -> None:
         """Insert (fingerprint, encrypted row); duplicates of one row are kept once.
@@ -89,8 +90,9 @@ class Staging:
             last = rows[-1][0]
 
     def iter_adds(self, size: int) -> Iterator[list[tuple[bytes, bytes]]]:
-        return self._batches("SELECT fp, row FROM desired WHERE fp > ? AND fp NOT IN (SELECT fp FROM acked) "
-                             "ORDER BY fp LIMIT ?", size)
+        return self._batches(
+            "SELECT fp, row FROM desired WHERE fp > ? AND fp NOT IN (SELECT fp FROM acked) ORDER BY fp LIMIT ?", size
+        )
 
     def iter_desired(self, size: int) -> Iterator[list[tuple[bytes, bytes]]]:
         return self._batches("SELECT fp, row FROM desired WHERE fp > ? ORDER BY fp LIMIT ?", size)
@@ -100,8 +102,9 @@ class Staging:
         return self._batches("SELECT fp FROM forced WHERE fp > ? ORDER BY fp LIMIT ?", size)
 
     def iter_removes(self, size: int) -> Iterator[list[tuple[bytes]]]:
-        return self._batches("SELECT fp FROM acked WHERE fp > ? AND fp NOT IN (SELECT fp FROM desired) "
-                             "ORDER BY fp LIMIT ?", size)
+        return self._batches(
+            "SELECT fp FROM acked WHERE fp > ? AND fp NOT IN (SELECT fp FROM desired) ORDER BY fp LIMIT ?", size
+        )
 
     def close(self) -> None:
         self.db.close()
@@ -111,7 +114,7 @@ class Staging:
             except FileNotFoundError:
                 pass
 
-    def __enter__(self) -> "Staging":
+    def __enter__(self) -> Staging:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -31,52 +31,58 @@ md = sa.MetaData()
 
 schema_version = sa.Table("schema_version", md, sa.Column("version", sa.Integer, nullable=False))
 audiences = sa.Table(
-    "audiences", md,
+    "audiences",
+    md,
     sa.Column("name", sa.String(200), primary_key=True),
     sa.Column("account_id", sa.String(64)),
     sa.Column("meta_id", sa.String(64)),
     sa.Column("display_name", sa.Text),
     sa.Column("description", sa.Text),
     sa.Column("subtype", sa.String(32)),
-    sa.Column("schema", sa.Text),            # comma-joined Meta keys the ledger's rows are in
-    sa.Column("key_id", sa.String(32)),      # which state key wrote the ledger
+    sa.Column("schema", sa.Text),  # comma-joined Meta keys the ledger's rows are in
+    sa.Column("key_id", sa.String(32)),  # which state key wrote the ledger
     sa.Column("created_by_fbsync", sa.Boolean, default=False),
     sa.Column("created_at", sa.DateTime(timezone=True)),
     sa.Column("updated_at", sa.DateTime(timezone=True)),
-    sa.Column("extra", sa.Text),             # JSON: lookalike spec, replace session…
+    sa.Column("extra", sa.Text),  # JSON: lookalike spec, replace session…
 )
 ledger = sa.Table(
-    "ledger", md,
+    "ledger",
+    md,
     sa.Column("audience", sa.String(200), primary_key=True),
     sa.Column("fp", sa.LargeBinary(16), primary_key=True),
     sa.Column("row", sa.LargeBinary, nullable=False),
 )
 pending = sa.Table(  # rows acknowledged by a /usersreplace session not yet finished
-    "ledger_pending", md,
+    "ledger_pending",
+    md,
     sa.Column("audience", sa.String(200), primary_key=True),
     sa.Column("fp", sa.LargeBinary(16), primary_key=True),
     sa.Column("row", sa.LargeBinary, nullable=False),
 )
 suppressed = sa.Table(  # people kept out of every audience (fbsync forget): keyed hashes only
-    "suppressed", md,
+    "suppressed",
+    md,
     sa.Column("kh", sa.LargeBinary(16), primary_key=True),
     sa.Column("source", sa.String(32), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 runs = sa.Table(
-    "runs", md,
+    "runs",
+    md,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("command", sa.String(32), nullable=False),
     sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("finished_at", sa.DateTime(timezone=True)),
-    sa.Column("status", sa.String(16), nullable=False),   # running | ok | failed | partial
+    sa.Column("status", sa.String(16), nullable=False),  # running | ok | failed | partial
     sa.Column("config_digest", sa.String(64)),
     sa.Column("user", sa.String(200)),
     sa.Column("host", sa.String(200)),
     sa.Column("summary", sa.Text),
 )
 run_audiences = sa.Table(
-    "run_audiences", md,
+    "run_audiences",
+    md,
     sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), primary_key=True),
     sa.Column("audience", sa.String(200), primary_key=True),
     sa.Column("status", sa.String(16), nullable=False),
@@ -88,7 +94,7 @@ run_audiences = sa.Table(
     sa.Column("size_lower", sa.BigInteger),
     sa.Column("size_upper", sa.BigInteger),
     sa.Column("message", sa.Text),
-    sa.Column("details", sa.Text),          # JSON: drop reasons per key, …
+    sa.Column("details", sa.Text),  # JSON: drop reasons per key, …
 )
 
 
@@ -122,7 +128,7 @@ class StateStore:
         self._migrate()
 
     @classmethod
-    def open(cls, state_dir: Path, state_url: str | None = None) -> "StateStore":
+    def open(cls, state_dir: Path, state_url: str | None = None) -> StateStore:
         if state_url:
             url = state_url
         else:
@@ -132,8 +138,10 @@ class StateStore:
         try:
             engine = sa.create_engine(url, future=True)
         except (sa.exc.ArgumentError, ImportError) as exc:
-            raise ConfigError(f"FBSYNC_STATE_URL is not a usable SQLAlchemy URL ({type(exc).__name__}); "
-                              "use e.g. postgresql+psycopg://user@host/db.") from None
+            raise ConfigError(
+                f"FBSYNC_STATE_URL is not a usable SQLAlchemy URL ({type(exc).__name__}); "
+                "use e.g. postgresql+psycopg://user@host/db."
+            ) from None
         if engine.dialect.name == "sqlite":
             sa.event.listen(engine, "connect", _sqlite_pragmas)
         return cls(engine)
@@ -170,8 +178,10 @@ class StateStore:
 
     def all_audiences(self) -> list[AudienceRecord]:
         with self.engine.connect() as c:
-            return [AudienceRecord.from_row(r) for r in
-                    c.execute(sa.select(audiences).order_by(audiences.c.name)).mappings()]
+            return [
+                AudienceRecord.from_row(r)
+                for r in c.execute(sa.select(audiences).order_by(audiences.c.name)).mappings()
+            ]
 
     def save_audience(self, name: str, **fields: Any) -> None:
         """Create or update the record of one audience (``schema`` as a tuple of keys or comma-joined)."""
@@ -205,9 +215,14 @@ class StateStore:
         last = b""
         while True:
             with self.engine.connect() as c:
-                fps = list(c.execute(
-                    sa.select(table.c.fp).where(table.c.audience == name, table.c.fp > last)
-                    .order_by(table.c.fp).limit(chunk)).scalars())
+                fps = list(
+                    c.execute(
+                        sa.select(table.c.fp)
+                        .where(table.c.audience == name, table.c.fp > last)
+                        .order_by(table.c.fp)
+                        .limit(chunk)
+                    ).scalars()
+                )
             if not fps:
                 return
             yield fps
@@ -217,9 +232,13 @@ class StateStore:
         out: list[tuple[bytes, bytes]] = []
         with self.engine.connect() as c:
             for i in range(0, len(fps), 900):
-                part = list(fps[i:i + 900])
-                out += [(r.fp, r.row) for r in c.execute(
-                    sa.select(ledger.c.fp, ledger.c.row).where(ledger.c.audience == name, ledger.c.fp.in_(part)))]
+                part = list(fps[i : i + 900])
+                out += [
+                    (r.fp, r.row)
+                    for r in c.execute(
+                        sa.select(ledger.c.fp, ledger.c.row).where(ledger.c.audience == name, ledger.c.fp.in_(part))
+                    )
+                ]
         return out
 
     def record_added(self, name: str, rows: Iterable[tuple[bytes, bytes]], table: sa.Table = ledger) -> None:
@@ -230,13 +249,13 @@ class StateStore:
         with self.engine.begin() as c:
             fps = [v["fp"] for v in values]
             for i in range(0, len(fps), 900):
-                c.execute(table.delete().where(table.c.audience == name, table.c.fp.in_(fps[i:i + 900])))
+                c.execute(table.delete().where(table.c.audience == name, table.c.fp.in_(fps[i : i + 900])))
             c.execute(table.insert(), values)
 
     def record_removed(self, name: str, fps: Sequence[bytes]) -> None:
         with self.engine.begin() as c:
             for i in range(0, len(fps), 900):
-                c.execute(ledger.delete().where(ledger.c.audience == name, ledger.c.fp.in_(list(fps[i:i + 900]))))
+                c.execute(ledger.delete().where(ledger.c.audience == name, ledger.c.fp.in_(list(fps[i : i + 900]))))
 
     def clear_ledger(self, name: str, table: sa.Table = ledger) -> None:
         with self.engine.begin() as c:
@@ -246,9 +265,12 @@ class StateStore:
         """A /usersreplace session finished: its rows become the ledger, atomically."""
         with self.engine.begin() as c:
             c.execute(ledger.delete().where(ledger.c.audience == name))
-            c.execute(ledger.insert().from_select(
-                ["audience", "fp", "row"],
-                sa.select(pending.c.audience, pending.c.fp, pending.c.row).where(pending.c.audience == name)))
+            c.execute(
+                ledger.insert().from_select(
+                    ["audience", "fp", "row"],
+                    sa.select(pending.c.audience, pending.c.fp, pending.c.row).where(pending.c.audience == name),
+                )
+            )
             c.execute(pending.delete().where(pending.c.audience == name))
 
     def purge_audience(self, name: str) -> int:
@@ -275,15 +297,22 @@ class StateStore:
         with self.engine.connect() as c:
             return set(c.execute(sa.select(suppressed.c.kh)).scalars())
 
-    def iter_ledger(self, name: str, chunk: int = 20_000,
-                    table: sa.Table = ledger) -> Iterator[list[tuple[bytes, bytes]]]:
+    def iter_ledger(
+        self, name: str, chunk: int = 20_000, table: sa.Table = ledger
+    ) -> Iterator[list[tuple[bytes, bytes]]]:
         """Every (fingerprint, encrypted row) of an audience (or of its pending replace), in chunks."""
         last = b""
         while True:
             with self.engine.connect() as c:
-                rows = [(r.fp, r.row) for r in c.execute(
-                    sa.select(table.c.fp, table.c.row).where(table.c.audience == name, table.c.fp > last)
-                    .order_by(table.c.fp).limit(chunk))]
+                rows = [
+                    (r.fp, r.row)
+                    for r in c.execute(
+                        sa.select(table.c.fp, table.c.row)
+                        .where(table.c.audience == name, table.c.fp > last)
+                        .order_by(table.c.fp)
+                        .limit(chunk)
+                    )
+                ]
             if not rows:
                 return
             yield rows
@@ -299,42 +328,69 @@ class StateStore:
         except (KeyError, OSError):
             user = str(os.getuid())
         with self.engine.begin() as c:
-            return int(c.execute(runs.insert().values(
-                command=command, started_at=_now(), status="running", config_digest=config_digest,
-                user=user, host=socket.gethostname())).inserted_primary_key[0])
+            return int(
+                c.execute(
+                    runs.insert().values(
+                        command=command,
+                        started_at=_now(),
+                        status="running",
+                        config_digest=config_digest,
+                        user=user,
+                        host=socket.gethostname(),
+                    )
+                ).inserted_primary_key[0]
+            )
 
     def record_audience_run(self, run_id: int, audience: str, **values: Any) -> None:
         """Write (or overwrite) one audience's line of a run."""
         if isinstance(values.get("details"), dict):
             values["details"] = json.dumps(values["details"], sort_keys=True)
         with self.engine.begin() as c:
-            n = c.execute(run_audiences.update().where(
-                run_audiences.c.run_id == run_id, run_audiences.c.audience == audience).values(**values)).rowcount
+            n = c.execute(
+                run_audiences.update()
+                .where(run_audiences.c.run_id == run_id, run_audiences.c.audience == audience)
+                .values(**values)
+            ).rowcount
             if not n:
                 c.execute(run_audiences.insert().values(run_id=run_id, audience=audience, **values))
 
     def finish_run(self, run_id: int, status: str, summary: dict[str, Any] | None = None) -> None:
         with self.engine.begin() as c:
-            c.execute(runs.update().where(runs.c.id == run_id).values(
-                finished_at=_now(), status=status, summary=json.dumps(summary or {}, sort_keys=True)))
+            c.execute(
+                runs.update()
+                .where(runs.c.id == run_id)
+                .values(finished_at=_now(), status=status, summary=json.dumps(summary or {}, sort_keys=True))
+            )
 
     def history(self, limit: int = 20) -> list[RunRecord]:
         """The last ``limit`` runs, newest first, each with its audiences' lines."""
         with self.engine.connect() as c:
             rs = [dict(r) for r in c.execute(sa.select(runs).order_by(runs.c.id.desc()).limit(limit)).mappings()]
             for r in rs:
-                r["audiences"] = [AudienceRunRecord.from_row(a) for a in c.execute(
-                    sa.select(run_audiences).where(run_audiences.c.run_id == r["id"])
-                    .order_by(run_audiences.c.audience)).mappings()]
+                r["audiences"] = [
+                    AudienceRunRecord.from_row(a)
+                    for a in c.execute(
+                        sa.select(run_audiences)
+                        .where(run_audiences.c.run_id == r["id"])
+                        .order_by(run_audiences.c.audience)
+                    ).mappings()
+                ]
         return [RunRecord.from_row(r) for r in rs]
 
     def last_audience_run(self, audience: str) -> AudienceRunRecord | None:
         """An audience's line in its latest run, with that run's start and end."""
         with self.engine.connect() as c:
-            r = c.execute(
-                sa.select(run_audiences, runs.c.started_at, runs.c.finished_at)
-                .join(runs, runs.c.id == run_audiences.c.run_id)
-                .where(run_audiences.c.audience == audience).order_by(runs.c.id.desc()).limit(1)).mappings().first()
+            r = (
+                c.execute(
+                    sa.select(run_audiences, runs.c.started_at, runs.c.finished_at)
+                    .join(runs, runs.c.id == run_audiences.c.run_id)
+                    .where(run_audiences.c.audience == audience)
+                    .order_by(runs.c.id.desc())
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
         return AudienceRunRecord.from_row(r) if r else None
 
 

@@ -48,10 +48,14 @@ def test_schema_order_missing_values_and_kept_index() -> None:
 def test_counters_separate_empty_from_invalid() -> None:
     batch = hash_batch(COLUMNS, "FR")
     assert batch.empty == Counter({"EMAIL": 2, "PHONE": 2, "FN": 2, "COUNTRY": 2})
-    assert batch.invalid == Counter({
-        ("EMAIL", "invalid email"): 2, ("PHONE", "invalid phone"): 2,
-        ("FN", "invalid name"): 1, ("COUNTRY", "unknown country"): 1,
-    })
+    assert batch.invalid == Counter(
+        {
+            ("EMAIL", "invalid email"): 2,
+            ("PHONE", "invalid phone"): 2,
+            ("FN", "invalid name"): 1,
+            ("COUNTRY", "unknown country"): 1,
+        }
+    )
     assert batch.problems()["PHONE"] == {"empty": 2, "invalid phone": 2}
 
 
@@ -73,20 +77,23 @@ def test_examples_capped_at_three_per_reason() -> None:
     assert batch.rows == [] and batch.dropped_rows == 10
 
 
-@pytest.mark.parametrize(("key", "value", "masked"), [
-    ("EMAIL", "jean.dupont@example.com", "j***@e***.com"),
-    ("EMAIL", "jean@example", "j***@e***"),
-    ("PHONE", "06 12 34 56 78", "06 ** ** ** 78"),
-    ("PHONE", "12345", "1****"),
-    ("COUNTRY", "France", "Fr****"),
-    ("GEN", "X", "*"),
-    ("FN", "Al", "A*"),
-    ("ZIP", "2A004", "2A***"),
-    ("EMAIL", ["a@b.fr"], "<list>"),
-    ("EMAIL", True, "<bool>"),
-    ("PHONE", 1234567, "1******"),
-    ("CT", "x" * 500, "xx********"),
-])
+@pytest.mark.parametrize(
+    ("key", "value", "masked"),
+    [
+        ("EMAIL", "jean.dupont@example.com", "j***@e***.com"),
+        ("EMAIL", "jean@example", "j***@e***"),
+        ("PHONE", "06 12 34 56 78", "06 ** ** ** 78"),
+        ("PHONE", "12345", "1****"),
+        ("COUNTRY", "France", "Fr****"),
+        ("GEN", "X", "*"),
+        ("FN", "Al", "A*"),
+        ("ZIP", "2A004", "2A***"),
+        ("EMAIL", ["a@b.fr"], "<list>"),
+        ("EMAIL", True, "<bool>"),
+        ("PHONE", 1234567, "1******"),
+        ("CT", "x" * 500, "xx********"),
+    ],
+)
 def test_mask(key: str, value: object, masked: str) -> None:
     assert mask(key, value) == masked
 
@@ -173,10 +180,14 @@ def test_engine_gives_hash_batch_result(workers: int) -> None:
     expected = hash_batch(columns, "FR")
     with Engine(workers=workers, slice_rows=13) as engine:
         got = engine.hash_batch(columns, "FR")
-        chunks = [{k: v[i:i + 40] for k, v in columns.items()} for i in range(0, 100, 40)]
+        chunks = [{k: v[i : i + 40] for k, v in columns.items()} for i in range(0, 100, 40)]
         parts = list(engine.imap(chunks, "FR"))
     assert (got.rows, got.kept_index, got.empty, got.invalid) == (
-        expected.rows, expected.kept_index, expected.empty, expected.invalid)
+        expected.rows,
+        expected.kept_index,
+        expected.empty,
+        expected.invalid,
+    )
     assert [p.input_rows for p in parts] == [40, 40, 20]
     merged = parts[0].merge(parts[1]).merge(parts[2])
     assert (merged.rows, merged.kept_index) == (expected.rows, expected.kept_index)
@@ -196,8 +207,11 @@ def test_identity_imports_only_stdlib_and_phonenumbers() -> None:
     allowed = set(sys.stdlib_module_names) | {"phonenumbers", "fbsync"}
     for path in IDENTITY.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else [])
+            )
             for name in names:
                 top = name.split(".")[0]
                 assert top in allowed, f"{path.name} imports {name}"
@@ -251,7 +265,9 @@ def test_engine_in_a_fresh_process_leaves_no_resource_tracker_warnings(tmp_path:
         "from fbsync.identity import Engine\n"
         "cols = {'EMAIL': ['a@b.fr', 'x'] * 50, 'PHONE': ['0612345678', ''] * 50}\n"
         "with Engine(workers=2, slice_rows=7) as engine:\n"
-        "    print(len(engine.hash_batch(cols, 'FR').rows))\n", encoding="utf-8")
+        "    print(len(engine.hash_batch(cols, 'FR').rows))\n",
+        encoding="utf-8",
+    )
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True)
     assert done.stdout.strip() == "50"  # the rows where both keys are dropped go
     assert "resource_tracker" not in done.stderr and "leaked" not in done.stderr
@@ -260,10 +276,17 @@ def test_engine_in_a_fresh_process_leaves_no_resource_tracker_warnings(tmp_path:
 def test_engine_cells_with_newlines_are_hashed_by_the_main_process() -> None:
     # A newline inside a cell makes the shared-memory block split into too many
     # lines; the worker leaves that column out and this process hashes it.
-    columns = {"EMAIL": ["a@b.fr", "x@y.fr\nz@w.fr", "c@d.fr"] * 20, "PHONE": ["0612345678", None, "06 12"] * 20,
-               "FN": ["Jean", "Élodie", ""] * 20}
+    columns = {
+        "EMAIL": ["a@b.fr", "x@y.fr\nz@w.fr", "c@d.fr"] * 20,
+        "PHONE": ["0612345678", None, "06 12"] * 20,
+        "FN": ["Jean", "Élodie", ""] * 20,
+    }
     expected = hash_batch(columns, "FR")
     with Engine(workers=2, slice_rows=9) as engine:
         got = engine.hash_batch(columns, "FR")
     assert (got.rows, got.kept_index, got.empty, got.invalid) == (
-        expected.rows, expected.kept_index, expected.empty, expected.invalid)
+        expected.rows,
+        expected.kept_index,
+        expected.empty,
+        expected.invalid,
+    )

@@ -13,8 +13,10 @@ from fbsync.identity import hash_batch, hashing
 from fbsync.identity.parallel import Engine
 
 REQUIRE_FAST = os.environ.get("FBSYNC_REQUIRE_FASTHASH") == "1"
-fast_only = pytest.mark.skipif(hashing.FAST is None and not REQUIRE_FAST,
-                               reason="the optional C module is not built here (no compiler or OpenSSL headers)")
+fast_only = pytest.mark.skipif(
+    hashing.FAST is None and not REQUIRE_FAST,
+    reason="the optional C module is not built here (no compiler or OpenSSL headers)",
+)
 
 
 def test_fast_module_is_built_where_required() -> None:
@@ -25,15 +27,18 @@ def test_fast_module_is_built_where_required() -> None:
         assert hashing.backend() in ("openssl", "hashlib")
 
 
-@pytest.mark.parametrize(("data", "prefix", "keep_last", "lines"), [
-    (b"", b"", 0, [b""]),
-    (b"a", b"", 0, [b"a"]),
-    (b"a\n", b"", 0, [b"a", b""]),
-    (b"\n\n", b"", 0, [b"", b"", b""]),
-    (b"jean@orange.fr\nmarie@free.fr", b"", 0, [b"jean@orange.fr", b"marie@free.fr"]),
-    (b"0612345678\n+33612345678\n612345678\n12", b"33", 9, [b"33612345678"] * 3 + [b"3312"]),
-    (b"x" * 200, b"", 0, [b"x" * 200]),  # several SHA-256 blocks
-])
+@pytest.mark.parametrize(
+    ("data", "prefix", "keep_last", "lines"),
+    [
+        (b"", b"", 0, [b""]),
+        (b"a", b"", 0, [b"a"]),
+        (b"a\n", b"", 0, [b"a", b""]),
+        (b"\n\n", b"", 0, [b"", b"", b""]),
+        (b"jean@orange.fr\nmarie@free.fr", b"", 0, [b"jean@orange.fr", b"marie@free.fr"]),
+        (b"0612345678\n+33612345678\n612345678\n12", b"33", 9, [b"33612345678"] * 3 + [b"3312"]),
+        (b"x" * 200, b"", 0, [b"x" * 200]),  # several SHA-256 blocks
+    ],
+)
 def test_hex_lines_examples(data: bytes, prefix: bytes, keep_last: int, lines: list[bytes]) -> None:
     expected = [hashlib.sha256(line).hexdigest() for line in lines]
     assert hashing.python_hex_lines(data, prefix, keep_last) == expected
@@ -42,8 +47,11 @@ def test_hex_lines_examples(data: bytes, prefix: bytes, keep_last: int, lines: l
 
 @fast_only
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.binary(max_size=150).map(lambda b: b.replace(b"\n", b"")), max_size=40),
-       st.binary(max_size=8), st.integers(min_value=0, max_value=20))
+@given(
+    st.lists(st.binary(max_size=150).map(lambda b: b.replace(b"\n", b"")), max_size=40),
+    st.binary(max_size=8),
+    st.integers(min_value=0, max_value=20),
+)
 def test_c_module_matches_hashlib(lines: list[bytes], prefix: bytes, keep_last: int) -> None:
     data = b"\n".join(lines)
     assert hashing.FAST is not None
@@ -63,8 +71,11 @@ def test_c_module_accepts_keywords_and_rejects_text() -> None:
 def _columns(rows: int) -> dict[str, list[object]]:
     emails = ["Jean.Dupont@Orange.fr", "bad-email", None, "", "élodie@free.fr", " marie@free.fr "]
     phones = ["06 12 34 56 78", "12345", "0033 6 98 76 54 32", None, "", "+33 (0)6 12 34 56 78"]
-    return {"EMAIL": [emails[i % 6] for i in range(rows)], "PHONE": [phones[(i * 5) % 6] for i in range(rows)],
-            "FN": [["Jean", "Élodie", None][i % 3] for i in range(rows)]}
+    return {
+        "EMAIL": [emails[i % 6] for i in range(rows)],
+        "PHONE": [phones[(i * 5) % 6] for i in range(rows)],
+        "FN": [["Jean", "Élodie", None][i % 3] for i in range(rows)],
+    }
 
 
 def test_same_batch_with_and_without_the_c_module(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -74,7 +85,11 @@ def test_same_batch_with_and_without_the_c_module(monkeypatch: pytest.MonkeyPatc
     assert hashing.backend() == "hashlib"
     pure = hash_batch(columns, "FR")
     assert (pure.rows, pure.kept_index, pure.invalid, pure.empty) == (
-        with_default.rows, with_default.kept_index, with_default.invalid, with_default.empty)
+        with_default.rows,
+        with_default.kept_index,
+        with_default.invalid,
+        with_default.empty,
+    )
     with Engine(workers=2, slice_rows=37) as engine:  # workers fork with FAST=None too
         assert engine.hash_batch(columns, "FR").rows == with_default.rows
 

@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from fbsync.identity import KEYS, UNHASHED_KEYS, hash_batch, hash_one, mask, normalize, split_date
 from fbsync.identity.phone import fast_spec, quick_phone, reference_phone
 
-settings.register_profile("identity", max_examples=150, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("identity-thorough", max_examples=5000, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("identity", max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "identity-thorough", max_examples=5000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 settings.load_profile(os.environ.get("FBSYNC_HYPOTHESIS_PROFILE", "identity"))
 
 HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -28,9 +28,19 @@ REGIONS = [None, "FR", "US", "BE", "RE"]
 FAST_REGIONS = sorted(r for r in phonenumbers.SUPPORTED_REGIONS if fast_spec(r) is not None)
 
 anything = st.one_of(
-    st.text(), st.text(alphabet=st.characters(codec="utf-8")), st.binary(max_size=20), st.integers(),
-    st.floats(), st.booleans(), st.none(), st.decimals(), st.dates(), st.datetimes(), st.times(),
-    st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
+    st.text(),
+    st.text(alphabet=st.characters(codec="utf-8")),
+    st.binary(max_size=20),
+    st.integers(),
+    st.floats(),
+    st.booleans(),
+    st.none(),
+    st.decimals(),
+    st.dates(),
+    st.datetimes(),
+    st.times(),
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=2), st.integers(), max_size=2),
 )
 separators = st.sampled_from(["", "", "", " ", ".", "-", "/", "(", ")", "\t", "  "])
 
@@ -38,8 +48,32 @@ separators = st.sampled_from(["", "", "", " ", ".", "-", "/", "(", ")", "\t", " 
 @st.composite
 def phone_like(draw: st.DrawFn) -> str:
     """Phone-ish text: an optional prefix, digits, separators anywhere."""
-    prefix = draw(st.sampled_from(["", "", "0", "+", "00", "+33", "0033", "33", "+33 (0)", "+262", "0692",
-                                   "+34", "0034", "+212", "+44", "+1", "+0033", "(0)", "+32", "0 0 33"]))
+    prefix = draw(
+        st.sampled_from(
+            [
+                "",
+                "",
+                "0",
+                "+",
+                "00",
+                "+33",
+                "0033",
+                "33",
+                "+33 (0)",
+                "+262",
+                "0692",
+                "+34",
+                "0034",
+                "+212",
+                "+44",
+                "+1",
+                "+0033",
+                "(0)",
+                "+32",
+                "0 0 33",
+            ]
+        )
+    )
     digits = draw(st.text(alphabet="0123456789", min_size=0, max_size=14))
     text = prefix + digits
     out = ""
@@ -50,7 +84,7 @@ def phone_like(draw: st.DrawFn) -> str:
 
 @st.composite
 def email_like(draw: st.DrawFn) -> str:
-    local = draw(st.text(alphabet="abcXYZ.09_+-é @\"", min_size=0, max_size=8))
+    local = draw(st.text(alphabet='abcXYZ.09_+-é @"', min_size=0, max_size=8))
     domain = draw(st.text(alphabet="abcDEF.0-_ ", min_size=0, max_size=8))
     ats = draw(st.sampled_from(["@", "@", "@", "", "@@"]))
     pad = draw(st.sampled_from(["", " ", "\t", "\u00a0"]))
@@ -69,8 +103,11 @@ def test_never_crashes_and_reason_xor_value(key: str, value: object, region: str
         assert HEX64.fullmatch(sent)
 
 
-@given(key=st.sampled_from(KEYS), value=st.one_of(st.text(), phone_like(), email_like()),
-       region=st.sampled_from([None, "FR"]))
+@given(
+    key=st.sampled_from(KEYS),
+    value=st.one_of(st.text(), phone_like(), email_like()),
+    region=st.sampled_from([None, "FR"]),
+)
 @example(key="FN", value="e1\u0301", region=None)
 @example(key="ZIP", value="94035 1234", region=None)
 def test_idempotent(key: str, value: str, region: str | None) -> None:
@@ -88,12 +125,16 @@ def test_quick_phone_agrees_with_libphonenumber(value: str, region: str | None) 
         assert quick == reference_phone(value.strip(), region)[0]
 
 
-@given(values=st.lists(st.one_of(phone_like(), st.none(), st.integers(0, 10**12)), max_size=40),
-       region=st.sampled_from(FAST_REGIONS))
+@given(
+    values=st.lists(st.one_of(phone_like(), st.none(), st.integers(0, 10**12)), max_size=40),
+    region=st.sampled_from(FAST_REGIONS),
+)
 def test_phone_column_fast_path_agrees_with_libphonenumber(values: list[object], region: str) -> None:
     batch = hash_batch({"PHONE": values}, region)
-    expected = [(reference_phone(str(v).strip(), region) if v is not None and str(v).strip() else (None, "empty"))
-                for v in values]
+    expected = [
+        (reference_phone(str(v).strip(), region) if v is not None and str(v).strip() else (None, "empty"))
+        for v in values
+    ]
     got = dict(zip(batch.kept_index, (row[0] for row in batch.rows)))
     for index, (value, _reason) in enumerate(expected):
         if value is None:
@@ -107,15 +148,19 @@ def columns(draw: st.DrawFn) -> dict[str, list[object]]:
     keys = draw(st.lists(st.sampled_from(KEYS), min_size=1, max_size=5, unique=True))
     size = draw(st.integers(0, 25))
     cells = {
-        "EMAIL": email_like(), "PHONE": phone_like(),
+        "EMAIL": email_like(),
+        "PHONE": phone_like(),
         "FN": st.sampled_from(["Jean", "Élodie", "", None, "123", "ÉLODIE", "e\u0301lodie"]),
         "DOBY": st.one_of(st.sampled_from(["1985", "85", None]), st.dates()),
         "DOBM": st.one_of(st.sampled_from(["3", "mars", "13", ""]), st.dates()),
     }
     out = {}
     for key in keys:
-        strategy = st.one_of(cells.get(key, st.text(max_size=6)), anything) if draw(st.booleans()) else cells.get(
-            key, st.text(max_size=6))
+        strategy = (
+            st.one_of(cells.get(key, st.text(max_size=6)), anything)
+            if draw(st.booleans())
+            else cells.get(key, st.text(max_size=6))
+        )
         out[key] = draw(st.lists(strategy, min_size=size, max_size=size))
     return out
 
@@ -159,8 +204,13 @@ def test_mask_never_contains_the_raw_value(key: str, value: str) -> None:
 @given(day=st.dates(min_value=dt.date(1900, 1, 1), max_value=dt.date.today()))
 def test_split_date_formats_agree(day: dt.date) -> None:
     expected = (f"{day.year:04d}", f"{day.month:02d}", f"{day.day:02d}")
-    for text in (day.isoformat(), day.strftime("%d/%m/%Y"), day.strftime("%Y%m%d"),
-                 f"{day.day}.{day.month}.{day.year}", f"{day.isoformat()}T12:00:00"):
+    for text in (
+        day.isoformat(),
+        day.strftime("%d/%m/%Y"),
+        day.strftime("%Y%m%d"),
+        f"{day.day}.{day.month}.{day.year}",
+        f"{day.isoformat()}T12:00:00",
+    ):
         assert split_date(text) == expected
     assert split_date(day) == expected
 
@@ -182,8 +232,18 @@ def _shapes(region: str) -> list[str]:
         national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
         spaced = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
         nsn = phonenumbers.national_significant_number(number)
-        shapes += [e164, e164[1:], "00" + e164[1:], national, spaced, nsn, re.sub(r"\D", "", national),
-                   f"+{number.country_code} (0){nsn}", spaced.replace(" ", "."), national.replace(" ", "-")]
+        shapes += [
+            e164,
+            e164[1:],
+            "00" + e164[1:],
+            national,
+            spaced,
+            nsn,
+            re.sub(r"\D", "", national),
+            f"+{number.country_code} (0){nsn}",
+            spaced.replace(" ", "."),
+            national.replace(" ", "-"),
+        ]
     return shapes
 
 
@@ -199,10 +259,37 @@ def test_fast_regions_example_numbers(region: str) -> None:
         assert quick is None or quick == expected, value
 
 
-OVERSEAS_AND_OTHERS = ["262", "263", "269", "590", "594", "596", "639", "690", "691", "692", "693", "694", "696",
-                       "697", "612", "712", "199"]
-FR_SHAPES = ["+33{p}123456", "+33 (0){p}123456", "0033{p}123456", "0033 (0){p}123456", "33{p}123456",
-             "330{p}123456", "0{p}123456", "{p}123456", "+330{p}123456", "00330{p}123456"]
+OVERSEAS_AND_OTHERS = [
+    "262",
+    "263",
+    "269",
+    "590",
+    "594",
+    "596",
+    "639",
+    "690",
+    "691",
+    "692",
+    "693",
+    "694",
+    "696",
+    "697",
+    "612",
+    "712",
+    "199",
+]
+FR_SHAPES = [
+    "+33{p}123456",
+    "+33 (0){p}123456",
+    "0033{p}123456",
+    "0033 (0){p}123456",
+    "33{p}123456",
+    "330{p}123456",
+    "0{p}123456",
+    "{p}123456",
+    "+330{p}123456",
+    "00330{p}123456",
+]
 
 
 @pytest.mark.parametrize("prefix", OVERSEAS_AND_OTHERS)

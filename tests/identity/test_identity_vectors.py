@@ -30,7 +30,13 @@ META_HASHES = [
     # (key, input, default_country, expected sha256, source)
     ("EMAIL", "mary@example.com", None, "f1904cf1a9d73a55fa5de0ac823c4403ded71afd4c3248d00bdcd0866552bb79", "DOC-CA"),
     ("PHONE", "15559876543", None, "1ef970831d7963307784fa8688e8fce101a15685d62aa765fed23f3a2c576a4e", "DOC-CA"),
-    ("EMAIL", "John_Smith@gmail.com", None, "62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f", "DOC-CAPI"),
+    (
+        "EMAIL",
+        "John_Smith@gmail.com",
+        None,
+        "62a14e44f765419d10fea99367361a727c12365e2520f32218d505ed9aa0f62f",
+        "DOC-CAPI",
+    ),
     ("PHONE", "(650)555-1212", "US", "e323ec626319ca94ee8bff2e4c87cf613be6ea19919ed1364124e16807ab3176", "DOC-CAPI"),
     ("FN", "Mary", None, "6915771be1c5aa0c886870b6951b03d7eafc121fea0e80a5ea83beb7c449f4ec", "DOC-CAPI"),
     ("FN", "정", None, "8fa8cd9c440be61d0151429310034083132b35975c4bea67fdd74158eb51db14", "DOC-CAPI"),
@@ -41,7 +47,13 @@ META_HASHES = [
     ("GEN", "m", None, "62c66a7a5dd70c3146618063c344e531e6d4b59e379808443ce962b3abd63c5a", "docs/meta-api.md §6"),
     ("GEN", "f", None, "252f10c83610ebca1a059c0bae8255eba2f95be4d1d7bcfa89d7248a82d9f111", "docs/meta-api.md §6"),
     ("COUNTRY", "US", None, "79adb2a2fce5c6ba215fe5f27f532d4e7edbac4b6a5e09e1ef3a08084a904621", "docs/meta-api.md §6"),
-    ("EMAIL", "joe@example.com", None, "2481f36dfc515ca76451aaadf1399026942a01ee50c6d0a61988b43cef039bc2", "docs/meta-api.md §6"),
+    (
+        "EMAIL",
+        "joe@example.com",
+        None,
+        "2481f36dfc515ca76451aaadf1399026942a01ee50c6d0a61988b43cef039bc2",
+        "docs/meta-api.md §6",
+    ),
 ]
 
 
@@ -121,8 +133,27 @@ OK = [
     ("FI", "Jean", None, "j"),
     ("FI", "Élodie", None, "é"),
     # GEN
-    *[("GEN", word, None, "m") for word in ("Homme", "H", "M", "M.", "Monsieur", "Mr", "male", "Male", "Man", "boy", "MASCULIN")],
-    *[("GEN", word, None, "f") for word in ("Femme", "F", "Mme", "Madame", "Mlle", "Mademoiselle", "female", "Woman", "Girl", "Mrs", "Ms", "Féminin")],
+    *[
+        ("GEN", word, None, "m")
+        for word in ("Homme", "H", "M", "M.", "Monsieur", "Mr", "male", "Male", "Man", "boy", "MASCULIN")
+    ],
+    *[
+        ("GEN", word, None, "f")
+        for word in (
+            "Femme",
+            "F",
+            "Mme",
+            "Madame",
+            "Mlle",
+            "Mademoiselle",
+            "female",
+            "Woman",
+            "Girl",
+            "Mrs",
+            "Ms",
+            "Féminin",
+        )
+    ],
     # DOB
     ("DOBY", "1985", None, "1985"),
     ("DOBY", " 2000 ", None, "2000"),
@@ -230,11 +261,28 @@ def test_normalize(key: str, value: object, country: str | None, expected: str) 
 
 
 DROPPED = [
-    *[("EMAIL", v, None, "invalid email") for v in (
-        "jean.dupont", "jean@", "@orange.fr", "jean dupont@gmail.com", "jean@@orange.fr",
-        "jean@orange", "jean@orange.fr.", "jean@.orange.fr", "jean@orange..fr",
-        "a@b.fr; c@d.fr", "n/a", "None", 12345)],
-    *[("PHONE", v, "FR", "invalid phone") for v in ("12345", "06 12 34", "0000000000", "n/a", "tel", "+33 6 12 34 56 7", "+", "0")],
+    *[
+        ("EMAIL", v, None, "invalid email")
+        for v in (
+            "jean.dupont",
+            "jean@",
+            "@orange.fr",
+            "jean dupont@gmail.com",
+            "jean@@orange.fr",
+            "jean@orange",
+            "jean@orange.fr.",
+            "jean@.orange.fr",
+            "jean@orange..fr",
+            "a@b.fr; c@d.fr",
+            "n/a",
+            "None",
+            12345,
+        )
+    ],
+    *[
+        ("PHONE", v, "FR", "invalid phone")
+        for v in ("12345", "06 12 34", "0000000000", "n/a", "tel", "+33 6 12 34 56 7", "+", "0")
+    ],
     ("PHONE", "0612345678", None, "no country code"),
     ("PHONE", "06 12 34 56 78", None, "no country code"),
     ("PHONE", "01(650)123-4567", "US", "invalid phone"),
@@ -248,9 +296,14 @@ DROPPED = [
     ("ST", "--", None, "invalid state"),
     *[("ZIP", v, None, "invalid zip") for v in ("2A004", "2b033", "n/a", "-", "x", "12345678901")],
     *[("COUNTRY", v, None, "unknown country") for v in ("Frnace", "EU", "XX", "F", "Atlantis")],
-    *[("MADID", v, None, "invalid madid") for v in (
-        "abc", "00000000-0000-0000-0000-000000000000", "aebe52e703ee455ab3c4e57283966239")],
-    *[("EMAIL", v, None, "unsupported type") for v in (True, ["a@b.fr"], {"a": 1}, object(), dt.time(1, 2), float("inf"))],
+    *[
+        ("MADID", v, None, "invalid madid")
+        for v in ("abc", "00000000-0000-0000-0000-000000000000", "aebe52e703ee455ab3c4e57283966239")
+    ],
+    *[
+        ("EMAIL", v, None, "unsupported type")
+        for v in (True, ["a@b.fr"], {"a": 1}, object(), dt.time(1, 2), float("inf"))
+    ],
     ("PHONE", "\ud800", "FR", "invalid text"),
     ("EMAIL", b"\xff\xfe", None, "invalid text"),
     ("EMAIL", "a" * 2000 + "@b.fr", None, "too long"),
@@ -304,7 +357,7 @@ SPLIT = [
     ("March 7, 1985", ("1985", "03", "07")),
     ("7 March 1985", ("1985", "03", "07")),
     (dt.date(1985, 3, 7), ("1985", "03", "07")),
-    (dt.datetime(1985, 3, 7, 23, 30, tzinfo=dt.timezone.utc), ("1985", "03", "07")),
+    (dt.datetime(1985, 3, 7, 23, 30, tzinfo=dt.UTC), ("1985", "03", "07")),
     (19850307, ("1985", "03", "07")),
     ("31/02/1985", (None, None, None)),
     ("1985-13-01", (None, None, None)),
@@ -328,12 +381,15 @@ def test_future_birth_year_is_invalid() -> None:
     assert normalize("DOBY", str(next_year - 1)) == (str(next_year - 1), None)
 
 
-@pytest.mark.parametrize(("call", "args"), [
-    (normalize, ("EMAILS", "a@b.fr")),
-    (normalize, ("email", "a@b.fr")),
-    (hash_one, ("PHONE", "0612345678", "FRA")),
-    (hash_one, ("PHONE", "0612345678", "XX")),
-])
+@pytest.mark.parametrize(
+    ("call", "args"),
+    [
+        (normalize, ("EMAILS", "a@b.fr")),
+        (normalize, ("email", "a@b.fr")),
+        (hash_one, ("PHONE", "0612345678", "FRA")),
+        (hash_one, ("PHONE", "0612345678", "XX")),
+    ],
+)
 def test_bad_key_or_country_raises(call, args) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(ValueError):
         call(*args)

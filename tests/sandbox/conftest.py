@@ -72,8 +72,16 @@ class Graph:
         self.token = token
         self.version = version
 
-    def call(self, method: str, path: str, params: dict[str, Any] | None = None, *, via: str = "auto",
-             headers: dict[str, str] | None = None, token: str | None = "default") -> Resp:
+    def call(
+        self,
+        method: str,
+        path: str,
+        params: dict[str, Any] | None = None,
+        *,
+        via: str = "auto",
+        headers: dict[str, str] | None = None,
+        token: str | None = "default",
+    ) -> Resp:
         params = dict(params or {})
         token = self.token if token == "default" else token
         if token is not None:
@@ -107,8 +115,16 @@ class Graph:
         assert resp.status == 200, resp.body
         return resp.body["id"]
 
-    def add(self, audience_id: str, schema: Any, data: list[Any], session: dict[str, Any] | None = None,
-            edge: str = "users", method: str = "POST", via: str = "auto") -> Resp:
+    def add(
+        self,
+        audience_id: str,
+        schema: Any,
+        data: list[Any],
+        session: dict[str, Any] | None = None,
+        edge: str = "users",
+        method: str = "POST",
+        via: str = "auto",
+    ) -> Resp:
         params: dict[str, Any] = {"payload": {"schema": schema, "data": data}}
         if session is not None:
             params["session"] = session
@@ -118,7 +134,7 @@ class Graph:
         """Add ``n`` single-EMAIL members in 10,000-row batches."""
         rows = [[h(f"{prefix}{i}@example.com")] for i in range(n)]
         for start in range(0, n, 10_000):
-            resp = self.add(audience_id, ["EMAIL"], rows[start:start + 10_000])
+            resp = self.add(audience_id, ["EMAIL"], rows[start : start + 10_000])
             assert resp.status == 200, resp.body
 
 

@@ -34,8 +34,13 @@ def test_admin_create_and_read_fields(app, graph):
     assert raw["targeting"] == {**GEO, "custom_audiences": [{"id": aud}]}
     resp = graph.get(f"/{adset}", fields="id,name,targeting,account_id,status")
     assert resp.status == 200
-    assert resp.body == {"id": adset, "name": "set", "account_id": "1", "status": "PAUSED",
-                         "targeting": {**GEO, "custom_audiences": [{"id": aud, "name": "buyers"}]}}
+    assert resp.body == {
+        "id": adset,
+        "name": "set",
+        "account_id": "1",
+        "status": "PAUSED",
+        "targeting": {**GEO, "custom_audiences": [{"id": aud, "name": "buyers"}]},
+    }
     assert graph.get(f"/{adset}").body == {"id": adset}
     assert graph.get(f"/{adset}", fields="name").body == {"name": "set", "id": adset}
     assert graph.get(f"/{adset}", fields="approximate_count_lower_bound").code() == (100, None)
@@ -78,14 +83,19 @@ def test_ids_never_collide_with_audiences(app, graph):
 def test_update_replaces_targeting_exactly(app, graph, via):
     inc, exc, other = graph.create(name="inc"), graph.create(name="exc"), graph.create(name="other")
     adset = make_adset(app, targeting={**GEO, "age_min": 30, "custom_audiences": [other]})
-    targeting = {"geo_locations": {"countries": ["DE", "FR"]}, "custom_audiences": [inc, {"id": int(other)}],
-                 "excluded_custom_audiences": [{"id": exc, "name": "ignored"}]}
+    targeting = {
+        "geo_locations": {"countries": ["DE", "FR"]},
+        "custom_audiences": [inc, {"id": int(other)}],
+        "excluded_custom_audiences": [{"id": exc, "name": "ignored"}],
+    }
     resp = graph.call("POST", f"/{adset}", {"targeting": targeting}, via=via)
     assert resp.status == 200 and resp.body == {"success": True}
     read = graph.get(f"/{adset}", fields="targeting").body["targeting"]
-    assert read == {"geo_locations": {"countries": ["DE", "FR"]},
-                    "custom_audiences": [{"id": inc, "name": "inc"}, {"id": other, "name": "other"}],
-                    "excluded_custom_audiences": [{"id": exc, "name": "exc"}]}  # age_min is gone: replaced
+    assert read == {
+        "geo_locations": {"countries": ["DE", "FR"]},
+        "custom_audiences": [{"id": inc, "name": "inc"}, {"id": other, "name": "other"}],
+        "excluded_custom_audiences": [{"id": exc, "name": "exc"}],
+    }  # age_min is gone: replaced
     assert graph.call("POST", f"/{adset}", {"targeting": json.dumps(GEO)}, via=via).status == 200
     assert graph.get(f"/{adset}", fields="targeting").body["targeting"] == GEO
 
@@ -94,22 +104,29 @@ def test_update_name_status_and_no_op(app, graph):
     adset = make_adset(app)
     assert graph.post(f"/{adset}", name="renamed", status="ACTIVE").body == {"success": True}
     assert graph.get(f"/{adset}", fields="name,status,targeting").body == {
-        "id": adset, "name": "renamed", "status": "ACTIVE", "targeting": GEO}
+        "id": adset,
+        "name": "renamed",
+        "status": "ACTIVE",
+        "targeting": GEO,
+    }
     assert graph.post(f"/{adset}", status="RUNNING").code() == (100, None)
     assert graph.post(f"/{adset}").body == {"success": True}
 
 
-@pytest.mark.parametrize("targeting, words", [
-    ({"custom_audiences": []}, "geo_locations"),
-    ({"geo_locations": {}}, "geo_locations"),
-    ({**GEO, "custom_audiences": "123"}, "custom_audiences"),
-    ({**GEO, "custom_audiences": [{"name": "x"}]}, "custom_audiences][0]"),
-    ({**GEO, "excluded_custom_audiences": ["abc"]}, "excluded_custom_audiences][0]"),
-    ({**GEO, "custom_audiences": [True]}, "custom_audiences][0]"),
-    ({**GEO, "custom_audiences": ["23859999999999999"]}, "does not exist"),
-    ("not json", "JSON object"),
-    ([1, 2], "JSON object"),
-])
+@pytest.mark.parametrize(
+    "targeting, words",
+    [
+        ({"custom_audiences": []}, "geo_locations"),
+        ({"geo_locations": {}}, "geo_locations"),
+        ({**GEO, "custom_audiences": "123"}, "custom_audiences"),
+        ({**GEO, "custom_audiences": [{"name": "x"}]}, "custom_audiences][0]"),
+        ({**GEO, "excluded_custom_audiences": ["abc"]}, "excluded_custom_audiences][0]"),
+        ({**GEO, "custom_audiences": [True]}, "custom_audiences][0]"),
+        ({**GEO, "custom_audiences": ["23859999999999999"]}, "does not exist"),
+        ("not json", "JSON object"),
+        ([1, 2], "JSON object"),
+    ],
+)
 def test_validation_errors(app, graph, targeting, words):
     adset = make_adset(app)
     resp = graph.post(f"/{adset}", targeting=targeting if isinstance(targeting, str) else json.dumps(targeting))
@@ -121,8 +138,9 @@ def test_validation_errors(app, graph, targeting, words):
 def test_included_and_excluded_refused(app, graph):
     aud = graph.create()
     adset = make_adset(app)
-    resp = graph.post(f"/{adset}", targeting={**GEO, "custom_audiences": [aud],
-                                              "excluded_custom_audiences": [{"id": aud}]})
+    resp = graph.post(
+        f"/{adset}", targeting={**GEO, "custom_audiences": [aud], "excluded_custom_audiences": [{"id": aud}]}
+    )
     assert resp.code() == (100, None) and "both included" in resp.error["message"] and aud in resp.error["message"]
 
 
@@ -143,11 +161,14 @@ def test_cross_account_refused(app, graph):
     adset = make_adset(app, targeting={**GEO, "custom_audiences": [mine]})
     resp = graph.post(f"/{adset}", targeting={**GEO, "excluded_custom_audiences": [theirs]})
     assert resp.code() == (100, None)
-    assert resp.error["message"] == (f"(#100) Invalid parameter: custom audience {theirs} in "
-                                     f"targeting[excluded_custom_audiences] does not exist or does not belong to "
-                                     f"ad account act_1")
+    assert resp.error["message"] == (
+        f"(#100) Invalid parameter: custom audience {theirs} in "
+        f"targeting[excluded_custom_audiences] does not exist or does not belong to "
+        f"ad account act_1"
+    )
     assert graph.get(f"/{adset}", fields="targeting").body["targeting"]["custom_audiences"] == [
-        {"id": mine, "name": "aud"}]
+        {"id": mine, "name": "aud"}
+    ]
 
 
 def test_unknown_id_and_methods(app, graph):
@@ -158,7 +179,8 @@ def test_unknown_id_and_methods(app, graph):
     resp = graph.call("DELETE", f"/{adset}")
     assert resp.code() == (100, 33) and resp.error["message"].startswith("Unsupported delete request.")
     assert graph.get(f"/{adset}/ads").error["message"] == (
-        "(#100) Tried accessing nonexisting field (ads) on node type (AdSet)")
+        "(#100) Tried accessing nonexisting field (ads) on node type (AdSet)"
+    )
 
 
 def test_request_labels_and_usage_type(app, graph):
@@ -225,11 +247,18 @@ def test_official_sdk_reads_and_updates_adset():
         exc = account.create_custom_audience(params={"name": "exc", **params})["id"]
         made = requests.post(f"{sb.url}/__sandbox/adsets", json={"account_id": "act_5", "name": "sdk set"})
         adset_id = made.json()["id"]
-        AdSet(adset_id).api_update(params={AdSet.Field.targeting: {
-            "geo_locations": {"countries": ["FR"]}, "custom_audiences": [{"id": inc}],
-            "excluded_custom_audiences": [exc]}})
-        read = AdSet(adset_id).api_get(fields=[AdSet.Field.name, AdSet.Field.targeting, AdSet.Field.account_id,
-                                                AdSet.Field.status])
+        AdSet(adset_id).api_update(
+            params={
+                AdSet.Field.targeting: {
+                    "geo_locations": {"countries": ["FR"]},
+                    "custom_audiences": [{"id": inc}],
+                    "excluded_custom_audiences": [exc],
+                }
+            }
+        )
+        read = AdSet(adset_id).api_get(
+            fields=[AdSet.Field.name, AdSet.Field.targeting, AdSet.Field.account_id, AdSet.Field.status]
+        )
         assert read["name"] == "sdk set" and read["account_id"] == "5" and read["status"] == "PAUSED"
         targeting = read["targeting"]
         assert targeting["custom_audiences"] == [{"id": inc, "name": "inc"}]

@@ -22,14 +22,17 @@ def test_me_and_account(graph):
     assert graph.get("/act_42").body == {"account_id": "42", "id": "act_42"}
 
 
-@pytest.mark.parametrize("path, code, subcode", [
-    ("/act_abc", 100, 33),
-    ("/act_", 100, 33),
-    ("/12345", 100, 33),
-    ("/not-an-id", 100, 33),
-    ("/act_1/adsets", 100, None),
-    ("/act_1/customaudiences/extra", 2500, None),
-])
+@pytest.mark.parametrize(
+    "path, code, subcode",
+    [
+        ("/act_abc", 100, 33),
+        ("/act_", 100, 33),
+        ("/12345", 100, 33),
+        ("/not-an-id", 100, 33),
+        ("/act_1/adsets", 100, None),
+        ("/act_1/customaudiences/extra", 2500, None),
+    ],
+)
 def test_unknown_objects_and_routes(graph, path, code, subcode):
     resp = graph.get(path)
     assert resp.status == 400
@@ -51,8 +54,9 @@ def test_error_body_shape(graph):
     assert "Object with ID '99999' does not exist" in resp.error["message"]
 
 
-@pytest.mark.parametrize("version, ok", [("v26.0", True), ("v23.0", True), ("v24.0", True), ("v22.0", False),
-                                         ("v2.11", False), (None, True)])
+@pytest.mark.parametrize(
+    "version, ok", [("v26.0", True), ("v23.0", True), ("v24.0", True), ("v22.0", False), ("v2.11", False), (None, True)]
+)
 def test_versions(graph, version, ok):
     graph.version = version or ""
     resp = graph.get("/me")
@@ -73,26 +77,52 @@ def test_create_returns_numeric_ids(graph):
 
 
 def test_create_read_after_write(graph):
-    resp = graph.post("/act_1/customaudiences", name="n", subtype="CUSTOM", customer_file_source="PARTNER_PROVIDED_ONLY",
-                      description="d", retention_days=30, fields="name,subtype,retention_days,operation_status")
+    resp = graph.post(
+        "/act_1/customaudiences",
+        name="n",
+        subtype="CUSTOM",
+        customer_file_source="PARTNER_PROVIDED_ONLY",
+        description="d",
+        retention_days=30,
+        fields="name,subtype,retention_days,operation_status",
+    )
     assert resp.status == 200
     assert resp.body["name"] == "n" and resp.body["subtype"] == "CUSTOM" and resp.body["retention_days"] == 30
     assert resp.body["operation_status"]["code"] == 410  # no upload yet
     assert resp.body["id"].isdigit()
 
 
-@pytest.mark.parametrize("params, fragment", [
-    ({"subtype": "CUSTOM", "customer_file_source": "USER_PROVIDED_ONLY"}, "name"),
-    ({"name": "x", "customer_file_source": "USER_PROVIDED_ONLY"}, "subtype"),
-    ({"name": "x", "subtype": "CUSTOM"}, "customer_file_source"),
-    ({"name": "x", "subtype": "CUSTOM", "customer_file_source": "BOTH"}, "customer_file_source"),
-    ({"name": "x", "subtype": "CUSTOM", "customer_file_source": "USER_PROVIDED_ONLY", "retention_days": 0}, "retention_days"),
-    ({"name": "x", "subtype": "CUSTOM", "customer_file_source": "USER_PROVIDED_ONLY", "retention_days": 181}, "retention_days"),
-    ({"name": "x", "subtype": "CUSTOM", "customer_file_source": "USER_PROVIDED_ONLY", "retention_days": "ten"}, "retention_days"),
-    ({"name": "x", "subtype": "WEBSITE"}, "subtype"),
-    ({"name": "x", "subtype": "CUSTOM", "customer_file_source": "USER_PROVIDED_ONLY", "audience_labels": ["NOPE"]},
-     "audience_labels"),
-])
+@pytest.mark.parametrize(
+    "params, fragment",
+    [
+        ({"subtype": "CUSTOM", "customer_file_source": "USER_PROVIDED_ONLY"}, "name"),
+        ({"name": "x", "customer_file_source": "USER_PROVIDED_ONLY"}, "subtype"),
+        ({"name": "x", "subtype": "CUSTOM"}, "customer_file_source"),
+        ({"name": "x", "subtype": "CUSTOM", "customer_file_source": "BOTH"}, "customer_file_source"),
+        (
+            {"name": "x", "subtype": "CUSTOM", "customer_file_source": "USER_PROVIDED_ONLY", "retention_days": 0},
+            "retention_days",
+        ),
+        (
+            {"name": "x", "subtype": "CUSTOM", "customer_file_source": "USER_PROVIDED_ONLY", "retention_days": 181},
+            "retention_days",
+        ),
+        (
+            {"name": "x", "subtype": "CUSTOM", "customer_file_source": "USER_PROVIDED_ONLY", "retention_days": "ten"},
+            "retention_days",
+        ),
+        ({"name": "x", "subtype": "WEBSITE"}, "subtype"),
+        (
+            {
+                "name": "x",
+                "subtype": "CUSTOM",
+                "customer_file_source": "USER_PROVIDED_ONLY",
+                "audience_labels": ["NOPE"],
+            },
+            "audience_labels",
+        ),
+    ],
+)
 def test_create_validation(graph, params, fragment):
     resp = graph.call("POST", "/act_1/customaudiences", params)
     assert resp.code() == (100, None)
@@ -105,18 +135,24 @@ def test_customer_file_cap(app, graph):
     app.config = SandboxConfig(max_customer_file_audiences=2)
     graph.create()
     graph.create()
-    resp = graph.call("POST", "/act_1/customaudiences",
-                      {"name": "x", "subtype": "CUSTOM", "customer_file_source": "USER_PROVIDED_ONLY"})
+    resp = graph.call(
+        "POST",
+        "/act_1/customaudiences",
+        {"name": "x", "subtype": "CUSTOM", "customer_file_source": "USER_PROVIDED_ONLY"},
+    )
     assert resp.code() == (2654, None)
     graph.create(account="act_2")  # the cap is per account
 
 
 def test_get_fields(graph):
     aud = graph.create(description="desc")
-    resp = graph.get(f"/{aud}", fields="id,account_id,name,description,subtype,customer_file_source,"
-                     "approximate_count_lower_bound,approximate_count_upper_bound,data_source,delivery_status,"
-                     "operation_status,time_created,time_updated,time_content_updated,retention_days,"
-                     "permission_for_actions")
+    resp = graph.get(
+        f"/{aud}",
+        fields="id,account_id,name,description,subtype,customer_file_source,"
+        "approximate_count_lower_bound,approximate_count_upper_bound,data_source,delivery_status,"
+        "operation_status,time_created,time_updated,time_content_updated,retention_days,"
+        "permission_for_actions",
+    )
     body = resp.body
     assert body["account_id"] == "1" and body["description"] == "desc"
     assert body["approximate_count_lower_bound"] == body["approximate_count_upper_bound"] == 0
@@ -162,7 +198,7 @@ def test_list_paging(graph):
         assert parts.netloc == "sandbox.test" and parts.path == "/v26.0/act_1/customaudiences"
         query = dict(parse_qsl(parts.query))
         assert query["limit"] == "2" and query["fields"] == "name"
-        resp = graph.call("GET", parts.path[len("/v26.0"):], query, token=None)
+        resp = graph.call("GET", parts.path[len("/v26.0") :], query, token=None)
     assert pages == 3 and seen == list(reversed(ids))  # newest first, every audience once
     default = graph.get("/act_1/customaudiences")
     assert all(set(row) == {"id"} for row in default.body["data"]) and "next" not in default.body["paging"]
@@ -179,14 +215,17 @@ def test_list_before_cursor_and_bad_cursor(graph):
     assert graph.get("/act_9/customaudiences").body == {"data": []}
 
 
-@pytest.mark.parametrize("rule, expected", [
-    ({"field": "name", "operator": "EQUAL", "value": "beta"}, ["beta"]),
-    ({"field": "name", "operator": "IN", "value": ["alpha", "gamma"]}, ["gamma", "alpha"]),
-    ({"field": "name", "operator": "CONTAIN", "value": "ALP"}, ["alpha"]),
-    ({"field": "name", "operator": "NOT_CONTAIN", "value": "a"}, []),
-    ({"field": "subtype", "operator": "EQUAL", "value": "CUSTOM"}, ["gamma", "beta", "alpha"]),
-    ({"field": "operation_status.code", "operator": "IN", "value": [410]}, ["gamma", "beta", "alpha"]),
-])
+@pytest.mark.parametrize(
+    "rule, expected",
+    [
+        ({"field": "name", "operator": "EQUAL", "value": "beta"}, ["beta"]),
+        ({"field": "name", "operator": "IN", "value": ["alpha", "gamma"]}, ["gamma", "alpha"]),
+        ({"field": "name", "operator": "CONTAIN", "value": "ALP"}, ["alpha"]),
+        ({"field": "name", "operator": "NOT_CONTAIN", "value": "a"}, []),
+        ({"field": "subtype", "operator": "EQUAL", "value": "CUSTOM"}, ["gamma", "beta", "alpha"]),
+        ({"field": "operation_status.code", "operator": "IN", "value": [410]}, ["gamma", "beta", "alpha"]),
+    ],
+)
 def test_list_filtering(graph, rule, expected):
     for name in ("alpha", "beta", "gamma"):
         graph.create(name=name)
@@ -196,17 +235,22 @@ def test_list_filtering(graph, rule, expected):
 
 def test_filter_by_id(graph):
     ids = [graph.create(name=str(i)) for i in range(3)]
-    resp = graph.get("/act_1/customaudiences", filtering=json.dumps([{"field": "id", "operator": "EQUAL", "value": ids[1]}]))
+    resp = graph.get(
+        "/act_1/customaudiences", filtering=json.dumps([{"field": "id", "operator": "EQUAL", "value": ids[1]}])
+    )
     assert [row["id"] for row in resp.body["data"]] == [ids[1]]
 
 
-@pytest.mark.parametrize("filtering", [
-    [{"field": "colour", "operator": "EQUAL", "value": "x"}],
-    [{"field": "name", "operator": "LIKE", "value": "x"}],
-    [{"field": "name", "operator": "IN", "value": "x"}],
-    {"field": "name"},
-    "not json",
-])
+@pytest.mark.parametrize(
+    "filtering",
+    [
+        [{"field": "colour", "operator": "EQUAL", "value": "x"}],
+        [{"field": "name", "operator": "LIKE", "value": "x"}],
+        [{"field": "name", "operator": "IN", "value": "x"}],
+        {"field": "name"},
+        "not json",
+    ],
+)
 def test_list_filtering_errors(graph, filtering):
     raw = filtering if isinstance(filtering, str) else json.dumps(filtering)
     assert graph.get("/act_1/customaudiences", filtering=raw).code() == (100, None)
@@ -242,10 +286,17 @@ def test_delete(graph, how):
 def test_multipart_body_like_curl_F(app):
     boundary = "XyZ"
     fields = {"name": "curl", "subtype": "CUSTOM", "customer_file_source": "USER_PROVIDED_ONLY", "access_token": "t"}
-    body = "".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
-                   for k, v in fields.items()) + f"--{boundary}--\r\n"
-    status, _, raw = app.handle("POST", "/v26.0/act_5/customaudiences", "",
-                                {"Content-Type": f"multipart/form-data; boundary={boundary}"}, body.encode())
+    body = (
+        "".join(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n' for k, v in fields.items())
+        + f"--{boundary}--\r\n"
+    )
+    status, _, raw = app.handle(
+        "POST",
+        "/v26.0/act_5/customaudiences",
+        "",
+        {"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        body.encode(),
+    )
     assert status == 200 and json.loads(raw)["id"].isdigit()
 
 
@@ -275,7 +326,9 @@ def test_request_counter(graph, app):
     graph.get(f"/{aud}")
     graph.get("/nope")
     graph.add(aud, ["EMAIL"], [[graph.h("a")]])
-    graph.call("POST", f"/{aud}/users", {"method": "DELETE", "payload": {"schema": ["EMAIL"], "data": [[graph.h("a")]]}})
+    graph.call(
+        "POST", f"/{aud}/users", {"method": "DELETE", "payload": {"schema": ["EMAIL"], "data": [[graph.h("a")]]}}
+    )
     counts = app.request_count()
     assert counts["total"] == 5
     assert counts["by_endpoint"]["POST /users"] == 1 and counts["by_endpoint"]["DELETE /users"] == 1

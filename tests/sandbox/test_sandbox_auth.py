@@ -35,11 +35,14 @@ def _get(app, path, query):
     return status, json.loads(body), headers
 
 
-@pytest.mark.parametrize("path, code, message", [
-    ("/v26.0/me", 2500, "An active access token must be used to query information about the current user."),
-    ("/v26.0/act_1", 104, "An access token is required to request this resource."),
-    ("/v26.0/act_1/customaudiences", 104, "An access token is required to request this resource."),
-])
+@pytest.mark.parametrize(
+    "path, code, message",
+    [
+        ("/v26.0/me", 2500, "An active access token must be used to query information about the current user."),
+        ("/v26.0/act_1", 104, "An access token is required to request this resource."),
+        ("/v26.0/act_1/customaudiences", 104, "An access token is required to request this resource."),
+    ],
+)
 def test_missing_token(app, path, code, message):
     status, body, headers = _get(app, path, "")
     assert status == 400
@@ -55,22 +58,39 @@ def test_any_token_when_unconfigured(app):
 
 def test_wrong_token_not_echoed(locked):
     secret_looking = "EAAB-wrong-token-123"
-    status, body, headers = _get(locked, "/v26.0/me", f"access_token={secret_looking}&appsecret_proof={proof(secret_looking)}")
+    status, body, headers = _get(
+        locked, "/v26.0/me", f"access_token={secret_looking}&appsecret_proof={proof(secret_looking)}"
+    )
     assert status == 400
     assert body["error"]["code"] == 190 and body["error"]["type"] == "OAuthException"
     assert "Invalid OAuth access token" in body["error"]["message"]
     assert secret_looking not in json.dumps(body) and secret_looking not in json.dumps(headers)
 
 
-@pytest.mark.parametrize("query, ok, message", [
-    (f"access_token={GOOD}&appsecret_proof={proof(GOOD)}", True, None),
-    (f"access_token={GOOD}&appsecret_proof={proof(GOOD).upper()}", True, None),
-    (f"access_token={GOOD}", False, "API calls from the server require an appsecret_proof argument"),
-    (f"access_token={GOOD}&appsecret_proof={proof(GOOD, 'other')}", False, "Invalid appsecret_proof provided in the API argument"),
-    (f"access_token={GOOD}&appsecret_proof=abc", False, "Invalid appsecret_proof provided in the API argument"),
-    (f"access_token={GOOD}&appsecret_time=1700000000&appsecret_proof={proof(GOOD, suffix='|1700000000')}", True, None),
-    (f"access_token={GOOD}&appsecret_time=1700000000&appsecret_proof={proof(GOOD)}", False, "Invalid appsecret_proof"),
-])
+@pytest.mark.parametrize(
+    "query, ok, message",
+    [
+        (f"access_token={GOOD}&appsecret_proof={proof(GOOD)}", True, None),
+        (f"access_token={GOOD}&appsecret_proof={proof(GOOD).upper()}", True, None),
+        (f"access_token={GOOD}", False, "API calls from the server require an appsecret_proof argument"),
+        (
+            f"access_token={GOOD}&appsecret_proof={proof(GOOD, 'other')}",
+            False,
+            "Invalid appsecret_proof provided in the API argument",
+        ),
+        (f"access_token={GOOD}&appsecret_proof=abc", False, "Invalid appsecret_proof provided in the API argument"),
+        (
+            f"access_token={GOOD}&appsecret_time=1700000000&appsecret_proof={proof(GOOD, suffix='|1700000000')}",
+            True,
+            None,
+        ),
+        (
+            f"access_token={GOOD}&appsecret_time=1700000000&appsecret_proof={proof(GOOD)}",
+            False,
+            "Invalid appsecret_proof",
+        ),
+    ],
+)
 def test_appsecret_proof(locked, query, ok, message):
     status, body, _ = _get(locked, "/v26.0/act_1", query)
     assert (status == 200) is ok, body
@@ -80,12 +100,17 @@ def test_appsecret_proof(locked, query, ok, message):
 
 
 def test_token_in_body_and_authorization_header(locked):
-    form = f"name=a&subtype=CUSTOM&customer_file_source=USER_PROVIDED_ONLY&access_token={GOOD}&appsecret_proof={proof(GOOD)}"
-    status, _, _ = locked.handle("POST", "/v26.0/act_1/customaudiences", "",
-                                 {"Content-Type": "application/x-www-form-urlencoded"}, form.encode())
+    form = (
+        "name=a&subtype=CUSTOM&customer_file_source=USER_PROVIDED_ONLY"
+        f"&access_token={GOOD}&appsecret_proof={proof(GOOD)}"
+    )
+    status, _, _ = locked.handle(
+        "POST", "/v26.0/act_1/customaudiences", "", {"Content-Type": "application/x-www-form-urlencoded"}, form.encode()
+    )
     assert status == 200
-    status, _, _ = locked.handle("GET", "/v26.0/me", f"appsecret_proof={proof(GOOD)}",
-                                 {"Authorization": f"Bearer {GOOD}"}, b"")
+    status, _, _ = locked.handle(
+        "GET", "/v26.0/me", f"appsecret_proof={proof(GOOD)}", {"Authorization": f"Bearer {GOOD}"}, b""
+    )
     assert status == 200
 
 

@@ -21,18 +21,35 @@ def with_config(app: SandboxApp, **knobs) -> None:
 def test_default_reads(graph, clock):
     assert graph.get("/me", fields="id,name").body == {"id": "10000000000000001", "name": "Sandbox User"}
     perms = graph.get("/me/permissions").body
-    assert perms == {"data": [{"permission": p, "status": "granted"}
-                              for p in ("ads_management", "ads_read", "business_management", "public_profile")]}
+    assert perms == {
+        "data": [
+            {"permission": p, "status": "granted"}
+            for p in ("ads_management", "ads_read", "business_management", "public_profile")
+        ]
+    }
     debug = graph.get("/debug_token", input_token=graph.TOKEN).body
-    assert debug == {"data": {
-        "app_id": "100000000000001", "type": "SYSTEM_USER", "application": "fbsync sandbox",
-        "data_access_expires_at": 0, "expires_at": 0, "is_valid": True, "issued_at": int(clock.t),
-        "scopes": ["ads_management", "ads_read", "business_management", "public_profile"],
-        "user_id": "10000000000000001"}}
+    assert debug == {
+        "data": {
+            "app_id": "100000000000001",
+            "type": "SYSTEM_USER",
+            "application": "fbsync sandbox",
+            "data_access_expires_at": 0,
+            "expires_at": 0,
+            "is_valid": True,
+            "issued_at": int(clock.t),
+            "scopes": ["ads_management", "ads_read", "business_management", "public_profile"],
+            "user_id": "10000000000000001",
+        }
+    }
     account = graph.get("/act_42", fields=ACCOUNT_FIELDS).body
-    assert account == {"account_status": 1, "name": "Sandbox ad account 42", "tos_accepted": {"custom_audience_tos": 1},
-                       "disable_reason": 0, "business": {"id": "20000000000000001", "name": "Sandbox Business"},
-                       "id": "act_42"}
+    assert account == {
+        "account_status": 1,
+        "name": "Sandbox ad account 42",
+        "tos_accepted": {"custom_audience_tos": 1},
+        "disable_reason": 0,
+        "business": {"id": "20000000000000001", "name": "Sandbox Business"},
+        "id": "act_42",
+    }
 
 
 def test_doctor_reads_are_counted_and_unversioned_paths_work(app, graph):
@@ -42,10 +59,13 @@ def test_doctor_reads_are_counted_and_unversioned_paths_work(app, graph):
     assert app.request_count()["by_endpoint"] == {"GET /debug_token": 1, "GET /me/permissions": 1}
 
 
-@pytest.mark.parametrize("params, expected", [
-    ({}, (100, None)),
-    ({"input_token": ""}, (100, None)),
-])
+@pytest.mark.parametrize(
+    "params, expected",
+    [
+        ({}, (100, None)),
+        ({"input_token": ""}, (100, None)),
+    ],
+)
 def test_debug_token_needs_input_token(graph, params, expected):
     resp = graph.get("/debug_token", **params)
     assert resp.code() == expected and "input_token" in resp.error["message"]
@@ -55,8 +75,11 @@ def test_debug_token_of_an_unknown_token(clock, make_graph):
     app = SandboxApp(SandboxStore(None), access_token="good", clock=clock)
     graph = make_graph(app, token="good")
     data = graph.get("/debug_token", input_token="garbage").body["data"]
-    assert data == {"error": {"code": 190, "message": "Invalid OAuth access token - Cannot parse access token"},
-                    "is_valid": False, "scopes": []}
+    assert data == {
+        "error": {"code": 190, "message": "Invalid OAuth access token - Cannot parse access token"},
+        "is_valid": False,
+        "scopes": [],
+    }
     assert "garbage" not in str(data)
     assert make_graph(app, token="garbage").get("/debug_token", input_token="good").code() == (190, None)
 
@@ -81,13 +104,16 @@ def test_user_token(app, graph, clock):
     assert {"permission": "business_management", "status": "declined"} in perms
 
 
-@pytest.mark.parametrize("missing, read, write, message", [
-    ((), 200, 200, None),
-    (("business_management",), 200, 200, None),
-    (("ads_management",), 200, 403, "(#200) Requires ads_management permission to manage the object"),
-    (("ads_read",), 200, 200, None),
-    (("ads_management", "ads_read"), 403, 403, "(#200) Ad account owner has NOT grant ads_management or ads_read"),
-])
+@pytest.mark.parametrize(
+    "missing, read, write, message",
+    [
+        ((), 200, 200, None),
+        (("business_management",), 200, 200, None),
+        (("ads_management",), 200, 403, "(#200) Requires ads_management permission to manage the object"),
+        (("ads_read",), 200, 200, None),
+        (("ads_management", "ads_read"), 403, 403, "(#200) Ad account owner has NOT grant ads_management or ads_read"),
+    ],
+)
 def test_missing_permission(app, graph, missing, read, write, message):
     with_config(app, missing_permissions=missing)
     listed = [p["permission"] for p in graph.get("/me/permissions").body["data"]]
@@ -155,14 +181,19 @@ def test_config_admin_endpoint(app):
     assert admin("POST", {"min_version": "v1.0"})[0] == 400
 
 
-@pytest.mark.parametrize("options, expected", [
-    ({}, {"token_type": "SYSTEM_USER", "custom_audience_tos": True, "account_status": 1}),
-    ({"token_expires_in_days": 5, "token_type": "USER"}, {"token_expires_in_days": 5, "token_type": "USER"}),
-    ({"missing_permissions": ["ads_management"]}, {"missing_permissions": ("ads_management",)}),
-    ({"no_tos": True, "account_disabled": True}, {"custom_audience_tos": False, "account_status": 2,
-                                                 "disable_reason": 1}),
-    ({"lookalike_seconds": 0.5}, {"lookalike_build_seconds": 0.5}),
-])
+@pytest.mark.parametrize(
+    "options, expected",
+    [
+        ({}, {"token_type": "SYSTEM_USER", "custom_audience_tos": True, "account_status": 1}),
+        ({"token_expires_in_days": 5, "token_type": "USER"}, {"token_expires_in_days": 5, "token_type": "USER"}),
+        ({"missing_permissions": ["ads_management"]}, {"missing_permissions": ("ads_management",)}),
+        (
+            {"no_tos": True, "account_disabled": True},
+            {"custom_audience_tos": False, "account_status": 2, "disable_reason": 1},
+        ),
+        ({"lookalike_seconds": 0.5}, {"lookalike_build_seconds": 0.5}),
+    ],
+)
 def test_config_from_options(options, expected):
     from fbsync.sandbox import config_from_options
 

@@ -24,31 +24,38 @@ def buc(resp) -> dict:
 
 # --- settings ---
 
-@pytest.mark.parametrize("values, message", [
-    ({"error_rate": 1.5}, "error_rate must be between 0 and 1"),
-    ({"drop_rate": -0.1}, "drop_rate must be between 0 and 1"),
-    ({"throttle_codes": ("99",)}, "throttle_codes must be among"),
-    ({"slow_ms": (500, 100)}, "slow_ms must be"),
-    ({"calls_per_minute": 0}, "calls_per_minute must be at least 1"),
-    ({"token_expires_after": 0}, "token_expires_after must be at least 1"),
-    ({"block_seconds": 0}, "block_seconds must be > 0"),
-    ({"nope": 1}, "unknown fault option(s): nope"),
-])
+
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        ({"error_rate": 1.5}, "error_rate must be between 0 and 1"),
+        ({"drop_rate": -0.1}, "drop_rate must be between 0 and 1"),
+        ({"throttle_codes": ("99",)}, "throttle_codes must be among"),
+        ({"slow_ms": (500, 100)}, "slow_ms must be"),
+        ({"calls_per_minute": 0}, "calls_per_minute must be at least 1"),
+        ({"token_expires_after": 0}, "token_expires_after must be at least 1"),
+        ({"block_seconds": 0}, "block_seconds must be > 0"),
+        ({"nope": 1}, "unknown fault option(s): nope"),
+    ],
+)
 def test_bad_settings_are_refused(values, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
         Faults.from_dict(values)
 
 
-@pytest.mark.parametrize("options, expected", [
-    ({}, {"active": False}),
-    ({"error_rate": 0.05, "seed": 3}, {"error_rate": 0.05, "seed": 3, "active": True}),
-    ({"slow_ms": 250}, {"slow_ms": (250.0, 250.0)}),
-    ({"slow_ms": "100-500"}, {"slow_ms": (100.0, 500.0)}),
-    ({"slow_ms": None, "drop_rate": 0.2, "drop_after_apply": True}, {"drop_rate": 0.2, "drop_after_apply": 1.0}),
-    ({"token_expires_after": 5, "calls_per_minute": 60}, {"token_expires_after": 5, "calls_per_minute": 60}),
-    ({"throttle_rate": 0.1, "throttle_codes": "4"}, {"throttle_codes": ("4",)}),
-    ({"html_fraction": None, "missing_after_create": 2}, {"html_fraction": 0.0, "missing_after_create": 2}),
-])
+@pytest.mark.parametrize(
+    "options, expected",
+    [
+        ({}, {"active": False}),
+        ({"error_rate": 0.05, "seed": 3}, {"error_rate": 0.05, "seed": 3, "active": True}),
+        ({"slow_ms": 250}, {"slow_ms": (250.0, 250.0)}),
+        ({"slow_ms": "100-500"}, {"slow_ms": (100.0, 500.0)}),
+        ({"slow_ms": None, "drop_rate": 0.2, "drop_after_apply": True}, {"drop_rate": 0.2, "drop_after_apply": 1.0}),
+        ({"token_expires_after": 5, "calls_per_minute": 60}, {"token_expires_after": 5, "calls_per_minute": 60}),
+        ({"throttle_rate": 0.1, "throttle_codes": "4"}, {"throttle_codes": ("4",)}),
+        ({"html_fraction": None, "missing_after_create": 2}, {"html_fraction": 0.0, "missing_after_create": 2}),
+    ],
+)
 def test_faults_from_options(options, expected):
     faults = faults_from_options(**options)
     for name, value in expected.items():
@@ -65,6 +72,7 @@ def test_settings_replace_the_state_and_redact_the_token(app, graph):
 
 
 # --- 5xx ---
+
 
 def _statuses(seed: int, n: int = 600) -> list[int]:
     app = SandboxApp(SandboxStore(None), faults=Faults(error_rate=0.1, html_fraction=0.25, seed=seed))
@@ -128,12 +136,15 @@ def test_on_demand_throttle_shape(app, graph, clock, key, code, subcode, kind):
     assert (graph.get("/me").status == 400) is app_wide
 
 
-@pytest.mark.parametrize("call_offsets, expected", [
-    ([61], [200]),                         # waits the regain time: back at once
-    ([30, 61], [400, 400]),                # a call during the block pushes its end to 70 s
-    ([30, 71], [400, 200]),                # …so waiting until after 70 s works
-    ([10, 20, 30, 75, 95, 111], [400, 400, 400, 400, 400, 200]),  # every refused call adds 10 s: ends at 110
-])
+@pytest.mark.parametrize(
+    "call_offsets, expected",
+    [
+        ([61], [200]),  # waits the regain time: back at once
+        ([30, 61], [400, 400]),  # a call during the block pushes its end to 70 s
+        ([30, 71], [400, 200]),  # …so waiting until after 70 s works
+        ([10, 20, 30, 75, 95, 111], [400, 400, 400, 400, 400, 200]),  # every refused call adds 10 s: ends at 110
+    ],
+)
 def test_calls_during_a_block_extend_it(app, graph, clock, call_offsets, expected):
     app.faults = Faults(block_seconds=60, block_extension_seconds=10)
     start = clock.t
@@ -180,6 +191,7 @@ def test_random_throttles_pick_codes_that_fit_the_call(app, graph, clock):
 
 # --- the per-minute ad-account budget (docs/meta-api.md §4 "Ad-account score") ---
 
+
 def test_budget_headers_rise_then_refuse(app, graph, clock):
     app.faults = Faults(calls_per_minute=20)
     aud = graph.create()  # write: 3
@@ -188,8 +200,13 @@ def test_budget_headers_rise_then_refuse(app, graph, clock):
     resp = graph.add(aud, PAYLOAD["schema"], PAYLOAD["data"])  # write: 3 → 9/20
     assert usage(resp, "X-Ad-Account-Usage")["acc_id_util_pct"] == 45.0
     assert buc(resp) | {"ads_api_access_tier": None} == {
-        "type": "custom_audience", "call_count": 45, "total_cputime": 45, "total_time": 45,
-        "estimated_time_to_regain_access": 0, "ads_api_access_tier": None}
+        "type": "custom_audience",
+        "call_count": 45,
+        "total_cputime": 45,
+        "total_time": 45,
+        "estimated_time_to_regain_access": 0,
+        "ads_api_access_tier": None,
+    }
     for _ in range(3):
         assert graph.add(aud, PAYLOAD["schema"], PAYLOAD["data"]).status == 200  # 18/20
     assert graph.get("/act_1").status == 200  # 19/20
@@ -232,6 +249,7 @@ def test_a_client_reading_the_headers_stays_under_the_budget(app, graph, clock, 
 
 # --- token expiry (docs/meta-api.md §3: 190/463) ---
 
+
 def test_token_expires_after_n_calls_and_another_token_works(app, graph, make_graph):
     app.faults = Faults(token_expires_after=3)
     assert [graph.get("/me").status for _ in range(3)] == [200, 200, 200]
@@ -248,8 +266,7 @@ def test_token_expires_after_n_calls_and_another_token_works(app, graph, make_gr
 
 
 def test_configured_token_expires_and_a_renewed_one_is_allowed(clock, make_graph):
-    app = SandboxApp(SandboxStore(None), access_token="first", clock=clock,
-                     faults=Faults(token_expires_after=1))
+    app = SandboxApp(SandboxStore(None), access_token="first", clock=clock, faults=Faults(token_expires_after=1))
     first, second = make_graph(app, token="first"), make_graph(app, token="second")
     assert first.get("/me").status == 200
     assert first.get("/me").code() == (190, 463)
@@ -267,6 +284,7 @@ def test_named_token_expires_and_others_never(app, make_graph):
 
 # --- 803 just after create (docs/meta-api.md §7.4) ---
 
+
 def test_missing_alias_after_create(app, graph):
     old = graph.create()
     app.faults = Faults(missing_after_create=2)
@@ -282,12 +300,19 @@ def test_missing_alias_after_create(app, graph):
 
 # --- slow responses and drops ---
 
-@pytest.mark.parametrize("slow_ms, slow_rate, check", [
-    (250, 1.0, lambda delays: delays == [0.25] * 20),
-    ((100, 300), 1.0, lambda delays: len(delays) == 20 and all(0.1 <= d <= 0.3 for d in delays)
-     and len(set(delays)) > 10),
-    (50, 0.5, lambda delays: 4 <= len(delays) <= 16 and set(delays) == {0.05}),
-])
+
+@pytest.mark.parametrize(
+    "slow_ms, slow_rate, check",
+    [
+        (250, 1.0, lambda delays: delays == [0.25] * 20),
+        (
+            (100, 300),
+            1.0,
+            lambda delays: len(delays) == 20 and all(0.1 <= d <= 0.3 for d in delays) and len(set(delays)) > 10,
+        ),
+        (50, 0.5, lambda delays: 4 <= len(delays) <= 16 and set(delays) == {0.05}),
+    ],
+)
 def test_slow_responses(app, graph, slow_ms, slow_rate, check):
     delays: list[float] = []
     app.sleep = delays.append
@@ -308,8 +333,7 @@ def test_drop_before_or_after_applying(app, graph, after_apply, audiences_left):
 
 def test_drop_rate_and_after_apply_share_are_seeded(clock):
     def run() -> list[str]:
-        app = SandboxApp(SandboxStore(None), clock=clock,
-                         faults=Faults(drop_rate=0.3, drop_after_apply=0.5, seed=11))
+        app = SandboxApp(SandboxStore(None), clock=clock, faults=Faults(drop_rate=0.3, drop_after_apply=0.5, seed=11))
         out = []
         for _ in range(200):
             try:

@@ -61,8 +61,9 @@ def _admin_round_trip(url: str) -> None:
     assert requests.post(f"{url}/__sandbox/faults", data="[1]", timeout=5).status_code == 400
     assert requests.delete(f"{url}/__sandbox/faults", timeout=5).json()["faults"] is None
     assert requests.get(me, params={"access_token": TOKEN}, timeout=5).status_code == 200
-    block = requests.post(f"{url}/__sandbox/faults/block",
-                          json={"account_id": "act_5", "code": "17/2446079", "seconds": 300}, timeout=5).json()
+    block = requests.post(
+        f"{url}/__sandbox/faults/block", json={"account_id": "act_5", "code": "17/2446079", "seconds": 300}, timeout=5
+    ).json()
     assert block["blocks"]["act_5"]["code"] == "17/2446079"
     refused = requests.get(f"{url}/v26.0/act_5", params={"access_token": TOKEN}, timeout=5)
     assert refused.status_code == 400 and refused.json()["error"]["code"] == 17
@@ -75,19 +76,43 @@ def _admin_round_trip(url: str) -> None:
 def test_admin_faults_endpoint():
     with running_sandbox() as sb:
         _admin_round_trip(sb.url)
-        with_token = requests.post(f"{sb.url}/__sandbox/faults", json={"token_expires_after": 1,
-                                                                      "expiring_token": "s3cr3t"}, timeout=5)
+        with_token = requests.post(
+            f"{sb.url}/__sandbox/faults", json={"token_expires_after": 1, "expiring_token": "s3cr3t"}, timeout=5
+        )
         assert "s3cr3t" not in with_token.text
 
 
 def test_subprocess_with_fault_and_doctor_options(tmp_path):
     env = {**os.environ, "FB_ACCESS_TOKEN": TOKEN}
     env.pop("FB_APP_SECRET", None)
-    args = [sys.executable, "-m", "fbsync.sandbox", "--port", "0", "--throttle-rate", "1",
-            "--throttle-codes", "80003/2446079", "--fault-endpoints", "POST /users", "--token-expires-after", "5",
-            "--no-tos", "--missing-permission", "business_management", "--seed", "3"]
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            cwd=str(Path(__file__).resolve().parents[2]))
+    args = [
+        sys.executable,
+        "-m",
+        "fbsync.sandbox",
+        "--port",
+        "0",
+        "--throttle-rate",
+        "1",
+        "--throttle-codes",
+        "80003/2446079",
+        "--fault-endpoints",
+        "POST /users",
+        "--token-expires-after",
+        "5",
+        "--no-tos",
+        "--missing-permission",
+        "business_management",
+        "--seed",
+        "3",
+    ]
+    proc = subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=str(Path(__file__).resolve().parents[2]),
+    )
     try:
         ready, _, _ = select.select([proc.stdout], [], [], 20)
         assert ready, "the sandbox printed nothing within 20 s"
@@ -105,8 +130,11 @@ def test_subprocess_with_fault_and_doctor_options(tmp_path):
         assert "business_management" not in [p["permission"] for p in perms]
         requests.post(f"{url}/__sandbox/config", json={"custom_audience_tos": True}, timeout=5)
         aud = requests.post(f"{url}/v26.0/act_1/customaudiences", data={**CREATE, **params}, timeout=5).json()["id"]
-        users = requests.post(f"{url}/v26.0/{aud}/users", data={**params, "payload": json.dumps(
-            {"schema": "EMAIL_SHA256", "data": ["a" * 64]})}, timeout=5).json()  # 5th call
+        users = requests.post(
+            f"{url}/v26.0/{aud}/users",
+            data={**params, "payload": json.dumps({"schema": "EMAIL_SHA256", "data": ["a" * 64]})},
+            timeout=5,
+        ).json()  # 5th call
         assert users["error"]["code"] == 80003
         expired = requests.get(f"{url}/v26.0/me", params=params, timeout=5)  # 6th call: the token expired
         assert (expired.json()["error"]["code"], expired.json()["error"]["error_subcode"]) == (190, 463)
@@ -119,6 +147,11 @@ def test_subprocess_with_fault_and_doctor_options(tmp_path):
 
 
 def test_bad_cli_option_is_refused():
-    proc = subprocess.run([sys.executable, "-m", "fbsync.sandbox", "--error-rate", "2"], capture_output=True,
-                          text=True, timeout=20, cwd=str(Path(__file__).resolve().parents[2]))
+    proc = subprocess.run(
+        [sys.executable, "-m", "fbsync.sandbox", "--error-rate", "2"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        cwd=str(Path(__file__).resolve().parents[2]),
+    )
     assert proc.returncode == 2 and "error_rate must be between 0 and 1" in proc.stderr

@@ -15,42 +15,53 @@ def seed(graph):
 
 
 def _lal(graph, seed, spec, **extra):
-    params = {"name": "lal", "subtype": "LOOKALIKE", "origin_audience_id": seed,
-              "lookalike_spec": spec if isinstance(spec, str) else json.dumps(spec), **extra}
+    params = {
+        "name": "lal",
+        "subtype": "LOOKALIKE",
+        "origin_audience_id": seed,
+        "lookalike_spec": spec if isinstance(spec, str) else json.dumps(spec),
+        **extra,
+    }
     return graph.call("POST", "/act_1/customaudiences", params)
 
 
-@pytest.mark.parametrize("spec", [
-    {"ratio": 0.01, "country": "FR"},
-    {"ratio": 0.2, "country": "us"},
-    {"ratio": 0.03, "starting_ratio": 0.01, "country": "FR"},
-    {"type": "custom_ratio", "ratio": 0.05, "country": "FR"},
-    {"type": "similarity", "country": "FR"},
-    {"type": "reach", "location_spec": {"geo_locations": {"countries": ["FR", "BE"]}}},
-    {"ratio": 0.1, "location_spec": {"geo_locations": {"country_groups": ["europe"]}}},
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"ratio": 0.01, "country": "FR"},
+        {"ratio": 0.2, "country": "us"},
+        {"ratio": 0.03, "starting_ratio": 0.01, "country": "FR"},
+        {"type": "custom_ratio", "ratio": 0.05, "country": "FR"},
+        {"type": "similarity", "country": "FR"},
+        {"type": "reach", "location_spec": {"geo_locations": {"countries": ["FR", "BE"]}}},
+        {"ratio": 0.1, "location_spec": {"geo_locations": {"country_groups": ["europe"]}}},
+    ],
+)
 def test_valid_specs(graph, seed, spec):
     resp = _lal(graph, seed, spec)
     assert resp.status == 200, resp.body
     assert resp.body["id"].isdigit()
 
 
-@pytest.mark.parametrize("spec, fragment", [
-    ({"ratio": 0.0, "country": "FR"}, "ratio"),
-    ({"ratio": 0.21, "country": "FR"}, "ratio"),
-    ({"ratio": 0.015, "country": "FR"}, "steps"),
-    ({"ratio": "big", "country": "FR"}, "ratio"),
-    ({"ratio": 0.03, "starting_ratio": 0.03, "country": "FR"}, "starting_ratio"),
-    ({"ratio": 0.03, "starting_ratio": 0.05, "country": "FR"}, "starting_ratio"),
-    ({"ratio": 0.03, "starting_ratio": 0.005, "country": "FR"}, "starting_ratio"),
-    ({"ratio": 0.03}, "country"),
-    ({"ratio": 0.03, "country": "FRA"}, "country"),
-    ({"ratio": 0.03, "location_spec": {"geo_locations": {"countries": []}}}, "countries"),
-    ({"country": "FR"}, "ratio"),
-    ({"type": "similarity", "ratio": 0.02, "country": "FR"}, "either"),
-    ("not json", "lookalike_spec"),
-    ([0.01], "lookalike_spec"),
-])
+@pytest.mark.parametrize(
+    "spec, fragment",
+    [
+        ({"ratio": 0.0, "country": "FR"}, "ratio"),
+        ({"ratio": 0.21, "country": "FR"}, "ratio"),
+        ({"ratio": 0.015, "country": "FR"}, "steps"),
+        ({"ratio": "big", "country": "FR"}, "ratio"),
+        ({"ratio": 0.03, "starting_ratio": 0.03, "country": "FR"}, "starting_ratio"),
+        ({"ratio": 0.03, "starting_ratio": 0.05, "country": "FR"}, "starting_ratio"),
+        ({"ratio": 0.03, "starting_ratio": 0.005, "country": "FR"}, "starting_ratio"),
+        ({"ratio": 0.03}, "country"),
+        ({"ratio": 0.03, "country": "FRA"}, "country"),
+        ({"ratio": 0.03, "location_spec": {"geo_locations": {"countries": []}}}, "countries"),
+        ({"country": "FR"}, "ratio"),
+        ({"type": "similarity", "ratio": 0.02, "country": "FR"}, "either"),
+        ("not json", "lookalike_spec"),
+        ([0.01], "lookalike_spec"),
+    ],
+)
 def test_invalid_specs(graph, seed, spec, fragment):
     resp = _lal(graph, seed, spec)
     assert resp.code() == (100, None), resp.body
@@ -66,8 +77,11 @@ def test_seed_requirements(graph, seed):
     other_account = graph.create(account="act_2")
     graph.seed(other_account, 100)
     assert _lal(graph, other_account, {"ratio": 0.01, "country": "FR"}).code() == (100, None)
-    resp = graph.call("POST", "/act_1/customaudiences",
-                      {"name": "l", "subtype": "LOOKALIKE", "lookalike_spec": '{"ratio":0.01,"country":"FR"}'})
+    resp = graph.call(
+        "POST",
+        "/act_1/customaudiences",
+        {"name": "l", "subtype": "LOOKALIKE", "lookalike_spec": '{"ratio":0.01,"country":"FR"}'},
+    )
     assert resp.code() == (100, None) and "origin_audience_id" in resp.error["message"]
 
 

@@ -12,8 +12,13 @@ def _emails(graph, names):
 
 
 def _replace(graph, aud, rows, session_id, seq, last, schema=("EMAIL",)):
-    return graph.add(aud, list(schema), rows, edge="usersreplace",
-                     session={"session_id": session_id, "batch_seq": seq, "last_batch_flag": last})
+    return graph.add(
+        aud,
+        list(schema),
+        rows,
+        edge="usersreplace",
+        session={"session_id": session_id, "batch_seq": seq, "last_batch_flag": last},
+    )
 
 
 def test_full_cycle(graph, app):
@@ -21,8 +26,13 @@ def test_full_cycle(graph, app):
     graph.add(aud, ["EMAIL"], _emails(graph, ["old1", "old2", "keep"]))
     first = _replace(graph, aud, _emails(graph, ["keep", "new1"]), 900, 1, False)
     assert first.status == 200
-    assert first.body == {"account_id": "1", "session_id": "900", "num_received": 2, "num_invalid_entries": 0,
-                          "invalid_entry_samples": {}}
+    assert first.body == {
+        "account_id": "1",
+        "session_id": "900",
+        "num_received": 2,
+        "num_invalid_entries": 0,
+        "invalid_entry_samples": {},
+    }
     status = graph.get(f"/{aud}", fields="operation_status").body["operation_status"]["code"]
     assert status == 414
     assert sorted(app.members(aud)["rows"]) == sorted(_emails(graph, ["old1", "old2", "keep"]))  # not swapped yet
@@ -99,7 +109,12 @@ def test_replace_respects_kind_lock(graph):
 def test_replace_on_lookalike_refused(graph, subtype_call):
     seed = graph.create()
     graph.seed(seed, 100)
-    lal = graph.post("/act_1/customaudiences", name="l", subtype="LOOKALIKE", origin_audience_id=seed,
-                     lookalike_spec='{"ratio":0.01,"country":"FR"}').body["id"]
+    lal = graph.post(
+        "/act_1/customaudiences",
+        name="l",
+        subtype="LOOKALIKE",
+        origin_audience_id=seed,
+        lookalike_spec='{"ratio":0.01,"country":"FR"}',
+    ).body["id"]
     assert _replace(graph, lal, _emails(graph, ["a"]), 1, 1, True).code() == (2650, None)
     assert graph.add(lal, ["EMAIL"], _emails(graph, ["a"])).code() == (2650, None)

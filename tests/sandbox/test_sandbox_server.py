@@ -26,8 +26,10 @@ def h(text: str) -> str:
 
 
 def _create(url: str, name: str = "a") -> str:
-    resp = requests.post(f"{url}/v26.0/act_7/customaudiences", data={
-        "name": name, "subtype": "CUSTOM", "customer_file_source": "USER_PROVIDED_ONLY", "access_token": TOKEN})
+    resp = requests.post(
+        f"{url}/v26.0/act_7/customaudiences",
+        data={"name": name, "subtype": "CUSTOM", "customer_file_source": "USER_PROVIDED_ONLY", "access_token": TOKEN},
+    )
     assert resp.status_code == 200, resp.text
     return resp.json()["id"]
 
@@ -36,17 +38,27 @@ def test_persistence_across_restarts(tmp_path):
     data = str(tmp_path / "sandbox.db")
     with running_sandbox(data=data) as sb:
         aud = _create(sb.url, "kept")
-        resp = requests.post(f"{sb.url}/v26.0/{aud}/users", data={
-            "access_token": TOKEN, "payload": json.dumps({"schema": ["EMAIL"], "data": [[h("a")]]}),
-            "session": json.dumps({"session_id": 3, "batch_seq": 1, "last_batch_flag": True})})
+        resp = requests.post(
+            f"{sb.url}/v26.0/{aud}/users",
+            data={
+                "access_token": TOKEN,
+                "payload": json.dumps({"schema": ["EMAIL"], "data": [[h("a")]]}),
+                "session": json.dumps({"session_id": 3, "batch_seq": 1, "last_batch_flag": True}),
+            },
+        )
         assert resp.status_code == 200
     with running_sandbox(data=data) as sb:
         resp = requests.get(f"{sb.url}/v26.0/{aud}", params={"access_token": TOKEN, "fields": "name"})
         assert resp.json() == {"id": aud, "name": "kept"}
         assert sb.store.members(int(aud))["rows"] == [[h("a")]]
-        again = requests.post(f"{sb.url}/v26.0/{aud}/users", data={
-            "access_token": TOKEN, "payload": json.dumps({"schema": ["EMAIL"], "data": [[h("b")]]}),
-            "session": json.dumps({"session_id": 3, "batch_seq": 2, "last_batch_flag": False})})
+        again = requests.post(
+            f"{sb.url}/v26.0/{aud}/users",
+            data={
+                "access_token": TOKEN,
+                "payload": json.dumps({"schema": ["EMAIL"], "data": [[h("b")]]}),
+                "session": json.dumps({"session_id": 3, "batch_seq": 2, "last_batch_flag": False}),
+            },
+        )
         assert again.json()["error"]["error_subcode"] == 1870159  # the closed session survived the restart
         assert int(_create(sb.url)) == int(aud) + 1
 
@@ -54,11 +66,25 @@ def test_persistence_across_restarts(tmp_path):
 def test_admin_endpoints_over_http():
     with running_sandbox() as sb:
         aud = _create(sb.url, "x")
-        requests.post(f"{sb.url}/v26.0/{aud}/users", data={
-            "access_token": TOKEN, "payload": json.dumps({"schema": ["EMAIL", "FN"], "data": [[h("b"), ""], [h("a"), h("f")]]})})
+        requests.post(
+            f"{sb.url}/v26.0/{aud}/users",
+            data={
+                "access_token": TOKEN,
+                "payload": json.dumps({"schema": ["EMAIL", "FN"], "data": [[h("b"), ""], [h("a"), h("f")]]}),
+            },
+        )
         listing = requests.get(f"{sb.url}/__sandbox/audiences").json()["data"]
-        assert listing == [{"id": aud, "account_id": "7", "name": "x", "subtype": "CUSTOM", "member_count": 2,
-                            "kind": "MULTI_HASHES", "schema": ["EMAIL", "FN"]}]
+        assert listing == [
+            {
+                "id": aud,
+                "account_id": "7",
+                "name": "x",
+                "subtype": "CUSTOM",
+                "member_count": 2,
+                "kind": "MULTI_HASHES",
+                "schema": ["EMAIL", "FN"],
+            }
+        ]
         members = requests.get(f"{sb.url}/__sandbox/audiences/{aud}/members").json()
         assert members == {"schema": ["EMAIL", "FN"], "rows": sorted([[h("b"), ""], [h("a"), h("f")]])}
         counts = requests.get(f"{sb.url}/__sandbox/requests").json()
@@ -80,23 +106,34 @@ def test_official_sdk_against_sandbox():
         api._session.GRAPH = sb.url
         account = AdAccount("act_1")
         assert account.api_get(fields=["tos_accepted"])["tos_accepted"] == {"custom_audience_tos": 1}
-        created = account.create_custom_audience(params={
-            "name": "sdk", "subtype": "CUSTOM", "customer_file_source": "USER_PROVIDED_ONLY", "description": "d"})
+        created = account.create_custom_audience(
+            params={
+                "name": "sdk",
+                "subtype": "CUSTOM",
+                "customer_file_source": "USER_PROVIDED_ONLY",
+                "description": "d",
+            }
+        )
         aud_id = created["id"]
         for i in range(3):
-            account.create_custom_audience(params={"name": f"more{i}", "subtype": "CUSTOM",
-                                                   "customer_file_source": "USER_PROVIDED_ONLY"})
+            account.create_custom_audience(
+                params={"name": f"more{i}", "subtype": "CUSTOM", "customer_file_source": "USER_PROVIDED_ONLY"}
+            )
         names = [a["name"] for a in account.get_custom_audiences(fields=["name"], params={"limit": 2})]
         assert names == ["more2", "more1", "more0", "sdk"]  # the SDK Cursor walked every page
         audience = CustomAudience(aud_id)
-        resp = audience.create_user(params={
-            "payload": {"schema": ["EMAIL", "FN"], "data": [[h("a@b.c"), h("jo")], ["oops", ""]]},
-            "session": {"session_id": 12, "batch_seq": 1, "last_batch_flag": True}})
+        resp = audience.create_user(
+            params={
+                "payload": {"schema": ["EMAIL", "FN"], "data": [[h("a@b.c"), h("jo")], ["oops", ""]]},
+                "session": {"session_id": 12, "batch_seq": 1, "last_batch_flag": True},
+            }
+        )
         assert resp["num_received"] == 2 and resp["num_invalid_entries"] == 1
         audience.add_users(schema=["EMAIL", "FN"], users=[["x@y.z", "Ann"]], is_raw=True)
         audience.remove_users(schema=["EMAIL", "FN"], users=[["a@b.c", "jo"]], is_raw=True)  # DELETE, payload in URL
-        read = CustomAudience(aud_id).api_get(fields=["name", "approximate_count_lower_bound", "data_source",
-                                                      "delivery_status"])
+        read = CustomAudience(aud_id).api_get(
+            fields=["name", "approximate_count_lower_bound", "data_source", "delivery_status"]
+        )
         assert read["name"] == "sdk" and read["approximate_count_lower_bound"] == 1
         assert read["data_source"]["sub_type"] == "MULTI_HASHES"
         with pytest.raises(FacebookRequestError) as info:
@@ -126,8 +163,10 @@ def test_mounted_in_responses_callback():
     with responses.RequestsMock() as mock:
         mock.add_callback(responses.POST, re.compile(r"https://graph\.facebook\.com/.*"), callback=callback)
         mock.add_callback(responses.GET, re.compile(r"https://graph\.facebook\.com/.*"), callback=callback)
-        resp = requests.post("https://graph.facebook.com/v26.0/act_3/customaudiences", data={
-            "name": "r", "subtype": "CUSTOM", "customer_file_source": "USER_PROVIDED_ONLY", "access_token": "t"})
+        resp = requests.post(
+            "https://graph.facebook.com/v26.0/act_3/customaudiences",
+            data={"name": "r", "subtype": "CUSTOM", "customer_file_source": "USER_PROVIDED_ONLY", "access_token": "t"},
+        )
         aud = resp.json()["id"]
         got = requests.get(f"https://graph.facebook.com/v26.0/{aud}", params={"access_token": "t", "fields": "name"})
         assert got.json() == {"id": aud, "name": "r"}
@@ -136,8 +175,13 @@ def test_mounted_in_responses_callback():
 def test_subprocess_entry_point(tmp_path):
     env = {**os.environ, "FB_ACCESS_TOKEN": "env-token"}
     env.pop("FB_APP_SECRET", None)
-    proc = subprocess.Popen([sys.executable, "-m", "fbsync.sandbox", "--port", "0", "--data", str(tmp_path / "s.db")],
-                            stdout=subprocess.PIPE, text=True, env=env, cwd=str(Path(__file__).resolve().parents[2]))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fbsync.sandbox", "--port", "0", "--data", str(tmp_path / "s.db")],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=str(Path(__file__).resolve().parents[2]),
+    )
     try:
         ready, _, _ = select.select([proc.stdout], [], [], 20)
         assert ready, "the sandbox printed nothing within 20 s"
@@ -157,14 +201,20 @@ def test_upload_speed():
     app = SandboxApp(SandboxStore(None))
     schema = ["EMAIL", "PHONE", "FN", "LN", "ZIP", "CT", "COUNTRY"]
     rows = [[h(f"{k}{i}") for k in schema] for i in range(20_000)]
-    status, _, raw = app.handle("POST", "/v26.0/act_1/customaudiences", "access_token=t&name=a&subtype=CUSTOM"
-                                "&customer_file_source=USER_PROVIDED_ONLY", {}, b"")
+    status, _, raw = app.handle(
+        "POST",
+        "/v26.0/act_1/customaudiences",
+        "access_token=t&name=a&subtype=CUSTOM&customer_file_source=USER_PROVIDED_ONLY",
+        {},
+        b"",
+    )
     aud = json.loads(raw)["id"]
     started = time.perf_counter()
     for start in (0, 10_000):
-        body = json.dumps({"access_token": "t", "payload": {"schema": schema, "data": rows[start:start + 10_000]}})
-        status, _, raw = app.handle("POST", f"/v26.0/{aud}/users", "", {"Content-Type": "application/json"},
-                                    body.encode())
+        body = json.dumps({"access_token": "t", "payload": {"schema": schema, "data": rows[start : start + 10_000]}})
+        status, _, raw = app.handle(
+            "POST", f"/v26.0/{aud}/users", "", {"Content-Type": "application/json"}, body.encode()
+        )
         assert status == 200, raw
     elapsed = time.perf_counter() - started
     assert app.store.get_audience(int(aud)).member_count == 20_000
@@ -175,13 +225,16 @@ def test_concurrent_clients():
     from concurrent.futures import ThreadPoolExecutor
 
     with running_sandbox() as sb:
+
         def work(n: int) -> int:
             aud = _create(sb.url, f"c{n}")
             with requests.Session() as session:
                 for batch in range(3):
                     rows = [[h(f"{n}-{batch}-{i}")] for i in range(200)]
-                    resp = session.post(f"{sb.url}/v26.0/{aud}/users", data={
-                        "access_token": TOKEN, "payload": json.dumps({"schema": ["EMAIL"], "data": rows})})
+                    resp = session.post(
+                        f"{sb.url}/v26.0/{aud}/users",
+                        data={"access_token": TOKEN, "payload": json.dumps({"schema": ["EMAIL"], "data": rows})},
+                    )
                     assert resp.status_code == 200, resp.text
             return sb.store.get_audience(int(aud)).member_count
 

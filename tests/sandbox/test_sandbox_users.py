@@ -17,7 +17,11 @@ def test_add_response_and_members(graph, app):
     resp = graph.add(aud, SCHEMA, rows)
     assert resp.status == 200
     assert resp.body["audience_id"] == aud and resp.body["session_id"].isdigit()
-    assert (resp.body["num_received"], resp.body["num_invalid_entries"], resp.body["invalid_entry_samples"]) == (3, 0, {})
+    assert (resp.body["num_received"], resp.body["num_invalid_entries"], resp.body["invalid_entry_samples"]) == (
+        3,
+        0,
+        {},
+    )
     members = app.members(aud)
     assert members == {"schema": SCHEMA, "rows": sorted(rows)}
     body = graph.get(f"/{aud}", fields="data_source,approximate_count_lower_bound,operation_status").body
@@ -65,7 +69,9 @@ def test_remove_by_subset_of_keys(graph, app):
     graph.add(aud, ["EXTERN_ID", "EMAIL"], [["c1", graph.h("a")], ["c2", graph.h("b")], ["c3", graph.h("c")]])
     graph.call("DELETE", f"/{aud}/users", {"payload": {"schema": ["EXTERN_ID"], "data": [["c1"]]}})
     graph.call("DELETE", f"/{aud}/users", {"payload": {"schema": ["EMAIL", "EXTERN_ID"], "data": [[graph.h("b"), ""]]}})
-    graph.call("DELETE", f"/{aud}/users", {"payload": {"schema": ["EXTERN_ID", "EMAIL"], "data": [["c3", graph.h("zz")]]}})
+    graph.call(
+        "DELETE", f"/{aud}/users", {"payload": {"schema": ["EXTERN_ID", "EMAIL"], "data": [["c3", graph.h("zz")]]}}
+    )
     assert app.members(aud)["rows"] == [["c3", graph.h("c")]]  # last removal did not match on all fields
     assert graph.get(f"/{aud}", fields="approximate_count_lower_bound").body["approximate_count_lower_bound"] == 1
 
@@ -94,8 +100,11 @@ def test_invalid_hashes_counted_not_stored(graph, app):
     resp = graph.add(aud, SCHEMA, good + bad)
     assert resp.status == 200
     assert resp.body["num_received"] == 6 and resp.body["num_invalid_entries"] == 4
-    assert resp.body["invalid_entry_samples"] == {"john@example.com": "EMAIL", graph.h("x").upper(): "EMAIL",
-                                                  "12": "PHONE"}
+    assert resp.body["invalid_entry_samples"] == {
+        "john@example.com": "EMAIL",
+        graph.h("x").upper(): "EMAIL",
+        "12": "PHONE",
+    }
     assert app.members(aud)["rows"] == sorted(good)
 
 
@@ -107,23 +116,26 @@ def test_ten_thousand_rows_limit(graph):
     assert resp.status == 500 and resp.code() == (1, 99)
 
 
-@pytest.mark.parametrize("payload, fragment", [
-    (None, "payload"),
-    ("not-json", "payload"),
-    ({"schema": ["EMAIL"]}, "does not match schema"),
-    ({"schema": ["EMAIL"], "data": []}, "does not match schema"),
-    ({"schema": "EMAIL", "data": ["a"]}, "EMAIL"),
-    ({"schema": ["EMAIL_SHA256"], "data": [["a"]]}, "EMAIL_SHA256"),
-    ({"schema": ["EMAIL", "FOO"], "data": [["a", "b"]]}, "FOO"),
-    ({"schema": ["EMAIL", "EMAIL"], "data": [["a", "b"]]}, "more than once"),
-    ({"schema": [], "data": [["a"]]}, "schema"),
-    ({"schema": ["EMAIL", "FN"], "data": [["a"]]}, "does not match schema"),
-    ({"schema": ["EMAIL", "FN"], "data": ["a"]}, "does not match schema"),
-    ({"schema": "EMAIL_SHA256", "data": [["a", "b"]]}, "does not match schema"),
-    ({"schema": ["LOOKALIKE_VALUE"], "data": [[1]]}, "identifier"),
-    ({"schema": "UID", "data": ["1"]}, "app_ids"),
-    ({"schema": ["APPUID"], "data": [["1"]]}, "app_ids"),
-])
+@pytest.mark.parametrize(
+    "payload, fragment",
+    [
+        (None, "payload"),
+        ("not-json", "payload"),
+        ({"schema": ["EMAIL"]}, "does not match schema"),
+        ({"schema": ["EMAIL"], "data": []}, "does not match schema"),
+        ({"schema": "EMAIL", "data": ["a"]}, "EMAIL"),
+        ({"schema": ["EMAIL_SHA256"], "data": [["a"]]}, "EMAIL_SHA256"),
+        ({"schema": ["EMAIL", "FOO"], "data": [["a", "b"]]}, "FOO"),
+        ({"schema": ["EMAIL", "EMAIL"], "data": [["a", "b"]]}, "more than once"),
+        ({"schema": [], "data": [["a"]]}, "schema"),
+        ({"schema": ["EMAIL", "FN"], "data": [["a"]]}, "does not match schema"),
+        ({"schema": ["EMAIL", "FN"], "data": ["a"]}, "does not match schema"),
+        ({"schema": "EMAIL_SHA256", "data": [["a", "b"]]}, "does not match schema"),
+        ({"schema": ["LOOKALIKE_VALUE"], "data": [[1]]}, "identifier"),
+        ({"schema": "UID", "data": ["1"]}, "app_ids"),
+        ({"schema": ["APPUID"], "data": [["1"]]}, "app_ids"),
+    ],
+)
 def test_payload_errors(graph, app, payload, fragment):
     aud = graph.create()
     params = {} if payload is None else {"payload": payload}
@@ -143,10 +155,13 @@ def test_lookalike_value_and_value_based(graph, app):
     assert graph.add(valued, ["EMAIL", "LOOKALIKE_VALUE"], [[graph.h("a"), 3]]).status == 200
 
 
-@pytest.mark.parametrize("first, second, locked, incoming", [
-    (["EMAIL"], "EMAIL_SHA256", "MULTI_HASHES", "HASHES_OR_USER_IDS"),
-    ("EMAIL_SHA256", ["EMAIL"], "HASHES_OR_USER_IDS", "MULTI_HASHES"),
-])
+@pytest.mark.parametrize(
+    "first, second, locked, incoming",
+    [
+        (["EMAIL"], "EMAIL_SHA256", "MULTI_HASHES", "HASHES_OR_USER_IDS"),
+        ("EMAIL_SHA256", ["EMAIL"], "HASHES_OR_USER_IDS", "MULTI_HASHES"),
+    ],
+)
 def test_schema_kind_lock(graph, first, second, locked, incoming):
     aud = graph.create()
     value = graph.h("a")
@@ -167,11 +182,16 @@ def test_users_on_lookalike_or_missing_audience(graph):
 def test_session_cumulative_counts(graph):
     aud = graph.create()
     rows = _rows(graph, 5)
-    first = graph.add(aud, SCHEMA, rows[:3] + [["bad", "", ""]], session={"session_id": 77, "batch_seq": 1,
-                                                                          "last_batch_flag": False})
+    first = graph.add(
+        aud, SCHEMA, rows[:3] + [["bad", "", ""]], session={"session_id": 77, "batch_seq": 1, "last_batch_flag": False}
+    )
     assert (first.body["num_received"], first.body["num_invalid_entries"], first.body["session_id"]) == (4, 1, "77")
-    second = graph.add(aud, SCHEMA, rows[3:], session={"session_id": 77, "batch_seq": 2, "last_batch_flag": True,
-                                                       "estimated_num_total": 6})
+    second = graph.add(
+        aud,
+        SCHEMA,
+        rows[3:],
+        session={"session_id": 77, "batch_seq": 2, "last_batch_flag": True, "estimated_num_total": 6},
+    )
     assert (second.body["num_received"], second.body["num_invalid_entries"]) == (6, 1)
 
 
@@ -193,19 +213,23 @@ def test_session_rules(graph, clock):
     assert graph.add(aud, SCHEMA, rows[4:5], session={**s2, "batch_seq": 2}).code() == (2650, 1870158)
 
 
-@pytest.mark.parametrize("session", [
-    {"batch_seq": 1},
-    {"session_id": 1},
-    {"session_id": "abc", "batch_seq": 1},
-    {"session_id": 1, "batch_seq": 0},
-    {"session_id": 2**63, "batch_seq": 1},
-    {"session_id": 1, "batch_seq": 1, "last_batch_flag": "maybe"},
-    "[1]",
-])
+@pytest.mark.parametrize(
+    "session",
+    [
+        {"batch_seq": 1},
+        {"session_id": 1},
+        {"session_id": "abc", "batch_seq": 1},
+        {"session_id": 1, "batch_seq": 0},
+        {"session_id": 2**63, "batch_seq": 1},
+        {"session_id": 1, "batch_seq": 1, "last_batch_flag": "maybe"},
+        "[1]",
+    ],
+)
 def test_session_validation(graph, session):
     aud = graph.create()
-    resp = graph.call("POST", f"/{aud}/users", {"payload": {"schema": ["EMAIL"], "data": [[graph.h("a")]]},
-                                                "session": session})
+    resp = graph.call(
+        "POST", f"/{aud}/users", {"payload": {"schema": ["EMAIL"], "data": [[graph.h("a")]]}, "session": session}
+    )
     assert resp.code() == (100, None)
 
 
