@@ -196,7 +196,7 @@ class Config(_Model):
 class Effective:
     """An audience's settings once its own fields and ``defaults`` are merged."""
 
-    mode: str
+    mode: Mode
     customer_file_source: str
     default_country: str | None
     schedule: str
@@ -434,7 +434,7 @@ def _summary(where: str, problems: list[str]) -> str:
     return f"{where} has {len(problems)} problems:\n  " + "\n  ".join(problems)
 
 
-def load_config(path: str | Path | None = None, env: dict[str, str] | None = None) -> LoadedConfig:
+def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> LoadedConfig:
     """Read ``.env`` files, then the YAML at ``path`` (default ``audiences.yaml``)."""
     import hashlib
 

@@ -115,16 +115,12 @@ def sync_lookalike(
     created, notes, ids = 0, [], []
     for t in tiers(a):
         name = t.display(a.display_name or a.name, label)
+
+        def create(name: str = name, t: Tier = t) -> str:
+            return client.create_lookalike(name, origin, t.spec())
+
         try:
-            meta_id, new = audiences.find_or_create(
-                client,
-                store,
-                t.key,
-                name,
-                "LOOKALIKE",
-                lambda name=name, t=t: client.create_lookalike(name, origin, t.spec()),
-                account_id=account,
-            )
+            meta_id, new = audiences.find_or_create(client, store, t.key, name, "LOOKALIKE", create, account_id=account)
         except MetaApiError as exc:
             if exc.code == 2654 and "small" in str(exc).lower():
                 return _skipped(a, f"Meta says the source is too small; retried next run ({exc.code})")

@@ -29,7 +29,7 @@ from .meta.client import MetaClient
 from .meta.factory import ClientFactory, client_factory
 from .planning import Desired, LedgerView, Mode, Plan, Remote, plan_audience
 from .read import Reader, Spec, preflight
-from .results import AdSetResult, AudienceResult, MetaSize, OrphanResult, ReadResult, RunResult, Sent
+from .results import Action, AdSetResult, AudienceResult, MetaSize, OrphanResult, ReadResult, RunResult, Sent
 from .runlog import RunLog
 from .settings import Settings
 from .sources.crm import CrmSource
@@ -312,7 +312,7 @@ def planned(done: AudienceResult, p: Plan, *, dry_run: bool) -> AudienceResult:
     """The result of a plan (dry run), or of a sync the plan refused (shrink guard, empty replace)."""
     if not dry_run:
         return replace(done, status="refused", message=p.refused)
-    action = "create" if p.create else ("update" if p.update else "unchanged")
+    action: Action = "create" if p.create else ("update" if p.update else "unchanged")
     return replace(
         done,
         status="refused" if p.refused else "planned",

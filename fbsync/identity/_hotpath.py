@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 
@@ -28,7 +28,7 @@ def gc_paused() -> Iterator[None]:
         gc.enable()
 
 
-def positions(items: list[object], item: object) -> list[int]:
+def positions(items: Sequence[object], item: object) -> list[int]:
     """Indexes of ``item`` in ``items``: a C-speed scan per hit, for the few blanks and drops."""
     found: list[int] = []
     index = -1

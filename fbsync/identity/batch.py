@@ -16,9 +16,10 @@ from __future__ import annotations
 import datetime as _dt
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import compress
+from typing import cast
 
 from fbsync.identity import geo, phone
 from fbsync.identity._hotpath import gc_paused, positions
@@ -118,6 +119,8 @@ def _as_texts(key: str, values: list[object]) -> tuple[list[str], dict[int, str]
         return ["" if v is None else v for v in values], {}  # type: ignore[misc]
     texts: list[str] = []
     bad: dict[int, str] = {}
+    text: str | None
+    reason: str | None
     for index, value in enumerate(values):
         if type(value) is str:
             texts.append(value)
@@ -247,11 +250,11 @@ def _memo_column(key: str, values: list[object], region: str | None) -> Column:
     """
     sent, reasons = _memo_for(key, region)
     try:
-        out = list(map(sent.__getitem__, values))  # type: ignore[arg-type]
+        out = list(map(sent.__getitem__, values))
     except (KeyError, TypeError):  # a value not seen yet, or an unhashable cell (a list…)
         pass
     else:
-        return out, {i: reasons[values[i]] for i in positions(out, "")}  # type: ignore[arg-type, index]
+        return out, {i: reasons[values[i]] for i in positions(out, "")}
     texts, bad = _as_texts(key, values)
     for text in dict.fromkeys(texts):
         if text not in sent:
@@ -259,8 +262,8 @@ def _memo_column(key: str, values: list[object], region: str | None) -> Column:
             if reason:
                 reasons[text] = reason
     out = list(map(sent.__getitem__, texts))
-    found = {i: reasons[texts[i]] for i in positions(out, "")}  # type: ignore[arg-type]
-    return out, found | bad  # type: ignore[return-value]
+    found = {i: reasons[texts[i]] for i in positions(out, "")}
+    return out, found | bad
 
 
 def _plain_column(key: str, texts: list[str], region: str | None) -> Column:
@@ -278,23 +281,25 @@ def hash_column(key: str, values: list[object], region: str | None) -> Column:
     """Hash one column: values to send (``""`` when dropped) and row → reason."""
     if key not in DISTINCT:  # few distinct values: each is hashed once, through the memo
         return _memo_column(key, values, region)
-    try:  # all text (the usual case): no per-cell type check
-        texts, pre_bad, stripped = values, {}, list(map(str.strip, values))  # type: ignore[arg-type]
+    texts = cast("list[str]", values)  # all text (the usual case): str.strip checks it, no per-cell check
+    pre_bad: dict[int, str] = {}
+    try:
+        stripped = list(map(str.strip, texts))
     except TypeError:  # None, numbers, dates…
         texts, pre_bad = _as_texts(key, values)
         stripped = list(map(str.strip, texts))
     result: Column | None = None
     if key == "EMAIL":
-        result = _email_column(texts, stripped)  # type: ignore[arg-type]
+        result = _email_column(texts, stripped)
     elif key == "PHONE":
-        result = _phone_column(texts, stripped, region)  # type: ignore[arg-type]
+        result = _phone_column(texts, stripped, region)
     if result is None:
         result = _plain_column(key, texts, region)
     result[1].update(pre_bad)
     return result
 
 
-def _schema(columns: Mapping[str, Sequence[object]]) -> tuple[str, ...]:
+def _schema(columns: Collection[str]) -> tuple[str, ...]:
     for key in columns:
         check_key(key)
     if not columns:

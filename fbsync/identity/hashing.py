@@ -26,7 +26,7 @@ def _load() -> HexLines | None:
         from fbsync.identity._fasthash import sha256_hex_lines
     except ImportError:
         return None
-    return sha256_hex_lines  # type: ignore[no-any-return]
+    return sha256_hex_lines
 
 
 #: The C function, or None when hashlib is used (tests swap it).

@@ -56,6 +56,7 @@ def _put(text: str) -> tuple[str, int]:
     data = text.encode("utf-8", "surrogatepass")
     block = shared_memory.SharedMemory(create=True, size=max(1, len(data)))
     try:
+        assert block.buf is not None, "an open block has a buffer (None only after close())"
         block.buf[: len(data)] = data
         return block.name, len(data)
     finally:
@@ -66,6 +67,7 @@ def _take(ref: tuple[str, int]) -> str:
     """Read and remove a block written by :func:`_put`."""
     block = shared_memory.SharedMemory(name=ref[0])
     try:
+        assert block.buf is not None, "an open block has a buffer (None only after close())"
         return bytes(block.buf[: ref[1]]).decode("utf-8", "surrogatepass")
     finally:
         block.close()
@@ -112,7 +114,7 @@ def _work(
     A column whose block did not split into ``size`` values (a cell holds a
     newline) is left out: the main process hashes it from its own list.
     """
-    result = {}
+    result: dict[str, tuple[Packed, dict[int, str]]] = {}
     counted = HashedBatch(schema=())
     for key, values in packed.items():
         plain = unpack(values, size)

@@ -64,7 +64,8 @@ def _general_pattern(country_code: int) -> re.Pattern[str] | None:
     metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, region)
     if metadata is None or metadata.general_desc is None:
         return None
-    return re.compile(metadata.general_desc.national_number_pattern)
+    pattern = metadata.general_desc.national_number_pattern
+    return re.compile(pattern) if pattern is not None else None  # no pattern: nothing fits, not plausible
 
 
 def _plausible_e164(number: phonenumbers.PhoneNumber) -> str | None:
@@ -186,6 +187,8 @@ def _plan(country_code: int) -> _Plan | None:
     if metadata is None or metadata.general_desc is None:
         return None
     general = metadata.general_desc
+    if general.national_number_pattern is None:
+        return None  # no plan: _checked declines and libphonenumber decides
     trunk = metadata.national_prefix_for_parsing
     return _Plan(
         re.compile(general.national_number_pattern),
@@ -294,6 +297,8 @@ def fast_spec(region: str | None) -> FastSpec | None:
     if metadata is None or metadata.general_desc is None:
         return None
     general = metadata.general_desc
+    if metadata.country_code is None or general.national_number_pattern is None:
+        return None  # no complete plan for this region: every line takes the per-value path
     trunk = metadata.national_prefix
     simple = (
         len(general.possible_length) == 1

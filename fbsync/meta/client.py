@@ -21,6 +21,7 @@ import requests
 from facebook_business.api import FacebookAdsApi, FacebookSession, _top_level_param_json_encode
 from facebook_business.exceptions import FacebookRequestError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
+from tenacity.stop import stop_base
 
 from ..errors import AudienceError, MetaApiError
 from ..settings import Settings
@@ -62,6 +63,16 @@ class RetryPolicy:
         if regain:
             return min(float(regain), self.total)
         return random.uniform(0, min(self.maximum, self.initial * 2 ** (state.attempt_number - 1)))
+
+
+class stop_when(stop_base):
+    """A tenacity stop condition from a plain predicate, so it combines with ``|`` (which takes stop_base)."""
+
+    def __init__(self, predicate: Callable[[RetryCallState], bool]) -> None:
+        self.predicate = predicate
+
+    def __call__(self, retry_state: RetryCallState) -> bool:
+        return self.predicate(retry_state)
 
 
 @dataclass
@@ -186,7 +197,7 @@ class MetaClient:
 
         return Retrying(
             retry=retry_if_exception(lambda e: isinstance(e, MetaApiError) and e.transient),
-            stop=stop_after_attempt(p.attempts) | stop_after_delay(p.total) | budget_spent,
+            stop=stop_after_attempt(p.attempts) | stop_after_delay(p.total) | stop_when(budget_spent),
             wait=wait,
             sleep=p.sleep,
             reraise=True,

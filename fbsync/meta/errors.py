@@ -44,7 +44,9 @@ AUTH_CODES: dict[int, str] = {
     2500: "no access token was sent; set FB_ACCESS_TOKEN",
 }
 TOS_PAIRS = {(200, 1870034), (200, 1870090)}
-AUTH_PAIRS = {(200, 1870050): "the ad account is not in a Business Manager; move it into one"}
+AUTH_PAIRS: dict[tuple[int | None, int | None], str] = {
+    (200, 1870050): "the ad account is not in a Business Manager; move it into one"
+}
 TOS_HINT = (
     "the Custom Audience terms are not accepted for this ad account; a person must accept them at "
     "https://business.facebook.com/ads/manage/customaudiences/tos/?act=<account id>"
@@ -138,6 +140,6 @@ def classify(
         hint = TRANSIENT_CODES.get(code or 0, "a temporary error")
         wait = regain_seconds(headers) if code in THROTTLE_CODES else None
         return MetaApiError(f"{what} failed ({tag}): {hint}: {msg}", transient=True, regain_seconds=wait, **kw)
-    hint = PERMANENT_HINTS.get((code or 0, sub)) or PERMANENT_HINTS.get((code or 0, None))
-    text = f"{what} failed ({tag}): {msg}" + (f" — {hint}." if hint else "")
+    fix = PERMANENT_HINTS.get((code or 0, sub)) or PERMANENT_HINTS.get((code or 0, None))
+    text = f"{what} failed ({tag}): {msg}" + (f" — {fix}." if fix else "")
     return MetaApiError(text, **kw)

@@ -83,7 +83,8 @@ def _y_grid(top: float, ticks: list[float], fmt: Callable[[float], str], y: Call
 
 def _legend(items: list[tuple[str, str]]) -> str:
     """Legend inside the SVG, top right: (css class of the swatch, label)."""
-    out, x = [], W - MR
+    out: list[str] = []
+    x: float = W - MR
     for cls, label in reversed(items):
         width = 17 + 7.4 * len(label)
         x -= width
@@ -192,7 +193,7 @@ def sent_chart(
         _svg_open(cid, title, desc),
         _legend([("sw-add", "added"), ("sw-remove", "removed"), ("sw-replace", "replace")]),
     ]
-    grid = [t for t in ticks if t <= top_up] if top_up else [0]
+    grid: list[float] = [t for t in ticks if t <= top_up] if top_up else [0]
     parts.append(_y_grid(top_up, grid, fmt, yu))
     if top_dn:
         parts.append(_y_grid(top_dn, [t for t in ticks if 0 < t <= top_dn], lambda v: MINUS + fmt(v), yd))

@@ -309,7 +309,8 @@ def _field_value(full: dict[str, Any], name: str) -> Any:
 
 
 def _matches(full: dict[str, Any], rule: dict[str, Any]) -> bool:
-    actual, op, value = _field_value(full, rule["field"]), rule["operator"], rule.get("value")
+    actual, op = _field_value(full, rule["field"]), rule["operator"]
+    value: Any = rule.get("value")  # any JSON, or None; _filters made sure IN/NOT_IN have a list
     if op in ("EQUAL", "NOT_EQUAL"):
         return (str(actual) == str(value)) == (op == "EQUAL")
     if op in ("IN", "NOT_IN"):

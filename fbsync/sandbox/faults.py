@@ -129,8 +129,8 @@ class Faults:
 def _slow_range(value: Any) -> tuple[float, float]:
     """``250`` → ``(250, 250)``; ``"100-500"`` or ``[100, 500]`` → ``(100, 500)``."""
     if isinstance(value, str):
-        low, sep, high = value.partition("-")
-        value = (float(low), float(high)) if sep else float(low)
+        first, sep, second = value.partition("-")
+        value = (float(first), float(second)) if sep else float(first)
     if isinstance(value, (int, float)):
         value = (float(value), float(value))
     low, high = (float(v) for v in value)

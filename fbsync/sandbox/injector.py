@@ -146,7 +146,9 @@ class FaultInjector:
 
     def _blocked(self, app: SandboxApp, req: GraphRequest, now: float) -> Response | None:
         for scope in (APP, req.account_id):
-            block = self.blocks.get(scope) if scope else None
+            if not scope:
+                continue  # no ad account in this call: only the app-wide block applies
+            block = self.blocks.get(scope)
             if block is None:
                 continue
             if block.until <= now:

@@ -119,8 +119,9 @@ def _multipart(content_type: str, body: bytes) -> dict[str, Any]:
         name = part.get_param("name", header="content-disposition")
         if not name or part.get_filename():
             continue
-        raw = part.get_payload(decode=True) or b""
-        out[str(name)] = raw.decode(part.get_content_charset() or "utf-8", "replace")
+        raw = part.get_payload(decode=True)  # bytes; None for an empty or nested multipart part
+        text = raw if isinstance(raw, bytes) else b""
+        out[str(name)] = text.decode(part.get_content_charset() or "utf-8", "replace")
     return out
 
 

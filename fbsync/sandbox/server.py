@@ -77,6 +77,7 @@ def make_server(app: SandboxApp, host: str = "127.0.0.1", port: int = 8765) -> T
 def server_url(server: ThreadingHTTPServer) -> str:
     """``http://HOST:PORT`` of a bound server."""
     host, port = server.server_address[:2]
+    assert isinstance(host, str), "a bound socket reports its host as text (socket.getsockname())"
     return f"http://{host}:{port}"
 
 

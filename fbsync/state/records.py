@@ -18,6 +18,9 @@ from ..util import as_int
 Subtype = Literal["CUSTOM", "LOOKALIKE"]
 RunStatus = Literal["running", "ok", "partial", "failed", "interrupted"]
 AudienceRunStatus = Literal["ok", "failed", "refused", "skipped", "planned", "interrupted"]
+#: A row as ``from_row`` reads it, by column name: a dict, or SQLAlchemy's ``RowMapping`` (a Mapping
+#: whose keys may also be Column objects, hence ``Any`` keys).
+RowLike = Mapping[Any, Any]
 _RUN = ("running", "ok", "partial", "failed", "interrupted")
 _AUD = ("ok", "failed", "refused", "skipped", "planned", "interrupted")
 
@@ -70,7 +73,7 @@ class AudienceRecord:
     extra: Mapping[str, Any] = field(default_factory=dict)  # lookalike spec, replace session…
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> AudienceRecord:
+    def from_row(cls, row: RowLike) -> AudienceRecord:
         return cls(
             name=str(row["name"]),
             account_id=row.get("account_id"),
@@ -123,7 +126,7 @@ class AudienceRunRecord:
     finished_at: datetime | None = None
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> AudienceRunRecord:
+    def from_row(cls, row: RowLike) -> AudienceRunRecord:
         return cls(
             run_id=as_int(row.get("run_id")) or 0,
             audience=str(row.get("audience") or ""),
@@ -175,7 +178,7 @@ class RunRecord:
     audiences: tuple[AudienceRunRecord, ...] = ()
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> RunRecord:
+    def from_row(cls, row: RowLike) -> RunRecord:
         auds = row.get("audiences") or ()
         return cls(
             id=as_int(row.get("id")) or 0,

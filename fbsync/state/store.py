@@ -328,18 +328,18 @@ class StateStore:
         except (KeyError, OSError):
             user = str(os.getuid())
         with self.engine.begin() as c:
-            return int(
-                c.execute(
-                    runs.insert().values(
-                        command=command,
-                        started_at=_now(),
-                        status="running",
-                        config_digest=config_digest,
-                        user=user,
-                        host=socket.gethostname(),
-                    )
-                ).inserted_primary_key[0]
-            )
+            key = c.execute(
+                runs.insert().values(
+                    command=command,
+                    started_at=_now(),
+                    status="running",
+                    config_digest=config_digest,
+                    user=user,
+                    host=socket.gethostname(),
+                )
+            ).inserted_primary_key
+            assert key is not None, "runs.id is an autoincrement primary key: a one-row INSERT returns it"
+            return int(key[0])
 
     def record_audience_run(self, run_id: int, audience: str, **values: Any) -> None:
         """Write (or overwrite) one audience's line of a run."""
