@@ -20,14 +20,14 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..state.records import RunRecord
-from ..util import as_int
 from .charts import MINUS, band_chart, e, hbar_chart, sent_chart
+from .history import AudienceSeries, Point, audience_series, scrub, size_or_none, utc
+from .html_style import CSP, CSS
 
 __all__ = ["EMPTY_MESSAGE", "fmt_int", "fmt_pct", "render_report", "write_report"]
 
@@ -35,8 +35,6 @@ EMPTY_MESSAGE = "No runs yet: run fbsync sync"
 LOCALES = ("fr", "en")
 NNBSP = "\u202f"  # narrow no-break space: French (and SI) thousands separator
 
-_EMAIL = re.compile(r"[\w.+%-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}", re.IGNORECASE)
-_HEX = re.compile(r"\b[0-9a-fA-F]{32,}\b")
 _SAFE_ID = re.compile(r"[^a-z0-9_-]+")
 
 
@@ -67,20 +65,6 @@ def _fmt_range(lo: str, hi: str) -> str:
     return lo if lo == hi else f"{lo}–{hi}"
 
 
-def _when(v: Any) -> datetime | None:
-    """A run timestamp as an aware UTC datetime (SQLite gives naive UTC ones, JSON gives strings)."""
-    if v is None or v == "":
-        return None
-    if isinstance(v, str):
-        try:
-            v = datetime.fromisoformat(v.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-    if not isinstance(v, datetime):
-        return None
-    return v.replace(tzinfo=UTC) if v.tzinfo is None else v.astimezone(UTC)
-
-
 def _fmt_when(d: datetime | None) -> str:
     return d.strftime("%Y-%m-%d %H:%M UTC") if d else "–"
 
@@ -96,214 +80,16 @@ def _fmt_duration(a: datetime | None, b: datetime | None) -> str:
     return f"{s // 3600} h {s % 3600 // 60:02d} min"
 
 
-def _scrub(text: Any) -> str:
-    """Free text (messages) with anything e-mail- or hash-like replaced: the page holds counts only."""
-    s = "" if text is None else str(text)
-    return _HEX.sub("[redacted]", _EMAIL.sub("[redacted]", s))
-
-
-def _size(v: Any) -> int | None:
-    """Meta answers -1 (or nothing) when it has no estimate."""
-    n = as_int(v)
-    return n if n is not None and n >= 0 else None
-
-
 # ---------------------------------------------------------------------------------------- the data
-@dataclass
-class Point:
-    """One audience in one run."""
-
-    run_id: int
-    when: datetime | None
-    status: str
-    run_status: str
-    meta_id: str | None
-    read: int
-    dropped: int  # rows not sent: no consent + no usable identifier
-    no_consent: int
-    added: int  # for a replace run: the rows sent by /usersreplace
-    removed: int
-    lower: int | None
-    upper: int | None
-    strategy: str
-    action: str
-    drops: dict[str, dict[str, int]]
-    empty: dict[str, int]
-    message: str
-    desired: int | None = None  # rows the run meant Meta to hold, when the run recorded it
-    held: int | None = None  # rows fbsync holds as sent to Meta after this run (its ledger)
-    held_exact: bool = True  # False: read − dropped, an upper bound (duplicates are merged)
-
-    @property
-    def replace(self) -> bool:
-        return self.strategy == "replace"
-
-    @property
-    def no_identifier(self) -> int:
-        return max(0, self.dropped - self.no_consent)
-
-    @property
-    def match(self) -> tuple[float, float] | None:
-        if self.lower is None or not self.held:
-            return None
-        hi = self.upper if self.upper is not None and self.upper >= self.lower else self.lower
-        return self.lower / self.held, hi / self.held
 
 
-@dataclass
-class AudienceSeries:
-    name: str
-    anchor: str
-    display_name: str | None = None
-    points: list[Point] = field(default_factory=list)  # oldest first
+class _PctFormat(Protocol):
+    """A percentage formatter bound to the page's locale: ``fp(0.923)``, ``fp(1.0, digits=0)``."""
 
-    @property
-    def latest(self) -> Point:
-        return self.points[-1]
-
-
-def _counts(d: Any) -> dict[str, int]:
-    if not isinstance(d, dict):
-        return {}
-    return {str(k): n for k, v in d.items() if (n := as_int(v)) is not None}
-
-
-def _series(runs: Sequence[RunRecord], display_names: Mapping[str, str]) -> list[AudienceSeries]:
-    by_name: dict[str, AudienceSeries] = {}
-    for run in sorted(runs, key=lambda r: r.id):
-        for a in run.audiences:
-            d = a.details
-            drops_raw = d.get("drops") if isinstance(d.get("drops"), dict) else {}
-            drops = {str(k): c for k, v in sorted(drops_raw.items()) if (c := _counts(v))}
-            p = Point(
-                run_id=run.id,
-                when=_when(run.started_at),
-                status=a.status,
-                run_status=run.status,
-                meta_id=a.meta_id,
-                read=a.rows_read,
-                dropped=a.rows_dropped,
-                no_consent=as_int(d.get("no_consent")) or 0,
-                added=a.rows_added,
-                removed=a.rows_removed,
-                lower=_size(a.size_lower),
-                upper=_size(a.size_upper),
-                strategy=str(d.get("strategy") or "diff"),
-                action=str(d.get("action") or ""),
-                drops=drops,
-                empty=_counts(d.get("empty")),
-                message=_scrub(a.message),
-                desired=as_int(d.get("desired", d.get("rows_desired"))),
-            )
-            if a.audience not in by_name:
-                by_name[a.audience] = AudienceSeries(a.audience, "", display_names.get(a.audience))
-            by_name[a.audience].points.append(p)
-    out = [by_name[n] for n in sorted(by_name)]
-    used: set[str] = set()
-    for s in out:
-        base = "aud-" + (_SAFE_ID.sub("-", s.name.lower()).strip("-") or "x")
-        anchor, i = base, 2
-        while anchor in used:
-            anchor, i = f"{base}-{i}", i + 1
-        used.add(anchor)
-        s.anchor = anchor
-        _fill_held(s.points)
-    return out
-
-
-def _fill_held(points: list[Point]) -> None:
-    """The match rate's denominator: the rows fbsync has sent and not removed (its ledger) after each run.
-
-    Exact when the run recorded it (details ``desired``), or when the history shows where the ledger
-    started: a run that created the audience (empty ledger) or a finished replace (the replaced rows),
-    then every later run's adds minus removes (only acknowledged batches are counted, so a failed run
-    counts too).  A replace that did not finish leaves the ledger as it was; the run that resumes it
-    sends only the rest, so the count is lost there.  Where it is unknown, it falls back to rows read
-    minus rows dropped for a successful run: an upper bound, since duplicate rows are merged before sending.
-    """
-    ledger: int | None = None
-    resumed = False  # an unfinished replace: the next replace run sends only the rest
-    for p in points:
-        if p.desired is not None and p.status == "ok":
-            ledger = p.desired
-        elif p.replace:
-            if p.status == "ok":
-                ledger = None if resumed else p.added
-                resumed = False
-            else:
-                resumed = True
-        elif p.action == "created":
-            ledger = p.added - p.removed
-        elif ledger is not None:
-            ledger += p.added - p.removed
-        if ledger is not None and ledger < 0:
-            ledger = None
-        if ledger is not None:
-            p.held, p.held_exact = ledger, True
-        elif p.status == "ok" and p.read:
-            p.held, p.held_exact = max(0, p.read - p.dropped), False
+    def __call__(self, v: Any, /, digits: int = 1) -> str: ...
 
 
 # ---------------------------------------------------------------------------------------- page
-CSS = """
-:root{--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;--bg:#fff;--soft:#f6f8fa;--add:#1a7f37;--rem:#cf222e;
---rep:#8250df;--lo:#0969da;--hi:#0550ae;--band:#54aeff;--drop:#bc4c00}
-*{box-sizing:border-box}
-html{-webkit-text-size-adjust:100%;print-color-adjust:exact;-webkit-print-color-adjust:exact}
-body{margin:0;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Liberation Sans",Arial,sans-serif;
-color:var(--fg);background:var(--bg)}
-main,header.page,footer{max-width:1100px;margin:0 auto;padding:0 16px}
-header.page{padding-top:20px;border-bottom:1px solid var(--line)}
-h1{font-size:1.7rem;margin:0 0 8px}
-h2{font-size:1.35rem;margin:32px 0 4px;padding-top:8px;border-top:2px solid var(--line)}
-h3{font-size:1.05rem;margin:20px 0 6px}
-.meta{display:grid;grid-template-columns:max-content 1fr;gap:2px 14px;margin:0 0 14px}
-.meta dt{color:var(--muted)}.meta dd{margin:0;font-variant-numeric:tabular-nums}
-code{font:0.92em ui-monospace,"Liberation Mono",Menlo,Consolas,monospace}
-nav ul{padding-left:20px;margin:4px 0 12px}
-.sub{color:var(--muted);margin:0 0 8px}
-.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.scroll{overflow-x:auto;-webkit-overflow-scrolling:touch;margin:6px 0 12px}
-table{border-collapse:collapse;width:100%;font-size:0.92rem}
-caption{text-align:left;font-weight:600;padding:4px 0;color:var(--muted)}
-th,td{border-bottom:1px solid var(--line);padding:5px 8px;vertical-align:top;text-align:left}
-thead th{background:var(--soft);border-bottom:2px solid var(--line);white-space:nowrap}
-tbody th{font-weight:600}
-.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,420px),1fr));gap:0 28px}
-.panel{min-width:0;break-inside:avoid;page-break-inside:avoid}
-figure{margin:6px 0 14px;break-inside:avoid;page-break-inside:avoid}
-figcaption{color:var(--muted);font-size:0.9rem;margin-top:2px}
-svg.chart{display:block;width:100%;height:auto;border:1px solid var(--line);border-radius:6px;
-background:#fff;font-family:system-ui,"Liberation Sans",Arial,sans-serif}
-.grid{stroke:#e6eaef;stroke-width:1}.zero{stroke:#59636e;stroke-width:1.2}.ref{stroke:#59636e;stroke-dasharray:4 3}
-.yl,.xl,.lg,.hl,.hv,.axt{font-size:13px;fill:#3d444d}.axt{fill:#59636e}.hl{font-size:13px}
-.mark{font-size:13px;font-weight:700;fill:var(--rep)}.mark-in{fill:#fff}
-.band,.sw-band{fill:var(--band);fill-opacity:.3;stroke:none}
-.line-lower{fill:none;stroke:var(--lo);stroke-width:2}
-.line-upper{fill:none;stroke:var(--hi);stroke-width:1.5;stroke-dasharray:5 3}
-.pt-lower,.sw-lower{fill:var(--lo)}.pt-upper,.sw-upper{fill:#fff;stroke:var(--hi);stroke-width:1.5}
-.sw-upper{fill:var(--hi)}
-.bar-add,.sw-add{fill:var(--add)}.bar-remove,.sw-remove{fill:var(--rem)}
-.bar-replace,.sw-replace{fill:var(--rep)}.bar-drop{fill:var(--drop)}
-.badge{display:inline-block;padding:0 7px;border-radius:10px;font-size:0.82rem;font-weight:600;
-border:1px solid currentColor;white-space:nowrap}
-.st-ok{color:var(--add)}.st-failed,.st-refused,.st-interrupted{color:var(--rem)}
-.st-partial,.st-running,.st-skipped{color:#9a6700}
-.estimate{background:#fff8c5;border:1px solid #d4a72c;border-radius:6px;padding:8px 12px;margin:8px 0}
-.big{font-size:1.25rem;font-weight:700;font-variant-numeric:tabular-nums}
-ul.counts{list-style:none;margin:0;padding:0}ul.counts li{margin-bottom:2px}.nw{white-space:nowrap}
-.msg{max-width:28em;overflow-wrap:anywhere}
-table.runs td.when{min-width:8em}table.runs ul.counts{min-width:16em}
-.empty{font-size:1.2rem;padding:40px 0}
-footer{color:var(--muted);font-size:0.85rem;padding-top:16px;padding-bottom:24px}
-@media (max-width:640px){body{font-size:14px}h1{font-size:1.35rem}h2{font-size:1.15rem}
-th,td{padding:4px 5px}.meta{grid-template-columns:1fr}.meta dt{margin-top:4px}}
-@media print{body{font-size:10.5pt}nav{display:none}a{color:inherit;text-decoration:none}
-h2{break-before:page;page-break-before:always}section.audience:first-of-type h2{break-before:auto}
-h2,h3{break-after:avoid}tr{break-inside:avoid}.scroll{overflow:visible}svg.chart{max-width:100%}}
-"""
-
-CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
 
 
 def _badge(status: str) -> str:
@@ -345,7 +131,7 @@ def _drop_rows(s: AudienceSeries) -> list[tuple[str, int, int]]:
     return rows
 
 
-def _audience_section(s: AudienceSeries, fi: Callable[[Any], str], fp: Callable[[Any], str]) -> str:
+def _audience_section(s: AudienceSeries, fi: Callable[[Any], str], fp: _PctFormat) -> str:
     pts = s.points
     labels = [f"#{p.run_id}" for p in pts]
     latest = s.latest
@@ -513,12 +299,12 @@ def _audience_section(s: AudienceSeries, fi: Callable[[Any], str], fp: Callable[
 def _runs_table(runs: Sequence[RunRecord], fi: Callable[[Any], str]) -> str:
     rows = []
     for r in sorted(runs, key=lambda r: r.id, reverse=True):
-        start, end = _when(r.started_at), _when(r.finished_at)
+        start, end = utc(r.started_at), utc(r.finished_at)
         who = "@".join(str(x) for x in (r.user, r.host) if x) or "–"
         counts, msgs = [], []
         for a in r.audiences:
             p_rep = str(a.details.get("strategy") or "") == "replace"
-            lo, hi = _size(a.size_lower), _size(a.size_upper)
+            lo, hi = size_or_none(a.size_lower), size_or_none(a.size_upper)
             size = "–" if lo is None else _fmt_range(fi(lo), fi(hi if hi is not None and hi >= lo else lo))
             sent = f"replace {fi(a.rows_added)}" if p_rep else f"+{fi(a.rows_added)} {MINUS}{fi(a.rows_removed)}"
             counts.append(
@@ -528,7 +314,7 @@ def _runs_table(runs: Sequence[RunRecord], fi: Callable[[Any], str]) -> str:
                 f"<span class=nw>sent {e(sent)}</span> · <span class=nw>size {e(size)}</span></li>"
             )
             if a.message:
-                msgs.append(f"<li><code>{e(a.audience)}</code>: {e(_scrub(a.message))}</li>")
+                msgs.append(f"<li><code>{e(a.audience)}</code>: {e(scrub(a.message))}</li>")
         dur = _fmt_duration(start, end)
         digest = str(r.config_digest or "")[:12]
         rows.append(
@@ -587,7 +373,7 @@ def render_report(
     """
     if locale not in LOCALES:
         raise ValueError(f"locale must be one of {', '.join(LOCALES)}, got {locale!r}")
-    now_utc = _when(now) if now is not None else datetime.now(UTC)
+    now_utc = utc(now) if now is not None else datetime.now(UTC)
 
     def fi(v: Any) -> str:
         return fmt_int(v, locale)
@@ -598,7 +384,7 @@ def render_report(
     records = [r if isinstance(r, RunRecord) else RunRecord.from_row(r) for r in runs or []]
     latest_run = max(records, key=lambda r: r.id) if records else None
     digest = str(latest_run.config_digest or "")[:12] if latest_run else ""
-    series = _series(records, display_names or {})
+    series = audience_series(records, display_names or {})
 
     meta = [
         ("Generated", e(_fmt_when(now_utc))),
@@ -607,7 +393,7 @@ def render_report(
     ]
     if records and latest_run is not None:
         first = min(records, key=lambda r: r.id)
-        span = [f"#{e(r.id)} ({e(_fmt_when(_when(r.started_at)))})" for r in (first, latest_run)]
+        span = [f"#{e(r.id)} ({e(_fmt_when(utc(r.started_at)))})" for r in (first, latest_run)]
         meta.append(("Runs shown", f"{fi(len(records))}: {span[0]} to {span[1]}"))
     head = (
         '<header class="page"><h1>'
