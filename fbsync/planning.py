@@ -115,8 +115,8 @@ def plan_audience(d: Desired, ledger: LedgerView, remote: Remote, *, force: bool
     if old and gone / old > d.max_shrink and not force:
         new = d.rows if p.strategy == "replace" or d.mode == "mirror" else old - gone + p.adds
         p.refused = (
-            f"{d.name}: this sync would remove {gone:,} of the audience's {old:,} members "
-            f"({gone / old:.0%}, above max_shrink {d.max_shrink:.0%}), leaving {new:,}; check "
-            f"{d.source}, then run again with --force if it is right."
+            f"{d.name}: this sync would shrink the audience from {old:,} to {new:,} members (removing "
+            f"{gone:,}, {gone / old:.0%}, above max_shrink {d.max_shrink:.0%}); check {d.source}, "
+            "then run again with --force if it is right."
         )
     return p

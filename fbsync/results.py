@@ -196,9 +196,12 @@ class RunResult:
 
     @property
     def status(self) -> RunStatus:
-        """The run's status for the history: ok, partial (some audiences failed) or failed (all did)."""
+        """The run's status for the history: ok, interrupted (asked to stop), partial (some audiences failed)
+        or failed (all did)."""
         if self.run_status is not None:
             return self.run_status
+        if any(a.status == "interrupted" for a in self.audiences):
+            return "interrupted"
         if not self.exit_code:
             return "ok"
         return "partial" if any(a.status == "ok" for a in self.audiences) else "failed"

@@ -130,11 +130,7 @@ class RunLog:
             return "interrupted"
         if exc is not None:
             return "failed"
-        if self.result is not None:
-            return self.result.status
-        if any(r.status == "interrupted" for r in self.results):
-            return "interrupted"
-        return "failed" if any(r.failed for r in self.results) else "ok"
+        return (self.result or RunResult(self.command, self.run_id, tuple(self.results))).status
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -110,7 +110,10 @@ def test_upload_replace_goes_through_the_shrink_guard(wd: Workdir, tmp_path: Pat
         r = wd.run("upload", str(path), "--audience", "fair_2026", "--mode", "replace", *maps)
         assert r.exit_code == 1, r.output
         assert "--force" in r.stderr and wd.writes() == writes  # refused: nothing sent
-    assert "leaving 10" in wd.run("upload", str(small), "--audience", "fair_2026", "--mode", "replace", *maps).stderr
+    assert (
+        "from 1,000 to 10 members"
+        in wd.run("upload", str(small), "--audience", "fair_2026", "--mode", "replace", *maps).stderr
+    )
     assert wd.members("fair_2026") == hashed(people(1_000))
     rep = up(wd, small, "--audience", "fair_2026", "--mode", "replace", "--force", *maps)
     assert rep["replaced"] == 10 and wd.members("fair_2026") == hashed(people(10, start=5_000))
