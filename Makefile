@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test bench clean
+.PHONY: demo test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,12 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest -q
+
+# The gates CI runs before the tests: lint and format (ruff), types (mypy).
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check fbsync tests
+	$(BIN)/ruff format --check fbsync tests
+	$(BIN)/mypy fbsync
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python -m fbsync.bench
