@@ -44,8 +44,7 @@ def settings_for(loaded: LoadedConfig, settings: Settings | None = None) -> Sett
 
 def validate(config: ConfigLike, *, settings: Settings | None = None) -> LoadedConfig:
     """Check the YAML and that every query runs and returns its mapped columns; sends nothing."""
-    from .orchestrator import open_crm
-    from .read import preflight
+    from .read import open_crm, preflight
 
     loaded = loaded_config(config)
     crm = open_crm(loaded, settings_for(loaded, settings))

@@ -24,10 +24,12 @@ from typing import Any
 
 from .errors import MetaApiError
 from .meta.client import MetaClient
-from .results import Action, OrphanResult
+from .planning import Remote
+from .results import Action, MetaSize, OrphanResult
 from .state.locks import audience_lock
 from .state.records import AudienceRecord
 from .state.store import StateStore
+from .util import as_int
 
 log = logging.getLogger(__name__)
 CREATING = "creating"  # extra key: fbsync is creating this audience (its name on Meta)
@@ -138,6 +140,30 @@ def ensure_customer_list(
     if mine:
         store.set_extra(key, **{CREATING: None})
     return meta_id, "updated" if update else "unchanged"
+
+
+def remote_of(found: Mapping[str, Any] | None) -> Remote:
+    """What the plan needs of Meta's audience object (None: it does not exist)."""
+    if found is None:
+        return Remote(False)
+    return Remote(
+        True,
+        found.get("name"),
+        found.get("description"),
+        as_int(found.get("approximate_count_lower_bound")),
+        as_int(found.get("approximate_count_upper_bound")),
+    )
+
+
+def read_back(client: MetaClient, meta_id: str) -> MetaSize:
+    """What Meta says of the audience after the run: size bounds and delivery status."""
+    info = client.audience(meta_id) or {}
+    ds = info.get("delivery_status") or {}
+    return MetaSize(
+        as_int(info.get("approximate_count_lower_bound")),
+        as_int(info.get("approximate_count_upper_bound")),
+        ds.get("description") if isinstance(ds, dict) else None,
+    )
 
 
 # ---------------------------------------------------------------------------- orphans and --prune

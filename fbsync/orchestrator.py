@@ -27,9 +27,9 @@ from .config import Audience, LoadedConfig, effective
 from .errors import AudienceError, AuthError, Interrupted, MetaApiError
 from .meta.client import MetaClient
 from .meta.factory import ClientFactory, client_factory
-from .planning import Desired, LedgerView, Mode, Plan, Remote, plan_audience
-from .read import Reader, Spec, preflight
-from .results import Action, AdSetResult, AudienceResult, MetaSize, OrphanResult, ReadResult, RunResult, Sent
+from .planning import Desired, LedgerView, Plan, plan_audience
+from .read import Reader, Spec, open_crm, preflight
+from .results import Action, AdSetResult, AudienceResult, OrphanResult, ReadResult, RunResult, Sent
 from .runlog import RunLog
 from .settings import Settings
 from .sources.crm import CrmSource
@@ -38,15 +38,8 @@ from .state.locks import audience_lock
 from .state.staging import Staging, clean_stale
 from .state.store import StateStore
 from .suppression import Suppression, load_suppression, mark_suppressed
-from .util import as_int
 
 log = logging.getLogger(__name__)
-
-
-def open_crm(loaded: LoadedConfig, settings: Settings) -> CrmSource | None:
-    """The CRM of the config (``FBSYNC_CRM_URL`` first), or None when none is set."""
-    url = settings.crm_url or loaded.config.crm.url
-    return CrmSource(url, base_dir=loaded.path.parent) if url else None
 
 
 def select(loaded: LoadedConfig, names: Sequence[str]) -> list[Audience]:
@@ -105,31 +98,20 @@ def run_sync(
 
 @dataclass(frozen=True)
 class ListTarget:
-    """A customer list to bring in step: who it is on Meta, its mode, and where its rows come from."""
+    """A customer list to bring in step: what the plan wants of it (``want.rows`` is filled once the rows
+    are read), the source Meta asks for at creation, and extra facts for the run history."""
 
-    name: str
-    display: str
-    description: str | None
+    want: Desired
     file_source: str
-    mode: Mode
-    max_shrink: float
-    schema: tuple[str, ...]
-    origin: str = "the query"  # for messages: "the query", "the file"
-    own_description: bool = True  # False: leave the description on Meta as it is
-    record: Mapping[str, Any] = field(default_factory=dict)  # extra facts for the run history
+    record: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of(cls, loaded: LoadedConfig, a: Audience) -> ListTarget:
         eff = effective(loaded.config, a)
-        return cls(
-            a.name,
-            a.display_name or a.name,
-            a.description,
-            eff.customer_file_source,
-            eff.mode,
-            eff.max_shrink,
-            Spec.of(loaded, a).schema,
+        want = Desired(
+            a.name, a.display_name or a.name, a.description, eff.mode, Spec.of(loaded, a).schema, 0, eff.max_shrink
         )
+        return cls(want, eff.customer_file_source)
 
 
 class Runner:
@@ -202,9 +184,11 @@ class Runner:
 
     def customer_list(self, t: ListTarget, read_into: Callable[[Staging], ReadResult]) -> AudienceResult:
         """find → read → plan → create or update → apply → read back, for one customer list."""
-        store, schema = self.store, t.schema
-        rec = store.audience(t.name)
-        found = audiences.find(self.client, rec, t.display, "CUSTOM") if self.online else audiences.remembered(rec)
+        store, want, name, schema = self.store, t.want, t.want.name, t.want.schema
+        rec = store.audience(name)
+        found = (
+            audiences.find(self.client, rec, want.display_name, "CUSTOM") if self.online else audiences.remembered(rec)
+        )
         meta_id = str(found["id"]) if found else None
         known = bool(
             meta_id and rec and rec.meta_id == meta_id and rec.schema == schema and rec.key_id == self.cipher.key_id
@@ -214,45 +198,32 @@ class Runner:
         try:
             with Staging(self.settings.state_dir) as stg:
                 read = read_into(stg)
-                prior = store.extra(t.name).get("replace") if meta_id else None
+                prior = store.extra(name).get("replace") if meta_id else None
                 if known:
-                    for fps in store.iter_fingerprints(t.name):
+                    for fps in store.iter_fingerprints(name):
                         stg.add_acked(fps)
                 forced = (
-                    mark_suppressed(stg, store, self.cipher, self.suppression, t.name, schema)
-                    if t.mode == "append"
+                    mark_suppressed(stg, store, self.cipher, self.suppression, name, schema)
+                    if want.mode == "append"
                     else 0
                 )
-                view = LedgerView(known, store.ledger_count(t.name) if known else 0, stg.adds, stg.removes, forced)
+                view = LedgerView(known, store.ledger_count(name) if known else 0, stg.adds, stg.removes, forced)
                 p = plan_audience(
-                    Desired(
-                        t.name,
-                        t.display,
-                        t.description,
-                        t.mode,
-                        schema,
-                        read.rows_desired,
-                        t.max_shrink,
-                        t.origin,
-                        t.own_description,
-                    ),
-                    view,
-                    remote_of(found),
-                    force=self.force,
+                    replace(want, rows=read.rows_desired), view, audiences.remote_of(found), force=self.force
                 )
                 done = AudienceResult(
-                    t.name, meta_id=meta_id, strategy=p.strategy, read=read, notes=tuple(p.notes), record=t.record
+                    name, meta_id=meta_id, strategy=p.strategy, read=read, notes=tuple(p.notes), record=t.record
                 )
                 if self.dry_run or p.refused:
                     return planned(done, p, dry_run=self.dry_run)
                 if not known:
-                    store.clear_ledger(t.name)
+                    store.clear_ledger(name)
                 meta_id, action = audiences.ensure_customer_list(
                     self.client,
                     store,
-                    t.name,
-                    t.display,
-                    t.description,
+                    name,
+                    want.display_name,
+                    want.description,
                     t.file_source,
                     meta_id,
                     create=p.create,
@@ -262,7 +233,7 @@ class Runner:
                     key_id=self.cipher.key_id,
                 )
                 applier = Applier(
-                    self.client, store, self.cipher, t.name, meta_id, schema, stop=self.stop, progress=self.progress
+                    self.client, store, self.cipher, name, meta_id, schema, stop=self.stop, progress=self.progress
                 )
                 applier.apply(p, stg, prior)
             return replace(
@@ -270,15 +241,15 @@ class Runner:
                 meta_id=meta_id,
                 action=action,
                 sent=applier.sent,
-                size=read_back(self.client, meta_id),
+                size=audiences.read_back(self.client, meta_id),
                 notes=done.notes + tuple(applier.notes),
             )
         except (MetaApiError, AudienceError, Interrupted) as exc:
             if isinstance(exc, AuthError):
                 raise
-            log.error("audience %s failed: %s", t.name, exc)
+            log.error("audience %s failed: %s", name, exc)
             return AudienceResult(
-                t.name,
+                name,
                 "interrupted" if isinstance(exc, Interrupted) else "failed",
                 meta_id=meta_id,
                 read=read,
@@ -320,28 +291,4 @@ def planned(done: AudienceResult, p: Plan, *, dry_run: bool) -> AudienceResult:
         action=action,
         updated=tuple(p.update),
         sent=Sent(p.adds, p.removes, p.replace_rows),
-    )
-
-
-def remote_of(found: Mapping[str, Any] | None) -> Remote:
-    """What the plan needs of Meta's audience object (None: it does not exist)."""
-    if found is None:
-        return Remote(False)
-    return Remote(
-        True,
-        found.get("name"),
-        found.get("description"),
-        as_int(found.get("approximate_count_lower_bound")),
-        as_int(found.get("approximate_count_upper_bound")),
-    )
-
-
-def read_back(client: MetaClient, meta_id: str) -> MetaSize:
-    """What Meta says of the audience after the run: size bounds and delivery status."""
-    info = client.audience(meta_id) or {}
-    ds = info.get("delivery_status") or {}
-    return MetaSize(
-        as_int(info.get("approximate_count_lower_bound")),
-        as_int(info.get("approximate_count_upper_bound")),
-        ds.get("description") if isinstance(ds, dict) else None,
     )

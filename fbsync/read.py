@@ -19,6 +19,7 @@ from . import identity
 from .config import Audience, LoadedConfig, effective
 from .errors import ConfigError
 from .results import ReadResult
+from .settings import Settings
 from .sources import pushdown
 from .sources.crm import Chunk, CrmSource
 from .state.crypto import RowCipher
@@ -98,6 +99,12 @@ def preflight(loaded: LoadedConfig, crm: CrmSource | None, auds: Sequence[Audien
             problems.append(str(exc))
     if problems:
         raise ConfigError("\n".join(problems), problems)
+
+
+def open_crm(loaded: LoadedConfig, settings: Settings) -> CrmSource | None:
+    """The CRM of the config (``FBSYNC_CRM_URL`` first), or None when none is set."""
+    url = settings.crm_url or loaded.config.crm.url
+    return CrmSource(url, base_dir=loaded.path.parent) if url else None
 
 
 def require_crm(crm: CrmSource | None) -> CrmSource:

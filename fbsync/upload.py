@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import re
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 from .apply import Progress
 from .config import Audience, LoadedConfig, effective
 from .errors import ConfigError
 from .meta.factory import ClientFactory
-from .orchestrator import ListTarget, Runner, open_crm
-from .planning import Mode
-from .read import Spec, schema_of
+from .orchestrator import ListTarget, Runner
+from .planning import Desired, Mode
+from .read import Spec, open_crm, schema_of
 from .results import RunResult
 from .runlog import RunLog
 from .settings import Settings
@@ -73,10 +74,10 @@ def upload_file(
                 progress=progress,
                 clients=clients,
             )
-            if rec is not None and rec.schema and rec.schema != target.schema and rec.key_id == run.cipher.key_id:
+            if rec is not None and rec.schema and rec.schema != target.want.schema and rec.key_id == run.cipher.key_id:
                 raise ConfigError(
                     f"{name} holds rows with the keys {','.join(rec.schema)}; map the same keys with "
-                    f"--map (this file gives {','.join(target.schema)})."
+                    f"--map (this file gives {','.join(target.want.schema)})."
                 )
             columns = list(dict.fromkeys(keys.values()))
             chunks = (Chunk(d, len(next(iter(d.values()), []))) for d in read_columns(path, columns))
@@ -95,31 +96,13 @@ def upload_file(
 def _target(
     loaded: LoadedConfig, a: Audience | None, name: str, schema: tuple[str, ...], mode: str, path: Path
 ) -> ListTarget:
-    """The audience the file goes into: a declared one keeps its name, description and settings on Meta."""
+    """The audience the file goes into: a declared one keeps its name, description and settings on Meta;
+    a new one is named after ``--audience`` and its description on Meta is left as it is."""
     record = {"upload": mode, "file": path.name}
     if a is not None:
-        eff = effective(loaded.config, a)
-        return ListTarget(
-            name,
-            a.display_name or name,
-            a.description,
-            eff.customer_file_source,
-            MODES[mode],
-            eff.max_shrink,
-            schema,
-            "the file",
-            record=record,
-        )
+        declared = ListTarget.of(loaded, a)
+        want = replace(declared.want, mode=MODES[mode], schema=schema, source="the file")
+        return ListTarget(want, declared.file_source, record)
     d = loaded.config.defaults
-    return ListTarget(
-        name,
-        name,
-        None,
-        d.customer_file_source,
-        MODES[mode],
-        d.max_shrink,
-        schema,
-        "the file",
-        own_description=False,
-        record=record,
-    )
+    want = Desired(name, name, None, MODES[mode], schema, 0, d.max_shrink, "the file", own_description=False)
+    return ListTarget(want, d.customer_file_source, record)
