@@ -85,21 +85,11 @@ def sync(
     command: str = "sync",
 ) -> RunResult:
     """Bring the audiences named (all when none) on Meta in step with the CRM; see ``fbsync sync``."""
-    from .orchestrator import run_sync
+    from .orchestrator import RunOptions, run_sync
 
     loaded = loaded_config(config)
-    return run_sync(
-        loaded,
-        settings_for(loaded, settings),
-        names,
-        dry_run=dry_run,
-        force=force,
-        prune=prune,
-        command=command,
-        stop=stop,
-        progress=progress,
-        clients=clients,
-    )
+    options = RunOptions(dry_run, force, stop, progress, clients)
+    return run_sync(loaded, settings_for(loaded, settings), names, options, prune=prune, command=command)
 
 
 def upload_file(
@@ -116,21 +106,12 @@ def upload_file(
     clients: ClientFactory | None = None,
 ) -> RunResult:
     """A one-off CSV/TSV/Parquet file into an audience (created if missing); see ``fbsync upload``."""
+    from .orchestrator import RunOptions
     from .upload import upload_file as run_upload
 
     loaded = loaded_config(config)
-    return run_upload(
-        loaded,
-        settings_for(loaded, settings),
-        Path(path),
-        audience,
-        mode,
-        mapping,
-        dry_run=dry_run,
-        force=force,
-        progress=progress,
-        clients=clients,
-    )
+    options = RunOptions(dry_run, force, progress=progress, clients=clients)
+    return run_upload(loaded, settings_for(loaded, settings), Path(path), audience, mode, mapping, options)
 
 
 def forget_person(

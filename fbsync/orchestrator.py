@@ -49,48 +49,47 @@ def select(loaded: LoadedConfig, names: Sequence[str]) -> list[Audience]:
     return [a for a in loaded.config.audiences if not names or a.name in names]
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """How a run goes: plan only, pass the guards, stop when asked, report progress, which Meta client."""
+
+    dry_run: bool = False
+    force: bool = False
+    stop: threading.Event | None = None
+    progress: Progress | None = None
+    clients: ClientFactory | None = None
+
+
 def run_sync(
     loaded: LoadedConfig,
     settings: Settings,
     names: Sequence[str] = (),
+    options: RunOptions = RunOptions(),
     *,
-    dry_run: bool = False,
-    force: bool = False,
     prune: bool = False,
     command: str = "sync",
-    stop: threading.Event | None = None,
-    progress: Progress | None = None,
-    clients: ClientFactory | None = None,
 ) -> RunResult:
-    """Sync (or, with ``dry_run``, plan) the audiences named (all when empty).
+    """Sync (or, with ``options.dry_run``, plan) the audiences named (all when empty).
 
-    ``stop`` (set by a signal handler) is checked between batches: the batch in flight finishes and
-    is recorded, the remaining audiences are reported as interrupted, and the next run goes on.
+    ``options.stop`` (set by a signal handler) is checked between batches: the batch in flight finishes
+    and is recorded, the remaining audiences are reported as interrupted, and the next run goes on.
     """
     auds = select(loaded, names)
     crm = open_crm(loaded, settings)
     try:
         preflight(loaded, crm, auds)
-        with RunLog(settings, command, loaded.digest, record=not dry_run) as runlog:
-            run = Runner(
-                loaded,
-                settings,
-                runlog.store,
-                crm,
-                dry_run=dry_run,
-                force=force,
-                stop=stop,
-                progress=progress,
-                clients=clients,
-            )
+        with RunLog(settings, command, loaded.digest, record=not options.dry_run) as runlog:
+            run = Runner(loaded, settings, runlog.store, crm, options)
             for a in sorted(auds, key=lambda x: x.is_lookalike):
                 result, fatal = run.audience(a)
                 runlog.record(result)
                 if fatal is not None:
                     raise fatal
-            orphans = run.orphans(prune=prune and not dry_run and not names)
+            orphans = run.orphans(prune=prune and not options.dry_run and not names)
             ad_sets = run.ad_sets()
-            return runlog.finish(RunResult(command, runlog.run_id, tuple(runlog.results), dry_run, orphans, ad_sets))
+            return runlog.finish(
+                RunResult(command, runlog.run_id, tuple(runlog.results), options.dry_run, orphans, ad_sets)
+            )
     finally:
         if crm is not None:
             crm.dispose()
@@ -124,25 +123,19 @@ class Runner:
         settings: Settings,
         store: StateStore,
         crm: CrmSource | None,
-        *,
-        dry_run: bool = False,
-        force: bool = False,
-        stop: threading.Event | None = None,
-        progress: Progress | None = None,
-        clients: ClientFactory | None = None,
+        options: RunOptions = RunOptions(),
     ) -> None:
         self.loaded, self.cfg, self.settings, self.store = loaded, loaded.config, settings, store
-        self.dry_run, self.force = dry_run, force
-        self.clients = clients or client_factory(loaded.config.api)
-        self.stop = stop or threading.Event()
-        self.progress = progress
+        self.dry_run, self.force, self.progress = options.dry_run, options.force, options.progress
+        self.clients = options.clients or client_factory(loaded.config.api)
+        self.stop = options.stop or threading.Event()
         self.account = settings.account(self.cfg.ad_account_id)
         self.cipher = RowCipher(load_master_key(settings.state_key, settings.state_dir))
         clean_stale(settings.state_dir)
         self.suppression: Suppression = load_suppression(
             self.cfg, crm, self.cipher, store, loaded.path.parent, self.cfg.defaults.default_country
         )
-        self.reader = Reader(loaded, crm, self.cipher, self.suppression, settings.state_dir, progress)
+        self.reader = Reader(loaded, crm, self.cipher, self.suppression, settings.state_dir, self.progress)
         self._client: MetaClient | None = None
 
     @property

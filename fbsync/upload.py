@@ -13,15 +13,12 @@ Only the rows' origin (a file) and the mode's meaning differ:
 from __future__ import annotations
 
 import re
-import threading
 from dataclasses import replace
 from pathlib import Path
 
-from .apply import Progress
 from .config import Audience, LoadedConfig, effective
 from .errors import ConfigError
-from .meta.factory import ClientFactory
-from .orchestrator import ListTarget, Runner
+from .orchestrator import ListTarget, Runner, RunOptions
 from .planning import Desired, Mode
 from .read import Spec, open_crm, schema_of
 from .results import RunResult
@@ -40,14 +37,10 @@ def upload_file(
     name: str,
     mode: str = "add",
     mapping: dict[str, str] | None = None,
-    *,
-    dry_run: bool = False,
-    force: bool = False,
-    stop: threading.Event | None = None,
-    progress: Progress | None = None,
-    clients: ClientFactory | None = None,
+    options: RunOptions | None = None,
 ) -> RunResult:
     """Upload a CSV/TSV/Parquet file into an audience of the YAML or a new one (created if missing)."""
+    options = options or RunOptions()
     if mode not in MODES:
         raise ConfigError(f"--mode {mode}: use add, remove or replace.")
     cfg = loaded.config
@@ -61,19 +54,9 @@ def upload_file(
     spec = Spec(name, keys, country=effective(cfg, a).default_country if a else cfg.defaults.default_country)
     crm = open_crm(loaded, settings)  # only for the suppression query
     try:
-        with RunLog(settings, "upload", loaded.digest, record=not dry_run) as runlog:
+        with RunLog(settings, "upload", loaded.digest, record=not options.dry_run) as runlog:
             rec = runlog.store.audience(name)
-            run = Runner(
-                loaded,
-                settings,
-                runlog.store,
-                crm,
-                dry_run=dry_run,
-                force=force,
-                stop=stop,
-                progress=progress,
-                clients=clients,
-            )
+            run = Runner(loaded, settings, runlog.store, crm, options)
             if rec is not None and rec.schema and rec.schema != target.want.schema and rec.key_id == run.cipher.key_id:
                 raise ConfigError(
                     f"{name} holds rows with the keys {','.join(rec.schema)}; map the same keys with "
@@ -87,7 +70,7 @@ def upload_file(
             runlog.record(result)
             if fatal is not None:
                 raise fatal
-            return runlog.finish(RunResult("upload", runlog.run_id, (result,), dry_run))
+            return runlog.finish(RunResult("upload", runlog.run_id, (result,), options.dry_run))
     finally:
         if crm is not None:
             crm.dispose()
