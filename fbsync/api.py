@@ -102,6 +102,7 @@ def upload_file(
     settings: Settings | None = None,
     dry_run: bool = False,
     force: bool = False,
+    stop: threading.Event | None = None,
     progress: Progress | None = None,
     clients: ClientFactory | None = None,
 ) -> RunResult:
@@ -110,7 +111,7 @@ def upload_file(
     from .upload import upload_file as run_upload
 
     loaded = loaded_config(config)
-    options = RunOptions(dry_run, force, progress=progress, clients=clients)
+    options = RunOptions(dry_run, force, stop, progress, clients)
     return run_upload(loaded, settings_for(loaded, settings), Path(path), audience, mode, mapping, options)
 
 

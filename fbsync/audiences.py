@@ -33,6 +33,7 @@ from .util import as_int
 
 log = logging.getLogger(__name__)
 CREATING = "creating"  # extra key: fbsync is creating this audience (its name on Meta)
+MADE_BY = "made_by"  # extra key: "yaml" (a declared audience, prunable) or "upload" (never pruned)
 
 
 def find(client: MetaClient, rec: AudienceRecord | None, display: str, subtype: str) -> dict[str, Any] | None:
@@ -57,9 +58,18 @@ def adopted_by_us(rec: AudienceRecord | None, display: str) -> bool:
     return bool(rec is not None and rec.extra.get(CREATING) == display)
 
 
-def _create(store: StateStore, key: str, display: str, subtype: str, make: Callable[[], str], **record: Any) -> str:
-    """Note the intent, create on Meta (``make()`` returns the new id), record the id at once."""
-    store.set_extra(key, **{CREATING: display})
+def _create(
+    store: StateStore,
+    key: str,
+    display: str,
+    subtype: str,
+    make: Callable[[], str],
+    made_by: str = "yaml",
+    **record: Any,
+) -> str:
+    """Note the intent (and who asked: the YAML or ``upload``), create on Meta (``make()`` returns the new id),
+    record the id at once."""
+    store.set_extra(key, **{CREATING: display, MADE_BY: made_by})
     meta_id = make()
     store.save_audience(key, meta_id=meta_id, display_name=display, subtype=subtype, created_by_fbsync=True, **record)
     store.set_extra(key, **{CREATING: None})
@@ -107,6 +117,7 @@ def ensure_customer_list(
     *,
     create: bool,
     update: Mapping[str, str],
+    made_by: str = "yaml",
     **record: Any,
 ) -> tuple[str, Action]:
     """Create (once) or update a customer list as the plan says, and make its local record match.
@@ -120,6 +131,7 @@ def ensure_customer_list(
             display,
             "CUSTOM",
             lambda: client.create_customer_list(display, description, file_source),
+            made_by,
             description=description,
             **record,
         )
@@ -172,9 +184,13 @@ def prune_order(records: Iterable[AudienceRecord]) -> list[AudienceRecord]:
     return sorted(records, key=lambda r: (r.subtype != "LOOKALIKE", r.name))
 
 
-def orphans(store: StateStore, declared: set[str]) -> list[AudienceRecord]:
-    """Audiences fbsync created whose local name the YAML no longer declares (whole audiences, old tiers)."""
-    return prune_order(r for r in store.all_audiences() if r.created_by_fbsync and r.meta_id and r.name not in declared)
+def orphans(store: StateStore, declared: set[str]) -> tuple[list[AudienceRecord], list[AudienceRecord]]:
+    """Audiences fbsync created that the YAML no longer declares: (those it created for the YAML, which
+    ``--prune`` may delete; those ``fbsync upload`` created, which it never deletes)."""
+    uploaded = store.uploaded_names()  # audiences created before fbsync noted who asked for them
+    made = [r for r in store.all_audiences() if r.created_by_fbsync and r.meta_id and r.name not in declared]
+    by_upload = [r for r in made if r.extra.get(MADE_BY) == "upload" or (MADE_BY not in r.extra and r.name in uploaded)]
+    return prune_order(r for r in made if r not in by_upload), prune_order(by_upload)
 
 
 def prune(
@@ -182,7 +198,10 @@ def prune(
 ) -> tuple[OrphanResult, ...]:
     """List the orphans, or (``delete``) delete each on Meta, then fbsync's data for it, under its lock."""
     out = []
-    for rec in orphans(store, declared):
+    prunable, by_upload = orphans(store, declared)
+    if delete:  # say why these stay, where the user asked to prune
+        out += [OrphanResult(r.name, r.meta_id or "", r.display_name, "kept (upload)") for r in by_upload]
+    for rec in prunable:
         assert rec.meta_id is not None
         item = OrphanResult(rec.name, rec.meta_id, rec.display_name)
         if delete and client is not None:

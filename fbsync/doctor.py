@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import MetaApiError
+from .errors import MetaApiError, MetaAuthError, MetaUnreachable
 from .identity import hashing
 from .meta.client import MetaClient
 from .meta.factory import ClientFactory, client_factory
@@ -34,6 +34,16 @@ class Check:
     detail: str
     fix: str | None = None
     blocking: bool = True  # a failed blocking check means a sync cannot work (exit 3)
+
+    def to_dict(self) -> dict[str, object]:
+        """``doctor --json``: one object per check."""
+        return {
+            "check": self.name,
+            "ok": self.ok,
+            "detail": self.detail,
+            "fix": None if self.ok else self.fix,
+            "blocking": self.blocking,
+        }
 
     def line(self) -> str:
         mark = "✓" if self.ok else ("✗" if self.blocking else "!")
@@ -77,8 +87,19 @@ def _meta_checks(settings: Settings, account_id: str, now: float | None, clients
     try:
         me = client.me()
         checks.append(Check("token", True, f"valid, for {me.get('name') or me.get('id')}"))
-    except MetaApiError as exc:
+    except MetaUnreachable as exc:
+        return [
+            Check(
+                "Marketing API",
+                False,
+                str(exc),
+                f"check the network, a proxy, or FBSYNC_GRAPH_URL ({settings.graph_url}); the token was not checked",
+            )
+        ]
+    except MetaAuthError as exc:
         return [Check("token", False, str(exc), "create a new token for the System User and set FB_ACCESS_TOKEN")]
+    except MetaApiError as exc:
+        return [Check("token", False, str(exc), "Meta refused the first call; see its message")]
     checks.append(_expiry(client, settings.access_token, now))
     checks.append(_permissions(client))
     checks += _account(client, account_id)

@@ -8,6 +8,7 @@ prints the message and exits with the error's ``exit_code``:
 * 1 at least one audience failed (:class:`AudienceError`)
 * 2 bad input or configuration, nothing was sent (:class:`ConfigError`)
 * 3 authentication, permission or terms problem (:class:`AuthError`)
+* 130 interrupted (SIGINT/SIGTERM, :class:`Interrupted`): what Meta acknowledged before is recorded
 
 Messages never contain a token, an app secret or an identifier.
 """
@@ -77,9 +78,15 @@ class MetaAuthError(MetaApiError, AuthError):
     exit_code = 3
 
 
+class MetaUnreachable(MetaApiError):
+    """Meta's API (or ``FBSYNC_GRAPH_URL``) did not answer: a network problem, a proxy, a timeout."""
+
+
 class ShrinkRefused(AudienceError):
     """A sync would remove more than ``max_shrink`` of an audience."""
 
 
 class Interrupted(FbsyncError):
     """The run was asked to stop (SIGTERM/SIGINT); what Meta acknowledged before is recorded."""
+
+    exit_code = 130

@@ -103,6 +103,7 @@ class ListTarget:
     want: Desired
     file_source: str
     record: Mapping[str, Any] = field(default_factory=dict)
+    made_by: str = "yaml"  # "upload": created for a file, never pruned
 
     @classmethod
     def of(cls, loaded: LoadedConfig, a: Audience) -> ListTarget:
@@ -221,6 +222,7 @@ class Runner:
                     meta_id,
                     create=p.create,
                     update=p.update,
+                    made_by=t.made_by,
                     account_id=self.account,
                     schema=schema,
                     key_id=self.cipher.key_id,

@@ -17,7 +17,7 @@ RunStatus = Literal["running", "ok", "partial", "failed", "interrupted"]
 Action = Literal["create", "update", "unchanged", "created", "updated", "skipped"]
 Strategy = Literal["diff", "replace"]
 AdSetStatus = Literal["ok", "updated", "planned", "skipped", "failed"]
-OrphanAction = Literal["orphan", "pruned", "prune failed"]
+OrphanAction = Literal["orphan", "pruned", "prune failed", "kept (upload)"]
 #: Statuses that make a run exit with code 1 (an audience failed, was refused or did not finish).
 FAILED: frozenset[str] = frozenset({"failed", "refused", "interrupted"})
 
@@ -190,7 +190,9 @@ class RunResult:
 
     @property
     def exit_code(self) -> int:
-        """0 all done; 1 an audience (or an ad set) failed, was refused or was interrupted."""
+        """0 all done; 1 an audience (or an ad set) failed or was refused; 130 the run was interrupted."""
+        if self.status == "interrupted":
+            return 130
         failed = any(a.failed for a in self.audiences) or any(s.status == "failed" for s in self.ad_sets)
         return 1 if failed else 0
 
@@ -202,7 +204,8 @@ class RunResult:
             return self.run_status
         if any(a.status == "interrupted" for a in self.audiences):
             return "interrupted"
-        if not self.exit_code:
+        failed = any(a.failed for a in self.audiences) or any(s.status == "failed" for s in self.ad_sets)
+        if not failed:
             return "ok"
         return "partial" if any(a.status == "ok" for a in self.audiences) else "failed"
 

@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import Any
 
 from .errors import Interrupted
+from .redact import scrub
 from .results import AudienceResult, ReadResult, RunResult, RunStatus
 from .settings import Settings
 from .state.store import StateStore
@@ -73,7 +74,7 @@ def history_row(r: AudienceResult) -> dict[str, Any]:
         "rows_removed": r.sent.removed,
         "size_lower": r.size.lower,
         "size_upper": r.size.upper,
-        "message": r.message,
+        "message": scrub(r.message) if r.message else None,  # the history holds no secret and no identifier
         "details": details,
     }
 

@@ -19,11 +19,9 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from types import FrameType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -36,6 +34,7 @@ from apscheduler.triggers.date import DateTrigger
 
 from .config import LoadedConfig, effective, load_config
 from .errors import FbsyncError
+from .signals import first_signal
 
 log = logging.getLogger(__name__)
 
@@ -394,33 +393,11 @@ class _Service:
             self.sched.shutdown(wait=True)
 
 
-@contextmanager
-def _signals() -> Iterator[list[int]]:
-    """SIGTERM/SIGINT (main thread only) are noted in the list yielded; a second one acts as by default."""
-    got: list[int] = []
-    old: dict[int, Any] = {}
-
-    def restore() -> None:
-        while old:
-            signal.signal(*old.popitem())
-
-    def handle(signum: int, _frame: FrameType | None) -> None:
-        got.append(signum)  # no lock taken in a handler: the main loop sets the stop event
-        restore()
-
-    if threading.current_thread() is threading.main_thread():
-        old.update({sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)})
-    try:
-        yield got
-    finally:
-        restore()
-
-
 def serve(dispatcher: Dispatcher, *, reload_every: float = RELOAD_EVERY_SECONDS) -> int:
     """Run the dispatcher on APScheduler until the stop event is set or a signal comes; return 0."""
     stop = dispatcher.stop
     service = _Service(dispatcher, reload_every)
-    with _signals() as received:
+    with first_signal() as received:  # the loop below sees it; a second signal acts as by default
         try:
             service.start()
             while not stop.is_set() and not received:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .config import LoadedConfig
-from .errors import MetaApiError
+from .errors import AuthError, MetaApiError
 from .meta.factory import ClientFactory, client_factory
 from .settings import Settings
 from .state.store import StateStore
@@ -40,6 +40,8 @@ def collect_status(
             if client and rec is not None and rec.meta_id:
                 try:
                     info = client.audience(rec.meta_id)
+                except AuthError:
+                    raise  # an expired or refused token: exit 3, as every command says it
                 except MetaApiError as exc:
                     row["delivery"] = f"unreadable: {exc}"
                     info = None

@@ -85,7 +85,7 @@ def _target(
     if a is not None:
         declared = ListTarget.of(loaded, a)
         want = replace(declared.want, mode=MODES[mode], schema=schema, source="the file")
-        return ListTarget(want, declared.file_source, record)
+        return ListTarget(want, declared.file_source, record)  # declared: the YAML's, prunable once undeclared
     d = loaded.config.defaults
     want = Desired(name, name, None, MODES[mode], schema, 0, d.max_shrink, "the file", own_description=False)
-    return ListTarget(want, d.customer_file_source, record)
+    return ListTarget(want, d.customer_file_source, record, made_by="upload")

@@ -23,7 +23,7 @@ from facebook_business.exceptions import FacebookRequestError
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
 from tenacity.stop import stop_base
 
-from ..errors import AudienceError, MetaApiError
+from ..errors import AudienceError, ConfigError, MetaApiError, MetaUnreachable
 from ..settings import Settings
 from .errors import classify
 from .governor import Governor, Usage
@@ -31,6 +31,8 @@ from .governor import Governor, Usage
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_ROWS_PER_CALL = 10_000
+CONNECT_TIMEOUT_S = 10.0  # to open a connection to Meta (bounded further by api.max_wait_per_call_seconds)
+READ_TIMEOUT_S = 120.0  # to wait for an answer
 AUDIENCE_FIELDS = (
     "id",
     "name",
@@ -109,18 +111,25 @@ class MetaClient:
         self, settings: Settings, account_id: str, retry: RetryPolicy | None = None, governor: Governor | None = None
     ) -> None:
         token = settings.require_token()
+        self.retry = retry or RetryPolicy()
+        # Every call is bounded by the per-call budget too: a server that accepts the connection and never
+        # answers (a stuck proxy) costs at most that long, not 120 s per try.
+        budget = self.retry.total
         session = FacebookSession(
-            app_id=settings.app_id, app_secret=settings.app_secret, access_token=token, timeout=120
+            app_id=settings.app_id,
+            app_secret=settings.app_secret,
+            access_token=token,
+            timeout=(min(CONNECT_TIMEOUT_S, budget), min(READ_TIMEOUT_S, budget)),
         )
         session.GRAPH = settings.graph_url  # instance attribute: never changes other sessions
         self.api = FacebookAdsApi(session, api_version=settings.api_version)
         self.api_version = self.api._api_version
         self.account_id = account_id
-        self.retry = retry or RetryPolicy()
         self.governor = governor or Governor(sleep=self.retry.sleep)
         self.calls = 0
         self.retries = 0
         self.waited = 0.0  # seconds the current audience's retries have waited
+        self.unreachable: MetaUnreachable | None = None  # set once a call gave up on the network: stop trying
 
     def start_audience(self) -> None:
         """Reset the per-audience retry budget (the quota governor stays shared by the whole run)."""
@@ -128,6 +137,8 @@ class MetaClient:
 
     # ------------------------------------------------------------------ transport
     def _once(self, method: str, path: Sequence[str], params: Mapping[str, Any], body: bool) -> dict[str, Any]:
+        if self.unreachable is not None:
+            raise self.unreachable
         self.governor.before_call()
         self.calls += 1
         what = f"{method} {path[-1] if len(path) > 1 else 'object'}"
@@ -155,8 +166,13 @@ class MetaClient:
         except FacebookRequestError as exc:
             self.governor.observe(exc.http_headers())
             raise classify(exc.http_status(), exc.body(), exc.http_headers(), what) from None
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema):
+            raise ConfigError(
+                f"{self.api._session.GRAPH} is not a URL fbsync can call; set FBSYNC_GRAPH_URL to an http(s) URL "
+                "such as https://graph.facebook.com, or unset it."
+            ) from None
         except requests.RequestException as exc:
-            raise MetaApiError(
+            raise MetaUnreachable(
                 f"{what} failed: {type(exc).__name__} talking to {self.api._session.GRAPH} "
                 "(network problem or timeout).",
                 transient=True,
@@ -206,7 +222,23 @@ class MetaClient:
 
     def call(self, method: str, *path: str, params: Mapping[str, Any] | None = None, body: bool = False) -> Any:
         """One Graph call, transient failures retried under the retry policy (uploads are idempotent)."""
-        return self._retrying(method, path)(self._once, method, path, params or {}, body)
+        return self._guarded(self._retrying(method, path), self._once, method, path, params or {}, body)
+
+    def _guarded(self, retrying: Retrying, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn`` under ``retrying``; a call that gave up on the network opens the circuit: every later
+        call of this client (the rest of the run, every audience) fails at once instead of waiting again."""
+        try:
+            return retrying(fn, *args)
+        except MetaUnreachable as exc:
+            if self.unreachable is None:
+                self.unreachable = MetaUnreachable(
+                    f"Meta's API at {self.api._session.GRAPH} did not answer within the api: budget "
+                    f"({self.retry.attempts} tries, at most {self.retry.total:g} s per call); fbsync stopped "
+                    "calling it for the rest of this run: check the network, a proxy, or FBSYNC_GRAPH_URL.",
+                    transient=False,
+                )
+                log.error("%s (last error: %s)", self.unreachable, exc)
+            raise self.unreachable from None
 
     # ------------------------------------------------------------------ reads
     def me(self) -> dict[str, Any]:
@@ -286,7 +318,7 @@ class MetaClient:
                 failed[0] = failed[0] or exc.transient
                 raise
 
-        return self._retrying("POST", ("customaudiences",))(attempt)
+        return self._guarded(self._retrying("POST", ("customaudiences",)), attempt)
 
     def ad_set(self, ad_set_id: str) -> dict[str, Any] | None:
         """An ad set's name and targeting, or None when Meta says it does not exist (100/33)."""
@@ -338,7 +370,7 @@ class MetaClient:
             first[0] = False
             return self._once(method, (audience_id, "users"), _users_params(schema, rows, sess), method == "DELETE")
 
-        return self._retrying(method, ("users",))(attempt)
+        return self._guarded(self._retrying(method, ("users",)), attempt)
 
     def replace_users(
         self, audience_id: str, schema: Sequence[str], rows: Sequence[Sequence[str]], session: Session, last: bool
@@ -368,7 +400,7 @@ class MetaClient:
                 tried[0] = tried[0] or exc.transient
                 raise
 
-        return self._retrying("POST", ("usersreplace",))(attempt)
+        return self._guarded(self._retrying("POST", ("usersreplace",)), attempt)
 
 
 def _users_params(schema: Sequence[str], rows: Sequence[Sequence[str]], session: dict[str, Any]) -> dict[str, Any]:

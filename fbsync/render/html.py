@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..errors import ConfigError
 from ..state.records import RunRecord
 from .charts import MINUS, band_chart, e, hbar_chart, sent_chart
 from .history import AudienceSeries, Point, audience_series, scrub, size_or_none, utc
@@ -465,8 +466,17 @@ def write_report(
     names = {a.name: a.display_name for a in known if a.display_name}
     text = render_report(runs, title=title, now=now, account=account, display_names=names, locale=locale)
     dest = Path(path)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    if dest.is_dir():
+        raise ConfigError(
+            f"cannot write {dest}: it is a folder; give a file path with -o, e.g. -o {dest / 'report.html'}."
+        )
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write {dest}: its folder cannot be created or written ({exc.strerror}); give another -o."
+        ) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)

@@ -34,6 +34,15 @@ def _size(a: AudienceResult) -> str:
     return f"{lo:,}–{hi:,}"
 
 
+def _action(a: AudienceResult) -> str:
+    """What happened to the audience: its own action, or, when only its members change, say so (never
+    "unchanged" beside "+107 −994")."""
+    s = a.sent
+    if a.action == "unchanged" and (s.added or s.removed or s.replaced):
+        return "update members" if a.status == "planned" else "members updated"
+    return a.action_text
+
+
 def _sent(a: AudienceResult) -> str:
     if a.strategy == "replace" and (a.sent.replaced or a.status == "planned"):
         return f"replace {a.sent.replaced:,}"
@@ -59,7 +68,7 @@ def render_run(r: RunResult) -> str:
             [
                 a.name,
                 a.meta_id or "",
-                a.action_text,
+                _action(a),
                 f"{read.rows_read:,}",
                 f"{read.rows_left_out:,}",
                 _sent(a),

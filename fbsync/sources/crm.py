@@ -39,9 +39,26 @@ def safe_url(url: str) -> str:
         return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
 
 
-def _db_error(exc: BaseException, what: str) -> ConfigError:
+_WRITES = re.compile(
+    r"^\s*(insert|update|delete|merge|upsert|replace|create|drop|alter|truncate|grant|revoke|copy|call|do|"
+    r"vacuum|analyze|attach|detach|pragma|set|begin|commit|rollback|lock)\b",
+    re.I,
+)
+_READ_ONLY_REFUSALS = ("read-only transaction", "readonly database", "read only transaction", "read only mode")
+
+
+def _db_error(exc: BaseException, what: str, query: str | None = None) -> ConfigError:
+    """The database's refusal as one sentence; a query that tries to write is named as such (the database, which
+    runs every query in a read-only transaction, refused it; fbsync only explains)."""
     orig = getattr(exc, "orig", None) or exc
     first = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    writes = _WRITES.match(query or "")
+    if writes or any(word in first.lower() for word in _READ_ONLY_REFUSALS):
+        verb = f" starts with {writes.group(1).upper()}:" if writes else " tries to write:"
+        return ConfigError(
+            f"{what}: the database said “{first[:200]}”; the query{verb} fbsync runs queries "
+            "read-only, so write a SELECT (or WITH … SELECT) that returns the mapped columns."
+        )
     return ConfigError(f"{what}: the database said “{first[:300]}”; fix the query or the CRM URL.")
 
 
@@ -123,7 +140,7 @@ class CrmSource:
                 cols = list(res.keys())
                 res.close()
             except sa.exc.SQLAlchemyError as exc:
-                raise _db_error(exc, what) from None
+                raise _db_error(exc, what, query) from None
         return cols
 
     def check_columns(self, query: str, wanted: Mapping[str, str], what: str) -> None:
@@ -159,7 +176,7 @@ class CrmSource:
                     yield Chunk({c: [r[i] for r in rows] for c, i in zip(columns, idx)}, len(rows))
                 res.close()
             except sa.exc.SQLAlchemyError as exc:
-                raise _db_error(exc, what) from None
+                raise _db_error(exc, what, query) from None
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from ..errors import ConfigError
+from .folder import FIX, prepare
 from .records import AudienceRecord, AudienceRunRecord, RunRecord
 
 SCHEMA_VERSION = 1
@@ -114,10 +115,14 @@ def _now() -> datetime:
 
 
 def _secure_sqlite(path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    if not path.exists():
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
-    os.chmod(path, 0o600)
+    """The SQLite file, created 0600 in a checked state folder (a library caller gets the CLI's sentence too)."""
+    prepare(path.parent)
+    try:
+        if not path.exists():
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        os.chmod(path, 0o600)
+    except OSError as exc:
+        raise ConfigError(f"The state database {path} cannot be opened ({exc.strerror}); {FIX}.") from None
 
 
 class StateStore:
@@ -376,6 +381,17 @@ class StateStore:
                     ).mappings()
                 ]
         return [RunRecord.from_row(r) for r in rs]
+
+    def uploaded_names(self) -> set[str]:
+        """Audiences some ``fbsync upload`` run wrote to (how older records tell an upload's audience)."""
+        with self.engine.connect() as c:
+            q = (
+                sa.select(run_audiences.c.audience)
+                .join(runs, runs.c.id == run_audiences.c.run_id)
+                .where(runs.c.command == "upload")
+                .distinct()
+            )
+            return set(c.execute(q).scalars())
 
     def last_audience_run(self, audience: str) -> AudienceRunRecord | None:
         """An audience's line in its latest run, with that run's start and end."""

@@ -1,0 +1,218 @@
+"""The commands that read the CRM or a file and may send: validate, plan, sync, upload, hash."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import ConfigError
+from ..results import RunResult
+from ..signals import first_signal
+from . import ConfigOpt, JsonOpt, LogFormatOpt, Names, VerboseOpt, command, err, flag, load, out, out_json
+
+
+@command("fbsync validate", "fbsync validate -c clients/acme.yaml --json")
+def validate(config: ConfigOpt = Path("audiences.yaml"), as_json: JsonOpt = False) -> None:
+    """Check the YAML and that every query runs and returns its mapped columns; sends nothing."""
+    from ..api import validate as check
+
+    loaded, settings = load(config)
+    check(loaded, settings=settings)
+    n = len(loaded.config.audiences)
+    if as_json:
+        out_json({"valid": True, "file": str(loaded.path), "audiences": [a.name for a in loaded.config.audiences]})
+    else:
+        out(f"✓ {loaded.path.name} is valid: {n} audience{'s' if n != 1 else ''}, every query returns its columns.")
+
+
+@command("fbsync plan", "fbsync plan vip --json")
+def plan(
+    names: Names = None,
+    config: ConfigOpt = Path("audiences.yaml"),
+    as_json: JsonOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Show what a sync would do per audience (create, update, +adds, -removes, replace, skip); sends nothing."""
+    _sync(names or [], config, dry_run=True, as_json=as_json, verbose=verbose, command="plan")
+
+
+@command("fbsync sync", "fbsync sync vip lapsed_customers", "fbsync sync vip --force", "fbsync sync --prune --json")
+def sync(
+    names: Names = None,
+    config: ConfigOpt = Path("audiences.yaml"),
+    dry_run: Annotated[bool, flag("--dry-run", help="Plan only; send nothing.")] = False,
+    force: Annotated[bool, flag("--force", help="Allow a sync that shrinks an audience beyond max_shrink.")] = False,
+    prune: Annotated[
+        bool, flag("--prune", help="Delete the Meta audiences fbsync created for the YAML that it no longer declares.")
+    ] = False,
+    as_json: JsonOpt = False,
+    verbose: VerboseOpt = False,
+    log_format: LogFormatOpt = "text",
+) -> None:
+    """Bring every audience (or the NAMEs given) on Meta in step with the CRM."""
+    _sync(
+        names or [],
+        config,
+        dry_run=dry_run,
+        force=force,
+        as_json=as_json,
+        verbose=verbose,
+        command="sync",
+        log_format=log_format,
+        prune=prune,
+    )
+
+
+def _sync(
+    names: list[str],
+    config: Path,
+    *,
+    dry_run: bool,
+    as_json: bool,
+    verbose: bool,
+    command: str,
+    force: bool = False,
+    log_format: str = "text",
+    prune: bool = False,
+) -> None:
+    from ..api import sync as run
+    from ..render.progress import terminal_progress
+
+    loaded, settings = load(config, verbose, log_format)
+    stop = threading.Event()
+    with first_signal(lambda _sig: stop.set()) as signals, terminal_progress() as progress:
+        result = run(
+            loaded,
+            names,
+            settings=settings,
+            dry_run=dry_run,
+            force=force,
+            prune=prune,
+            stop=stop,
+            progress=progress,
+            command=command,
+        )
+    finish(result, as_json, signals)
+
+
+def finish(result: RunResult, as_json: bool, signals: list[int] | None = None) -> None:
+    """Print a run's result (table or JSON), each failure's sentence, and exit with the run's code."""
+    from ..render.text import render_run
+
+    if as_json:
+        out_json(result.to_dict())
+    else:
+        out(render_run(result))
+        for a in result.audiences:
+            if a.status in ("failed", "refused") and a.message:
+                err(f"✗ {a.message}")
+        if signals:
+            err(
+                f"✗ {signal.Signals(signals[0]).name} received: the batch in flight finished and is recorded; "
+                "run the command again to send the rest."
+            )
+    raise typer.Exit(result.exit_code)
+
+
+@command(
+    "fbsync upload salon_2026.csv --audience salon_2026",
+    "fbsync upload optins.csv --audience newsletter --map EMAIL=Courriel --map PHONE=Tel",
+    "fbsync upload final.parquet --audience salon_2026 --mode replace --dry-run",
+)
+def upload(
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="CSV, TSV or Parquet file.")],
+    audience: Annotated[
+        str, typer.Option("--audience", metavar="NAME", help="Audience name (of the YAML, or a new one).")
+    ],
+    mode: Annotated[str, typer.Option("--mode", metavar="add|remove|replace", help="What the file does.")] = "add",
+    mapping: Annotated[
+        list[str] | None,
+        typer.Option("--map", metavar="KEY=column", help="Repeatable (default: columns named after Meta keys)."),
+    ] = None,
+    dry_run: Annotated[bool, flag("--dry-run", help="Show the counts only; send nothing.")] = False,
+    force: Annotated[
+        bool,
+        flag("--force", help="Allow a replace or removal that shrinks the audience beyond max_shrink, or empties it."),
+    ] = False,
+    config: ConfigOpt = Path("audiences.yaml"),
+    as_json: JsonOpt = False,
+) -> None:
+    """One-off upload of a customer file into an audience (created if missing)."""
+    from ..api import upload_file
+    from ..sources.files import parse_map
+
+    loaded, settings = load(config)
+    stop = threading.Event()
+    with first_signal(lambda _sig: stop.set()) as signals:
+        result = upload_file(
+            loaded,
+            file,
+            audience,
+            mode,
+            parse_map(mapping) if mapping else None,
+            settings=settings,
+            dry_run=dry_run,
+            force=force,
+            stop=stop,
+        )
+    finish(result, as_json, signals)
+
+
+@command(
+    "fbsync hash clients.csv --map EMAIL=email --map PHONE=tel -o hashed.csv",
+    "fbsync hash --key PHONE --default-country FR '06 12 34 56 78'",
+    name="hash",
+)
+def hash_cmd(
+    file: Annotated[str | None, typer.Argument(metavar="FILE", help="CSV, TSV or Parquet file to hash.")] = None,
+    values: Annotated[
+        list[str] | None, typer.Argument(metavar="VALUE", help="With --key: values to normalize and hash.")
+    ] = None,
+    mapping: Annotated[list[str] | None, typer.Option("--map", metavar="KEY=column", help="Repeatable.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", metavar="OUT", help="Output CSV (default stdout).")
+    ] = None,
+    key: Annotated[str | None, typer.Option("--key", metavar="KEY", help="Hash the VALUEs given as this key.")] = None,
+    default_country: Annotated[
+        str | None, typer.Option("--default-country", metavar="CC", help="Country of national phone numbers, e.g. FR.")
+    ] = None,
+) -> None:
+    """Write a hashed customer file (Meta's columns) without calling the API, or explain single values (--key)."""
+    from ..sources.files import hash_file, hash_values, open_out, parse_map
+
+    if key:
+        vals = ([file] if file is not None else []) + list(values or [])
+        if not vals:
+            raise ConfigError("--key needs at least one VALUE, e.g. fbsync hash --key EMAIL ' Jean@Example.fr '.")
+        for line in hash_values(key, vals, default_country):
+            out_json_line(line)
+        return
+    if file is None:
+        raise ConfigError("Give a FILE with --map KEY=column, or --key KEY VALUE….")
+    if values:
+        raise ConfigError(f"Unexpected argument {values[0]!r}; a file is hashed with --map, values with --key.")
+    mapping_ = parse_map(mapping)
+    stream = open_out(output)
+    try:
+        totals = hash_file(Path(file), mapping_, stream, default_country)
+    finally:
+        if output is not None:
+            stream.close()
+        else:
+            stream.flush()
+    err(
+        f"{totals['rows_read']:,} rows read, {totals['rows_written']:,} written, "
+        f"{totals['rows_dropped']:,} dropped (no usable identifier)"
+        + "".join(f"; {k}: {n:,}" for k, n in sorted(totals["invalid"].items()))
+    )
+
+
+def out_json_line(data: object) -> None:
+    """One JSON object per line (``hash --key``), not through the redaction path: the caller asked for hashes."""
+    import json
+
+    typer.echo(json.dumps(data, ensure_ascii=False))
