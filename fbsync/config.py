@@ -3,6 +3,12 @@
 Every problem is collected, not just the first: each names the file, the line
 and the field, and the whole load raises one :class:`~fbsync.errors.ConfigError`
 (exit code 2) before anything is sent.
+
+The file is untrusted text: it must be UTF-8 (a BOM is fine), and YAML aliases
+may neither sit inside their own anchor nor expand to more than
+:data:`MAX_ALIAS_NODES` nodes, nor may the document nest deeper than
+:data:`MAX_DEPTH` levels, so a hostile or broken file is refused in milliseconds
+instead of looping, exhausting memory or overflowing the stack.
 """
 
 from __future__ import annotations
@@ -14,15 +20,78 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
+from .identity import geo
 from .identity.keys import KEYS
+from .yamlfile import (
+    BoundedLoader,
+    Refused,
+    construct,
+    expand_vars,
+    field_name,
+    line_of,
+    read_utf8,
+    yaml_problem,
+)
 
 CUSTOMER_FILE_SOURCES = ("USER_PROVIDED_ONLY", "PARTNER_PROVIDED_ONLY", "BOTH_USER_AND_PARTNER_PROVIDED")
 Mode = Literal["mirror", "append", "replace"]
 _NAME = re.compile(r"^[a-z0-9_]+$")
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# Nodes that YAML aliases may stand for in one file.  A real audiences.yaml reaches a few hundred at most;
+# ten levels of ten aliases ("billion laughs") would reach 10**10 and hang every walk over the tree.
+# Nesting levels of lists and mappings.  A real audiences.yaml uses five or six; PyYAML composes recursively,
+# so thousands of "[" would overflow Python's stack.
+
+
+def _country_problem(value: str) -> str | None:
+    """Why ``value`` is not an ISO 3166-1 alpha-2 country code (no final period), or None when it is one.
+
+    Phone numbers and lookalikes need a real country: an unknown code passes a regex but crashes the
+    hashing later, after the CRM was read.  ``geo`` holds the ISO list the hashing itself checks against.
+    """
+    if value.strip():
+        try:
+            geo.default_region(value)
+            return None
+        except ValueError:
+            pass
+    shown = f"{value!r} " if re.fullmatch(r"[A-Za-z]{1,3}", value) else ""
+    guess, _ = geo.normalize_country(value.strip()) if value.strip() else (None, None)
+    hint = f"that country's code is {guess.upper()}" if guess else "give a real two-letter code such as FR, BE or US"
+    return f"{shown}is not an ISO 3166-1 alpha-2 country code; {hint}"
+
+
+def check_country(code: str, what: str = "--default-country") -> str:
+    """``code`` upper-cased if it is an ISO 3166-1 alpha-2 country, else a ConfigError naming ``what``.
+
+    For country codes that come from elsewhere than the YAML (``fbsync hash --default-country``), so they
+    are refused with the same sentence before any row is read.
+    """
+    problem = _country_problem(code)
+    if problem:
+        raise ConfigError(f"{what} {problem}.")
+    return code.strip().upper()
+
+
+def _country(v: str) -> str:
+    problem = _country_problem(v)
+    if problem:
+        raise ValueError(problem)
+    return v.strip().upper()
+
+
+def _ratio(r: float) -> float:
+    """Meta's ``lookalike_spec.ratio`` runs from 0.01 to 0.20 in steps of 0.01 (docs/meta-api.md §1.7)."""
+    if not 0.01 <= r <= 0.20:
+        raise ValueError("must be between 0.01 and 0.20 (Meta's lookalike sizes, 1–20 %)")
+    if abs(round(r * 100) - r * 100) > 1e-9:
+        raise ValueError(f"ratio {r} is not a whole percent (Meta takes 0.01 steps)")
+    return r
+
+
+Country = Annotated[str, AfterValidator(_country)]
 
 
 class _Model(BaseModel):
@@ -38,19 +107,12 @@ class Overrides(_Model):
 
     mode: Mode | None = None
     customer_file_source: Literal[CUSTOMER_FILE_SOURCES] | None = None  # type: ignore[valid-type]
-    default_country: str | None = None
+    default_country: Country | None = None
     schedule: str | None = None
     timezone: str | None = None
     max_shrink: Annotated[float, Field(ge=0, le=1)] | None = None
     consent: str | None = None
     hash_in_database: bool | None = None
-
-    @field_validator("default_country")
-    @classmethod
-    def _country(cls, v: str | None) -> str | None:
-        if v is not None and not re.fullmatch(r"[A-Za-z]{2}", v):
-            raise ValueError("must be a 2-letter ISO country code such as FR")
-        return v.upper() if v else v
 
     @field_validator("schedule")
     @classmethod
@@ -97,15 +159,12 @@ def _check_keys(v: dict[str, str]) -> dict[str, str]:
 
 class Lookalike(_Model):
     source: str
-    countries: list[Annotated[str, Field(pattern=r"^[A-Za-z]{2}$")]] = Field(min_length=1)
-    ratios: list[Annotated[float, Field(ge=0.01, le=0.10)]] = Field(min_length=1)
+    countries: list[Country] = Field(min_length=1)
+    ratios: list[Annotated[float, AfterValidator(_ratio)]] = Field(min_length=1)
 
     @field_validator("ratios")
     @classmethod
-    def _steps(cls, v: list[float]) -> list[float]:
-        for r in v:
-            if abs(round(r * 100) - r * 100) > 1e-9:
-                raise ValueError(f"ratio {r} is not a whole percent (Meta takes 0.01 steps)")
+    def _distinct(cls, v: list[float]) -> list[float]:
         if len(set(v)) != len(v):
             raise ValueError("ratios must not repeat")
         return sorted(v)
@@ -246,6 +305,8 @@ class LoadedConfig:
 
 def load_dotenv_files(config_path: Path | None = None) -> None:
     """Read ``.env`` from the working directory and beside the YAML; the real environment wins."""
+    import io
+
     from dotenv import load_dotenv
 
     seen: set[Path] = set()
@@ -255,71 +316,7 @@ def load_dotenv_files(config_path: Path | None = None) -> None:
         env = (folder / ".env").resolve()
         if env not in seen and env.is_file():
             seen.add(env)
-            load_dotenv(env, override=False)
-
-
-def _expand(node: yaml.Node, env: dict[str, str], problems: list[str], where: str) -> None:
-    """Expand ``${VAR}`` / ``${VAR:-default}`` in every scalar, in place."""
-    if isinstance(node, yaml.ScalarNode) and isinstance(node.value, str) and "${" in node.value:
-
-        def sub(m: re.Match[str]) -> str:
-            name, default = m.group(1), m.group(2)
-            if name in env:
-                return env[name]
-            if default is not None:
-                return default
-            problems.append(
-                f"{where}, line {node.start_mark.line + 1}: ${{{name}}} is not set; "
-                f"set {name} in the environment or in .env, or write ${{{name}:-default}}."
-            )
-            return ""
-
-        node.value = _VAR.sub(sub, node.value)
-    elif isinstance(node, yaml.MappingNode):
-        for _key, v in node.value:
-            _expand(v, env, problems, where)
-    elif isinstance(node, yaml.SequenceNode):
-        for v in node.value:
-            _expand(v, env, problems, where)
-
-
-def _line_of(root: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """The 1-based line of the deepest YAML node on the path ``loc``."""
-    node, line = root, (root.start_mark.line + 1 if root else None)
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            nxt = next(((k, v) for k, v in node.value if k.value == part), None)
-            if nxt is None:
-                break
-            line, node = nxt[0].start_mark.line + 1, nxt[1]
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            break
-    return line
-
-
-def _field_name(root: yaml.Node | None, loc: tuple[Any, ...]) -> str:
-    """``audiences[recent_buyers].keys.EMAIL`` rather than ``audiences.0.keys.EMAIL``."""
-    out: list[str] = []
-    node = root
-    for part in loc:
-        if isinstance(part, int) and isinstance(node, yaml.SequenceNode) and part < len(node.value):
-            node = node.value[part]
-            name = None
-            if isinstance(node, yaml.MappingNode):
-                name = next((v.value for k, v in node.value if k.value == "name"), None)
-            out.append(f"[{name}]" if name else f"[{part}]")
-            continue
-        if isinstance(node, yaml.MappingNode):
-            node = next((v for k, v in node.value if k.value == part), None)
-        else:
-            node = None
-        if isinstance(part, str) and part.startswith(("function-", "literal[")):
-            continue
-        out.append(f".{part}" if out else str(part))
-    return "".join(out) or "(top level)"
+            load_dotenv(stream=io.StringIO(read_utf8(env)), override=False)
 
 
 def _references(cfg: Config, root: yaml.Node | None, where: str) -> list[str]:
@@ -329,7 +326,7 @@ def _references(cfg: Config, root: yaml.Node | None, where: str) -> list[str]:
     lists = {a.name for a in cfg.audiences if not a.is_lookalike}
 
     def at(loc: tuple[Any, ...], msg: str) -> None:
-        problems.append(f"{where}, line {_line_of(root, loc)}, {_field_name(root, loc)}: {msg}")
+        problems.append(f"{where}, line {line_of(root, loc)}, {field_name(root, loc)}: {msg}")
 
     seen: set[str] = set()
     for i, a in enumerate(cfg.audiences):
@@ -389,17 +386,30 @@ def parse_config(text: str, where: str = "audiences.yaml", env: dict[str, str] |
     """Parse and validate YAML text; raise one ConfigError listing every problem."""
     env = dict(os.environ if env is None else env)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=BoundedLoader)
+    except Refused as exc:
+        raise ConfigError(f"{where}, line {exc.line}: {exc.problem}.") from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise ConfigError(
+            f"{where}, line {line}: the file holds a control character YAML does not accept (#x{exc.character:04x}); "
+            "remove it, or save the file as UTF-8 if your editor wrote UTF-16."
+        ) from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f", line {mark.line + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "it is not valid YAML"
-        raise ConfigError(f"{where}{line}: {problem}; fix the YAML syntax there.") from None
+        raise ConfigError(yaml_problem(exc, where)) from None
     if root is None:
         raise ConfigError(f"{where}: the file is empty; start from the example in the README.")
     problems: list[str] = []
-    _expand(root, env, problems, where)
-    data = _construct(root)
+    expand_vars(root, env, problems, where, set())
+    try:
+        data = construct(root)
+    except yaml.YAMLError as exc:
+        raise ConfigError(yaml_problem(exc, where)) from None
+    except ValueError:  # a plain scalar YAML takes for a date or a tagged number, such as 2024-13-45 or !!int x
+        raise ConfigError(
+            f"{where}: a value looks like a date or number to YAML but is not a valid one (such as 2024-13-45); "
+            'quote it ("…") if it is text.'
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{where}, line 1: the top level must be a mapping with version, audiences, ….")
     try:
@@ -412,20 +422,12 @@ def parse_config(text: str, where: str = "audiences.yaml", env: dict[str, str] |
                 msg = "is not a known field (check the spelling against the README's YAML reference)"
             elif err["type"] == "missing":
                 msg = "is required"
-            problems.append(f"{where}, line {_line_of(root, loc)}, {_field_name(root, loc)}: {msg}.")
+            problems.append(f"{where}, line {line_of(root, loc)}, {field_name(root, loc)}: {msg}.")
         raise ConfigError(_summary(where, problems), problems) from None
     problems += _references(cfg, root, where)
     if problems:
         raise ConfigError(_summary(where, problems), problems)
     return cfg
-
-
-def _construct(root: yaml.Node) -> Any:
-    loader = yaml.SafeLoader("")
-    try:
-        return loader.construct_document(root)
-    finally:
-        loader.dispose()
 
 
 def _summary(where: str, problems: list[str]) -> str:
@@ -443,6 +445,6 @@ def load_config(path: str | os.PathLike[str] | None = None, env: dict[str, str] 
         load_dotenv_files(p)
     if not p.is_file():
         raise ConfigError(f"{p}: no such file; pass -c PATH or create audiences.yaml (see the README).")
-    text = p.read_text(encoding="utf-8")
+    text = read_utf8(p)
     cfg = parse_config(text, str(p), env)
     return LoadedConfig(cfg, p.resolve(), hashlib.sha256(text.encode()).hexdigest())

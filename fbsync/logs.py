@@ -13,6 +13,9 @@ import os
 import re
 from pathlib import Path
 
+from .errors import ConfigError
+
+LOG_FORMATS = ("text", "json")
 _PARAM = re.compile(r"((?:access_token|appsecret_proof|client_secret|password)=)[^&\s\"']+", re.I)
 
 
@@ -51,7 +54,13 @@ class JsonFormatter(logging.Formatter):
 def setup(
     secrets: list[str], *, verbose: bool = False, log_format: str = "text", state_dir: Path | None = None
 ) -> None:
-    """Console logs on stderr (warnings, or info with -v) and a full log file in the state dir."""
+    """Console logs on stderr (warnings, or info with -v) and a full log file in the state dir.
+
+    An unknown ``log_format`` is refused rather than quietly written as text: a collector expecting
+    JSON lines would otherwise drop every record without anyone noticing.
+    """
+    if log_format not in LOG_FORMATS:
+        raise ConfigError(f"--log-format must be text or json, not {log_format!r}.")
     root = logging.getLogger()
     for h in list(root.handlers):
         root.removeHandler(h)

@@ -101,7 +101,7 @@ def test_each_error_has_file_line_field(old: str, new: str, line: int, field: st
 def test_three_faults_three_errors() -> None:
     text = (
         GOOD.replace("act_1234567890", "1234567890")
-        .replace("ratios: [0.03, 0.01]", "ratios: [0.03, 0.15]")
+        .replace("ratios: [0.03, 0.01]", "ratios: [0.03, 0.25]")
         .replace("    consent: null\n", "    colour: red\n")
     )
     ps = problems(text)
@@ -127,6 +127,28 @@ def test_references(change: tuple[str, str], words: str | None) -> None:
         parse_config(text, "a.yaml", {})
         return
     assert any(words in p for p in problems(text))
+
+
+def test_lookalike_ratios_run_to_twenty_percent_and_countries_are_upper_cased() -> None:
+    cfg = parse_config(GOOD.replace("countries: [FR], ratios: [0.03, 0.01]", "countries: [fr, be], ratios: [0.2]"))
+    lal = cfg.audiences[2].lookalike
+    assert lal is not None and lal.ratios == [0.2] and lal.countries == ["FR", "BE"]
+
+
+@pytest.mark.parametrize(
+    "old, new, words",
+    [
+        ("ratios: [0.03, 0.01]", "ratios: [0.21]", "must be between 0.01 and 0.20 (Meta's lookalike sizes, 1–20 %)"),
+        ("ratios: [0.03, 0.01]", "ratios: [0.035]", "is not a whole percent"),
+        ("countries: [FR]", "countries: [ZZ]", "lookalike.countries[0]: 'ZZ' is not an ISO 3166-1 alpha-2 country"),
+        ("default_country: fr", "default_country: ZZ", "line 8, defaults.default_country: 'ZZ' is not an ISO"),
+        ("default_country: fr", "default_country: ''", "defaults.default_country: is not an ISO"),
+        ("default_country: fr", "default_country: France", "that country's code is FR"),
+    ],
+)
+def test_ratios_and_countries_say_what_meta_takes(old: str, new: str, words: str) -> None:
+    (p,) = problems(GOOD.replace(old, new, 1))
+    assert words in p, p
 
 
 def test_exclusion_cycle_is_an_error() -> None:
@@ -161,7 +183,8 @@ def test_malformed(snippet: str, words: str) -> None:
 
 def test_load_config_reads_dotenv(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("CRM_URL", raising=False)
+    monkeypatch.setenv("CRM_URL", "recorded")  # so that monkeypatch removes what .env sets
+    monkeypatch.delenv("CRM_URL")
     (tmp_path / ".env").write_text("CRM_URL=sqlite:///from_dotenv.db\n")
     (tmp_path / "audiences.yaml").write_text(GOOD)
     loaded = load_config(tmp_path / "audiences.yaml")

@@ -182,8 +182,11 @@ def hash_cmd(
     ] = None,
 ) -> None:
     """Write a hashed customer file (Meta's columns) without calling the API, or explain single values (--key)."""
+    from ..config import check_country
     from ..sources.files import hash_file, hash_values, open_out, parse_map
 
+    if default_country:
+        default_country = check_country(default_country)
     if key:
         vals = ([file] if file is not None else []) + list(values or [])
         if not vals:
