@@ -1,8 +1,8 @@
-"""Logging that can never print a secret.
+"""Logging that can never print a secret or a customer identifier, and keeps tracebacks in the file.
 
-Every handler fbsync installs carries :class:`Redactor`, which replaces the
-token, the app secret, the state key and any ``access_token=…`` /
-``appsecret_proof=…`` URL parameter with ``***`` before a record is written.
+Every handler fbsync installs carries :class:`Redactor`, which passes each message (and traceback)
+through :func:`fbsync.redact.scrub`, the one redaction path.  The console shows messages only; a
+traceback (an unexpected error) goes to the log file in the state folder, never to the terminal.
 """
 
 from __future__ import annotations
@@ -10,45 +10,62 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 from pathlib import Path
 
+from . import redact
 from .errors import ConfigError
 
 LOG_FORMATS = ("text", "json")
-_PARAM = re.compile(r"((?:access_token|appsecret_proof|client_secret|password)=)[^&\s\"']+", re.I)
 
 
 class Redactor(logging.Filter):
+    """Scrubs every record before any handler writes it (secrets registered with :func:`redact.register`)."""
+
     def __init__(self, secrets: list[str]) -> None:
         super().__init__()
-        self.secrets = [s for s in secrets if s and len(s) >= 4]
+        redact.register(secrets)
 
-    def scrub(self, text: str) -> str:
-        for s in self.secrets:
-            text = text.replace(s, "***")
-        return _PARAM.sub(r"\1***", text)
+    @staticmethod
+    def scrub(text: str) -> str:
+        return redact.scrub(text)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        msg = self.scrub(record.getMessage())
+        msg = redact.scrub(record.getMessage())
         record.msg, record.args = msg, None
         if record.exc_info:
-            record.exc_text = self.scrub(logging.Formatter().formatException(record.exc_info))
+            record.exc_text = redact.scrub(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None
         return True
 
 
-class JsonFormatter(logging.Formatter):
+class _Console(logging.Formatter):
+    """Messages only: a traceback belongs in the log file, not on a user's terminal."""
+
     def format(self, record: logging.LogRecord) -> str:
-        return json.dumps(
-            {
-                "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
-                "level": record.levelname,
-                "logger": record.name,
-                "message": record.getMessage(),
-            },
-            ensure_ascii=False,
-        )
+        saved, record.exc_text = record.exc_text, None
+        try:
+            return super().format(record)
+        finally:
+            record.exc_text = saved
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; ``traceback`` only where ``with_traceback`` (the log file)."""
+
+    def __init__(self, with_traceback: bool = False) -> None:
+        super().__init__()
+        self.with_traceback = with_traceback
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if self.with_traceback and record.exc_text:
+            line["traceback"] = record.exc_text
+        return json.dumps(line, ensure_ascii=False)
 
 
 def setup(
@@ -66,10 +83,9 @@ def setup(
         root.removeHandler(h)
     root.setLevel(logging.DEBUG)
     redactor = Redactor(secrets)
-    fmt: logging.Formatter = JsonFormatter() if log_format == "json" else logging.Formatter("%(levelname)s %(message)s")
     console = logging.StreamHandler()
     console.setLevel(logging.INFO if verbose else logging.WARNING)
-    console.setFormatter(fmt)
+    console.setFormatter(JsonFormatter() if log_format == "json" else _Console("%(levelname)s %(message)s"))
     console.addFilter(redactor)
     root.addHandler(console)
     if state_dir is not None:
@@ -80,7 +96,7 @@ def setup(
         fh = logging.FileHandler(path, encoding="utf-8")
         fh.setLevel(logging.INFO)
         fh.setFormatter(
-            JsonFormatter()
+            JsonFormatter(with_traceback=True)
             if log_format == "json"
             else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
         )

@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterable
 
 SECRET = "***"
+REDACTED = "[redacted]"  # a customer identifier was here
 _secrets: set[str] = set()
 
 _PARAM = re.compile(r"((?:access_token|appsecret_proof|client_secret|password|secret|token)=)[^&\s\"'<>]+", re.I)
@@ -44,7 +45,7 @@ def scrub(text: object) -> str:
     for secret in sorted(_secrets, key=len, reverse=True):
         s = s.replace(secret, SECRET)
     s = _USERINFO.sub(rf"\1{SECRET}@", _PARAM.sub(rf"\1{SECRET}", s))
-    s = _EMAIL.sub("[e-mail]", s)
-    s = _HEX.sub("[hash]", s)
-    s = _PHONE.sub("[phone]", s)
+    s = _EMAIL.sub(REDACTED, s)
+    s = _HEX.sub(REDACTED, s)
+    s = _PHONE.sub(REDACTED, s)
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", s)

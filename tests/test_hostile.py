@@ -64,7 +64,11 @@ def test_an_unexpected_error_is_one_sentence_exit_1_and_its_traceback_goes_to_th
 
     log_file = tmp_path / "fbsync.log"
     handler = logging.FileHandler(log_file)
-    logging.getLogger().addHandler(handler)
+    root = logging.getLogger()
+    before = list(root.handlers)  # earlier commands' console handlers write to streams CliRunner has closed
+    for h in before:
+        root.removeHandler(h)
+    root.addHandler(handler)
     demo = typer.Typer()
 
     @demo.command()
@@ -79,8 +83,10 @@ def test_an_unexpected_error_is_one_sentence_exit_1_and_its_traceback_goes_to_th
         r = CliRunner().invoke(demo, ["--as-json"])
         assert r.exit_code == 1 and json.loads(r.stdout)["error"]["exit_code"] == 1
     finally:
-        logging.getLogger().removeHandler(handler)
+        root.removeHandler(handler)
         handler.close()
+        for h in before:
+            root.addHandler(h)
     assert "Traceback" in log_file.read_text() and "KeyError" in log_file.read_text()
 
 
