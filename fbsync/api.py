@@ -105,6 +105,8 @@ def upload_file(
     stop: threading.Event | None = None,
     progress: Progress | None = None,
     clients: ClientFactory | None = None,
+    delimiter: str | None = None,
+    encoding: str | None = None,
 ) -> RunResult:
     """A one-off CSV/TSV/Parquet file into an audience (created if missing); see ``fbsync upload``."""
     from .orchestrator import RunOptions
@@ -112,7 +114,17 @@ def upload_file(
 
     loaded = loaded_config(config)
     options = RunOptions(dry_run, force, stop, progress, clients)
-    return run_upload(loaded, settings_for(loaded, settings), Path(path), audience, mode, mapping, options)
+    return run_upload(
+        loaded,
+        settings_for(loaded, settings),
+        Path(path),
+        audience,
+        mode,
+        mapping,
+        options,
+        delimiter=delimiter,
+        encoding=encoding,
+    )
 
 
 def forget_person(

@@ -24,7 +24,7 @@ from . import identity
 from .config import Config
 from .errors import ConfigError
 from .sources.crm import CrmSource
-from .sources.files import read_columns
+from .sources.files import header_mapping, read_columns
 from .state.crypto import RowCipher
 from .state.staging import Staging
 from .state.store import StateStore
@@ -111,16 +111,14 @@ def load_suppression(
 
 
 def _add_file(s: Suppression, path: Path, default_country: str | None) -> None:
-    import pandas as pd
-
-    header = list(pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns)
-    mapping = {str(h).strip().upper(): str(h) for h in header if str(h).strip().upper() in identity.KEYS}
-    if not mapping:
-        raise ConfigError(
-            f"suppression file {path}: no column is named after a Meta key (EMAIL, PHONE, …); "
-            f"it has {', '.join(map(str, header))}."
-        )
-    for chunk in read_columns(path, list(mapping.values())):
+    """A suppression file: its columns named after Meta keys (any case), read like any customer file
+    (encoding and delimiter sniffed, malformed rows skipped); errors never echo a value of the file."""
+    try:
+        mapping = header_mapping(path, via_map=False)
+        chunks = read_columns(path, list(mapping.values()))
+    except ConfigError as exc:
+        raise ConfigError(f"suppression file {exc}") from None
+    for chunk in chunks:
         batch = identity.hash_batch({k: chunk[c] for k, c in mapping.items()}, default_country)
         s.add_rows(batch.schema, batch.rows, path.name)
 

@@ -21,11 +21,13 @@ from .errors import ConfigError
 from .orchestrator import ListTarget, Runner, RunOptions
 from .planning import Desired, Mode
 from .read import Spec, open_crm, schema_of
-from .results import RunResult
+from .results import ReadResult, RunResult
 from .runlog import RunLog
 from .settings import Settings
 from .sources.crm import Chunk
+from .sources.file_format import FileReport
 from .sources.files import header_mapping, read_columns
+from .state.staging import Staging
 
 MODES: dict[str, Mode] = {"add": "append", "remove": "remove", "replace": "replace"}
 
@@ -38,8 +40,14 @@ def upload_file(
     mode: str = "add",
     mapping: dict[str, str] | None = None,
     options: RunOptions | None = None,
+    *,
+    delimiter: str | None = None,
+    encoding: str | None = None,
 ) -> RunResult:
-    """Upload a CSV/TSV/Parquet file into an audience of the YAML or a new one (created if missing)."""
+    """Upload a CSV/TSV/Parquet file into an audience of the YAML or a new one (created if missing).
+
+    ``delimiter`` and ``encoding`` are sniffed when None (``,`` ``;`` tab ``|``; UTF-8, else Windows-1252).
+    """
     options = options or RunOptions()
     if mode not in MODES:
         raise ConfigError(f"--mode {mode}: use add, remove or replace.")
@@ -49,7 +57,11 @@ def upload_file(
         raise ConfigError(f"{name} is a lookalike audience; files go into customer lists.")
     if not re.fullmatch(r"[a-z0-9_]+", name):
         raise ConfigError(f"--audience {name!r}: use lowercase letters, digits and _ (fbsync's stable key).")
-    keys = mapping or header_mapping(path)
+    keys = mapping or header_mapping(path, delimiter=delimiter, encoding=encoding)
+    # The file is checked here, before the state folder or Meta are touched: a file fbsync cannot read
+    # costs nothing but its sentence.
+    report = FileReport()
+    rows = read_columns(path, list(dict.fromkeys(keys.values())), delimiter=delimiter, encoding=encoding, report=report)
     target = _target(loaded, a, name, schema_of(keys), mode, path)
     spec = Spec(name, keys, country=effective(cfg, a).default_country if a else cfg.defaults.default_country)
     crm = open_crm(loaded, settings)  # only for the suppression query
@@ -62,11 +74,13 @@ def upload_file(
                     f"{name} holds rows with the keys {','.join(rec.schema)}; map the same keys with "
                     f"--map (this file gives {','.join(target.want.schema)})."
                 )
-            columns = list(dict.fromkeys(keys.values()))
-            chunks = (Chunk(d, len(next(iter(d.values()), []))) for d in read_columns(path, columns))
-            result, fatal = run.guarded(
-                name, lambda: run.customer_list(target, lambda stg: run.reader.chunks(spec, chunks, stg))
-            )
+            chunks = (Chunk(d, len(next(iter(d.values()), []))) for d in rows)
+
+            def read_into(stg: Staging) -> ReadResult:
+                read = run.reader.chunks(spec, chunks, stg)
+                return replace(read, notes=read.notes + tuple(report.notes()))  # rows skipped as malformed
+
+            result, fatal = run.guarded(name, lambda: run.customer_list(target, read_into))
             runlog.record(result)
             if fatal is not None:
                 raise fatal

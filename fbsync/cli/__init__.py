@@ -77,6 +77,13 @@ ConfigOpt = Annotated[Path, typer.Option("-c", "--config", metavar="FILE", help=
 JsonOpt = Annotated[bool, flag("--json", help="Machine-readable JSON on stdout (errors too).")]
 Names = Annotated[list[str] | None, typer.Argument(metavar="NAME", help="Audience names (default: all).")]
 VerboseOpt = Annotated[bool, flag("-v", "--verbose", help="Show progress and retries on stderr.")]
+DelimiterOpt = Annotated[
+    str | None, typer.Option("--delimiter", metavar="CHAR", help=", ; tab or | (default: sniffed from the file).")
+]
+EncodingOpt = Annotated[
+    str | None,
+    typer.Option("--encoding", metavar="NAME", help="utf-8, cp1252, latin-1, utf-16… (default: UTF-8, else cp1252)."),
+]
 LogFormatOpt = Annotated[str, typer.Option("--log-format", metavar="text|json", help="Log lines as text or JSON.")]
 
 

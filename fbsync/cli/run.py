@@ -12,7 +12,21 @@ import typer
 from ..errors import ConfigError
 from ..results import RunResult
 from ..signals import first_signal
-from . import ConfigOpt, JsonOpt, LogFormatOpt, Names, VerboseOpt, command, err, flag, load, out, out_json
+from . import (
+    ConfigOpt,
+    DelimiterOpt,
+    EncodingOpt,
+    JsonOpt,
+    LogFormatOpt,
+    Names,
+    VerboseOpt,
+    command,
+    err,
+    flag,
+    load,
+    out,
+    out_json,
+)
 
 
 @command("fbsync validate", "fbsync validate -c clients/acme.yaml --json")
@@ -133,6 +147,8 @@ def upload(
         list[str] | None,
         typer.Option("--map", metavar="KEY=column", help="Repeatable (default: columns named after Meta keys)."),
     ] = None,
+    delimiter: DelimiterOpt = None,
+    encoding: EncodingOpt = None,
     dry_run: Annotated[bool, flag("--dry-run", help="Show the counts only; send nothing.")] = False,
     force: Annotated[
         bool,
@@ -158,6 +174,8 @@ def upload(
             dry_run=dry_run,
             force=force,
             stop=stop,
+            delimiter=delimiter,
+            encoding=encoding,
         )
     finish(result, as_json, signals)
 
@@ -176,6 +194,8 @@ def hash_cmd(
     output: Annotated[
         Path | None, typer.Option("-o", "--output", metavar="OUT", help="Output CSV (default stdout).")
     ] = None,
+    delimiter: DelimiterOpt = None,
+    encoding: EncodingOpt = None,
     key: Annotated[str | None, typer.Option("--key", metavar="KEY", help="Hash the VALUEs given as this key.")] = None,
     default_country: Annotated[
         str | None, typer.Option("--default-country", metavar="CC", help="Country of national phone numbers, e.g. FR.")
@@ -183,7 +203,8 @@ def hash_cmd(
 ) -> None:
     """Write a hashed customer file (Meta's columns) without calling the API, or explain single values (--key)."""
     from ..config import check_country
-    from ..sources.files import hash_file, hash_values, open_out, parse_map
+    from ..outfile import open_out
+    from ..sources.files import hash_file, hash_values, parse_map
 
     if default_country:
         default_country = check_country(default_country)
@@ -199,17 +220,12 @@ def hash_cmd(
     if values:
         raise ConfigError(f"Unexpected argument {values[0]!r}; a file is hashed with --map, values with --key.")
     mapping_ = parse_map(mapping)
-    stream = open_out(output)
-    try:
-        totals = hash_file(Path(file), mapping_, stream, default_country)
-    finally:
-        if output is not None:
-            stream.close()
-        else:
-            stream.flush()
+    with open_out(output) as stream:
+        totals = hash_file(Path(file), mapping_, stream, default_country, delimiter=delimiter, encoding=encoding)
     err(
         f"{totals['rows_read']:,} rows read, {totals['rows_written']:,} written, "
         f"{totals['rows_dropped']:,} dropped (no usable identifier)"
+        + (f", {totals['rows_malformed']:,} skipped as malformed" if totals.get("rows_malformed") else "")
         + "".join(f"; {k}: {n:,}" for k, n in sorted(totals["invalid"].items()))
     )
 

@@ -4,16 +4,35 @@
 ``06 ** ** ** 78``; ``Frnace`` → ``Fr****``.  At least one letter or digit of the
 input is always hidden, and long values are shortened, so a mask never contains
 the raw value (tested for values with two or more letters or digits and no ``*``).
+Control and invisible characters are written as escapes (``\\x00``, ``\\u202e``): a mask
+never puts a raw NUL, escape sequence or bidi override on a terminal or in a report.
 """
 
 from __future__ import annotations
 
 import numbers
+import unicodedata
 
 from fbsync.identity._text import MAX_TEXT
 
 _MAX_STARS = 8
 _TLD_MAX = 6
+
+
+#: Control (Cc), format (Cf: zero-width, bidi overrides), line/paragraph separators and lone surrogates.
+_HIDDEN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+
+
+def visible(text: str) -> str:
+    """``text`` with every control or invisible character written as its escape (``\\x00``, ``\\u200b``)."""
+    if text.isprintable():
+        return text
+    return "".join(
+        c.encode("unicode_escape", "backslashreplace").decode("ascii")
+        if unicodedata.category(c) in _HIDDEN_CATEGORIES
+        else c
+        for c in text
+    )
 
 
 def _shown(value: object) -> str | None:
@@ -54,12 +73,13 @@ def _mask_phone(text: str) -> str:
 
 
 def mask(key: str, value: object) -> str:
-    """A masked, shortened rendering of ``value`` for key ``key`` (for drop-reason examples)."""
+    """A masked, shortened rendering of ``value`` for key ``key`` (for drop-reason examples), with
+    control characters escaped (:func:`visible`)."""
     text = _shown(value)
     if text is None:
         return f"<{type(value).__name__}>"
     if key == "EMAIL" and "@" in text:
-        return _mask_email(text)
+        return visible(_mask_email(text))
     if key == "PHONE" and sum(c.isdigit() for c in text) >= 2:
-        return _mask_phone(text)
-    return _mask_text(text)
+        return visible(_mask_phone(text))
+    return visible(_mask_text(text))

@@ -18,13 +18,12 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..errors import ConfigError
+from ..outfile import open_out
 from ..state.records import RunRecord
 from .charts import MINUS, band_chart, e, hbar_chart, sent_chart
 from .history import AudienceSeries, Point, audience_series, scrub, size_or_none, utc
@@ -466,28 +465,6 @@ def write_report(
     names = {a.name: a.display_name for a in known if a.display_name}
     text = render_report(runs, title=title, now=now, account=account, display_names=names, locale=locale)
     dest = Path(path)
-    if dest.is_dir():
-        raise ConfigError(
-            f"cannot write {dest}: it is a folder; give a file path with -o, e.g. -o {dest / 'report.html'}."
-        )
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot write {dest}: its folder cannot be created or written ({exc.strerror}); give another -o."
-        ) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    with open_out(dest, mode=0o644, parents=True) as f:  # atomic: a failure leaves the previous report as it was
+        f.write(text)
     return dest

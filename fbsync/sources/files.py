@@ -1,24 +1,40 @@
-"""Customer files in and out: CSV/TSV/Parquet read in chunks with pandas, Meta customer-file CSV written.
+"""Customer files in and out: CSV/TSV/Parquet read in chunks, Meta customer-file CSV written.
 
-Used by ``fbsync hash FILE`` (and the one-off upload).  Only the mapped columns are
-read; nothing else of the file is kept.
+``fbsync hash FILE``, ``fbsync upload`` and the suppression files all read through :func:`read_columns`
+(and :func:`header_mapping`): a file is understood, or refused with one sentence, the same way everywhere
+(:mod:`.file_format` tells what the file is).  A text file's encoding (UTF-8, UTF-16 with a BOM, else
+Windows-1252) and delimiter (``,`` ``;`` tab ``|``) are sniffed; ``encoding=``/``delimiter=`` override them.
+Column names match exactly, else ignoring case and surrounding spaces (a name matching several columns is
+refused).  Rows with more or fewer fields than the header are skipped and counted (:class:`FileReport`); a
+file where most rows are is refused.  Only the mapped columns are kept; messages never hold a file's value.
 """
 
 from __future__ import annotations
 
 import csv
-import io
-import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from .. import identity
 from ..errors import ConfigError
+from ..outfile import Output
+from .file_format import (
+    FileReport,
+    csv_chunks,
+    data_kinds,
+    find_column,
+    header_words,
+    inspect_file,
+    no_column,
+    parquet_chunks,
+    show,
+)
 
 CHUNK = 100_000
 
 
+# ---------------------------------------------------------------------------- public API
 def parse_map(items: list[str] | None) -> dict[str, str]:
     """``["EMAIL=email", "PHONE=tel"]`` → ``{"EMAIL": "email", "PHONE": "tel"}``, keys checked."""
     out: dict[str, str] = {}
@@ -35,95 +51,80 @@ def parse_map(items: list[str] | None) -> dict[str, str]:
     return out
 
 
-def header_mapping(path: Path) -> dict[str, str]:
-    """Columns named after Meta keys (any case: email, PHONE, fn…) map to those keys."""
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such file.")
-    if path.suffix.lower() in (".parquet", ".pq"):
-        import pyarrow.parquet as pq
-
-        header = list(pq.ParquetFile(path).schema_arrow.names)
-    else:
-        import pandas as pd
-
-        sep = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
-        header = [str(h) for h in pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8-sig").columns]
-    out = {h.strip().upper(): h for h in header if h.strip().upper() in identity.KEYS}
-    if not out:
-        raise ConfigError(
-            f"{path}: no column is named after a Meta key (email, phone, fn, …); say which column "
-            "holds which key with --map KEY=column."
-        )
-    return out
-
-
-def read_columns(path: Path, columns: list[str], chunk: int = CHUNK) -> Iterator[dict[str, list[Any]]]:
-    """Yield ``{column: values}`` chunks of a CSV, TSV or Parquet file, reading only ``columns``."""
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such file.")
-    suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        yield from _parquet(path, columns, chunk)
-        return
-    import pandas as pd
-
-    sep = "\t" if suffix in (".tsv", ".tab") else ","
-    try:
-        header = list(pd.read_csv(path, sep=sep, nrows=0, encoding="utf-8-sig").columns)
-    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise ConfigError(
-            f"{path}: cannot read it as {'TSV' if sep == chr(9) else 'CSV'} ({type(exc).__name__}); "
-            "give a UTF-8 CSV, TSV or Parquet file."
-        ) from None
-    _check(path, header, columns)
-    reader = pd.read_csv(
-        path, sep=sep, usecols=columns, dtype=str, keep_default_na=False, chunksize=chunk, encoding="utf-8-sig"
-    )
-    for df in reader:
-        yield {c: df[c].tolist() for c in columns}
+def header_mapping(
+    path: Path, *, delimiter: str | None = None, encoding: str | None = None, via_map: bool = True
+) -> dict[str, str]:
+    """Columns named after Meta keys (any case and surrounding spaces: email, PHONE, fn…) map to those keys.
+    ``via_map=False`` words the fixes for a file given without ``--map`` (a suppression file)."""
+    fmt = inspect_file(Path(path), delimiter, encoding)
+    out: dict[str, str] = {}
+    for name in fmt.header:
+        key = name.strip().upper()
+        if key in identity.KEYS and key in out:
+            fix = f"say which one to use with --map {key}=column" if via_map else "keep only one of them"
+            raise ConfigError(f"{path}: the columns {show(out[key])} and {show(name)} are both {key}; {fix}.")
+        if key in identity.KEYS:
+            out[key] = name
+    if out:
+        return out
+    data = data_kinds(fmt.header)
+    if data:
+        fix = "add a header line such as email,phone" + (", or give --map" if via_map else "")
+        raise ConfigError(f"{path}: its first line does not look like column names (it holds {data}); {fix}.")
+    fix = "say which column holds which key with --map KEY=column" if via_map else "name them after Meta keys"
+    raise ConfigError(f"{path}: no column is named after a Meta key (email, phone, fn, …); {header_words(fmt)}; {fix}.")
 
 
-def _parquet(path: Path, columns: list[str], chunk: int) -> Iterator[dict[str, list[Any]]]:
-    import pyarrow.parquet as pq
+def read_columns(
+    path: Path,
+    columns: Sequence[str],
+    chunk: int = CHUNK,
+    *,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+    report: FileReport | None = None,
+) -> Iterator[dict[str, list[Any]]]:
+    """``{column: values}`` chunks of a CSV, TSV or Parquet file: only ``columns``, keyed as asked.
 
-    try:
-        f = pq.ParquetFile(path)
-    except Exception as exc:
-        raise ConfigError(f"{path}: not a readable Parquet file ({type(exc).__name__}).") from None
-    _check(path, f.schema_arrow.names, columns)
-    for batch in f.iter_batches(batch_size=chunk, columns=columns):
-        yield {c: batch.column(c).to_pylist() for c in columns}
-
-
-def _check(path: Path, header: list[str], columns: list[str]) -> None:
-    missing = [c for c in columns if c not in header]
+    Checked when called, before any row is read: a bad file, delimiter or encoding, a missing or ambiguous
+    column is a :class:`ConfigError`.  ``delimiter``/``encoding`` override the sniffing (``None``: sniff).
+    Malformed rows are skipped, counted in ``report`` and logged; if most rows are, the last chunk raises.
+    """
+    path = Path(path)
+    fmt = inspect_file(path, delimiter, encoding)
+    report = report if report is not None else FileReport()
+    report.read_as, report.fields = fmt.describe(), len(fmt.header)
+    where = {c: find_column(path, fmt.header, c) for c in columns}
+    missing = [c for c, i in where.items() if i is None]
     if missing:
-        raise ConfigError(
-            f"{path}: no column {', '.join(map(repr, missing))}; the file has "
-            f"{', '.join(map(str, header)) or 'no header'}; fix --map."
-        )
+        raise no_column(path, fmt, missing)
+    index = {c: i for c, i in where.items() if i is not None}
+    if fmt.kind == "parquet":
+        return parquet_chunks(path, {c: fmt.header[i] for c, i in index.items()}, chunk, report)
+    return csv_chunks(path, fmt, index, chunk, report)
 
 
-def hash_file(path: Path, mapping: Mapping[str, str], out: TextIO, default_country: str | None) -> dict[str, Any]:
-    """Write Meta's customer-file CSV (lowercase Meta key names as headers) and return the counts."""
-    columns = list(dict.fromkeys(mapping.values()))
-    writer = csv.writer(out, lineterminator="\n")
-    totals: dict[str, Any] = {"rows_read": 0, "rows_written": 0, "rows_dropped": 0, "invalid": {}, "empty": {}}
-    wrote_header = False
-    for chunk in read_columns(path, columns):
-        batch = identity.hash_batch({k: chunk[c] for k, c in mapping.items()}, default_country)
-        if not wrote_header:
-            writer.writerow([k.lower() for k in batch.schema])
-            wrote_header = True
-        writer.writerows(batch.rows)
-        totals["rows_read"] += len(next(iter(chunk.values()), []))
-        totals["rows_written"] += len(batch.rows)
-        totals["rows_dropped"] += batch.dropped_rows
-        for (key, reason), n in batch.invalid.items():
-            totals["invalid"][f"{key}: {reason}"] = totals["invalid"].get(f"{key}: {reason}", 0) + n
-        for key, n in batch.empty.items():
-            totals["empty"][key] = totals["empty"].get(key, 0) + n
-    return totals
+def hash_file(
+    path: Path,
+    mapping: Mapping[str, str],
+    out: TextIO,
+    default_country: str | None,
+    *,
+    delimiter: str | None = None,
+    encoding: str | None = None,
+) -> dict[str, Any]:
+    """Write Meta's customer-file CSV (lowercase Meta key names as headers) and return the counts:
+    ``rows_read`` (every data row), ``rows_written``, ``rows_dropped``, ``rows_malformed`` and
+    ``malformed_lines`` (skipped: not the header's fields), ``read_as``, ``invalid``, ``empty``.
+    When ``out`` comes from :func:`open_out` and this fails, what was written is discarded."""
+    try:
+        return _hash_file(Path(path), mapping, out, default_country, delimiter, encoding)
+    except BaseException as exc:
+        if isinstance(out, Output):
+            out.discard()
+        if isinstance(exc, OSError):  # reading errors are ConfigErrors already: this is the output
+            raise ConfigError(f"cannot write the output ({exc.strerror or exc}); free some space or give -o.") from None
+        raise
 
 
 def hash_values(key: str, values: list[str], default_country: str | None) -> Iterator[dict[str, Any]]:
@@ -140,7 +141,30 @@ def hash_values(key: str, values: list[str], default_country: str | None) -> Ite
         yield {"input_index": i, "normalized": norm, "sha256": None if key in identity.UNHASHED_KEYS else sent}
 
 
-def open_out(path: Path | None) -> TextIO:
-    if path is None:
-        return io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="", write_through=True)
-    return path.open("w", encoding="utf-8", newline="")
+def _hash_file(
+    path: Path, mapping: Mapping[str, str], out: TextIO, country: str | None, sep: str | None, enc: str | None
+) -> dict[str, Any]:
+    report = FileReport()
+    chunks = read_columns(
+        path, list(dict.fromkeys(mapping.values())), CHUNK, delimiter=sep, encoding=enc, report=report
+    )
+    writer = csv.writer(out, lineterminator="\n")
+    totals: dict[str, Any] = {"rows_read": 0, "rows_written": 0, "rows_dropped": 0, "invalid": {}, "empty": {}}
+    wrote_header = False
+    for chunk in chunks:
+        batch = identity.hash_batch({k: chunk[c] for k, c in mapping.items()}, country)
+        if not wrote_header:
+            writer.writerow([k.lower() for k in batch.schema])
+            wrote_header = True
+        writer.writerows(batch.rows)
+        totals["rows_written"] += len(batch.rows)
+        totals["rows_dropped"] += batch.dropped_rows
+        for (key, reason), n in batch.invalid.items():
+            totals["invalid"][f"{key}: {reason}"] = totals["invalid"].get(f"{key}: {reason}", 0) + n
+        for key, n in batch.empty.items():
+            totals["empty"][key] = totals["empty"].get(key, 0) + n
+    if not wrote_header:  # no rows: Meta's header all the same
+        writer.writerow([k.lower() for k in identity.hash_batch({k: [] for k in mapping}, country).schema])
+    totals.update(rows_read=report.rows, rows_malformed=report.malformed, read_as=report.read_as)
+    totals["malformed_lines"] = list(report.malformed_lines)
+    return totals
