@@ -16,6 +16,7 @@ from . import redact
 from .errors import ConfigError
 
 LOG_FORMATS = ("text", "json")
+OWN = "_fbsync_handler"  # marks the handlers setup() installs, so it replaces only those
 
 
 class Redactor(logging.Filter):
@@ -79,14 +80,17 @@ def setup(
     if log_format not in LOG_FORMATS:
         raise ConfigError(f"--log-format must be text or json, not {log_format!r}.")
     root = logging.getLogger()
-    for h in list(root.handlers):
-        root.removeHandler(h)
+    for h in list(root.handlers):  # fbsync's own, from an earlier command of this process; never a host app's
+        if getattr(h, OWN, False):
+            root.removeHandler(h)
+            h.close()
     root.setLevel(logging.DEBUG)
     redactor = Redactor(secrets)
     console = logging.StreamHandler()
     console.setLevel(logging.INFO if verbose else logging.WARNING)
     console.setFormatter(JsonFormatter() if log_format == "json" else _Console("%(levelname)s %(message)s"))
     console.addFilter(redactor)
+    setattr(console, OWN, True)
     root.addHandler(console)
     if state_dir is not None:
         state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -101,6 +105,7 @@ def setup(
             else logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s")
         )
         fh.addFilter(redactor)
+        setattr(fh, OWN, True)
         root.addHandler(fh)
     # urllib3 logs request lines with their query string, which holds the token: keep it quiet.
     for noisy in ("urllib3", "requests", "facebook_business"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,23 @@ def pg_url() -> str:
 @pytest.fixture(scope="session")
 def mysql_url() -> str:
     return _db_or_skip(MYSQL_URL, "MariaDB at 127.0.0.1:3306")
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """Commands install logging handlers on the current stderr; take them down after each test."""
+    import logging
+
+    root = logging.getLogger()
+    before = list(root.handlers)
+    yield
+    for h in list(root.handlers):
+        if h not in before:
+            root.removeHandler(h)
+            h.close()
+    for h in before:
+        if h not in root.handlers:
+            root.addHandler(h)
 
 
 @pytest.fixture(autouse=True)

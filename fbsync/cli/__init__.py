@@ -136,6 +136,7 @@ def handled(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         as_json = bool(kwargs.get("as_json"))
         try:
+            logs.setup([])  # console logging for every command (load() adds the log file and the secrets)
             return fn(*args, **kwargs)
         except FbsyncError as exc:
             fail(str(exc), exc.exit_code, as_json, getattr(exc, "problems", None))
