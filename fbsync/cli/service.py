@@ -79,11 +79,14 @@ def sandbox(
         int | None, typer.Option(metavar="N", help="Per-account budget per rolling minute (reads 1, writes 3).")
     ] = None,
     seed: Annotated[int | None, typer.Option(metavar="S", help="Seed of the random faults.")] = None,
+    tier: Annotated[
+        str | None, typer.Option(metavar="limited|full", help="Meta's access tier to simulate (rate limits).")
+    ] = None,
 ) -> None:
     """Serve the local Marketing API sandbox (no Meta account needed), optionally misbehaving like Meta."""
     import errno
 
-    from ..sandbox import serve
+    from ..sandbox import config_from_options, serve
     from ..sandbox.faults import faults_from_options
 
     load_dotenv_files(None)
@@ -97,10 +100,17 @@ def sandbox(
             calls_per_minute=calls_per_minute,
             seed=seed,
         )
+        config = config_from_options(tier=tier) if tier else None
     except ValueError as exc:
         raise ConfigError(f"fbsync sandbox: {exc}") from None
     try:
-        serve(host=host, port=port, data=str(data) if data else None, faults=faults if faults.active else None)
+        serve(
+            host=host,
+            port=port,
+            data=str(data) if data else None,
+            faults=faults if faults.active else None,
+            config=config,
+        )
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
             raise ConfigError(

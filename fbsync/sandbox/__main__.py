@@ -67,6 +67,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     doctor.add_argument("--no-tos", action="store_true", help="Custom Audience terms not accepted")
     doctor.add_argument("--account-disabled", action="store_true", help="ad accounts disabled (account_status 2)")
+    rules = parser.add_argument_group("Meta's rules (docs/sandbox.md)")
+    rules.add_argument(
+        "--tier", choices=("limited", "full"), default=None, help="access tier of the rate limits (default full)"
+    )
+    rules.add_argument(
+        "--min-removal-size",
+        type=int,
+        default=None,
+        help="removals taking an audience below this many people get 200/1870047 (default 100; 0 = never)",
+    )
+    rules.add_argument(
+        "--populate-seconds", type=float, default=None, help="seconds a customer list reads 441 after an upload (0)"
+    )
+    rules.add_argument(
+        "--max-rows-before-unknown-error", type=int, default=None, help="batches above this many rows get 1/99"
+    )
+    rules.add_argument(
+        "--flagged-audience-in-adset",
+        choices=("refuse", "accept"),
+        default=None,
+        help="ad set updates targeting a flagged audience (default refuse)",
+    )
+    rules.add_argument(
+        "--integrity-word",
+        action="append",
+        default=[],
+        help="a word that flags an audience (repeatable; replaces the list)",
+    )
+    rules.add_argument(
+        "--foreign-audience-id", action="append", default=[], help="an audience id of another business (1487301)"
+    )
+    rules.add_argument(
+        "--no-business-tools-tos", action="store_true", help="Business Tools terms not accepted (1870092)"
+    )
+    rules.add_argument(
+        "--method-override-grandfathered", action="store_true", help="accept POST method=DELETE (an existing use)"
+    )
+    rules.add_argument(
+        "--no-version-auto-upgrade", action="store_true", help="expired versions get 2635 on every endpoint"
+    )
     return parser
 
 
@@ -79,6 +119,16 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         missing_permissions=args.missing_permission,
         no_tos=args.no_tos,
         account_disabled=args.account_disabled,
+        tier=args.tier,
+        min_audience_size_after_removal=args.min_removal_size,
+        populate_seconds=args.populate_seconds,
+        max_payload_rows_before_unknown_error=args.max_rows_before_unknown_error,
+        flagged_audience_in_adset=args.flagged_audience_in_adset,
+        integrity_words=args.integrity_word or None,
+        foreign_audience_ids=args.foreign_audience_id or None,
+        business_tools_tos=False if args.no_business_tools_tos else None,
+        method_override_grandfathered=True if args.method_override_grandfathered else None,
+        version_auto_upgrade=False if args.no_version_auto_upgrade else None,
     )
 
 
@@ -87,6 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        config = config_from_args(args)
         faults = faults_from_options(
             error_rate=args.error_rate,
             throttle_rate=args.throttle_rate,
@@ -111,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
         args.host,
         args.port,
         args.data,
-        config=config_from_args(args),
+        config=config,
         faults=faults if faults.active else None,
         announce=announce,
     )

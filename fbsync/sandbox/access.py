@@ -90,7 +90,7 @@ def debug_token(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
 
 def authorize(app: SandboxApp, req: GraphRequest, kind: str, edge: str | None) -> None:
     """Permissions on ad accounts and audiences, then the Custom Audience terms (docs/meta-api.md §1.1 "Needs")."""
-    if kind not in ("account", "audience", "adset"):
+    if kind not in ("account", "audience", "adset", "campaign"):
         return
     have = set(granted(app))
     write = req.method in WRITES
@@ -98,11 +98,16 @@ def authorize(app: SandboxApp, req: GraphRequest, kind: str, edge: str | None) -
         raise errors.no_ads_permission()
     if write and "ads_management" not in have:
         raise errors.needs_ads_management()
-    if app.config.custom_audience_tos or not write:
+    if not write:
         return
     creates_list = edge == "customaudiences" and str(req.params.get("subtype") or "") == "CUSTOM"
-    if creates_list or (kind == "audience" and edge in TOS_EDGES):
-        raise errors.terms_not_accepted(req.account_id or "")
+    if not (creates_list or (kind == "audience" and edge in TOS_EDGES)):
+        return
+    if not app.config.custom_audience_tos:
+        subcode = 1870034 if creates_list else app.config.tos_upload_subcode
+        raise errors.terms_not_accepted(req.account_id or "", subcode)
+    if not app.config.business_tools_tos:  # docs/meta-api.md §1.1 "Errors": 200/1870092 (inf: which calls)
+        raise errors.business_tools_terms_not_accepted()
 
 
 def pacific(timestamp: float) -> str:

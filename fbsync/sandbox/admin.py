@@ -13,8 +13,13 @@
 * ``POST /__sandbox/faults/block`` — ``{"account_id": "act_1", "code": "80003/2446079", "seconds": 60}``:
   throttle an account now (code ``4``: the whole app; ``seconds`` defaults to ``block_seconds``).
 * ``POST /__sandbox/tokens`` — ``{"token": "…"}``: accept another token (a renewed one).
-* ``GET/POST /__sandbox/config`` — the doctor knobs of :class:`SandboxConfig` (token type and
-  lifetime, missing permissions, terms, account status); POST merges the given ones.
+* ``GET/POST /__sandbox/config`` — the run-time knobs of :class:`SandboxConfig` (``CONFIG_KNOBS``: token,
+  permissions, terms, account status, tier, integrity, removal minimum, …); POST merges the given ones.
+* ``POST /__sandbox/audiences/{id}/integrity`` — ``{"fields": ["name"]}``: flag the audience (471);
+  ``DELETE`` (or ``{"fields": []}``) lifts the flag.
+* ``POST /__sandbox/campaigns`` — ``{"account_id", "name", "special_ad_categories", "objective", "status",
+  "id"}`` → ``{"id"}``; ``GET /__sandbox/campaigns`` / ``GET /__sandbox/campaigns/{id}`` — as stored.
+* ``GET /__sandbox/usage`` — the tier, the accounts' scores, blocks and hourly custom_audience calls.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
-from . import adsets
+from . import adsets, campaigns
+from .config import check
 from .faults import Faults
 
 if TYPE_CHECKING:
@@ -37,7 +43,20 @@ CONFIG_KNOBS = (
     "custom_audience_tos",
     "account_status",
     "disable_reason",
+    "tier",
+    "business_tools_tos",
+    "tos_upload_subcode",
+    "foreign_audience_ids",
+    "integrity_words",
+    "flagged_audience_in_adset",
+    "min_audience_size_after_removal",
+    "populate_seconds",
+    "max_payload_rows_before_unknown_error",
+    "max_request_params",
+    "method_override_grandfathered",
+    "version_auto_upgrade",
 )
+TUPLE_KNOBS = ("missing_permissions", "foreign_audience_ids", "integrity_words")
 
 
 def handle(app: SandboxApp, method: str, path: str, query: str, body: bytes = b"") -> Response:
@@ -50,16 +69,27 @@ def handle(app: SandboxApp, method: str, path: str, query: str, body: bytes = b"
             return _reply(400, {"error": str(err)})
     if method == "GET" and parts == ["audiences"]:
         return _ok({"data": audiences(app)})
-    if method == "GET" and len(parts) == 3 and parts[0] == "audiences" and parts[2] == "members":
+    if len(parts) == 3 and parts[0] == "audiences" and parts[2] in ("members", "integrity"):
         if not parts[1].isdigit() or app.store.get_audience(int(parts[1])) is None:
             return _reply(404, {"error": f"no audience {parts[1]}"})
-        return _ok(app.members(parts[1]))
-    if parts[:1] == ["adsets"]:
+        if method == "GET" and parts[2] == "members":
+            return _ok(app.members(parts[1]))
+        if method in ("POST", "DELETE") and parts[2] == "integrity":
+            try:
+                fields = _body(body).get("fields", ["name"]) if method == "POST" else []
+                app.flag_audience(parts[1], list(fields))
+            except (ValueError, TypeError) as err:
+                return _reply(400, {"error": str(err)})
+            return _ok({"id": parts[1], "fields_violating_integrity_policy": list(fields)})
+    if parts[:1] in (["adsets"], ["campaigns"]):
         return _adsets(app, method, parts, body)
     if method == "GET" and parts == ["requests"]:
         return _ok(app.request_count())
+    if method == "GET" and parts == ["usage"]:
+        return _ok(usage_state(app))
     if method == "POST" and parts == ["reset"]:
         app.store.reset()
+        app.usage.reset()
         if app.injector is not None:
             with app.store.lock:
                 app.injector.reset()
@@ -92,27 +122,43 @@ def _settings(app: SandboxApp, method: str, parts: list[str], body: dict[str, An
             unknown = sorted(set(body) - set(CONFIG_KNOBS))
             if unknown:
                 raise ValueError(f"unknown config knob(s): {', '.join(unknown)}")
-            if "missing_permissions" in body:
-                body["missing_permissions"] = tuple(body["missing_permissions"])
-            app.config = dataclasses.replace(app.config, **body)
+            for name in TUPLE_KNOBS:
+                if name in body:
+                    if not isinstance(body[name], list):
+                        raise ValueError(f"{name} must be a list")
+                    body[name] = tuple(str(v) for v in body[name])
+            new = dataclasses.replace(app.config, **body)
+            check(new)
+            app.config = new
         return _ok({name: _jsonable(getattr(app.config, name)) for name in CONFIG_KNOBS})
     return _reply(404, {"error": f"unknown admin endpoint {method} /__sandbox/{'/'.join(parts)}"})
 
 
 def _adsets(app: SandboxApp, method: str, parts: list[str], body: bytes) -> Response:
-    if method == "POST" and parts == ["adsets"]:
+    """Ad sets and campaigns: admin create, list, one."""
+    is_adset = parts[0] == "adsets"
+    create = adsets.admin_create if is_adset else campaigns.admin_create
+    if method == "POST" and len(parts) == 1:
         try:
-            return _ok(adsets.admin_create(app, _body(body)))
+            with app.store.lock:
+                return _ok(create(app, _body(body)))
         except (ValueError, TypeError) as err:
             return _reply(400, {"error": str(err)})
-    if method == "GET" and parts == ["adsets"]:
-        return _ok({"data": [a.raw() for a in app.store.list_adsets()]})
+    everything: list[Any] = app.store.list_adsets() if is_adset else app.store.campaigns.all()
+    if method == "GET" and len(parts) == 1:
+        return _ok({"data": [a.raw() for a in everything]})
     if method == "GET" and len(parts) == 2:
-        found = app.store.get_adset(int(parts[1])) if parts[1].isdigit() else None
+        found = next((a for a in everything if str(a.id) == parts[1]), None)
         if found is None:
-            return _reply(404, {"error": f"no ad set {parts[1]}"})
+            return _reply(404, {"error": f"no {'ad set' if is_adset else 'campaign'} {parts[1]}"})
         return _ok(found.raw())
     return _reply(404, {"error": f"unknown admin endpoint {method} /__sandbox/{'/'.join(parts)}"})
+
+
+def usage_state(app: SandboxApp) -> dict[str, Any]:
+    """``GET /__sandbox/usage``: tier, per-account score, blocks and custom_audience calls in the last hour."""
+    with app.store.lock:
+        return app.usage.snapshot()
 
 
 def _body(body: bytes) -> dict[str, Any]:

@@ -17,7 +17,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING, Any
 
-from . import errors, render
+from . import errors, integrity, render
+from .campaigns import Campaign
+from .campaigns import fields as campaign_fields
+from .config import SandboxConfig
 from .params import GraphRequest, as_str, json_object
 from .store import AdSet, SandboxStore
 
@@ -131,9 +134,20 @@ def parse_targeting(value: Any) -> dict[str, Any]:
     return json_object(value, "Param targeting must be a JSON object", "Param targeting must be a JSON object")
 
 
-def check_targeting(store: SandboxStore, account_id: str, targeting: dict[str, Any]) -> dict[str, Any]:
+def check_targeting(
+    store: SandboxStore,
+    account_id: str,
+    targeting: dict[str, Any],
+    *,
+    config: SandboxConfig | None = None,
+    campaign: Campaign | None = None,
+) -> dict[str, Any]:
     """Validate a whole targeting spec for an ad set of ``account_id``; return it with the audience lists
-    normalized to ``[{"id": "…"}]`` (duplicates dropped), everything else as given."""
+    normalized to ``[{"id": "…"}]`` (duplicates dropped), everything else as given.
+
+    With ``config``: audiences of another business (1487301) and flagged audiences
+    (``flagged_audience_in_adset``) are refused; with a special-category ``campaign``, lookalikes in
+    ``custom_audiences`` and any ``excluded_custom_audiences`` are refused (100/2909035)."""
     geo = targeting.get("geo_locations")
     if not isinstance(geo, dict) or not any(geo.values()):
         raise errors.param(
@@ -153,14 +167,32 @@ def check_targeting(store: SandboxStore, account_id: str, targeting: dict[str, A
             )
         lists[key] = ids
         out[key] = [{"id": i} for i in ids]
+    _check_automation(targeting.get("targeting_automation"))
+    foreign = set(config.foreign_audience_ids) if config else set()
     for key, ids in lists.items():
         for audience_id in ids:
+            if audience_id in foreign:
+                raise errors.not_owned(audience_id)
             audience = store.get_audience(int(audience_id))
             if audience is None or audience.account_id != account_id:
                 raise errors.param(
                     f"Invalid parameter: custom audience {audience_id} in targeting[{key}] does not exist or "
                     f"does not belong to ad account act_{account_id}"
                 )
+            if config and config.flagged_audience_in_adset == "refuse" and integrity.is_flagged(audience):
+                raise errors.param(
+                    f"Invalid parameter: custom audience {audience_id} ({audience.data.get('name')}) in "
+                    f"targeting[{key}] has been flagged for integrity reasons (operation_status 471) and cannot "
+                    "be used in ad sets. Remove it, or use another audience."
+                )
+            if campaign and campaign.special and key == "custom_audiences" and audience.subtype == "LOOKALIKE":
+                raise errors.special_category_targeting(
+                    campaign.special, f"lookalike audience {audience_id} cannot be used in targeting[custom_audiences]."
+                )
+    if campaign and campaign.special and lists.get("excluded_custom_audiences"):
+        raise errors.special_category_targeting(
+            campaign.special, "audience exclusions (targeting[excluded_custom_audiences]) are not available."
+        )
     both = set(lists.get("custom_audiences", [])) & set(lists.get("excluded_custom_audiences", []))
     if both:
         first = min(both, key=lists["custom_audiences"].index)
@@ -169,6 +201,17 @@ def check_targeting(store: SandboxStore, account_id: str, targeting: dict[str, A
             f"(custom_audiences) and excluded (excluded_custom_audiences) in the same targeting"
         )
     return out
+
+
+def _check_automation(value: Any) -> None:
+    """``targeting_automation``: an object; ``advantage_audience`` 0 or 1 (docs/meta-api.md §8 "Advantage+")."""
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        raise errors.param("Param targeting[targeting_automation] must be a JSON object")
+    flag = value.get("advantage_audience")
+    if flag is not None and (isinstance(flag, bool) or flag not in (0, 1)):
+        raise errors.param("Param targeting[targeting_automation][advantage_audience] must be 0 or 1")
 
 
 def _audience_ids(key: str, value: Any) -> list[str]:
@@ -189,22 +232,43 @@ def _audience_ids(key: str, value: Any) -> list[str]:
 
 
 def adset_fields(store: SandboxStore, adset: AdSet) -> dict[str, Any]:
-    """Every field the sandbox models for one ad set; audiences named like Meta reads them back."""
+    """Every field the sandbox models for one ad set; audiences named like Meta reads them back.
+
+    ``effective_status`` is ``WITH_ISSUES`` for an ACTIVE ad set that targets a flagged audience
+    (docs/meta-api.md §8 "Integrity flags"); ``campaign``/``campaign_id`` when it has a campaign.
+    """
     targeting = dict(adset.targeting)
+    flagged = False
     for key in AUDIENCE_KEYS:
         if isinstance(targeting.get(key), list):
             targeting[key] = [_named(store, entry["id"]) for entry in targeting[key]]
+            flagged = flagged or any(
+                (a := store.get_audience(int(e["id"]))) is not None and integrity.is_flagged(a) for e in targeting[key]
+            )
+    campaign = store.campaigns.of_adset(adset.id)
     return {
         "id": str(adset.id),
         "account_id": adset.account_id,
         "name": adset.name,
         "status": adset.status,
         "configured_status": adset.status,
-        "effective_status": adset.status,
+        "effective_status": "WITH_ISSUES" if flagged and adset.status == "ACTIVE" else adset.status,
         "targeting": targeting,
         "created_time": _iso(adset.time_created),
         "updated_time": _iso(adset.time_updated),
+        **({"campaign_id": str(campaign.id), "campaign": campaign_fields(campaign)} if campaign else {}),
     }
+
+
+def mark_used(app: SandboxApp, adset: AdSet, *targetings: dict[str, Any]) -> None:
+    """Audiences of an ACTIVE ad set count as used now (for 450 / 100, docs/meta-api.md §1.2, §1.7)."""
+    now = app.now()
+    for targeting in targetings:
+        for key in AUDIENCE_KEYS:
+            for entry in targeting.get(key) or []:
+                audience = app.store.get_audience(int(entry["id"]))
+                if audience is not None:
+                    app.store.update_audience(audience.id, {render.LAST_USED_KEY: now}, now, touch=False)
 
 
 def _named(store: SandboxStore, audience_id: str) -> dict[str, Any]:
@@ -243,8 +307,13 @@ def update_adset(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
         changes["status"] = status
     if req.params.get("targeting") not in (None, ""):
         targeting = parse_targeting(req.params["targeting"])
-        changes["targeting"] = check_targeting(app.store, adset.account_id, targeting)
+        campaign = app.store.campaigns.of_adset(adset.id)
+        changes["targeting"] = check_targeting(
+            app.store, adset.account_id, targeting, config=app.config, campaign=campaign
+        )
     if changes:
+        if "ACTIVE" in (adset.status, changes.get("status")):
+            mark_used(app, adset, adset.targeting, changes.get("targeting") or {})
         app.store.update_adset(adset.id, changes, app.now())
     return {"success": True}
 
@@ -253,9 +322,13 @@ def update_adset(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
 
 
 def admin_create(app: SandboxApp, body: dict[str, Any]) -> dict[str, Any]:
-    """``POST /__sandbox/adsets``: ``{"account_id": "act_1", "name", "targeting", "status", "id"}`` → ``{"id"}``.
+    """``POST /__sandbox/adsets``: ``{"account_id": "act_1", "name", "targeting", "status", "id",
+    "campaign_id"}`` → ``{"id"}``.
 
     Raises ``ValueError`` (→ HTTP 400) with the reason; targeting is checked as a Graph update checks it.
+    An ad set created under a campaign gets Meta's v23+ default ``targeting_automation.advantage_audience``
+    1 when its targeting does not say (docs/meta-api.md §8 "Advantage+"); without a campaign the targeting
+    is stored exactly as given.
     """
     account = str(body.get("account_id") or "")
     account = account[4:] if account.startswith("act_") else account
@@ -273,14 +346,32 @@ def admin_create(app: SandboxApp, body: dict[str, Any]) -> dict[str, Any]:
         if isinstance(wanted, bool) or not str(wanted).isdigit() or not 0 < int(str(wanted)) < 2**63:
             raise ValueError("id must be a numeric string")
         adset_id = int(str(wanted))
+    campaign = _admin_campaign(app, account, body.get("campaign_id"))
     with app.store.transaction():
         if adset_id is not None and app.store.id_taken(adset_id):
-            raise ValueError(f"id {adset_id} is already used by an audience or an ad set")
+            raise ValueError(f"id {adset_id} is already used by an audience, an ad set or a campaign")
         try:
             raw = body["targeting"] if body.get("targeting") is not None else DEFAULT_TARGETING
-            targeting = check_targeting(app.store, account, parse_targeting(raw))
+            targeting = parse_targeting(raw)
+            if campaign is not None and "targeting_automation" not in targeting:
+                targeting = {**targeting, "targeting_automation": {"advantage_audience": 1}}
+            targeting = check_targeting(app.store, account, targeting, config=app.config, campaign=campaign)
         except errors.GraphError as err:
             raise ValueError(err.message) from None
         app.store.ensure_account(account, app.now())
         new_id = app.store.create_adset(account, name, targeting, status, app.now(), adset_id)
+        if campaign is not None:
+            app.store.campaigns.link(new_id, campaign.id)
+        created = app.store.get_adset(new_id)
+        if created is not None and status == "ACTIVE":
+            mark_used(app, created, targeting)
     return {"id": str(new_id)}
+
+
+def _admin_campaign(app: SandboxApp, account: str, wanted: Any) -> Campaign | None:
+    if wanted in (None, ""):
+        return None
+    campaign = app.store.campaigns.get(int(str(wanted))) if str(wanted).isdigit() else None
+    if campaign is None or campaign.account_id != account:
+        raise ValueError(f"campaign_id {wanted} is not a campaign of ad account act_{account}")
+    return campaign

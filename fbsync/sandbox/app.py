@@ -2,9 +2,11 @@
 
 No sockets here, so the same object serves the HTTP adapter (``server.py``)
 and ``responses`` callbacks in unit tests.  A request goes through: parse →
-count → auth (docs/meta-api.md §5 "Auth") → policies (fault injection,
-``injector.py``) → permissions/terms (``access.py``) → route → usage headers
-(docs/meta-api.md §4) → the policies' ``after`` hooks → delay or drop.
+count → auth (docs/meta-api.md §5 "Auth") → version (``versions.py``, §8) →
+method override and parameter count (§8, §1.5) → route → policies (fault
+injection, ``injector.py``) → the tier's rate limits (``usage.py``, §4) →
+permissions/terms (``access.py``) → handler → usage headers → the policies'
+``after`` hooks → delay or drop.
 """
 
 from __future__ import annotations
@@ -16,17 +18,17 @@ import logging
 import re
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from . import access, admin, adsets, audiences, errors, render, users
-from .config import SandboxConfig
+from . import access, admin, adsets, audiences, campaigns, errors, integrity, render, users, versions
+from .config import SandboxConfig, header_tier
 from .faults import ConnectionDropped, Faults
 from .injector import FaultInjector
-from .params import Effects, GraphRequest, decode_json_params, header, parse_params, split_path, version_tuple
+from .params import Effects, GraphRequest, decode_json_params, header, parse_params, split_path
 from .sessions import SessionState
 from .store import Audience, SandboxStore
-from .usage import UsageMeter
+from .usage import Refusal, UsageBudget, UsageMeter
 
 Response = tuple[int, dict[str, str], bytes]
 Handler = Callable[["SandboxApp", GraphRequest], dict[str, Any]]
@@ -54,18 +56,23 @@ ROUTES: dict[tuple[str, str | None], dict[str, tuple[str, Handler]]] = {
         "DELETE": ("DELETE /users", users.remove_users),
     },
     ("audience", "usersreplace"): {"POST": ("POST /usersreplace", users.replace_users)},
+    ("audience", "sessions"): {"GET": ("GET /sessions", users.list_sessions)},
     ("adset", None): {
         "GET": ("GET /{adset_id}", adsets.get_adset),
         "POST": ("POST /{adset_id}", adsets.update_adset),
     },
+    ("campaign", None): {"GET": ("GET /{campaign_id}", campaigns.get_campaign)},
 }
 NODE_TYPES = {
     "me": "User",
     "account": "AdAccount",
     "audience": "CustomAudience",
     "adset": "AdSet",
+    "campaign": "Campaign",
     "debug_token": "DebugToken",
 }
+#: Parameters that do not count toward ``max_request_params`` (auth travels as parameters too).
+AUTH_PARAMS = frozenset({"access_token", "appsecret_proof", "appsecret_time"})
 
 
 class RequestPolicy(Protocol):
@@ -101,10 +108,10 @@ class SandboxApp:
         faults: Faults | None = None,
     ) -> None:
         self.store = store
-        self.config = config or SandboxConfig()
+        self._config = config or SandboxConfig()
         self.clock = clock
         self.started = clock()
-        self.usage = UsageMeter(clock, self.config.usage)
+        self.usage = UsageMeter(clock, budget_for(self._config))
         self.policies: list[RequestPolicy] = []
         self.public_url: str | None = None
         #: Called with the delay of a slow-response fault (seconds); tests can swap it.
@@ -114,6 +121,18 @@ class SandboxApp:
         self._secret = app_secret or None
         self._injector: FaultInjector | None = None
         self.faults = faults
+
+    @property
+    def config(self) -> SandboxConfig:
+        """The knobs in force; replacing them (``dataclasses.replace``) takes effect at the next call, and a
+        new ``tier`` / ``usage`` re-budgets the rate limits (the counters stay)."""
+        return self._config
+
+    @config.setter
+    def config(self, value: SandboxConfig) -> None:
+        old, self._config = self._config, value
+        if (old.tier, old.usage) != (value.tier, value.usage):
+            self.usage.budget = budget_for(value)
 
     # --- fault injection and tokens ---
 
@@ -183,15 +202,30 @@ class SandboxApp:
         """The audience's running replace session (expired ones are completed first)."""
         return users.settle_replace(self, audience)
 
-    def audience_full(self, audience: Audience) -> dict[str, Any]:
-        """Every modeled field of an audience."""
-        replace = self.running_replace(audience)
+    def audience_full(self, audience: Audience, in_use: bool | None = None) -> dict[str, Any]:
+        """Every modeled field of an audience (``in_use``: targeted by an ACTIVE ad set; None = look it up)."""
+        running = self.running_replace(audience)
         fresh = self.store.get_audience(audience.id) or audience
-        return render.audience_fields(fresh, self.now(), self.config, replace)
+        if in_use is None:
+            in_use = str(audience.id) in self.store.active_targeted_ids()
+        return render.audience_fields(fresh, self.now(), self.config, running, in_use)
 
     def render_audience(self, audience: Audience, fields: Any) -> dict[str, Any]:
         """The requested fields of an audience (docs/meta-api.md §1.2)."""
         return render.select(self.audience_full(audience), fields, render.AUDIENCE_FIELDS, "CustomAudience")
+
+    def newest_version(self) -> str:
+        """The version 2635 messages name: ``config.latest_version``, else the newest released one."""
+        return self.config.latest_version or versions.latest(self.clock())
+
+    def flag_audience(self, audience_id: int | str, fields: tuple[str, ...] | list[str] = ("name",)) -> None:
+        """Flag an audience for integrity reasons (operation_status 471) as Meta would; ``fields`` = the
+        ``fields_violating_integrity_policy``; ``()`` lifts the flag (an accepted appeal)."""
+        integrity.set_flag(self.store, int(audience_id), list(fields), self.now())
+
+    def unflag_audience(self, audience_id: int | str) -> None:
+        """Lift an audience's integrity flag."""
+        self.flag_audience(audience_id, ())
 
     def members(self, audience_id: int | str) -> dict[str, Any]:
         """``{"schema", "rows"}`` of an audience, as the admin endpoint returns them."""
@@ -211,18 +245,19 @@ class SandboxApp:
         """
         trace = errors.new_trace_id()
         effects = Effects()
+        version_headers: dict[str, str] = {}
         try:
             if path.startswith("/__sandbox/") or path == "/__sandbox":
                 return admin.handle(self, method.upper(), path, query, body)
             with self.store.lock:
-                response = self._graph(method.upper(), path, query, headers, body, trace, effects)
+                response = self._graph(method.upper(), path, query, headers, body, trace, effects, version_headers)
         except ConnectionDropped:
             raise
         except errors.GraphError as err:
-            response = self._error(err, trace, {})
+            response = self._error(err, trace, version_headers)
         except Exception:
             log.exception("sandbox internal error on %s %s", method, path)
-            response = self._error(errors.internal(), trace, {})
+            response = self._error(errors.internal(), trace, version_headers)
         if effects.delay > 0:
             self.sleep(effects.delay)
         if effects.drop:
@@ -230,7 +265,15 @@ class SandboxApp:
         return response
 
     def _graph(
-        self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes, trace: str, effects: Effects
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        trace: str,
+        effects: Effects,
+        version_headers: dict[str, str],
     ) -> Response:
         version, segments = split_path(path)
         params = parse_params(query, headers, body)
@@ -239,32 +282,42 @@ class SandboxApp:
             decode_json_params(params)
         except errors.GraphError as err:
             failure = err
-        method = _effective_method(method, params)
+        method, overridden = _effective_method(method, params)
         route, failure = self._route(segments, failure)
         label = ROUTES.get((route.kind, route.edge), {}).get(method, (f"{method} {path_label(segments)}", None))[0]
         self.store.count_request(label)
+        version_headers["facebook-api-version"] = versions.header_version(version, self.clock(), self.newest_version())
         req = GraphRequest(
             method, version, segments, params, headers, self._base_url(headers), endpoint=label, effects=effects
         )
         self._authenticate(req, on_me=route.kind == "me")
         if failure:
             raise failure
-        self._check_version(version)
+        self._check_version(version, label, version_headers)
+        self._check_legacy(method, overridden, params)
         handler = self._resolve(req, route)
         for policy in self.policies:
             answer = policy.intercept(self, req)
             if answer is not None:
-                return answer
+                status, answer_headers, answer_body = answer
+                if "json" in header(answer_headers, "Content-Type"):  # not on an HTML error page
+                    answer_headers = {**answer_headers, **version_headers}
+                return status, answer_headers, answer_body
         audience_call = route.kind == "audience" or route.edge == "customaudiences"
-        self.usage.record(req.account_id, write=method in WRITE_METHODS, audience_call=audience_call)
-        extra = self._usage_headers(req, audience_call)
+        active = self.store.count_live(req.account_id) if req.account_id and audience_call else 0
+        refusal = self.usage.admit(
+            req.account_id, write=method in WRITE_METHODS, audience_call=audience_call, active_audiences=active
+        )
+        extra = {**version_headers, **self._usage_headers(req, audience_call, refusal)}
         try:
+            if refusal is not None:
+                raise errors.throttled(refusal.key, refusal.minutes_left(self.clock()))
             access.authorize(self, req, route.kind, route.edge)
             result = handler(self, req)
         except errors.GraphError as err:
             response = self._error(err, trace, extra)
         else:
-            response = 200, {**_base_headers(trace, self.config.latest_version), **extra}, _json(result)
+            response = 200, {**_base_headers(trace, self.newest_version()), **extra}, _json(result)
         for policy in self.policies:
             after = getattr(policy, "after", None)
             if after is not None:
@@ -286,7 +339,7 @@ class SandboxApp:
         if node.isdigit():
             # A numeric id names one node: route by what the store holds (unknown ids stay "audience",
             # answered 100/33 by _resolve).
-            kind = "adset" if self.store.node_kind(int(node)) == "adset" else "audience"
+            kind = self.store.node_kind(int(node)) or "audience"
             return _Route(kind, node, edge), failure
         return _Route("unknown", node, edge), failure
 
@@ -299,8 +352,14 @@ class SandboxApp:
             if not match:
                 raise errors.unsupported(req.method, route.node)
             req.account_id = match.group(1)
-        if route.kind in ("audience", "adset"):
-            get = self.store.get_audience if route.kind == "audience" else self.store.get_adset
+        if route.kind == "audience" and route.node in self.config.foreign_audience_ids:
+            raise errors.not_owned(route.node)  # another business's audience (docs/meta-api.md §3, §8)
+        if route.kind in ("audience", "adset", "campaign"):
+            get = {
+                "audience": self.store.get_audience,
+                "adset": self.store.get_adset,
+                "campaign": self.store.campaigns.get,
+            }[route.kind]
             node = get(int(route.node))
             if node is None:
                 raise errors.unsupported(req.method, route.node)
@@ -313,10 +372,28 @@ class SandboxApp:
             raise errors.unsupported(req.method, route.node)
         return methods[req.method][1]
 
-    def _check_version(self, version: str | None) -> None:
-        """Versions older than ``config.min_version`` are refused with 2635 (docs/meta-api.md §1)."""
-        if version and version_tuple(version) < version_tuple(self.config.min_version):
-            raise errors.deprecated_version(self.config.latest_version)
+    def _check_version(self, version: str | None, label: str, out: dict[str, str]) -> None:
+        """Serve, auto-upgrade or refuse the version (``versions.py``; docs/meta-api.md §1, §8)."""
+        served = versions.serve(
+            version,
+            self.clock(),
+            label,
+            min_version=self.config.min_version,
+            newest=self.newest_version(),
+            auto_upgrade=self.config.version_auto_upgrade,
+        )
+        out["facebook-api-version"] = served.version
+        if served.warning:
+            out["X-Ad-Api-Version-Warning"] = served.warning
+
+    def _check_legacy(self, method: str, overridden: bool, params: Mapping[str, Any]) -> None:
+        """The method override after 2026-11-04 (docs/meta-api.md §8), and too many parameters (105, §1.5)."""
+        grandfathered = self.config.method_override_grandfathered
+        if overridden and not grandfathered and versions.legacy_features_refused(self.clock()):
+            raise errors.method_override_refused(method)
+        count = sum(1 for name in params if name not in AUTH_PARAMS)
+        if count > self.config.max_request_params:
+            raise errors.too_many_params(count, self.config.max_request_params)
 
     # --- auth (docs/meta-api.md §5 "Auth") ---
 
@@ -353,14 +430,14 @@ class SandboxApp:
 
     def _error(self, err: errors.GraphError, trace: str, extra: dict[str, str]) -> Response:
         """An error response (docs/meta-api.md §3); OAuth token errors also carry ``WWW-Authenticate``."""
-        headers = {**_base_headers(trace, self.config.latest_version), **extra}
+        headers = {**_base_headers(trace, self.newest_version()), **extra}
         if err.type == errors.OAUTH and err.code in (104, 190, 2500):
             headers["WWW-Authenticate"] = f'OAuth "Facebook Platform" "invalid_token" "{err.message}"'
         return err.status, headers, _json(err.body(trace))
 
-    def _usage_headers(self, req: GraphRequest, audience_call: bool) -> dict[str, str]:
+    def _usage_headers(self, req: GraphRequest, audience_call: bool, refusal: Refusal | None) -> dict[str, str]:
         active = self.store.count_live(req.account_id) if req.account_id and audience_call else 0
-        return self.usage.headers(req.account_id, audience_call=audience_call, active_audiences=active)
+        return self.usage.headers(req.account_id, audience_call=audience_call, active_audiences=active, refusal=refusal)
 
 
 def path_label(segments: list[str]) -> str:
@@ -369,12 +446,18 @@ def path_label(segments: list[str]) -> str:
     return "/" + "/".join(parts)
 
 
-def _effective_method(method: str, params: Mapping[str, Any]) -> str:
-    """Graph's ``method`` override: POST with ``method=DELETE`` (or GET) acts as that method (docs/meta-api.md §1.5)."""
+def budget_for(config: SandboxConfig) -> UsageBudget:
+    """The rate-limit budget of a config: ``usage`` with the tier's header string (docs/meta-api.md §4)."""
+    return replace(config.usage, tier=header_tier(config))
+
+
+def _effective_method(method: str, params: Mapping[str, Any]) -> tuple[str, bool]:
+    """Graph's ``method`` override: POST with ``method=DELETE`` (or GET) acts as that method (docs/meta-api.md §1.5),
+    where it is still allowed (§8); returns (method, whether the override was used)."""
     override = str(params.get("method") or "").upper()
     if method == "POST" and override in ("DELETE", "GET"):
-        return override
-    return method
+        return override, True
+    return method, False
 
 
 def _bearer(headers: Mapping[str, str]) -> str:

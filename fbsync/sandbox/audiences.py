@@ -7,7 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from . import errors, lookalike, render
+from . import errors, integrity, lookalike, render
 from .params import GraphRequest, as_bool, as_int, as_str
 from .store import Audience
 
@@ -103,6 +103,9 @@ def create_audience(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
         _prepare_lookalike(app, account, req.params, data)
     else:
         raise errors.param(f"subtype {subtype} is not simulated by the sandbox: use CUSTOM or LOOKALIKE")
+    flags = integrity.violating_fields(data, app.config.integrity_words)
+    if flags:
+        data[integrity.FLAG_KEY] = flags  # flagged at create: operation_status 471 (docs/meta-api.md §8)
     new_id = app.store.create_audience(account, subtype, data, app.now())
     if subtype == "LOOKALIKE":
         seed = app.store.get_audience(data["origin_audience_id"])
@@ -166,11 +169,16 @@ def update_audience(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
     """``POST /{audience_id}`` → ``{"success": true}`` (docs/meta-api.md §1.4 "Update")."""
     audience: Audience = req.extra["audience"]
     changes = _common(req.params)
+    if changes or "name" in req.params:
+        integrity.check_edit(audience)  # any edit of a flagged audience: 100/1713228 (docs/meta-api.md §1.4)
     if audience.subtype == "LOOKALIKE":
         changes = {k: v for k, v in changes.items() if k in ("name", "description")}
     if "name" in req.params and not changes.get("name", audience.data.get("name")):
         raise errors.param("name cannot be empty")
     if changes:
+        flags = integrity.violating_fields({**audience.data, **changes}, app.config.integrity_words)
+        if flags:
+            changes[integrity.FLAG_KEY] = flags  # flagged at update (docs/meta-api.md §8)
         app.store.update_audience(audience.id, changes, app.now())
     return {"success": True}
 
@@ -197,8 +205,9 @@ def list_audiences(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
     rules = _filters(req.params.get("filtering"))
     fields = req.params.get("fields")
     rows = []
+    in_use = app.store.active_targeted_ids()
     for audience in app.store.list_audiences(req.account_id):
-        full = app.audience_full(audience)
+        full = app.audience_full(audience, in_use=str(audience.id) in in_use)
         if all(_matches(full, rule) for rule in rules):
             rows.append(full)
     page, has_before, has_after = _page(rows, req.params, limit)

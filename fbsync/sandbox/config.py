@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 from .usage import UsageBudget
 
@@ -20,9 +20,56 @@ class SandboxConfig:
     max_lookalikes: int = 500
     #: usersreplace refuses audiences this big (docs/meta-api.md §1.6, subcode 1870144).
     replace_max_members: int = 100_000_000
-    #: Oldest version still served, and the one named in the 2635 message (docs/meta-api.md §1 "Base").
+    #: Versions older than this are refused with 2635 everywhere (docs/meta-api.md §1 "Base"); the version
+    #: table itself (live / expired / auto-upgraded, on the sandbox clock) is ``versions.py``.
     min_version: str = "v23.0"
-    latest_version: str = "v26.0"
+    #: The version named in 2635 messages; None = the newest released version on the sandbox clock.
+    latest_version: str | None = None
+    #: Meta's auto-upgrade of expired versions on unchanged endpoints (an app can turn it off in its
+    #: dashboard: Meta blog 2024-04-16); False = an expired version gets 2635 everywhere.
+    version_auto_upgrade: bool = True
+    #: The app already used the HTTP method override before 2026-11-04 (an "existing use", allowed until
+    #: v28); False = a POST with ``method=DELETE|GET`` is refused with 100 (docs/meta-api.md §8).
+    method_override_grandfathered: bool = False
+    #: More request parameters than this → 105 (docs/meta-api.md §1.5 "Errors"; the number is (inf)).
+    max_request_params: int = 100
+    #: ``/users`` / ``/usersreplace`` batches above this many rows → 1/99 like > 10,000 rows (Meta's
+    #: undocumented limit on large batches, docs/meta-api.md §1.5 "Limits"); None = only the 10,000 limit.
+    max_payload_rows_before_unknown_error: int | None = None
+    #: A ``/users`` DELETE taking an audience of at least this many people below it → 200/1870047
+    #: (docs/meta-api.md §8; Meta gives no number: (inf)); None = never refused.
+    min_audience_size_after_removal: int | None = 100
+    #: Seconds a customer list reads ``operation_status`` 441 (populating) after its last upload (inf).
+    populate_seconds: float = 0.0
+    #: Words that get an audience flagged when its name or description contains one (docs/meta-api.md §8
+    #: "Integrity flags": Meta publishes no list; its examples are health and financial words).
+    integrity_words: tuple[str, ...] = (
+        "diabète",
+        "diabetes",
+        "arthrite",
+        "arthritis",
+        "crédit",
+        "credit score",
+        "dette",
+        "debt",
+        "revenus élevés",
+        "high income",
+        "cancer",
+        "dépression",
+        "depression",
+    )
+    #: An ad set update targeting a flagged audience: "refuse" (code 100) or "accept" (docs/meta-api.md §8:
+    #: the v24 changelog and the Ad Set reference disagree).
+    flagged_audience_in_adset: str = "refuse"
+    #: The subcode of the terms error on ``/users`` and ``/usersreplace``: 1870034 or 1870090 (ERR-M lists
+    #: both for the Custom Audience terms, docs/meta-api.md §1.1 "Errors"; when Meta uses which is unknown).
+    tos_upload_subcode: int = 1870034
+    #: ``False`` = the Meta Business Tools terms are not accepted: customer-list creates and uploads → 200/1870092.
+    business_tools_tos: bool = True
+    #: Audience ids that belong to another business: any call on them (or targeting them) → 100/1487301.
+    foreign_audience_ids: tuple[str, ...] = ()
+    #: Access tier: "limited" or "full"; None = from ``usage.tier`` (``standard_access`` = Full).
+    tier: str | None = None
     #: Made-up people per country for lookalike size bounds (Meta gives no figure).
     lookalike_people_per_country: int = 10_000_000
     usage: UsageBudget = field(default_factory=UsageBudget)
@@ -53,10 +100,13 @@ def config_from_options(
     missing_permissions: tuple[str, ...] | list[str] | None = None,
     no_tos: bool = False,
     account_disabled: bool = False,
+    **more: object,
 ) -> SandboxConfig:
     """SandboxConfig from CLI-style options (``fbsync sandbox``, ``python -m fbsync.sandbox``); None = default.
 
     ``account_disabled`` sets ``account_status`` 2 with ``disable_reason`` 1 (ADS_INTEGRITY_POLICY).
+    ``more``: any other :class:`SandboxConfig` field (``tier="limited"``, …); ``None`` values are skipped.
+    Raises ``ValueError`` for a bad value.
     """
     values: dict[str, object] = {}
     if lookalike_seconds is not None:
@@ -73,4 +123,37 @@ def config_from_options(
         values["custom_audience_tos"] = False
     if account_disabled:
         values.update(account_status=2, disable_reason=1)
-    return SandboxConfig(**values)  # type: ignore[arg-type]
+    names = {f.name for f in fields(SandboxConfig)}
+    for name, value in more.items():
+        if name not in names:
+            raise ValueError(f"unknown sandbox option {name}")
+        if value is not None:
+            values[name] = tuple(value) if isinstance(value, list) else value
+    config = SandboxConfig(**values)  # type: ignore[arg-type]
+    check(config)
+    return config
+
+
+TIERS = {"limited": "development_access", "full": "standard_access"}
+
+
+def check(config: SandboxConfig) -> None:
+    """Refuse knob values the sandbox cannot honour (``ValueError`` with the reason)."""
+    if config.tier is not None and config.tier not in TIERS:
+        raise ValueError(f"tier must be limited or full, got {config.tier}")
+    if config.tos_upload_subcode not in (1870034, 1870090):
+        raise ValueError("tos_upload_subcode must be 1870034 or 1870090")
+    if config.flagged_audience_in_adset not in ("refuse", "accept"):
+        raise ValueError("flagged_audience_in_adset must be refuse or accept")
+    for name in ("max_request_params", "max_payload_rows_before_unknown_error", "min_audience_size_after_removal"):
+        value = getattr(config, name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise ValueError(f"{name} must be a non-negative integer")
+    if not isinstance(config.populate_seconds, (int, float)) or config.populate_seconds < 0:
+        raise ValueError("populate_seconds must be a non-negative number")
+
+
+def header_tier(config: SandboxConfig) -> str:
+    """The ``ads_api_access_tier`` header string of the configured tier (docs/meta-api.md §4 "Tier names":
+    ``development_access`` = Limited, ``standard_access`` = Full)."""
+    return TIERS[config.tier] if config.tier else config.usage.tier

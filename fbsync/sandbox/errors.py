@@ -44,6 +44,8 @@ class GraphError(Exception):
     transient: bool | None = False
     user_title: str | None = None
     user_msg: str | None = None
+    #: ``error_data`` object (e.g. ``estimated_time_to_regain_access`` of a rate-limit refusal), or None.
+    data: dict[str, Any] | None = None
 
     def __str__(self) -> str:
         return f"{self.code}/{self.subcode}: {self.message}"
@@ -59,6 +61,8 @@ class GraphError(Exception):
             err["error_user_title"] = self.user_title
         if self.user_msg:
             err["error_user_msg"] = self.user_msg
+        if self.data:
+            err["error_data"] = dict(self.data)
         err["fbtrace_id"] = trace_id
         return {"error": err}
 
@@ -121,6 +125,27 @@ def deprecated_version(latest: str) -> GraphError:
     return GraphError(
         f"(#2635) You are calling a deprecated version of the Ads API. Please update to the latest version: {latest}.",
         2635,
+    )
+
+
+def unknown_version(version: str) -> GraphError:
+    """A version Meta does not serve (newer than the table, or not yet released): 2500 (docs/meta-api.md §8)."""
+    return unknown_path(f"/{version}")
+
+
+def method_override_refused(method: str) -> GraphError:
+    """POST with ``method=DELETE|GET`` after 2026-11-04 (docs/meta-api.md §8 "Legacy Graph features";
+    BLOG-V27).  Code 100 and wording: (inf), Meta names no error for it."""
+    return param(
+        f"The HTTP method override (method={method}) is no longer available: since November 4, 2026 new apps "
+        f"cannot use it and existing apps cannot start new uses of it. Send a real {method} request instead."
+    )
+
+
+def too_many_params(count: int, limit: int) -> GraphError:
+    """105 "too many parameters" (docs/meta-api.md §1.5 "Errors", R-USERS); the limit is (inf)."""
+    return GraphError(
+        f"(#105) The number of parameters exceeded the maximum for this operation ({count} > {limit})", 105
     )
 
 
@@ -197,6 +222,85 @@ def lookalikes_exist() -> GraphError:
     )
 
 
+# --- integrity flags (docs/meta-api.md §1.4, §1.5, §1.7, §8 "Integrity flags"; wording (inf)) ---
+
+FLAGGED_UPLOAD = 1713230
+FLAGGED_EDIT = 1713228
+FLAGGED_OTHER_EDIT = 1713231  # other audience kinds, not simulated (docs/sandbox.md)
+FLAGGED_SEED = 1713232
+
+
+def flagged(subcode: int, audience_id: int | str) -> GraphError:
+    """100 with an integrity subcode: the audience was flagged (operation_status 471)."""
+    what = {
+        FLAGGED_UPLOAD: "users cannot be added to, removed from or replaced in",
+        FLAGGED_EDIT: "you cannot edit (or rename)",
+        FLAGGED_OTHER_EDIT: "you cannot edit",
+        FLAGGED_SEED: "you cannot create a lookalike audience from",
+    }[subcode]
+    return GraphError(
+        f"(#100) Audience Flagged for Integrity Reasons: {what} audience {audience_id}, which was flagged for "
+        "suggesting information not permitted under our terms (such as health conditions or financial status). "
+        "Appeal the decision, or create a new audience.",
+        100,
+        subcode,
+        user_title="Audience flagged for integrity reasons",
+        user_msg="This audience may suggest information not permitted under our terms. Create a new audience.",
+    )
+
+
+def audience_too_small_after_removal(minimum: int) -> GraphError:
+    """200/1870047 "Audience Size too Low" (docs/meta-api.md §1.5 "Errors", §8; ERR-M).  HTTP 400 (inf)."""
+    return GraphError(
+        "(#200) Audience Size too Low: You cannot remove users from this audience because it will result in a low "
+        f"audience size (fewer than {minimum} people). Delete the audience, or add people before removing others.",
+        200,
+        1870047,
+        user_title="Audience Size too Low",
+        user_msg="You cannot remove users from this audience because it will result in a low audience size.",
+    )
+
+
+def business_tools_terms_not_accepted() -> GraphError:
+    """200/1870092: Meta Business Tools terms not accepted (docs/meta-api.md §1.1 "Errors", §8; ERR-M).
+
+    HTTP 403 like the Custom Audience terms error (inf).
+    """
+    return GraphError(
+        "(#200) Meta Business Tools Terms Not Accepted: You need to accept the Meta Business Tools Terms before "
+        "you can upload customer information. See https://www.facebook.com/legal/businesstech",
+        200,
+        1870092,
+        status=403,
+        user_title="Meta Business Tools Terms Not Accepted",
+        user_msg="You need to accept the Meta Business Tools Terms before you can upload customer information.",
+    )
+
+
+def not_owned(audience_id: str) -> GraphError:
+    """1487301: the audience belongs to another business (docs/meta-api.md §3, §8; RUD's map).  Code 100 (inf)."""
+    return GraphError(
+        f"(#100) Custom Audience Unavailable: custom audience {audience_id} belongs to another business and has not "
+        "been shared with this ad account.",
+        100,
+        1487301,
+        user_title="Custom Audience Unavailable",
+        user_msg="The custom audience you are trying to use has not been shared with your ad account.",
+    )
+
+
+def special_category_targeting(categories: list[str], detail: str) -> GraphError:
+    """100/2909035: targeting not allowed in a special ad category campaign (docs/meta-api.md §8; code and
+    wording (inf): §8 only says 2909035 is a general special-category targeting refusal)."""
+    return GraphError(
+        f"(#100) Invalid targeting for a special ad category ({', '.join(categories)}): {detail}",
+        100,
+        2909035,
+        user_title="Targeting not available for special ad categories",
+        user_msg=detail,
+    )
+
+
 # usersreplace subcodes (docs/meta-api.md §1.6 table)
 REPLACE_IN_PROGRESS = 1870145
 REPLACE_TIMED_OUT = 1870158
@@ -242,8 +346,8 @@ def needs_ads_management() -> GraphError:
     return GraphError("(#200) Requires ads_management permission to manage the object", 200, status=403)
 
 
-def terms_not_accepted(account_id: str) -> GraphError:
-    """200/1870034: Custom Audience terms not accepted (docs/meta-api.md §1.1 "Errors", §3).
+def terms_not_accepted(account_id: str, subcode: int = 1870034) -> GraphError:
+    """200/1870034 (or 1870090): Custom Audience terms not accepted (docs/meta-api.md §1.1 "Errors", §3).
 
     HTTP 403 like the rest of code 200 (inf: no public log shows this subcode's status).
     """
@@ -252,7 +356,7 @@ def terms_not_accepted(account_id: str) -> GraphError:
         "create or edit an audience or an ad set. See "
         f"https://business.facebook.com/ads/manage/customaudiences/tos/?act={account_id}",
         200,
-        1870034,
+        subcode,
         status=403,
         user_title="Custom Audience Terms Not Accepted",
         user_msg="You need to accept the Custom Audience Terms before you can create or edit an audience or an ad set.",
@@ -292,7 +396,11 @@ THROTTLES: dict[str, tuple[int, int | None, str, str | None, str | None]] = {
 }
 
 
-def throttled(key: str) -> GraphError:
-    """A throttle: HTTP 400, no ``is_transient`` (docs/meta-api.md §3 "HTTP status", §7.3)."""
+def throttled(key: str, regain_minutes: int | None = None) -> GraphError:
+    """A throttle: HTTP 400, no ``is_transient`` (docs/meta-api.md §3 "HTTP status", §7.3).
+
+    ``regain_minutes`` (the tier limits) also goes into ``error_data.estimated_time_to_regain_access`` (inf).
+    """
     code, subcode, message, title, msg = THROTTLES[key]
-    return GraphError(message, code, subcode, transient=None, user_title=title, user_msg=msg)
+    data = None if regain_minutes is None else {"estimated_time_to_regain_access": regain_minutes}
+    return GraphError(message, code, subcode, transient=None, user_title=title, user_msg=msg, data=data)

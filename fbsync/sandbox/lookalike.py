@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from . import errors
+from . import errors, integrity
 from .store import Audience, SandboxStore
 
 COUNTRY_RE = re.compile(r"^[A-Za-z]{2}$")
@@ -95,6 +95,7 @@ def seed_for(store: SandboxStore, account_id: str, origin: Any) -> Audience:
         raise errors.create_failed(
             "Invalid Source Audience: a lookalike needs a customer file custom audience as its source."
         )
+    integrity.check_seed(seed)  # a flagged seed: 100/1713232 (docs/meta-api.md §1.7, §8)
     if seed.member_count < MIN_SEED:
         raise errors.seed_too_small()
     return seed

@@ -8,6 +8,7 @@ so the same person sent with the columns in another order is the same member.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,13 @@ ATTRIBUTE_KEYS = frozenset(
     {"LOOKALIKE_VALUE", "DATA_PROCESSING_OPTIONS", "DATA_PROCESSING_OPTIONS_COUNTRY", "DATA_PROCESSING_OPTIONS_STATE"}
 )
 NEEDS_IDS = {"UID": ("app_ids", "page_ids"), "APPUID": ("app_ids",), "PAGEUID": ("page_ids",)}
+# Limited Data Use columns (docs/meta-api.md §8 "Limited Data Use"; G-CFCA's example ``["LDU"], 1, 1000``):
+# the values each may take, "" meaning not given.  Anything else refuses the request with 100.
+LDU_VALUES: dict[str, tuple[Any, ...]] = {
+    "DATA_PROCESSING_OPTIONS": ([], ["LDU"]),
+    "DATA_PROCESSING_OPTIONS_COUNTRY": (0, 1),
+    "DATA_PROCESSING_OPTIONS_STATE": (0, 1000),
+}
 
 
 @dataclass
@@ -68,8 +76,12 @@ class Session:
     estimated_num_total: int | None = None
 
 
-def parse_payload(raw: Any, *, value_based: bool = False) -> Parsed:
-    """Validate ``payload`` and split its rows into storable members and invalid entries."""
+def parse_payload(raw: Any, *, value_based: bool = False, unknown_error_above: int | None = None) -> Parsed:
+    """Validate ``payload`` and split its rows into storable members and invalid entries.
+
+    More than 10,000 rows (or than ``unknown_error_above``, Meta's undocumented limit on large batches)
+    → 1/99 (docs/meta-api.md §1.5 "Limits").
+    """
     if raw is None or raw == "":
         raise errors.required("payload")
     if not isinstance(raw, dict):
@@ -79,7 +91,7 @@ def parse_payload(raw: Any, *, value_based: bool = False) -> Parsed:
     data = raw.get("data")
     if not isinstance(data, list) or not data:
         raise errors.schema_mismatch()
-    if len(data) > MAX_ROWS:
+    if len(data) > MAX_ROWS or (unknown_error_above is not None and len(data) > unknown_error_above):
         raise errors.too_many_rows()
     if value_based and kind == MULTI and "LOOKALIKE_VALUE" not in schema:
         raise errors.param("LOOKALIKE_VALUE is required in the schema of a value-based custom audience")
@@ -128,6 +140,8 @@ def _modes(schema: list[str]) -> list[tuple[str, str]]:
     for key in schema:
         if key == "LOOKALIKE_VALUE":
             modes.append((key, "value"))
+        elif key in LDU_VALUES:
+            modes.append((key, "ldu"))
         elif key in ATTRIBUTE_KEYS:
             modes.append((key, "attr"))
         else:
@@ -145,6 +159,8 @@ def _classify(rows: list[list[Any]], schema: list[str], parsed: Parsed) -> None:
         for (key, mode), value in zip(modes, row):
             if mode == "hash" and type(value) is str and (value == "" or match(value)):
                 ok = True
+            elif mode == "ldu":
+                ok = _check_ldu(key, value)
             else:
                 ok = _acceptable(mode, value)
             if not ok:
@@ -157,6 +173,18 @@ def _classify(rows: list[list[Any]], schema: list[str], parsed: Parsed) -> None:
                 parsed.samples[bad[0]] = bad[1]
         else:
             parsed.members.append(member)
+
+
+def _check_ldu(key: str, value: Any) -> bool:
+    """A Limited Data Use value: one of ``LDU_VALUES[key]`` (numbers also as digit strings) or ""; else 100."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if value == "" or (
+        not isinstance(value, bool) and any(value == v and type(value) is type(v) for v in LDU_VALUES[key])
+    ):
+        return True
+    allowed = " or ".join(json.dumps(v) for v in LDU_VALUES[key])
+    raise errors.param(f"Invalid value {json.dumps(value)} for {key}: it must be {allowed}")
 
 
 def _acceptable(mode: str, value: Any) -> bool:

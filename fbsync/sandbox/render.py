@@ -12,6 +12,7 @@ from typing import Any
 
 from . import errors, lookalike
 from .config import SandboxConfig
+from .integrity import OPERATION_STATUS, flagged_fields
 from .params import parse_fields
 from .sessions import SessionState
 from .store import Audience
@@ -157,12 +158,32 @@ OP_NORMAL = {"code": 200, "description": "Normal"}
 OP_NO_UPLOAD = {"code": 410, "description": "No upload: no customer file has been uploaded to this audience yet."}
 OP_REPLACING = {"code": 414, "description": "Replace in progress: the audience's members are being replaced."}
 OP_POPULATING = {"code": 441, "description": "Populating: this lookalike audience is being created."}
+OP_FILLING = {
+    "code": 441,
+    "description": "Populating: this audience is being filled with your latest upload. It can already be used.",
+}
+OP_OUTDATED = {
+    "code": 450,
+    "description": "Out of date: this lookalike audience has not been used in an active ad set for 90 days. "
+    "Use it in an ad set to refresh it.",
+}
+OP_EXPIRING = {
+    "code": 100,
+    "description": "Expiring: this audience has not been used in an active ad set for two years and will be "
+    "deleted. Use it in an active ad set to keep it.",
+}
+DAY = 86_400
+LOOKALIKE_IDLE_DAYS = 90  # docs/meta-api.md §1.7 "Lifecycle", §1.2 note on 450
+CUSTOMER_LIST_IDLE_DAYS = 730  # two years, docs/meta-api.md §1.2 operation_status 100, §7.8
+DELETE_AFTER_DAYS = 90  # deleted 90 days after delete_time is set (§1.2)
+LAST_USED_KEY = "_last_used"
 
 
 def select(
     full: dict[str, Any], requested: Any, allowed: frozenset[str], node_type: str, default: tuple[str, ...] = ("id",)
 ) -> dict[str, Any]:
-    """Only the requested fields (always with ``id``), honouring ``a{b,c}`` sub-selection."""
+    """Only the requested fields (always with ``id``), honouring ``a{b,c}`` sub-selection (a nested node
+    keeps its ``id``, as Graph does)."""
     wanted = parse_fields(requested) or [(name, None) for name in default]
     out: dict[str, Any] = {}
     for name, subs in wanted:
@@ -171,16 +192,24 @@ def select(
         if name in full:
             value = full[name]
             if subs and isinstance(value, dict):
-                value = {k: v for k, v in value.items() if k in subs}
+                value = {k: v for k, v in value.items() if k in subs or k == "id"}
             out[name] = value
     out.setdefault("id", full["id"])
     return out
 
 
-def audience_fields(aud: Audience, now: int, config: SandboxConfig, replace: SessionState | None) -> dict[str, Any]:
-    """Every field the sandbox models for one audience (docs/meta-api.md §1.2 table)."""
+def audience_fields(
+    aud: Audience, now: int, config: SandboxConfig, replace: SessionState | None, in_use: bool = False
+) -> dict[str, Any]:
+    """Every field the sandbox models for one audience (docs/meta-api.md §1.2 table).
+
+    ``in_use``: an ACTIVE ad set targets it now (it counts as used, for 450 and 100).
+    """
     data = aud.data
-    lower, delivery, operation = _state(aud, now, config, replace)
+    lower, delivery, operation, delete_time = _state(aud, now, config, replace, in_use)
+    flags = flagged_fields(aud)
+    if flags:
+        operation = OPERATION_STATUS
     full: dict[str, Any] = {
         "id": str(aud.id),
         "account_id": aud.account_id,
@@ -203,20 +232,38 @@ def audience_fields(aud: Audience, now: int, config: SandboxConfig, replace: Ses
         "opt_out_link": data.get("opt_out_link"),
         "permission_for_actions": _permissions(aud),
         "sharing_status": {"sharing_relationship_id": 0, "status": "NOT_SHARED"},
+        "fields_violating_integrity_policy": flags or None,
+        "delete_time": delete_time,
     }
     return {k: v for k, v in full.items() if v is not None}
 
 
-def _state(aud: Audience, now: int, config: SandboxConfig, replace: SessionState | None) -> tuple[int, dict, dict]:
-    """(size, delivery_status, operation_status) — rules in docs/sandbox.md "Counts and statuses"."""
+def unused_since(aud: Audience, now: int, in_use: bool) -> int:
+    """Since when the audience has not been in an active ad set (now while it is)."""
+    return now if in_use else max(aud.time_created, int(aud.data.get(LAST_USED_KEY) or 0))
+
+
+def _state(
+    aud: Audience, now: int, config: SandboxConfig, replace: SessionState | None, in_use: bool
+) -> tuple[int, dict, dict, int | None]:
+    """(size, delivery_status, operation_status, delete_time) — rules in docs/sandbox.md "Statuses"."""
+    idle = now - unused_since(aud, now, in_use)
     if aud.subtype == "LOOKALIKE":
         if now - aud.time_created < config.lookalike_build_seconds:
-            return -1, POPULATING_DELIVERY, OP_POPULATING
-        return lookalike.size(aud.data["lookalike_spec"], config.lookalike_people_per_country), READY, OP_NORMAL
+            return -1, POPULATING_DELIVERY, OP_POPULATING, None
+        if idle >= LOOKALIKE_IDLE_DAYS * DAY:
+            return -1, READY, OP_OUTDATED, None
+        size = lookalike.size(aud.data["lookalike_spec"], config.lookalike_people_per_country)
+        return size, READY, OP_NORMAL, None
     delivery = READY if aud.member_count >= 100 else TOO_SMALL
     if replace is not None:
-        return aud.member_count, delivery, OP_REPLACING
-    return aud.member_count, delivery, OP_NORMAL if aud.kind else OP_NO_UPLOAD
+        return aud.member_count, delivery, OP_REPLACING, None
+    if aud.kind and now - aud.time_content_updated < config.populate_seconds:
+        return aud.member_count, delivery, OP_FILLING, None
+    if idle >= CUSTOMER_LIST_IDLE_DAYS * DAY:
+        delete_time = now - idle + (CUSTOMER_LIST_IDLE_DAYS + DELETE_AFTER_DAYS) * DAY
+        return aud.member_count, delivery, OP_EXPIRING, delete_time
+    return aud.member_count, delivery, OP_NORMAL if aud.kind else OP_NO_UPLOAD, None
 
 
 def _data_source(aud: Audience) -> dict[str, str]:

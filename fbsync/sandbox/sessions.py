@@ -24,7 +24,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS upload_sessions (
   audience_id INTEGER NOT NULL, op TEXT NOT NULL, session_id INTEGER NOT NULL, started INTEGER NOT NULL,
   seqs TEXT NOT NULL, schema TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL,
-  received INTEGER NOT NULL, invalid INTEGER NOT NULL,
+  received INTEGER NOT NULL, invalid INTEGER NOT NULL, extra TEXT NOT NULL DEFAULT '{}',
   PRIMARY KEY (audience_id, op, session_id));
 CREATE TABLE IF NOT EXISTS replace_rows (
   audience_id INTEGER NOT NULL, row_hash INTEGER NOT NULL, row_key TEXT NOT NULL,
@@ -46,6 +46,18 @@ class SessionState:
     status: str = RUNNING
     received: int = 0
     invalid: int = 0
+    #: ``estimated_num_total`` of the first batch that gave one, and when the last batch arrived.
+    estimated: int | None = None
+    last_batch: int = 0
+
+    def stage(self, now: int, limit: float) -> tuple[str, int | None]:
+        """``GET /{id}/sessions`` stage and end time: "processing" while batches may come, else "finished"
+        (a session past its 90 minutes is finished at ``started + limit``)."""
+        if self.status != RUNNING:
+            return "finished", self.last_batch or self.started
+        if now - self.started > limit:
+            return "finished", self.started + int(limit)
+        return "processing", None
 
 
 class SessionStore:
@@ -62,16 +74,20 @@ class SessionStore:
         self._db = db
         self._transaction = transaction
         db.executescript(_SCHEMA)
+        columns = [row[1] for row in db.execute("PRAGMA table_info(upload_sessions)")]
+        if "extra" not in columns:  # a --data file from before the sessions edge
+            db.execute("ALTER TABLE upload_sessions ADD COLUMN extra TEXT NOT NULL DEFAULT '{}'")
 
     def get(self, audience_id: int, op: str, session_id: int) -> SessionState | None:
         """The session, or None when this audience never saw it."""
         row = self._db.execute(
-            "SELECT started, seqs, schema, kind, status, received, invalid FROM upload_sessions"
+            "SELECT started, seqs, schema, kind, status, received, invalid, extra FROM upload_sessions"
             " WHERE audience_id=? AND op=? AND session_id=?",
             (audience_id, op, session_id),
         ).fetchone()
         if row is None:
             return None
+        extra = json.loads(row[7])
         return SessionState(
             audience_id,
             op,
@@ -83,7 +99,18 @@ class SessionStore:
             status=row[4],
             received=row[5],
             invalid=row[6],
+            estimated=extra.get("estimated"),
+            last_batch=extra.get("last_batch", 0),
         )
+
+    def of_audience(self, audience_id: int) -> list[SessionState]:
+        """Every session of an audience (both kinds), newest first."""
+        rows = self._db.execute(
+            "SELECT op, session_id FROM upload_sessions WHERE audience_id=? ORDER BY started DESC, session_id DESC",
+            (audience_id,),
+        ).fetchall()
+        found = [self.get(audience_id, op, session_id) for op, session_id in rows]
+        return [s for s in found if s is not None]
 
     def running_replace(self, audience_id: int) -> SessionState | None:
         """The replace session currently running on the audience, if any."""
@@ -97,7 +124,7 @@ class SessionStore:
         """Insert or update a session."""
         self._db.execute(
             "INSERT OR REPLACE INTO upload_sessions (audience_id, op, session_id, started, seqs, schema, kind,"
-            " status, received, invalid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " status, received, invalid, extra) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 state.audience_id,
                 state.op,
@@ -109,6 +136,7 @@ class SessionStore:
                 state.status,
                 state.received,
                 state.invalid,
+                json.dumps({"estimated": state.estimated, "last_batch": state.last_batch}),
             ),
         )
 

@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from .campaigns import CampaignStore
 from .sessions import SessionStore
 
 FIRST_AUDIENCE_ID = 23850000000000001
@@ -120,6 +121,7 @@ class SandboxStore:
         self._db.executescript(_SCHEMA)
         self._depth = 0
         self.sessions = SessionStore(self._db, self.transaction)
+        self.campaigns = CampaignStore(self._db, self.transaction)
         self._requests: dict[str, int] = {}
 
     # --- plumbing ---
@@ -158,6 +160,7 @@ class SandboxStore:
             for table in ("meta", "accounts", "audiences", "members", "member_values", "adsets"):
                 db.execute(f"DELETE FROM {table}")
             self.sessions.clear()
+            self.campaigns.clear()
         with self.lock:
             self._requests.clear()
 
@@ -187,7 +190,8 @@ class SandboxStore:
         """Next free object id; audiences and ad sets share one id space (an id names one node)."""
         row = db.execute("SELECT value FROM meta WHERE key='next_audience_id'").fetchone()
         next_id = int(row[0]) if row else FIRST_AUDIENCE_ID
-        while db.execute("SELECT 1 FROM adsets WHERE id=?", (next_id,)).fetchone():  # admin-chosen ad set ids
+        taken = "SELECT 1 FROM adsets WHERE id=?1 UNION ALL SELECT 1 FROM campaigns WHERE id=?1"
+        while db.execute(taken, (next_id,)).fetchone():  # admin-chosen ad set / campaign ids
             next_id += 1
         db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('next_audience_id', ?)", (str(next_id + 1),))
         return next_id
@@ -236,12 +240,14 @@ class SandboxStore:
             sql = "SELECT COUNT(*) FROM audiences WHERE account_id=? AND deleted=0"
             return int(self._db.execute(sql, (account_id,)).fetchone()[0])
 
-    def update_audience(self, audience_id: int, changes: dict[str, Any], now: int) -> None:
-        """Merge ``changes`` into the audience's stored fields."""
+    def update_audience(self, audience_id: int, changes: dict[str, Any], now: int, *, touch: bool = True) -> None:
+        """Merge ``changes`` into the audience's stored fields (``touch``: and move ``time_updated``)."""
         with self.transaction() as db:
             data = json.loads(db.execute("SELECT data FROM audiences WHERE id=?", (audience_id,)).fetchone()[0])
             data.update(changes)
-            db.execute("UPDATE audiences SET data=?, time_updated=? WHERE id=?", (json.dumps(data), now, audience_id))
+            db.execute("UPDATE audiences SET data=? WHERE id=?", (json.dumps(data), audience_id))
+            if touch:
+                db.execute("UPDATE audiences SET time_updated=? WHERE id=?", (now, audience_id))
 
     def delete_audience(self, audience_id: int) -> None:
         """Delete an audience and its members (its id stays reserved)."""
@@ -263,20 +269,33 @@ class SandboxStore:
     # --- ad sets (created through the admin endpoint; Graph reads and updates them) ---
 
     def node_kind(self, object_id: int) -> str | None:
-        """``"audience"`` or ``"adset"`` for a live object with this numeric id, else None."""
+        """``"audience"``, ``"adset"`` or ``"campaign"`` for a live object with this numeric id, else None."""
         if self._row("SELECT 1 FROM audiences WHERE id=? AND deleted=0", object_id):
             return "audience"
         if self._row("SELECT 1 FROM adsets WHERE id=?", object_id):
             return "adset"
+        if self._row("SELECT 1 FROM campaigns WHERE id=?", object_id):
+            return "campaign"
         return None
 
     def id_taken(self, object_id: int) -> bool:
-        """Is this id used by an audience (deleted ones included: ids are never reused) or an ad set?"""
+        """Is this id used by an audience (deleted ones included: ids are never reused), ad set or campaign?"""
         with self.lock:
-            return bool(
-                self._db.execute("SELECT 1 FROM audiences WHERE id=?", (object_id,)).fetchone()
-                or self._db.execute("SELECT 1 FROM adsets WHERE id=?", (object_id,)).fetchone()
+            return any(
+                self._db.execute(f"SELECT 1 FROM {table} WHERE id=?", (object_id,)).fetchone()
+                for table in ("audiences", "adsets", "campaigns")
             )
+
+    def claim_id(self, wanted: Any = None) -> int:
+        """An id for a new admin-created node: ``wanted`` (numeric and free, else ``ValueError``) or the next one."""
+        with self.transaction() as db:
+            if wanted in (None, ""):
+                return self._next_id(db)
+            if isinstance(wanted, bool) or not str(wanted).isdigit() or not 0 < int(str(wanted)) < 2**63:
+                raise ValueError("id must be a numeric string")
+            if self.id_taken(int(str(wanted))):
+                raise ValueError(f"id {wanted} is already used by an audience, an ad set or a campaign")
+            return int(str(wanted))
 
     def create_adset(
         self,
@@ -307,6 +326,15 @@ class SandboxStore:
         with self.lock:
             rows = self._db.execute(_SELECT_ADSET + " ORDER BY id").fetchall()
         return [_adset(r) for r in rows]
+
+    def active_targeted_ids(self) -> set[str]:
+        """Ids of the audiences an ACTIVE ad set targets (included or excluded): they are "in use"."""
+        ids: set[str] = set()
+        for adset in self.list_adsets():
+            if adset.status == "ACTIVE":
+                for key in ("custom_audiences", "excluded_custom_audiences"):
+                    ids.update(str(e.get("id")) for e in adset.targeting.get(key) or [] if isinstance(e, dict))
+        return ids
 
     def update_adset(self, adset_id: int, changes: dict[str, Any], now: int) -> None:
         """Set ``name``, ``status`` and/or ``targeting`` (the targeting object is replaced whole)."""

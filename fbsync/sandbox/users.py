@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING, Any
 
-from . import errors
+from . import errors, integrity, render
 from .params import GraphRequest
 from .payload import ATTRIBUTE_KEYS, Parsed, Session, parse_payload, parse_session
 from .sessions import FINISHED, REPLACE, RUNNING, TIMED_OUT, USERS, SessionState
@@ -46,8 +46,11 @@ def _check_kind(audience: Audience, parsed: Parsed) -> None:
 def _users(app: SandboxApp, req: GraphRequest, *, remove: bool) -> dict[str, Any]:
     audience: Audience = req.extra["audience"]
     _customer_file(audience)
+    integrity.check_upload(audience)  # flagged: 100/1713230 (docs/meta-api.md §1.5, §8)
     parsed = parse_payload(
-        req.params.get("payload"), value_based=bool(audience.data.get("is_value_based")) and not remove
+        req.params.get("payload"),
+        value_based=bool(audience.data.get("is_value_based")) and not remove,
+        unknown_error_above=app.config.max_payload_rows_before_unknown_error,
     )
     session = parse_session(req.params.get("session"), needed=False)
     if app.running_replace(audience) is not None:
@@ -57,7 +60,8 @@ def _users(app: SandboxApp, req: GraphRequest, *, remove: bool) -> dict[str, Any
     now = app.now()
     with app.store.transaction():
         if remove:
-            app.store.remove_members(audience.id, parsed.members, now)
+            removed = app.store.remove_members(audience.id, parsed.members, now)
+            _check_size_after_removal(app, audience.member_count, removed)  # raising rolls the removal back
         else:
             app.store.lock_schema(audience.id, parsed.kind, parsed.identity_keys)
             app.store.add_members(audience.id, parsed.members, now)
@@ -74,6 +78,14 @@ def _users(app: SandboxApp, req: GraphRequest, *, remove: bool) -> dict[str, Any
     }
 
 
+def _check_size_after_removal(app: SandboxApp, before: int, removed: int) -> None:
+    """200/1870047 when a removal takes an audience of at least ``min_audience_size_after_removal`` people
+    below it (docs/meta-api.md §1.5 "Errors", §8; the threshold and "from at least" are (inf))."""
+    minimum = app.config.min_audience_size_after_removal
+    if minimum and before >= minimum and before - removed < minimum:
+        raise errors.audience_too_small_after_removal(minimum)
+
+
 def _advance_users_session(app: SandboxApp, audience: Audience, session: Session, parsed: Parsed) -> SessionState:
     """Per (audience, session_id): unique batch_seq, one schema, closed by last_batch_flag, 90 minutes (inf)."""
     now = app.now()
@@ -87,7 +99,7 @@ def _advance_users_session(app: SandboxApp, audience: Audience, session: Session
     elif now - state.started > app.config.session_seconds:
         raise errors.replace_error(errors.REPLACE_TIMED_OUT)
     _same_batch_rules(state, session, parsed)
-    _count(state, session, parsed)
+    _count(state, session, parsed, now)
     return state
 
 
@@ -99,10 +111,13 @@ def _same_batch_rules(state: SessionState, session: Session, parsed: Parsed) -> 
         raise errors.update_failed(f"every batch of session {state.session_id} must use the schema of its first batch.")
 
 
-def _count(state: SessionState, session: Session, parsed: Parsed) -> None:
+def _count(state: SessionState, session: Session, parsed: Parsed, now: int) -> None:
     state.seqs.append(session.batch_seq)
     state.received += parsed.received
     state.invalid += parsed.invalid
+    state.last_batch = now
+    if state.estimated is None and session.estimated_num_total is not None:
+        state.estimated = session.estimated_num_total
     if session.last_batch_flag:
         state.status = FINISHED
 
@@ -133,13 +148,18 @@ def replace_users(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
     """``POST /{id}/usersreplace`` (docs/meta-api.md §1.6)."""
     audience: Audience = req.extra["audience"]
     _customer_file(audience)
-    parsed = parse_payload(req.params.get("payload"), value_based=bool(audience.data.get("is_value_based")))
+    integrity.check_upload(audience)
+    parsed = parse_payload(
+        req.params.get("payload"),
+        value_based=bool(audience.data.get("is_value_based")),
+        unknown_error_above=app.config.max_payload_rows_before_unknown_error,
+    )
     session = parse_session(req.params.get("session"), needed=True)
     assert session is not None
     running = app.running_replace(audience)
     state = _replace_state(app, audience, session, parsed, running)
     _same_batch_rules(state, session, parsed)
-    _count(state, session, parsed)
+    _count(state, session, parsed, app.now())
     with app.store.transaction():
         app.store.sessions.stage(audience.id, (row_key(m) for m in parsed.members))
         app.store.sessions.save(state)
@@ -180,3 +200,56 @@ def _replace_state(
     if known.status == FINISHED:
         raise errors.replace_error(errors.REPLACE_FINISHED)
     return known
+
+
+#: CustomAudienceSession fields of the SDK (``get_sessions``, docs/meta-api.md §5, §8 "After an upload").
+SESSION_FIELDS = (
+    "session_id",
+    "num_received",
+    "num_invalid_entries",
+    "num_matched",
+    "progress",
+    "stage",
+    "start_time",
+    "end_time",
+)
+
+
+def list_sessions(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
+    """``GET /{id}/sessions``: the audience's upload and replace sessions, newest first.
+
+    Values are strings, as the SDK types every field of CustomAudienceSession (inf).  Every valid
+    row matches (``num_matched`` = received − invalid); ``progress`` is 100 once finished, else the
+    share of ``estimated_num_total`` received (at most 99), or 0 without an estimate.
+    """
+    audience: Audience = req.extra["audience"]
+    app.running_replace(audience)  # completes a replace past its 90 minutes
+    data = []
+    for state in app.store.sessions.of_audience(audience.id):
+        stage, ended = state.stage(app.now(), app.config.session_seconds)
+        if stage == "finished":
+            progress = 100
+        elif state.estimated:
+            progress = min(99, 100 * state.received // state.estimated)
+        else:
+            progress = 0
+        full = {
+            "id": str(state.session_id),
+            "session_id": str(state.session_id),
+            "num_received": str(state.received),
+            "num_invalid_entries": str(state.invalid),
+            "num_matched": str(state.received - state.invalid),
+            "progress": str(progress),
+            "stage": stage,
+            "start_time": str(state.started),
+            "end_time": None if ended is None else str(ended),
+        }
+        row = render.select(
+            full, req.params.get("fields") or ",".join(SESSION_FIELDS), _ALLOWED, "CustomAudienceSession"
+        )
+        row.pop("id", None)
+        data.append({k: v for k, v in row.items() if v is not None})
+    return {"data": data}
+
+
+_ALLOWED = frozenset(SESSION_FIELDS)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 SCHEMA = ["EMAIL", "PHONE", "FN"]
@@ -59,6 +61,9 @@ def test_remove_variants(graph, app, how):
     elif how == "delete_json":
         resp = graph.call("DELETE", f"/{aud}/users", payload, via="json")
     else:
+        # The method override is refused for new uses since 2026-11-04 (test_sandbox_versions.py): an app
+        # that already used it keeps it.
+        app.config = dataclasses.replace(app.config, method_override_grandfathered=True)
         resp = graph.call("POST", f"/{aud}/users", {**payload, "method": "DELETE"})
     assert resp.status == 200 and resp.body["num_received"] == 2
     assert app.members(aud)["rows"] == sorted(rows[2:])
