@@ -344,6 +344,32 @@ TRICKY = [
     "2b",
     "75",
     "Québec",
+    "Quebec",
+    "  California.  ",
+    "    C/a/lifo,rnia.  ",
+    "new-york",
+    "New.York",
+    "North   Carolina",
+    "Washington, D.C.",
+    "D.C.",
+    "U.S. Virgin Islands",
+    "Guam",
+    "Calif.",
+    "Tex.",
+    "W. Va.",
+    "Tëxas",
+    "Baja California",
+    "CaliforniaUSA",
+    "Florida32801",
+    "Ontario",
+    "ON",
+    "Ont.",
+    "Qué.",
+    "P.E.I.",
+    "Colombie-Britannique",
+    "Terre-Neuve-et-Labrador",
+    "Île-du-Prince-Édouard",
+    "Newfoundland",
     "France",
     "FRANCE",
     "france ",
@@ -753,9 +779,9 @@ def test_database_normalization_matches_python(engine: sa.Engine) -> None:
     assert bad == [] and len(rows) > 70_000
 
 
-@pytest.mark.parametrize("country", ["FR", "US", None])
+@pytest.mark.parametrize("country", ["FR", "US", None, "CA"])
 def test_every_key_of_every_tricky_value(engine: sa.Engine, country: str | None) -> None:
-    """FR: every text key; US and no country: the keys whose rules depend on the country."""
+    """FR: every text key; US, CA and no country: the keys whose rules depend on the country."""
     values = corpus()
     keys = ALL_ON_V if country == "FR" else {"CT": "v", "ST": "v", "ZIP": "v"}
     plan = pd.plan_pushdown(keys, country, {"v": "text"})
@@ -766,6 +792,23 @@ def test_every_key_of_every_tricky_value(engine: sa.Engine, country: str | None)
     handed = _check(rows, values, plan, country)
     for key, count in handed.items():  # exactly the values holding a character outside the tables
         assert count == sum(map(_for_python, values)) * (key not in pds._ANY_TEXT), key
+
+
+@pytest.mark.parametrize("country", ["US", "CA", None, "FR", "MX"])
+def test_state_names_map_like_python(engine: sa.Engine, country: str | None) -> None:
+    """Every name and abbreviation of the ST tables, as written in a CRM, gives Python's code (or text)."""
+    from fbsync.identity._state_data import CA_ABBREVIATIONS, CA_NAMES, US_ABBREVIATIONS, US_NAMES
+
+    names = [*US_NAMES, *US_ABBREVIATIONS, *CA_NAMES, *CA_ABBREVIATIONS]
+    codes = sorted({*US_NAMES.values(), *CA_NAMES.values()})
+    values: list[str | None] = [*names, *codes]
+    values += [n.upper() for n in names] + [f" {n.title()}. " for n in names] + [f"{n[:3]}-{n[3:]}" for n in names]
+    values += [c.upper() + "." for c in codes] + [f"{n}x" for n in names] + [f"Baja {n}" for n in names]
+    plan = pd.plan_pushdown({"ST": "v"}, country, {"v": "text"})
+    query = "SELECT v, n FROM unnest(CAST(:values AS text[])) WITH ORDINALITY AS u(v, n)"
+    with engine.connect() as c:
+        rows = _run(c, query, plan, {"values": values})
+    assert _check(rows, values, plan, country) == {"ST": 0}
 
 
 def _for_python(value: str | None) -> bool:

@@ -8,8 +8,10 @@ PY-CA, PB, SEG, RUD).  Every function takes trimmed, non-empty text and returns
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from fbsync.identity._country_data import ALPHA, NAMES
+from fbsync.identity._state_data import CA_ABBREVIATIONS, CA_NAMES, US_ABBREVIATIONS, US_NAMES
 from fbsync.identity._text import fold_ascii, nfc
 
 Result = tuple[str | None, str | None]
@@ -30,68 +32,6 @@ _ZIP_US9 = re.compile(r"(\d{5})\d{4}")
 _ZIP_SEPARATORS = re.compile(r"[\s\-]+")
 _ZIP_OK = re.compile(r"[a-z0-9]{2,10}")
 _INSEE_CORSICA = re.compile(r"2[ab]\d{3}")
-
-_US_STATES = dict(
-    pair.split(":")
-    for pair in [
-        "alabama:al",
-        "alaska:ak",
-        "arizona:az",
-        "arkansas:ar",
-        "california:ca",
-        "colorado:co",
-        "connecticut:ct",
-        "delaware:de",
-        "districtofcolumbia:dc",
-        "florida:fl",
-        "georgia:ga",
-        "hawaii:hi",
-        "idaho:id",
-        "illinois:il",
-        "indiana:in",
-        "iowa:ia",
-        "kansas:ks",
-        "kentucky:ky",
-        "louisiana:la",
-        "maine:me",
-        "maryland:md",
-        "massachusetts:ma",
-        "michigan:mi",
-        "minnesota:mn",
-        "mississippi:ms",
-        "missouri:mo",
-        "montana:mt",
-        "nebraska:ne",
-        "nevada:nv",
-        "newhampshire:nh",
-        "newjersey:nj",
-        "newmexico:nm",
-        "newyork:ny",
-        "northcarolina:nc",
-        "northdakota:nd",
-        "ohio:oh",
-        "oklahoma:ok",
-        "oregon:or",
-        "pennsylvania:pa",
-        "rhodeisland:ri",
-        "southcarolina:sc",
-        "southdakota:sd",
-        "tennessee:tn",
-        "texas:tx",
-        "utah:ut",
-        "vermont:vt",
-        "virginia:va",
-        "washington:wa",
-        "westvirginia:wv",
-        "wisconsin:wi",
-        "wyoming:wy",
-        "puertorico:pr",
-        "guam:gu",
-        "americansamoa:as",
-        "usvirginislands:vi",
-        "northernmarianaislands:mp",
-    ]
-)
 
 _ALPHA2 = frozenset(pair[:2].lower() for pair in ALPHA.split())
 _ALPHA3 = {pair[2:].lower(): pair[:2].lower() for pair in ALPHA.split()}
@@ -173,19 +113,42 @@ def normalize_city(text: str, region: str | None = None) -> Result:
     return (value, None) if value else (None, INVALID_CITY)
 
 
+#: ST names → codes for each default country that has a table (docs/identity.md, "ST").
+_STATE_TABLES: dict[str | None, Mapping[str, str]] = {
+    "US": US_NAMES | US_ABBREVIATIONS,
+    "CA": CA_NAMES | CA_ABBREVIATIONS,
+    None: US_NAMES | CA_NAMES,  # no default country: full names of both, as PB does
+}
+_NO_TABLE: Mapping[str, str] = {}
+
+
+def state_table(region: str | None) -> Mapping[str, str]:
+    """The folded names (and abbreviations) :func:`normalize_state` maps to codes for ``region``.
+
+    US: US states, DC and territories; CA: provinces and territories; no default
+    country: the full names of both; any other default country: none.  The
+    push-down builds its SQL lookup from this same table.
+    """
+    return _STATE_TABLES.get(region, _NO_TABLE)
+
+
 def normalize_state(text: str, region: str | None = None) -> Result:
     """ST: lowercase, no punctuation, no spaces, no special characters (DOC-CA).
 
-    US (only when the audience's default country is US): the 2-letter ANSI code,
-    so ``California`` → ``ca`` (DOC-CA; PY-CA/RUD never map names, PB always does,
-    also for Canada).  Elsewhere the folded text: ``Île-de-France`` →
-    ``iledefrance``; digits are kept (French départements ``75``, ``2A`` → ``2a``)
-    since the ST rule, unlike CT's, does not say a-z only.  Never cut to 2 letters
-    (PB's ``Bavaria`` → ``ba``).
+    Names become the 2-letter code (DOC-CA: "the 2-character ANSI abbreviation
+    code" for US states; PB) with the table of the audience's default country,
+    :func:`state_table`: US → ``California``, ``  California.  ``, ``new-york``,
+    ``Calif.`` → ``ca``/``ny``; CA → ``Ontario``, ``Québec`` → ``on``/``qc``; no
+    default country → US and Canadian full names, as PB does for every value.
+    The match is on the whole folded value (PB also matches inside longer text,
+    so its ``Baja California`` is ``ca``).  Any other default country: the folded
+    text (``Île-de-France`` → ``iledefrance``), digits kept (French départements
+    ``75``, ``2A`` → ``2a``) since the ST rule, unlike CT's, does not say a-z only;
+    never cut to 2 letters (PB's ``Bavaria`` → ``ba``).  The engine hashes column
+    by column: a COUNTRY column of the same row does not change the table.
     """
     value = _NON_AZ09.sub("", fold_ascii(nfc(text)))
-    if region == "US":
-        value = _US_STATES.get(value, value)
+    value = state_table(region).get(value, value)
     return (value, None) if value else (None, INVALID_STATE)
 
 

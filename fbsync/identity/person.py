@@ -118,8 +118,12 @@ def normalize_madid(text: str, region: str | None = None) -> Result:
     """MADID: lowercase, keep hyphens, **not hashed** (DOC-CA: "Do not hash").
 
     Apple IDFA and Google AAID are UUIDs, so we require the hyphenated UUID shape;
-    the all-zero UUID (tracking disabled) is dropped.  Differs from PY-CA, which
-    hashes MADID in multi-key uploads, and SEG, which does not lowercase it.
+    the all-zero UUID (tracking disabled) is dropped.  Anything else (``some-id``,
+    32 hex digits without hyphens, an email in the wrong column) is dropped too,
+    never sent: MADID is sent unhashed, and another shape cannot be an IDFA/AAID
+    (docs/identity.md, "MADID").  Differs from PY-CA, which hashes MADID in
+    multi-key uploads, SEG, which sends any value unchanged, and RUD, which sends
+    any value lowercased.
     """
     value = text.lower()
     if _UUID_RE.fullmatch(value) and value != _ZERO_UUID:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from typing import NamedTuple
 
 import phonenumbers
@@ -25,6 +26,7 @@ INVALID_PHONE = "invalid phone"
 NO_COUNTRY_CODE = "no country code"
 
 _WHITESPACE = re.compile(r"\s+")
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
 _PLUS_ZEROS = re.compile(r"([+＋][^0-9]*)0+")  # "+0033 6…", "+001 616…": an IDD typed after '+'
 _FIRST_DIGIT_OR_PLUS = re.compile(r"[+＋0-9]")
 #: Separators the fast path deletes (all are ignored by libphonenumber too).
@@ -99,20 +101,29 @@ def _starts_with_plus(text: str) -> bool:
     return match is not None and match.group() in "+＋"
 
 
+#: Without a default country, one leading ``0`` followed by at least this many digits is read as
+#: ``0`` + country code + number (Meta's ``01(650)123-4567`` → ``16501234567``); fewer digits are a
+#: national number (France 0 + 9, UK 0 + 10) and are dropped as "no country code".
+_ZERO_THEN_INTERNATIONAL = 11
+
+
 def _without_region(text: str) -> Result:
+    national = False
     if _starts_with_plus(text):
         number = _parse(text, None)
     else:
-        digits = phonenumbers.normalize_digits_only(text)
-        if not digits:
+        digits = phonenumbers.normalize_digits_only(text)  # symbols and letters go (DOC-CA)
+        significant = digits.lstrip("0")  # "any leading zeroes" (DOC-CA)
+        if not significant:
             return None, INVALID_PHONE
-        if digits.startswith("00"):
-            digits = digits[2:]
-        elif digits.startswith("0"):
+        national = len(digits) - len(significant) == 1  # a trunk 0 or "0" + country code
+        if national and len(significant) < _ZERO_THEN_INTERNATIONAL:
             return None, NO_COUNTRY_CODE
-        number = _parse("+" + digits, None)
+        number = _parse("+" + significant, None)
     e164 = _plausible_e164(number) if number else None
-    return (e164, None) if e164 else (None, INVALID_PHONE)
+    if e164:
+        return e164, None
+    return None, NO_COUNTRY_CODE if national else INVALID_PHONE
 
 
 def normalize_phone(text: str, region: str | None = None) -> Result:
@@ -126,10 +137,12 @@ def normalize_phone(text: str, region: str | None = None) -> Result:
 
     Decisions (no source settles them, docs/identity.md, disagreements 1-2):
 
-    * Without a default country, a national number (leading single ``0``) is
-      dropped as "no country code" instead of hashing a value that cannot match;
-      digits without ``+``/``00`` are read as already carrying the country code
-      (Meta's vectors, ``15559876543``).  No implementation adds a default country.
+    * Without a default country, digits are read as carrying the country code once
+      every leading zero is gone (DOC-CA; Meta's vectors ``15559876543``,
+      ``01(650)123-4567`` → ``16501234567``), except a national number: one
+      leading ``0`` and at most 10 more digits (``06 12 34 56 78``), dropped as "no
+      country code" instead of hashing a value that cannot match.  No
+      implementation adds a default country.
     * With one, digits that are not a possible national number are retried as
       international without ``+`` (``4915112345678`` with FR → German mobile).
     * A number is kept when its length is possible for its country and its digits
@@ -139,6 +152,9 @@ def normalize_phone(text: str, region: str | None = None) -> Result:
     * French overseas numbers written nationally (``0692 12 34 56`` with FR) get
       their own code (``262692123456``), as dialled within the French plan.
     * ``+`` followed by an IDD (``+0033…``, ``+001…``) is read as ``+33``/``+1``.
+    * Letters are removed (DOC-CA), never read as a keypad word:
+      ``06 12 34 56 78 (mobile)`` → ``33612345678``, ``1-800-FLOWERS`` → invalid;
+      an extension libphonenumber recognizes (``x12``, ``ext. 12``) is left out.
 
     Differs from PY-CA/PHP-CA, which keep leading zeros (``0612345678``), and from
     PB/SEG/RUD, which strip zeros but never add a country code.
@@ -149,8 +165,35 @@ def normalize_phone(text: str, region: str | None = None) -> Result:
 
 @functools.lru_cache(maxsize=8192)  # invalid values repeat ("0000000000", "n/a")
 def reference_phone(text: str, region: str | None = None) -> Result:
-    """:func:`normalize_phone` through libphonenumber only (the reference for the fast paths)."""
+    """:func:`normalize_phone` through libphonenumber only (the reference for the fast paths).
+
+    Letters are removed (DOC-CA "Remove symbols, letters"): libphonenumber would read three
+    or more as a keypad word (``1-800-FLOWERS``, ``06 12 34 56 78 (mobile)``).  Only when
+    that gives nothing and libphonenumber finds an extension (``x12``, ``ext. 12``), its
+    reading, which leaves the extension out, is kept.
+    """
     text = _PLUS_ZEROS.sub(r"\1", _WHITESPACE.sub(" ", nfc(text)), count=1)
+    plain = text if text.isascii() and not _ASCII_LETTER.search(text) else _without_letters(text)
+    if plain == text:
+        return _read(text, region)
+    result = _read(plain, region)
+    if result[0] is None and _has_extension(text, region):
+        kept = _read(text, region)
+        if kept[0] is not None:
+            return kept
+    return result
+
+
+def _without_letters(text: str) -> str:
+    return "".join(c for c in text if not unicodedata.category(c).startswith("L"))
+
+
+def _has_extension(text: str, region: str | None) -> bool:
+    number = _parse(text, region or "US")  # any region will do: only the extension is read
+    return number is not None and bool(number.extension)
+
+
+def _read(text: str, region: str | None) -> Result:
     if region is None:
         return _without_region(text)
     number = _parse(text, region)

@@ -195,8 +195,14 @@ def _maps() -> dict[str, str]:
     return {
         "COUNTRY": json.dumps({w: c for w, c in sorted(country.items()) if c}, separators=(",", ":")),
         "GEN": json.dumps(dict(sorted(person._GENDERS.items())), separators=(",", ":")),
-        "US": json.dumps(dict(sorted(geo._US_STATES.items())), separators=(",", ":")),
     }
+
+
+@functools.cache
+def _state_map(region: str | None) -> str:
+    """JSON object of :func:`fbsync.identity.geo.state_table` for ``region`` ("" when it has none)."""
+    table = geo.state_table(region)
+    return json.dumps(dict(sorted(table.items())), separators=(",", ":")) if table else ""
 
 
 def _email(steps: _Steps, u: str, region: str | None) -> tuple[str, str]:
@@ -236,9 +242,10 @@ def _country(steps: _Steps, u: str, region: str | None) -> tuple[str, str]:
 
 def _state(steps: _Steps, u: str, region: str | None) -> tuple[str, str]:
     word = f"regexp_replace({_fold(steps, f'normalize({u}, NFC)')}, '[^a-z0-9]', '', 'g')"
-    if region == "US":
+    table = _state_map(region)
+    if table:  # names → codes, with the table Python uses for this default country
         word = steps.let(word)
-        word = f"coalesce({_lit(_maps()['US'])}::jsonb ->> {word}, {word})"
+        word = f"coalesce({_lit(table)}::jsonb ->> {word}, {word})"
     return f"NULLIF({word}, '')", geo.INVALID_STATE
 
 
