@@ -291,8 +291,17 @@ def test_apscheduler_fires_a_job_within_a_second_and_survives_a_failing_run() ->
     assert len(calls) == 2 and calls[0] - t0 < 1.5 and time.monotonic() - t0 < 5
 
 
+def only_c_every_minute() -> str:
+    """YAML where c runs every minute and the other audiences' default schedule is 12 hours away from now (the
+    default, Monday 06:00 Paris, would be caught up too when a test runs within an hour after it)."""
+    far = (datetime.now(UTC).hour + 12) % 24
+    return YAML.replace('schedule: "0 6 * * *"', 'schedule: "* * * * *"').replace(
+        "audiences:\n", f'defaults: {{schedule: "0 {far} * * *", timezone: UTC}}\naudiences:\n', 1
+    )
+
+
 def test_run_scheduler_catches_up_a_missed_run_from_the_store_then_stops(tmp_path: Path) -> None:
-    loaded = write_config(tmp_path, YAML.replace('schedule: "0 6 * * *"', 'schedule: "* * * * *"'))
+    loaded = write_config(tmp_path, only_c_every_minute())
     store = StateStore.open(tmp_path / "state")
     stop = threading.Event()
     got: list[list[str]] = []
@@ -358,7 +367,7 @@ SIGTERM_SCRIPT = textwrap.dedent("""
 
 
 def test_sigterm_sets_the_stop_event_lets_the_run_finish_and_exits_0(tmp_path: Path) -> None:
-    loaded = write_config(tmp_path, YAML.replace('schedule: "0 6 * * *"', 'schedule: "* * * * *"'))
+    loaded = write_config(tmp_path, only_c_every_minute())
     out = tmp_path / "out.txt"
     proc = subprocess.Popen(
         [sys.executable, "-c", SIGTERM_SCRIPT, str(loaded.path), str(out), str(tmp_path / "st")],
