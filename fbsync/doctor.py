@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from .errors import MetaApiError, MetaAuthError, MetaUnreachable
 from .identity import hashing
+from .meta import versions
 from .meta.client import MetaClient
 from .meta.factory import ClientFactory, client_factory
+from .meta.governor import TIERS
 from .settings import Settings
 
 SOON_DAYS = 7
@@ -103,7 +106,52 @@ def _meta_checks(settings: Settings, account_id: str, now: float | None, clients
     checks.append(_expiry(client, settings.access_token, now))
     checks.append(_permissions(client))
     checks += _account(client, account_id)
+    checks.append(version_check(client, settings.api_version, now))
+    checks.append(tier_check(client))
     return checks
+
+
+def version_check(client: MetaClient, override: str | None, now: float) -> Check:
+    """The Marketing API version fbsync speaks on ``now``'s date and its end date; a warning from 90 days
+    before it, or when Meta auto-upgraded a call (``X-Ad-Api-Version-Warning``) or answered with another."""
+    today = datetime.fromtimestamp(now, UTC).date()
+    c = versions.choose(override, today)
+    detail = versions.describe(c, today)
+    problems = [w for w in (c.warning, client.upgrade_warning and f"Meta said: {client.upgrade_warning}") if w]
+    served = client.served_version
+    if served and served != client.version.name:
+        problems.append(f"Meta answered with {served} although fbsync asked for {c.name}")
+    best = versions.newest_live(today).name
+    if problems:
+        return Check(
+            "API version",
+            False,
+            f"{detail}; " + "; ".join(problems),
+            f"set FBSYNC_API_VERSION={best} (or unset it)",
+            blocking=False,
+        )
+    return Check("API version", True, detail, blocking=False)
+
+
+def tier_check(client: MetaClient) -> Check:
+    """The access tier Meta's usage headers suggest, and what it means for a first sync."""
+    tier = TIERS.get(client.governor.tier or "")
+    if tier is None:
+        return Check(
+            "access tier",
+            True,
+            "not said by Meta's headers yet (they appear once enough calls were made)",
+            blocking=False,
+        )
+    times = ", ".join(
+        f"{rows:,} rows ≈ {_duration(tier.first_sync_minutes(rows))}" for rows in (100_000, 1_000_000, 10_000_000)
+    )
+    limit = f"{tier.writes_per_window()} uploads of 10,000 rows per {tier.decay_seconds / 60:g} minutes"
+    return Check("access tier", True, f"{tier.name} access (about {limit}); a first sync of {times}", blocking=False)
+
+
+def _duration(minutes: float) -> str:
+    return f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
 
 
 def _expiry(client: MetaClient, token: str, now: float) -> Check:

@@ -62,6 +62,7 @@ class MetaApiError(FbsyncError):
         transient: bool = False,
         fbtrace_id: str | None = None,
         regain_seconds: float | None = None,
+        too_big: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -70,12 +71,23 @@ class MetaApiError(FbsyncError):
         self.transient = transient
         self.fbtrace_id = fbtrace_id
         self.regain_seconds = regain_seconds
+        self.too_big = too_big  # Meta found the request too large (105, or 1/99 on a batch): send it in halves
 
 
 class MetaAuthError(MetaApiError, AuthError):
     """Meta refused the token, a permission or the terms."""
 
     exit_code = 3
+
+
+class MetaConfigError(MetaApiError, ConfigError):
+    """Meta refused how fbsync is set up (an expired or unknown API version): nothing more can work (exit 2)."""
+
+    exit_code = 2
+
+
+class IntegrityFlagged(MetaApiError):
+    """Meta flagged the audience for integrity reasons (operation_status 471): uploads and edits are refused."""
 
 
 class MetaUnreachable(MetaApiError):

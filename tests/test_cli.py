@@ -121,8 +121,10 @@ def test_doctor_all_good(tmp_path: Path) -> None:
     with running_sandbox() as sb:
         code, out = doctor(sb.url, tmp_path)
     assert code == 0, out
-    assert out.count("✓") + out.count("!") == 6 and "✗" not in out
+    # token, expiry, permissions, account, terms, API version, access tier, hashing
+    assert out.count("✓") + out.count("!") == 8 and "✗" not in out
     assert "hashing: OpenSSL" in out or "! hashing: hashlib" in out
+    assert "API version: v26.0" in out and "access tier:" in out
 
 
 def test_doctor_says_when_hashing_falls_back_to_hashlib(monkeypatch: pytest.MonkeyPatch) -> None:

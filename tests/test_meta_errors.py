@@ -117,3 +117,74 @@ def test_regain_time_is_minutes_in_header() -> None:
     assert regain_seconds(h) == 180
     assert regain_seconds({"X-Business-Use-Case-Usage": "not json"}) is None
     assert regain_seconds(None) is None
+
+
+def body_msg(code: int, sub: int | None, message: str) -> str:
+    e: dict = {"message": message, "type": "OAuthException", "code": code, "fbtrace_id": "x"}
+    if sub is not None:
+        e["error_subcode"] = sub
+    return json.dumps({"error": e})
+
+
+@pytest.mark.parametrize(
+    "code, sub, message, exit_code, transient, too_big, words",
+    [
+        (
+            2635,
+            None,
+            "(#2635) You are calling a deprecated version of the Ads API. Please update to the latest version: v27.0.",
+            2,
+            False,
+            False,
+            ["FBSYNC_API_VERSION=v27.0", "no longer serves"],
+        ),
+        (2500, None, "Unknown path components: /customaudiences", 2, False, False, ["FBSYNC_API_VERSION"]),
+        (
+            2500,
+            None,
+            "An active access token must be used to query information about the current user.",
+            3,
+            False,
+            False,
+            ["FB_ACCESS_TOKEN"],
+        ),
+        (200, 1870034, "Custom Audience terms not accepted", 3, False, False, ["customaudiences/tos"]),
+        (200, 1870090, "Custom Audience terms not accepted", 3, False, False, ["customaudiences/tos"]),
+        (200, 1870092, "Business Tools terms not accepted", 3, False, False, ["Business Tools terms"]),
+        (1487301, None, "Custom audience not available", 1, False, False, ["another business"]),
+        (80003, 2446079, "There have been too many calls to this ad-account.", 1, True, False, ["custom audience"]),
+        (100, 1713230, "Audience flagged", 1, False, False, ["uploads", "appeal"]),
+        (100, 1713228, "Audience flagged", 1, False, False, ["rename", "appeal"]),
+        (100, 1713231, "Audience flagged", 1, False, False, ["flagged field", "appeal"]),
+        (100, 1713232, "Seed flagged", 1, False, False, ["lookalike", "appeal"]),
+        (200, 1870047, "Audience Size too Low", 1, False, False, ["too small"]),
+        (
+            105,
+            None,
+            "(#105) The number of parameters exceeded the maximum for this operation",
+            1,
+            False,
+            True,
+            ["too many parameters"],
+        ),
+        (1, 99, "An unknown error occurred", 1, True, True, []),
+    ],
+)
+def test_meta_2026_codes(
+    code: int, sub: int | None, message: str, exit_code: int, transient: bool, too_big: bool, words: list[str]
+) -> None:
+    """The codes of Meta's API as it is in December 2026 (docs/meta-api.md §8), one row each."""
+    e = classify(
+        400,
+        body_msg(code, sub, message),
+        {
+            "X-Business-Use-Case-Usage": json.dumps(
+                {"42": [{"type": "custom_audience", "call_count": 100, "estimated_time_to_regain_access": 12}]}
+            )
+        },
+    )
+    assert (e.exit_code, e.transient, e.too_big) == (exit_code, transient, too_big), str(e)
+    for w in words:
+        assert w in str(e), (w, str(e))
+    if code == 80003:
+        assert e.regain_seconds == 12 * 60  # waited once, not failed

@@ -15,17 +15,20 @@ import random
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import requests
 from facebook_business.api import FacebookAdsApi, FacebookSession, _top_level_param_json_encode
 from facebook_business.exceptions import FacebookRequestError
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 from tenacity.stop import stop_base
 
 from ..errors import AudienceError, ConfigError, MetaApiError, MetaUnreachable
+from ..identity.attributes import ATTRIBUTE_KEYS, to_meta
 from ..settings import Settings
-from .errors import classify
+from . import versions
+from .errors import THROTTLE_CODES, classify
 from .governor import Governor, Usage
 
 log = logging.getLogger(__name__)
@@ -43,6 +46,7 @@ AUDIENCE_FIELDS = (
     "approximate_count_upper_bound",
     "delivery_status",
     "operation_status",
+    "fields_violating_integrity_policy",
     "time_updated",
     "data_source",
 )
@@ -62,8 +66,8 @@ class RetryPolicy:
     def wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         regain = getattr(exc, "regain_seconds", None)
-        if regain:
-            return min(float(regain), self.total)
+        if regain:  # Meta says when the account may call again: wait that long, once (never retry into a block)
+            return float(regain)
         return random.uniform(0, min(self.maximum, self.initial * 2 ** (state.attempt_number - 1)))
 
 
@@ -122,8 +126,13 @@ class MetaClient:
             timeout=(min(CONNECT_TIMEOUT_S, budget), min(READ_TIMEOUT_S, budget)),
         )
         session.GRAPH = settings.graph_url  # instance attribute: never changes other sessions
-        self.api = FacebookAdsApi(session, api_version=settings.api_version)
+        self.version = versions.choose(settings.api_version, datetime.now(UTC).date())
+        if self.version.warning:
+            log.warning("%s", self.version.warning)
+        self.api = FacebookAdsApi(session, api_version=self.version.name)
         self.api_version = self.api._api_version
+        self.upgrade_warning: str | None = None  # Meta's X-Ad-Api-Version-Warning, when it auto-upgraded a call
+        self.served_version: str | None = None  # the facebook-api-version header of the latest answer
         self.account_id = account_id
         self.governor = governor or Governor(sleep=self.retry.sleep)
         self.calls = 0
@@ -152,19 +161,19 @@ class MetaClient:
                     headers=dict(FacebookAdsApi.HTTP_DEFAULT_HEADERS),
                     timeout=self.api._session.timeout,
                 )
-                self.governor.observe(resp.headers)
+                self._observe(resp.headers)
                 if resp.status_code >= 400 or not resp.text:
                     raise classify(resp.status_code, resp.text, resp.headers, what)
                 return _json(resp.text)
             fb = self.api.call(method, tuple(path), params=dict(params))
-            self.governor.observe(fb.headers())
+            self._observe(fb.headers())
             body_json = fb.json()
             # The SDK takes any non-JSON body for a success, even an HTML error page with HTTP 502.
             if fb.status() >= 400 or not isinstance(body_json, (dict, list)):
                 raise classify(fb.status(), fb.body(), fb.headers(), what)
             return body_json if isinstance(body_json, dict) else {"data": body_json}
         except FacebookRequestError as exc:
-            self.governor.observe(exc.http_headers())
+            self._observe(exc.http_headers())
             raise classify(exc.http_status(), exc.body(), exc.http_headers(), what) from None
         except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema):
             raise ConfigError(
@@ -178,7 +187,19 @@ class MetaClient:
                 transient=True,
             ) from None
 
-    def _retrying(self, method: str, path: Sequence[str]) -> Retrying:
+    def _observe(self, headers: Mapping[str, str] | None) -> None:
+        """Usage headers to the governor; Meta's version headers kept (and an auto-upgrade said once)."""
+        self.governor.observe(headers)
+        h = {k.lower(): v for k, v in (headers or {}).items()}
+        self.served_version = h.get("facebook-api-version") or self.served_version
+        warning = h.get("x-ad-api-version-warning")
+        if warning and warning != self.upgrade_warning:
+            self.upgrade_warning = warning
+            log.warning("Meta auto-upgraded a call (%s); set FBSYNC_API_VERSION to a live version.", warning)
+
+    def _retrying(self, method: str, path: Sequence[str], *, halvable: bool = False) -> Retrying:
+        """The retry policy of one call; ``halvable`` batches that Meta finds too big are not retried unchanged
+        (the applier sends them again in halves)."""
         p = self.retry
 
         def before_sleep(state: RetryCallState) -> None:
@@ -198,7 +219,18 @@ class MetaClient:
             )
 
         def wait(state: RetryCallState) -> float:
-            return max(0.0, min(p.wait(state), p.per_audience - self.waited))
+            exc = state.outcome.exception() if state.outcome else None
+            seconds = p.wait(state)
+            if getattr(exc, "code", None) in THROTTLE_CODES and not getattr(exc, "regain_seconds", None):
+                # Blocked without Meta saying for how long: wait the tier's block once (retrying into a block
+                # extends it), 300 s when the tier is not known.
+                seconds = max(seconds, self.governor.block_seconds())
+            return max(0.0, min(seconds, p.per_audience - self.waited))
+
+        def over_call_budget(state: RetryCallState) -> bool:
+            exc = state.outcome.exception() if state.outcome else None
+            waited = state.seconds_since_start or 0.0
+            return waited >= p.total and not getattr(exc, "regain_seconds", None)
 
         def budget_spent(state: RetryCallState) -> bool:
             if self.waited >= p.per_audience:
@@ -212,8 +244,12 @@ class MetaClient:
             return False
 
         return Retrying(
-            retry=retry_if_exception(lambda e: isinstance(e, MetaApiError) and e.transient),
-            stop=stop_after_attempt(p.attempts) | stop_after_delay(p.total) | stop_when(budget_spent),
+            retry=retry_if_exception(
+                lambda e: isinstance(e, MetaApiError) and e.transient and not (halvable and e.too_big)
+            ),
+            # A throttle with Meta's regain time is not "waiting too long on one call": it is bounded by the
+            # audience's budget only (80003 on the hourly quota must wait, not fail the run).
+            stop=stop_after_attempt(p.attempts) | stop_when(over_call_budget) | stop_when(budget_spent),
             wait=wait,
             sleep=p.sleep,
             reraise=True,
@@ -323,7 +359,9 @@ class MetaClient:
     def ad_set(self, ad_set_id: str) -> dict[str, Any] | None:
         """An ad set's name and targeting, or None when Meta says it does not exist (100/33)."""
         try:
-            return self.call("GET", ad_set_id, params={"fields": "id,name,targeting"})
+            return self.call(
+                "GET", ad_set_id, params={"fields": "id,name,targeting,campaign{id,special_ad_categories}"}
+            )
         except MetaApiError as exc:
             if exc.code == 100 and exc.subcode == 33:
                 return None
@@ -370,7 +408,7 @@ class MetaClient:
             first[0] = False
             return self._once(method, (audience_id, "users"), _users_params(schema, rows, sess), method == "DELETE")
 
-        return self._guarded(self._retrying(method, ("users",)), attempt)
+        return self._guarded(self._retrying(method, ("users",), halvable=True), attempt)
 
     def replace_users(
         self, audience_id: str, schema: Sequence[str], rows: Sequence[Sequence[str]], session: Session, last: bool
@@ -400,14 +438,19 @@ class MetaClient:
                 tried[0] = tried[0] or exc.transient
                 raise
 
-        return self._guarded(self._retrying("POST", ("usersreplace",)), attempt)
+        return self._guarded(self._retrying("POST", ("usersreplace",), halvable=True), attempt)
 
 
 def _users_params(schema: Sequence[str], rows: Sequence[Sequence[str]], session: dict[str, Any]) -> dict[str, Any]:
     """Meta's multi-key payload (always a schema list with ``is_raw``) and the session fields."""
     if len(rows) > MAX_ROWS_PER_CALL:
         raise ValueError(f"at most {MAX_ROWS_PER_CALL} rows per call")
-    payload = {"schema": list(schema), "is_raw": True, "data": [list(r) for r in rows]}
+    attrs = [(i, k) for i, k in enumerate(schema) if k in ATTRIBUTE_KEYS]
+    data: list[list[Any]] = [list(r) for r in rows]
+    for row in data if attrs else ():  # Limited Data Use flags go as Meta's types: ["LDU"], 1, 1000
+        for i, key in attrs:
+            row[i] = to_meta(key, row[i])
+    payload = {"schema": list(schema), "is_raw": True, "data": data}
     return {"payload": payload, "session": session}
 
 

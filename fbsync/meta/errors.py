@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import UTC, date, datetime
 from typing import Any
 
-from ..errors import MetaApiError, MetaAuthError
+from ..errors import IntegrityFlagged, MetaApiError, MetaAuthError, MetaConfigError
 from ..util import as_int
 
 # code -> hint; these are retried (docs/meta-api.md §3, "R" rows)
@@ -32,6 +33,9 @@ TRANSIENT_CODES: dict[int, str] = {
     803: "Meta has not finished creating the audience yet",
 }
 TRANSIENT_PAIRS = {(2650, 1870145), (2650, 1870148), (1, 99)}
+#: Meta found the request too large: a batch is sent again in halves, never unchanged (docs/meta-api.md §8
+#: "Limits": 105 is "too many parameters"; 1/99 is Meta's generic unknown error, once seen on a 30,000-row call).
+TOO_BIG = {(105, None), (1, 99)}
 THROTTLE_CODES = {4, 17, 32, 341, 613, 80000, 80003, 80004, 80014}
 
 # code -> what the person must do (stop the run, exit 3)
@@ -41,15 +45,27 @@ AUTH_CODES: dict[int, str] = {
     102: "the session key is invalid or expired; renew FB_ACCESS_TOKEN",
     10: "the token lacks a permission; give the System User the ads_management permission and renew the token",
     294: "the token needs the ads_management permission; add it to the System User and renew the token",
-    2500: "no access token was sent; set FB_ACCESS_TOKEN",
 }
 TOS_PAIRS = {(200, 1870034), (200, 1870090)}
+BUSINESS_TOOLS_TERMS = (200, 1870092)
 AUTH_PAIRS: dict[tuple[int | None, int | None], str] = {
     (200, 1870050): "the ad account is not in a Business Manager; move it into one"
 }
 TOS_HINT = (
     "the Custom Audience terms are not accepted for this ad account; a person must accept them at "
     "https://business.facebook.com/ads/manage/customaudiences/tos/?act=<account id>"
+)
+
+#: Integrity flags (since 2025-09-02, docs/meta-api.md §8): never retried; the remedy is a person's.
+INTEGRITY_HINTS: dict[int, str] = {
+    1713230: "Meta refuses uploads to an audience it flagged for integrity reasons",
+    1713228: "Meta refuses any edit of a flagged customer list or lookalike, a rename included",
+    1713231: "Meta refuses edits of a flagged audience that keep the flagged field",
+    1713232: "Meta refuses a lookalike of an audience it flagged for integrity reasons",
+}
+INTEGRITY_REMEDY = (
+    "appeal in Audience Manager, or declare a new audience under another name and description (Meta "
+    "refuses to rename a flagged customer list)"
 )
 
 PERMANENT_HINTS: dict[tuple[int, int | None], str] = {
@@ -61,6 +77,9 @@ PERMANENT_HINTS: dict[tuple[int, int | None], str] = {
     (2650, 1870147): "a replace session must start with batch 1",
     (2650, 1870159): "the replace session had already finished",
     (2650, 1870144): "replace is not possible for audiences of 100 million people or more",
+    (1487301, None): "the audience belongs to another business, or is not shared with this ad account; "
+    "check the audience id, or share it with the account in Business Settings",
+    (105, None): "the request has too many parameters",
 }
 
 
@@ -112,6 +131,31 @@ def classify(
     trace = err.get("fbtrace_id")
     kw: dict[str, Any] = dict(status=status, code=code, subcode=sub, fbtrace_id=trace)
     tag = f"#{code}" + (f"/{sub}" if sub else "")
+    if code == 2635:
+        from .versions import newest_live
+
+        best = newest_live(_today()).name
+        return MetaConfigError(
+            f"{what} refused ({tag}): Meta no longer serves this API version; set FBSYNC_API_VERSION={best} "
+            "(or unset it: fbsync then speaks a live version), or upgrade fbsync.",
+            **kw,
+        )
+    if code == 2500 and "access token" not in msg.lower():
+        return MetaConfigError(
+            f"{what} refused ({tag}): Meta does not know this path ({msg}); check that FBSYNC_API_VERSION is a "
+            "Marketing API version such as v27.0 and that FBSYNC_GRAPH_URL points at Meta's API.",
+            **kw,
+        )
+    if code == 2500:
+        return MetaAuthError(f"{what} refused ({tag}): no access token was sent; set FB_ACCESS_TOKEN.", **kw)
+    if code == 100 and sub in INTEGRITY_HINTS:
+        return IntegrityFlagged(f"{what} refused ({tag}): {INTEGRITY_HINTS[sub]}; {INTEGRITY_REMEDY}.", **kw)
+    if (code, sub) == BUSINESS_TOOLS_TERMS:
+        return MetaAuthError(
+            f"{what} refused ({tag}): the Meta Business Tools terms are not accepted for this business; an admin "
+            "must accept them at https://www.facebook.com/legal/businesstech (Business Settings), then run again.",
+            **kw,
+        )
     if (code, sub) in TOS_PAIRS or code == 2655:
         return MetaAuthError(f"{what} refused ({tag}): {TOS_HINT}.", **kw)
     if code == 100 and "appsecret_proof" in msg:
@@ -131,6 +175,7 @@ def classify(
             "access to the ad account with ads_management and renew the token",
         )
         return MetaAuthError(f"{what} refused ({tag}): {hint}.", **kw)
+    too_big = (code, sub) in TOO_BIG or (code, None) in TOO_BIG
     if (
         code in TRANSIENT_CODES
         or (code, sub) in TRANSIENT_PAIRS
@@ -139,7 +184,13 @@ def classify(
     ):
         hint = TRANSIENT_CODES.get(code or 0, "a temporary error")
         wait = regain_seconds(headers) if code in THROTTLE_CODES else None
-        return MetaApiError(f"{what} failed ({tag}): {hint}: {msg}", transient=True, regain_seconds=wait, **kw)
+        return MetaApiError(
+            f"{what} failed ({tag}): {hint}: {msg}", transient=True, regain_seconds=wait, too_big=too_big, **kw
+        )
     fix = PERMANENT_HINTS.get((code or 0, sub)) or PERMANENT_HINTS.get((code or 0, None))
     text = f"{what} failed ({tag}): {msg}" + (f" — {fix}." if fix else "")
-    return MetaApiError(text, **kw)
+    return MetaApiError(text, too_big=too_big, **kw)
+
+
+def _today() -> date:
+    return datetime.now(UTC).date()

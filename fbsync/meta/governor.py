@@ -43,14 +43,56 @@ def _pct(v: Any) -> float:
         return 0.0
 
 
+@dataclass(frozen=True)
+class Tier:
+    """A Marketing API access tier (renamed in 2026: Limited, formerly standard; Full, formerly advanced).
+
+    docs/meta-api.md §4 and §8: the ad-account score costs 1 point per read and 3 per write and decays
+    over 300 s; past its maximum the account is blocked; the custom_audience use case also has an hourly
+    call quota per ad account.
+    """
+
+    name: str
+    max_score: int
+    decay_seconds: float
+    block_seconds: float
+    hourly_calls: int
+
+    def writes_per_window(self) -> int:
+        return self.max_score // 3
+
+    def first_sync_minutes(self, rows: int, seconds_per_call: float = 1.5) -> float:
+        """About how long sending ``rows`` new members takes: the score (writes of 10,000 rows each, 3 points)
+        bounds it on Limited; Meta's own latency (about ``seconds_per_call``) on Full."""
+        calls = -(-rows // 10_000)
+        by_score = calls / self.writes_per_window() * self.decay_seconds
+        by_quota = calls / self.hourly_calls * 3600
+        return max(by_score, by_quota, calls * seconds_per_call) / 60
+
+
+TIERS = {
+    "limited": Tier("Limited", 60, 300, 300, 5_000),
+    "full": Tier("Full", 9_000, 300, 60, 190_000),
+}
+#: ads_api_access_tier as the headers spell it: the 2026 rename did not change the strings (docs/meta-api.md §4).
+TIER_NAMES = {
+    "development_access": "limited",
+    "limited_access": "limited",
+    "standard_access": "full",
+    "full_access": "full",
+    "advanced_access": "full",
+}
+
+
 @dataclass
 class Usage:
-    """The usage one response reported (percentages, and Meta's hints in seconds)."""
+    """The usage one response reported (percentages, Meta's hints in seconds, the access tier when said)."""
 
     pct: float = 0.0
     source: str = ""
     reset_seconds: float | None = None
     regain_seconds: float | None = None
+    tier: str | None = None  # "limited" or "full"
 
     @classmethod
     def from_headers(cls, headers: Mapping[str, str] | None) -> Usage | None:
@@ -59,6 +101,7 @@ class Usage:
         h = {k.lower(): v for k, v in headers.items()}
         found: list[tuple[float, str]] = []
         reset = regain = None
+        tier: str | None = None
         app = _load(h.get("x-app-usage"))
         if isinstance(app, dict):
             found += [(_pct(app.get(k)), f"app {k}") for k in ("call_count", "total_time", "total_cputime")]
@@ -66,6 +109,7 @@ class Usage:
         if isinstance(acct, dict):
             found.append((_pct(acct.get("acc_id_util_pct")), "ad account"))
             reset = _pct(acct.get("reset_time_duration")) or None
+            tier = TIER_NAMES.get(str(acct.get("ads_api_access_tier") or "")) or tier
         buc = _load(h.get("x-business-use-case-usage"))
         if isinstance(buc, dict):
             for entries in buc.values():
@@ -74,13 +118,14 @@ class Usage:
                         continue
                     kind = e.get("type", "business")
                     found += [(_pct(e.get(k)), f"{kind} {k}") for k in ("call_count", "total_time", "total_cputime")]
+                    tier = tier or TIER_NAMES.get(str(e.get("ads_api_access_tier") or ""))
                     mins = _pct(e.get("estimated_time_to_regain_access"))
                     if mins:
                         regain = max(regain or 0.0, mins * 60)
         if not found and regain is None:
             return None
         pct, source = max(found) if found else (0.0, "")
-        return cls(pct, source, reset, regain)
+        return cls(pct, source, reset, regain, tier)
 
 
 @dataclass
@@ -95,6 +140,7 @@ class Governor:
     step: float = 0.0  # how much one call has been adding to the usage (smoothed)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _logged: float = -100.0
+    tier: str | None = None  # the access tier the latest headers said (kept when a response does not say)
 
     def observe(self, headers: Mapping[str, str] | None) -> None:
         """Record the usage of the latest response."""
@@ -102,6 +148,7 @@ class Governor:
         if u is None:
             return
         with self._lock:
+            self.tier = u.tier or self.tier
             if self.usage.source:  # a rise between two readings is what one call costs
                 rise = u.pct - self.usage.pct
                 self.step = max(self.step * 0.8, rise) if rise > 0 else self.step * 0.8
@@ -114,6 +161,10 @@ class Governor:
                 f", access regained in {u.regain_seconds:.0f}s" if u.regain_seconds else "",
             )
             self._logged = u.pct
+
+    def block_seconds(self) -> float:
+        """How long Meta blocks this account once its score is spent (the tier's; Limited's when unknown)."""
+        return (TIERS.get(self.tier or "") or TIERS["limited"]).block_seconds
 
     def pause_for(self) -> float:
         """Seconds to wait before the next call, from the latest usage.
