@@ -16,8 +16,9 @@ from typing import Any
 
 from . import lookalikes
 from .config import AdSet, Config
-from .errors import MetaApiError
+from .errors import IntegrityFlagged, MetaApiError
 from .meta.client import MetaClient
+from .meta.errors import INTEGRITY_REMEDY
 from .results import AdSetResult, AdSetStatus
 from .state.store import StateStore
 
@@ -53,6 +54,43 @@ def meta_ids(store: StateStore, cfg: Config, name: str) -> list[str]:
     return [r.meta_id for k in keys if (r := store.audience(k)) is not None and r.meta_id]
 
 
+def special_categories(ad_set: dict[str, Any]) -> list[str]:
+    """The special ad categories of the ad set's campaign (housing, employment, financial products…)."""
+    cats = ((ad_set.get("campaign") or {}).get("special_ad_categories")) or []
+    return [str(c) for c in cats if str(c).upper() != "NONE"]
+
+
+def allowed(s: AdSet, cfg: Config, categories: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """(include, exclude, refusals): what a campaign with special ad categories lets the ad set use.
+
+    In housing, employment and financial-products campaigns Meta limits or removes lookalikes and audience
+    exclusions (docs/meta-api.md §8, "Special ad categories"): fbsync sends neither there, and says so.
+    """
+    if not categories:
+        return list(s.include), list(s.exclude), []
+    lal = {a.name for a in cfg.audiences if a.is_lookalike}
+    which = ", ".join(c.lower() for c in categories)
+    refusals = [f"{n} is a lookalike, which a {which} campaign cannot use" for n in s.include if n in lal]
+    refusals += [f"excluding {n} is not possible in a {which} campaign" for n in s.exclude]
+    return [n for n in s.include if n not in lal], [], refusals
+
+
+def automation(targeting: dict[str, Any], strict: bool | None) -> tuple[dict[str, Any], str]:
+    """Advantage+ audience: ``strict`` True sets ``targeting_automation.advantage_audience`` to 0 (included
+    audiences are rules), False to 1 (suggestions Meta may go beyond), None leaves it; and the sentence
+    that says which applies (Meta's default for new ad sets since v23 is on)."""
+    new = copy.deepcopy(targeting)
+    if strict is not None:
+        new.setdefault("targeting_automation", {})["advantage_audience"] = 0 if strict else 1
+    on = (new.get("targeting_automation") or {}).get("advantage_audience", 1)
+    if str(on) in ("0", "False", "false"):
+        return new, "included audiences are rules (Advantage+ audience off); exclusions are strict"
+    return new, (
+        "included audiences are suggestions Meta may go beyond (Advantage+ audience on); only exclusions are strict"
+        + ("" if strict is not None else "; set strict_audiences: true to make them rules")
+    )
+
+
 def wire(cfg: Config, client: MetaClient, store: StateStore, *, apply: bool) -> tuple[AdSetResult, ...]:
     """Plan (and with ``apply``, make) the targeting changes of every declared ad set."""
     managed = {r.meta_id for r in store.all_audiences() if r.meta_id}
@@ -67,15 +105,26 @@ def _one(s: AdSet, cfg: Config, client: MetaClient, store: StateStore, managed: 
         current = client.ad_set(s.id)
         if current is None:
             return AdSetResult(s.id, "failed", message=f"ad set {s.id} does not exist or the token cannot see it")
-        include = [i for n in s.include for i in meta_ids(store, cfg, n)]
-        exclude = [i for n in s.exclude for i in meta_ids(store, cfg, n)]
-        new, changes = rewire(current.get("targeting") or {}, include, exclude, managed)
+        inc_names, exc_names, refusals = allowed(s, cfg, special_categories(current))
+        include = [i for n in inc_names for i in meta_ids(store, cfg, n)]
+        exclude = [i for n in exc_names for i in meta_ids(store, cfg, n)]
+        targeting = current.get("targeting") or {}
+        new, changes = rewire(targeting, include, exclude, managed)
+        new, rule = automation(new, s.strict_audiences)
+        if new.get("targeting_automation") != targeting.get("targeting_automation"):
+            changes["advantage_audience"] = [str(new["targeting_automation"]["advantage_audience"])]
+        notes = (*refusals, rule)
         status: AdSetStatus = "ok"
         if changes and apply:
-            client.update_targeting(s.id, new)
+            try:
+                client.update_targeting(s.id, new)
+            except IntegrityFlagged as exc:  # Meta's pages disagree on whether a flagged audience stops this
+                return AdSetResult(s.id, "failed", current.get("name"), changes, f"{exc}", notes)
             status = "updated"
         elif changes:
             status = "planned"
-        return AdSetResult(s.id, status, current.get("name"), changes)
+        return AdSetResult(s.id, status, current.get("name"), changes, None, notes)
     except MetaApiError as exc:
+        if exc.code == 100 and "flag" in str(exc).lower():
+            return AdSetResult(s.id, "failed", message=f"{exc}; {INTEGRITY_REMEDY}")
         return AdSetResult(s.id, "failed", message=str(exc))

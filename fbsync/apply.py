@@ -16,21 +16,28 @@ removes and replaces, ``upload``'s modes, ``forget``'s removals):
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
-from .errors import Interrupted
+from .errors import Interrupted, MetaApiError
 from .meta.client import MAX_ROWS_PER_CALL, MetaClient, Session
 from .planning import Plan
+from .redact import scrub
 from .results import Sent
 from .state.crypto import RowCipher
 from .state.staging import Staging
 from .state.store import StateStore, pending
+from .util import as_int
 
-REPLACE_RESUME_S = 80 * 60  # Meta closes a replace session 90 min after batch 1; resume only well before
+log = logging.getLogger(__name__)
+REPLACE_RESUME_S = 80 * 60
+HALVING_FLOOR = 100  # a batch Meta finds too big is halved down to this size, then the error stands
+TOO_SMALL = (200, 1870047)  # "Audience Size too Low": removals that would leave too few people
+OnTooSmall = Literal["keep", "replace"]  # Meta closes a replace session 90 min after batch 1; resume only well before
 Progress = Callable[[str, str, int, "int | None"], None]
 Pair = tuple[bytes, bytes]  # (fingerprint, encrypted row)
 T = TypeVar("T")
@@ -38,6 +45,11 @@ T = TypeVar("T")
 
 def _no_progress(name: str, phase: str, done: int, total: int | None) -> None:
     return None
+
+
+def resumable(prior: Mapping[str, Any] | None, meta_id: str | None, now: float) -> bool:
+    """Whether the replace session a killed run recorded can go on (same audience, well within Meta's window)."""
+    return bool(prior and meta_id and prior.get("meta_id") == meta_id and now - prior["started"] < REPLACE_RESUME_S)
 
 
 def with_last(items: Iterable[T]) -> Iterator[tuple[T, bool]]:
@@ -75,6 +87,7 @@ class Applier:
         self.progress = progress or _no_progress
         self.clock = clock
         self.added = self.removed = self.replaced = self.invalid = 0
+        self.samples: list[str] = []  # up to 3 of Meta's invalid-entry samples, masked
         self.notes: list[str] = []
 
     @property
@@ -82,8 +95,19 @@ class Applier:
         """What Meta acknowledged so far (also after a failure: the ledger holds exactly this)."""
         return Sent(self.added, self.removed, self.replaced, self.invalid)
 
-    def apply(self, plan: Plan, stg: Staging, prior_replace: dict[str, Any] | None = None) -> None:
-        """Carry out a plan's member changes on the staged rows (creation and renames are done before)."""
+    def apply(
+        self,
+        plan: Plan,
+        stg: Staging,
+        prior_replace: dict[str, Any] | None = None,
+        on_too_small: OnTooSmall = "keep",
+    ) -> None:
+        """Carry out a plan's member changes on the staged rows (creation and renames are done before).
+
+        When Meta refuses removals that would leave the audience too small (200/1870047), ``keep`` leaves
+        the remaining removals pending in the ledger (tried again next run, said in the notes); ``replace``
+        makes the audience exactly the desired rows with one ``/usersreplace`` session instead.
+        """
         if plan.strategy == "replace":
             self.replace(stg, prior_replace)
             return
@@ -91,35 +115,63 @@ class Applier:
             self.add(stg.iter_adds(MAX_ROWS_PER_CALL), plan.adds)
         if not plan.removes:
             return
-        if plan.removes_from == "listed":
-            self.remove(stg.iter_desired(MAX_ROWS_PER_CALL), plan.removes)
-        else:
-            fps = (
-                stg.iter_forced(MAX_ROWS_PER_CALL)
-                if plan.removes_from == "suppressed"
-                else stg.iter_removes(MAX_ROWS_PER_CALL)
+        try:
+            if plan.removes_from == "listed":
+                self.remove(stg.iter_desired(MAX_ROWS_PER_CALL), plan.removes)
+            else:
+                fps = (
+                    stg.iter_forced(MAX_ROWS_PER_CALL)
+                    if plan.removes_from == "suppressed"
+                    else stg.iter_removes(MAX_ROWS_PER_CALL)
+                )
+                self.remove_acked(([fp for (fp,) in batch] for batch in fps), plan.removes)
+        except MetaApiError as exc:
+            if (exc.code, exc.subcode) != TOO_SMALL:
+                raise
+            left = plan.removes - self.removed
+            if on_too_small == "replace" and plan.removes_from == "stale":
+                self.notes.append(
+                    f"Meta refused {left:,} removals that would leave the audience too small (#200/1870047): "
+                    "replaced the whole list instead (on_too_small: replace)"
+                )
+                self.replace(stg, None)
+                return
+            self.notes.append(
+                f"{left:,} removals kept pending: Meta refuses removals that would leave the audience too "
+                "small (#200/1870047); fbsync tries them again next run (or set on_too_small: replace)"
             )
-            self.remove_acked(([fp for (fp,) in batch] for batch in fps), plan.removes)
 
     # ------------------------------------------------------------------ the three kinds of session
     def add(self, batches: Iterable[Sequence[Pair]], total: int | None = None) -> None:
         """Add rows: one /users session; each batch recorded in the ledger once Meta acknowledged it."""
         session = Session.new(total)
-        for batch, last in self._checked(with_last(batches)):
-            resp = self.client.add_users(self.meta_id, self.schema, self._rows(batch), session, last=last)
+
+        def send(rows: list[tuple[str, ...]], last: bool) -> dict[str, Any]:
+            return self.client.add_users(self.meta_id, self.schema, rows, session, last=last)
+
+        def record(batch: Sequence[Pair], resp: dict[str, Any]) -> None:
             self.store.record_added(self.name, batch)
             self.added += len(batch)
-            self.invalid += int(resp.get("num_invalid_entries") or 0)
+            self._invalid(resp)
             self.progress(self.name, "uploading adds", self.added, total)
+
+        for batch, last in self._checked(with_last(batches)):
+            self._send(send, batch, last, record)
 
     def remove(self, batches: Iterable[Sequence[Pair]], total: int | None = None) -> None:
         """Remove rows: one /users DELETE session; each batch leaves the ledger once Meta acknowledged it."""
         session = Session.new(total)
-        for batch, last in self._checked(with_last(batches)):
-            self.client.remove_users(self.meta_id, self.schema, self._rows(batch), session, last=last)
+
+        def send(rows: list[tuple[str, ...]], last: bool) -> dict[str, Any]:
+            return self.client.remove_users(self.meta_id, self.schema, rows, session, last=last)
+
+        def record(batch: Sequence[Pair], resp: dict[str, Any]) -> None:
             self.store.record_removed(self.name, [fp for fp, _ in batch])
             self.removed += len(batch)
             self.progress(self.name, "uploading removals", self.removed, total)
+
+        for batch, last in self._checked(with_last(batches)):
+            self._send(send, batch, last, record)
 
     def remove_acked(self, fingerprints: Iterable[Sequence[bytes]], total: int | None = None) -> None:
         """Remove the ledger's rows of these fingerprints (rows the ledger no longer holds are skipped)."""
@@ -142,7 +194,7 @@ class Applier:
         store, name, now = self.store, self.name, self.clock()
         # Resumed even when no batch was recorded: if batch 1 reached Meta unrecorded, batch 2 goes on from it;
         # if it did not, Meta answers 1870147 and the client sends it again as batch 1.
-        resume = bool(prior and prior.get("meta_id") == self.meta_id and now - prior["started"] < REPLACE_RESUME_S)
+        resume = resumable(prior, self.meta_id, now)
         stg.clear_acked()  # the ledger's rows say nothing about this session
         if resume and prior:
             session = Session(prior["session_id"], prior.get("estimated"), prior["batch_seq"])
@@ -169,16 +221,57 @@ class Applier:
                 "started": started,
             },
         )
-        for batch, last in self._checked(with_last(batches)):
-            resp = self.client.replace_users(self.meta_id, self.schema, self._rows(batch), session, last=last)
+
+        def send(rows: list[tuple[str, ...]], last: bool) -> dict[str, Any]:
+            return self.client.replace_users(self.meta_id, self.schema, rows, session, last=last)
+
+        def record(batch: Sequence[Pair], resp: dict[str, Any]) -> None:
             store.record_added(name, batch, pending)
             self.replaced += len(batch)
-            self.invalid += int(resp.get("num_invalid_entries") or 0)
+            self._invalid(resp)
             self.progress(name, "replacing", self.replaced, todo)
+
+        for batch, last in self._checked(with_last(batches)):
+            self._send(send, batch, last, record)
         store.commit_replace(name)
         store.set_extra(name, replace=None)
 
     # ------------------------------------------------------------------ helpers
+    def _send(
+        self,
+        send: Callable[[list[tuple[str, ...]], bool], dict[str, Any]],
+        batch: Sequence[Pair],
+        last: bool,
+        record: Callable[[Sequence[Pair], dict[str, Any]], None],
+    ) -> None:
+        """Send one batch and record it once Meta acknowledged it; a batch Meta finds too big (105, or 1/99)
+        is sent again in two halves (each recorded on its own), down to :data:`HALVING_FLOOR` rows, and never
+        sent again unchanged."""
+        try:
+            resp = send(self._rows(batch), last)
+        except MetaApiError as exc:
+            if not exc.too_big or len(batch) <= HALVING_FLOOR:
+                raise
+            half = (len(batch) + 1) // 2
+            log.warning(
+                "%s: Meta found a batch of %d rows too big (#%s); sending it in halves", self.name, len(batch), exc.code
+            )
+            self._send(send, batch[:half], False, record)
+            self._send(send, batch[half:], last, record)
+            return
+        record(batch, resp)
+
+    def _invalid(self, resp: dict[str, Any]) -> None:
+        """Meta's count of invalid entries of one batch (a range on Meta: the lower bound, when it is one)."""
+        n = resp.get("num_invalid_entries")
+        if isinstance(n, str) and "-" in n:
+            n = n.split("-", 1)[0]
+        self.invalid += as_int(n) or 0
+        samples = resp.get("invalid_entry_samples")
+        items = list(samples.items()) if isinstance(samples, dict) else [(s, "") for s in samples or []]
+        for value, reason in items[: 3 - len(self.samples)]:  # masked: hashes and identifiers never kept
+            self.samples.append(scrub(f"{value}{': ' + str(reason) if reason else ''}")[:120])
+
     def _rows(self, batch: Sequence[Pair]) -> list[tuple[str, ...]]:
         if len(batch) > MAX_ROWS_PER_CALL:
             raise ValueError(f"a batch holds at most {MAX_ROWS_PER_CALL:,} rows")

@@ -22,6 +22,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from . import integrity
 from .errors import MetaApiError
 from .meta.client import MetaClient
 from .planning import Remote
@@ -168,14 +169,48 @@ def remote_of(found: Mapping[str, Any] | None) -> Remote:
 
 
 def read_back(client: MetaClient, meta_id: str) -> MetaSize:
-    """What Meta says of the audience after the run: size bounds and delivery status."""
+    """What Meta says of the audience after the run: size bounds, delivery status, operation status."""
     info = client.audience(meta_id) or {}
     ds = info.get("delivery_status") or {}
+    _, operation = integrity.operation(info)
     return MetaSize(
         as_int(info.get("approximate_count_lower_bound")),
         as_int(info.get("approximate_count_upper_bound")),
         ds.get("description") if isinstance(ds, dict) else None,
+        operation,
     )
+
+
+def blocked(client: MetaClient, name: str, found: Mapping[str, Any], *, replace_is_ours: bool = False) -> str | None:
+    """Why nothing may be sent to this audience now, in one sentence: Meta flagged it (471; never retried),
+    or a replace someone else started (or one fbsync can no longer resume) is still running after a bounded
+    wait (414); else None.  fbsync's own replace session, young enough, is resumed instead (the applier)."""
+    flagged = integrity.flagged_message(name, found)
+    if flagged:
+        return flagged
+    code, _ = integrity.operation(found)
+    if code != integrity.REPLACING or replace_is_ours or wait_replace(client, str(found["id"])):
+        return None
+    return (
+        f"{name}: Meta is still applying a replace an earlier run started (operation_status 414); fbsync sends "
+        "nothing to this audience until it finishes, and tries again next run."
+    )
+
+
+def wait_replace(client: MetaClient, meta_id: str, polls: int = 10, every: float = 30.0) -> bool:
+    """Wait (polling the audience's operation_status) for a replace Meta is still applying; True once it ended.
+
+    A replace runs one at a time and no /users call may run during it (docs/meta-api.md §1.6): fbsync never
+    starts another, and waits at most ``polls × every`` seconds before leaving the audience for the next run.
+    """
+    for _ in range(polls):
+        code, _ = integrity.operation(client.audience(meta_id, ("id", "operation_status")))
+        if code != integrity.REPLACING:
+            return True
+        log.info("audience %s: Meta is still applying a replace; waiting %.0fs", meta_id, every)
+        client.retry.sleep(every)
+    code, _ = integrity.operation(client.audience(meta_id, ("id", "operation_status")))
+    return code != integrity.REPLACING
 
 
 # ---------------------------------------------------------------------------- orphans and --prune

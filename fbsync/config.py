@@ -24,6 +24,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 
 from .errors import ConfigError
 from .identity import geo
+from .identity.attributes import ATTRIBUTE_KEYS
 from .identity.keys import KEYS
 from .yamlfile import (
     BoundedLoader,
@@ -36,6 +37,7 @@ from .yamlfile import (
     yaml_problem,
 )
 
+OnTooSmall = Literal["keep", "replace"]
 CUSTOMER_FILE_SOURCES = ("USER_PROVIDED_ONLY", "PARTNER_PROVIDED_ONLY", "BOTH_USER_AND_PARTNER_PROVIDED")
 Mode = Literal["mirror", "append", "replace"]
 _NAME = re.compile(r"^[a-z0-9_]+$")
@@ -113,6 +115,10 @@ class Overrides(_Model):
     max_shrink: Annotated[float, Field(ge=0, le=1)] | None = None
     consent: str | None = None
     hash_in_database: bool | None = None
+    on_too_small: OnTooSmall | None = None
+    data_processing_options: list[Literal["LDU"]] | None = None  # Limited Data Use for every row of the audience
+    data_processing_options_country: Literal[0, 1] | None = None  # Meta: 1 (the US) with LDU, else 0
+    data_processing_options_state: Literal[0, 1000] | None = None  # Meta: 1000 (California) with LDU, else 0
 
     @field_validator("schedule")
     @classmethod
@@ -146,13 +152,17 @@ class Defaults(Overrides):
     timezone: str = "Europe/Paris"
     max_shrink: Annotated[float, Field(ge=0, le=1)] = 0.5
     hash_in_database: bool = False
+    on_too_small: OnTooSmall = "keep"
 
 
 def _check_keys(v: dict[str, str]) -> dict[str, str]:
-    unknown = [k for k in v if k not in KEYS]
+    unknown = [k for k in v if k not in KEYS and k not in ATTRIBUTE_KEYS]
     if unknown:
-        raise ValueError(f"unknown key {unknown[0]!r}; Meta's keys are {', '.join(KEYS)}")
-    if not v:
+        raise ValueError(
+            f"unknown key {unknown[0]!r}; Meta's keys are {', '.join(KEYS)} (and the row attributes "
+            f"{', '.join(ATTRIBUTE_KEYS)})"
+        )
+    if not any(k in KEYS for k in v):
         raise ValueError("must map at least one Meta key to a column")
     return v
 
@@ -221,6 +231,9 @@ class AdSet(_Model):
     id: str = Field(pattern=r"^\d+$")
     include: list[str] = []
     exclude: list[str] = []
+    #: True: included audiences are rules (targeting_automation.advantage_audience = 0); False: suggestions
+    #: Meta may go beyond (1); None: leave the ad set's setting as it is.
+    strict_audiences: bool | None = None
 
 
 class ApiOptions(_Model):
@@ -263,6 +276,8 @@ class Effective:
     max_shrink: float
     consent: str | None
     hash_in_database: bool
+    on_too_small: OnTooSmall
+    data_processing: tuple[str, int, int] | None  # (options, country, state) as Meta's LDU columns, or None
 
 
 def effective(cfg: Config, aud: Audience) -> Effective:
@@ -279,7 +294,20 @@ def effective(cfg: Config, aud: Audience) -> Effective:
         max_shrink=pick("max_shrink"),
         consent=consent,
         hash_in_database=pick("hash_in_database"),
+        on_too_small=pick("on_too_small"),
+        data_processing=_data_processing(aud, d),
     )
+
+
+def _data_processing(aud: Audience, d: Defaults) -> tuple[str, int, int] | None:
+    """The audience's Limited Data Use setting (its own, else the defaults'): ``("LDU", 1, 1000)`` and the like."""
+    src = aud if aud.data_processing_options is not None else d
+    if src.data_processing_options is None:
+        return None
+    options = ",".join(src.data_processing_options)
+    if not options:
+        return ("", 0, 0)
+    return (options, src.data_processing_options_country or 0, src.data_processing_options_state or 0)
 
 
 @dataclass

@@ -14,14 +14,15 @@ orchestrator calls once the customer lists of the run are done (docs/meta-api.md
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from . import audiences
+from . import audiences, integrity
 from .config import Audience
-from .errors import MetaApiError
+from .errors import IntegrityFlagged, MetaApiError
 from .meta.client import MetaClient
+from .planning import lookalike_cap_refusal
 from .results import AudienceResult
 from .state.store import StateStore
 
@@ -85,17 +86,37 @@ def declared_names(declared: Iterable[Audience]) -> set[str]:
     }
 
 
-def plan_lookalike(a: Audience, store: StateStore) -> AudienceResult:
-    """What a sync would do (pure on the local records): create the tiers not yet on Meta."""
-    missing = [t for t in tiers(a) if not getattr(store.audience(t.key), "meta_id", None)]
+def missing_tiers(a: Audience, store: StateStore) -> list[Tier]:
+    """The tiers of ``a`` fbsync has not created yet."""
+    return [t for t in tiers(a) if not getattr(store.audience(t.key), "meta_id", None)]
+
+
+def plan_lookalike(a: Audience, store: StateStore, account_lookalikes: int | None = None) -> AudienceResult:
+    """What a sync would do (on the local records): create the tiers not yet on Meta, within Meta's cap of
+    lookalikes per ad account when ``account_lookalikes`` (how many the account holds) is known."""
+    missing = missing_tiers(a, store)
+    refusal = lookalike_cap_refusal(a.name, account_lookalikes or 0, len(missing))
+    if refusal:
+        return AudienceResult(a.name, "refused", action="skipped", message=refusal, notes=(refusal,))
     return AudienceResult(a.name, status="planned", action="create" if missing else "unchanged", tiers=len(missing))
 
 
 def sync_lookalike(
-    a: Audience, client: MetaClient, store: StateStore, account: str, source_display: str | None
+    a: Audience,
+    client: MetaClient,
+    store: StateStore,
+    account: str,
+    source_display: str | None,
+    account_lookalikes: Callable[[], int] | None = None,
 ) -> AudienceResult:
-    """Create the missing tiers of one lookalike audience (each found or created once)."""
+    """Create the missing tiers of one lookalike audience (each found or created once); ``account_lookalikes``
+    counts the account's lookalikes, asked only when a tier is to be created (Meta's cap of 500)."""
     assert a.lookalike is not None
+    missing = missing_tiers(a, store)
+    if missing and account_lookalikes is not None:
+        refusal = lookalike_cap_refusal(a.name, account_lookalikes(), len(missing))
+        if refusal:
+            return AudienceResult(a.name, "refused", action="skipped", message=refusal, notes=(refusal,))
     src = a.lookalike.source
     label = source_display or src
     if src.isdigit():
@@ -105,7 +126,15 @@ def sync_lookalike(
         if rec is None or not rec.meta_id:
             return _skipped(a, f"its source {src} has not been synced yet; retried next run")
         origin = rec.meta_id
-        info = client.audience(origin, ("id", "approximate_count_lower_bound")) or {}
+        info = (
+            client.audience(
+                origin, ("id", "approximate_count_lower_bound", "operation_status", "fields_violating_integrity_policy")
+            )
+            or {}
+        )
+        flagged = integrity.flagged_message(src, info)
+        if flagged and missing:  # Meta refuses a lookalike of a flagged seed (100/1713232): say why, send nothing
+            return AudienceResult(a.name, "refused", message=f"{a.name} is not created: {flagged}")
         size = int(info.get("approximate_count_lower_bound") or 0)
         if size < MIN_SEED:
             log.warning(
@@ -121,6 +150,8 @@ def sync_lookalike(
 
         try:
             meta_id, new = audiences.find_or_create(client, store, t.key, name, "LOOKALIKE", create, account_id=account)
+        except IntegrityFlagged as exc:
+            return AudienceResult(a.name, "refused", message=str(exc))
         except MetaApiError as exc:
             if exc.code == 2654 and "small" in str(exc).lower():
                 return _skipped(a, f"Meta says the source is too small; retried next run ({exc.code})")
@@ -137,7 +168,11 @@ def sync_lookalike(
         )
         notes.append(f"{t.start * 100:g}–{t.ratio * 100:g} % {'+'.join(t.countries)}: {status}")
     return AudienceResult(
-        a.name, meta_id=",".join(ids) or None, action="created" if created else "unchanged", notes=tuple(notes)
+        a.name,
+        meta_id=",".join(ids) or None,
+        action="created" if created else "unchanged",
+        notes=tuple(notes),
+        tiers=created,
     )
 
 

@@ -16,20 +16,30 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from . import adsets, audiences, lookalikes
-from .apply import Applier, Progress
-from .config import Audience, LoadedConfig, effective
-from .errors import AudienceError, AuthError, Interrupted, MetaApiError
+from . import adsets, audiences, integrity, lookalikes
+from .apply import Applier, Progress, resumable
+from .config import Audience, LoadedConfig, OnTooSmall, effective
+from .errors import (
+    AudienceError,
+    AuthError,
+    FbsyncError,
+    IntegrityFlagged,
+    Interrupted,
+    MetaApiError,
+    MetaConfigError,
+)
 from .meta.client import MetaClient
 from .meta.factory import ClientFactory, client_factory
-from .planning import Desired, LedgerView, Plan, plan_audience
+from .planning import Desired, LedgerView, plan_audience
 from .read import Reader, Spec, open_crm, preflight
-from .results import Action, AdSetResult, AudienceResult, OrphanResult, ReadResult, RunResult, Sent
+from .results import AdSetResult, AudienceResult, AudienceStatus, OrphanResult, ReadResult, RunResult, Sent, planned
 from .runlog import RunLog
 from .settings import Settings
 from .sources.crm import CrmSource
@@ -104,6 +114,11 @@ class ListTarget:
     file_source: str
     record: Mapping[str, Any] = field(default_factory=dict)
     made_by: str = "yaml"  # "upload": created for a file, never pruned
+    on_too_small: OnTooSmall = "keep"  # when Meta refuses removals that would leave too few people
+    #: What the rows carry besides the mapped columns (the audience's Limited Data Use setting): when it
+    #: changes, the ledger no longer describes Meta's rows, so the next sync makes them agree with one replace
+    #: (a diff would add and then remove rows of the same people).
+    variant: str = ""
 
     @classmethod
     def of(cls, loaded: LoadedConfig, a: Audience) -> ListTarget:
@@ -111,7 +126,8 @@ class ListTarget:
         want = Desired(
             a.name, a.display_name or a.name, a.description, eff.mode, Spec.of(loaded, a).schema, 0, eff.max_shrink
         )
-        return cls(want, eff.customer_file_source)
+        variant = "|".join(map(str, eff.data_processing)) if eff.data_processing else ""
+        return cls(want, eff.customer_file_source, on_too_small=eff.on_too_small, variant=variant)
 
 
 class Runner:
@@ -138,6 +154,7 @@ class Runner:
         )
         self.reader = Reader(loaded, crm, self.cipher, self.suppression, settings.state_dir, self.progress)
         self._client: MetaClient | None = None
+        self._counts: Counter[str] | None = None  # the account's audiences by subtype, once per run
 
     @property
     def client(self) -> MetaClient:
@@ -151,7 +168,7 @@ class Runner:
         return not self.dry_run or bool(self.settings.access_token)
 
     # ------------------------------------------------------------------ one audience
-    def audience(self, a: Audience) -> tuple[AudienceResult, AuthError | None]:
+    def audience(self, a: Audience) -> tuple[AudienceResult, FbsyncError | None]:
         """Sync (or plan) one audience of the YAML."""
         if a.is_lookalike:
             return self.guarded(a.name, lambda: self._lookalike(a))
@@ -159,7 +176,7 @@ class Runner:
             a.name, lambda: self.customer_list(ListTarget.of(self.loaded, a), lambda stg: self.reader.audience(a, stg))
         )
 
-    def guarded(self, name: str, work: Callable[[], AudienceResult]) -> tuple[AudienceResult, AuthError | None]:
+    def guarded(self, name: str, work: Callable[[], AudienceResult]) -> tuple[AudienceResult, FbsyncError | None]:
         """``work()`` under the audience's lock: its result, and the authentication error that must stop
         the whole run, if any (any other failure of Meta or of the audience is this audience's result)."""
         if self.stop.is_set():
@@ -170,7 +187,7 @@ class Runner:
                 if self._client is not None:
                     self._client.start_audience()
                 return work(), None
-        except AuthError as exc:
+        except (AuthError, MetaConfigError) as exc:  # nothing else can work: stop the run
             return AudienceResult(name, "failed", message=str(exc)), exc
         except (MetaApiError, AudienceError) as exc:
             log.error("audience %s failed: %s", name, exc)
@@ -184,8 +201,18 @@ class Runner:
             audiences.find(self.client, rec, want.display_name, "CUSTOM") if self.online else audiences.remembered(rec)
         )
         meta_id = str(found["id"]) if found else None
+        if found is not None and self.online:
+            ours = resumable(store.extra(name).get("replace"), meta_id, time.time())
+            refused = audiences.blocked(self.client, name, found, replace_is_ours=ours)
+            if refused:  # never retried: Meta refuses every upload and edit until a person acts
+                return AudienceResult(name, "refused", meta_id=meta_id, message=refused, record=t.record)
         known = bool(
-            meta_id and rec and rec.meta_id == meta_id and rec.schema == schema and rec.key_id == self.cipher.key_id
+            meta_id
+            and rec
+            and rec.meta_id == meta_id
+            and rec.schema == schema
+            and rec.key_id == self.cipher.key_id
+            and rec.extra.get("variant", "") == t.variant
         )
         read: ReadResult | None = None
         applier: Applier | None = None
@@ -203,10 +230,15 @@ class Runner:
                 )
                 view = LedgerView(known, store.ledger_count(name) if known else 0, stg.adds, stg.removes, forced)
                 p = plan_audience(
-                    replace(want, rows=read.rows_desired), view, audiences.remote_of(found), force=self.force
+                    replace(want, rows=read.rows_desired),
+                    view,
+                    audiences.remote_of(found),
+                    force=self.force,
+                    account_lists=self._account_lists() if found is None and self.online else None,
                 )
+                warn = integrity.warnings([(name, want.display_name, want.description)]) if self.dry_run else []
                 done = AudienceResult(
-                    name, meta_id=meta_id, strategy=p.strategy, read=read, notes=tuple(p.notes), record=t.record
+                    name, meta_id=meta_id, strategy=p.strategy, read=read, notes=(*p.notes, *warn), record=t.record
                 )
                 if self.dry_run or p.refused:
                     return planned(done, p, dry_run=self.dry_run)
@@ -227,25 +259,40 @@ class Runner:
                     schema=schema,
                     key_id=self.cipher.key_id,
                 )
+                store.set_extra(name, variant=t.variant or None)
+                if action == "created" and self._counts is not None:
+                    self._counts["CUSTOM"] += 1
                 applier = Applier(
                     self.client, store, self.cipher, name, meta_id, schema, stop=self.stop, progress=self.progress
                 )
-                applier.apply(p, stg, prior)
+                applier.apply(p, stg, prior, t.on_too_small)
+            size = audiences.read_back(self.client, meta_id)
+            state: tuple[str, ...] = (f"Meta says: {size.operation}",) if size.operation else ()
+            if applier.samples:
+                state += (f"Meta's samples of invalid entries: {'; '.join(applier.samples)}",)
             return replace(
                 done,
+                record={**done.record, "invalid_samples": list(applier.samples)} if applier.samples else done.record,
                 meta_id=meta_id,
                 action=action,
                 sent=applier.sent,
-                size=audiences.read_back(self.client, meta_id),
-                notes=done.notes + tuple(applier.notes),
+                size=size,
+                notes=(*done.notes, *applier.notes, *state),
             )
         except (MetaApiError, AudienceError, Interrupted) as exc:
-            if isinstance(exc, AuthError):
+            if isinstance(exc, (AuthError, MetaConfigError)):
                 raise
             log.error("audience %s failed: %s", name, exc)
+            status: AudienceStatus = (
+                "interrupted"
+                if isinstance(exc, Interrupted)
+                else "refused"
+                if isinstance(exc, IntegrityFlagged)
+                else "failed"
+            )
             return AudienceResult(
                 name,
-                "interrupted" if isinstance(exc, Interrupted) else "failed",
+                status,
                 meta_id=meta_id,
                 read=read,
                 sent=applier.sent if applier else Sent(),
@@ -253,14 +300,31 @@ class Runner:
                 record=t.record,
             )
 
+    def _account_lists(self) -> int:
+        """How many customer lists the ad account holds (counted once per run, when an audience is to be created)."""
+        return self._account_counts()["CUSTOM"]
+
+    def _account_lookalikes(self) -> int:
+        """How many lookalikes the ad account holds (counted once per run, when a tier is to be created)."""
+        return self._account_counts()["LOOKALIKE"]
+
+    def _account_counts(self) -> Counter[str]:
+        if self._counts is None:
+            self._counts = Counter(str(a.get("subtype")) for a in self.client.audiences(("id", "subtype")))
+        return self._counts
+
     def _lookalike(self, a: Audience) -> AudienceResult:
         """Create the missing tiers of a lookalike (never edited: a changed spec is a new tier)."""
         if self.dry_run:
-            return lookalikes.plan_lookalike(a, self.store)
+            wanted = self.online and lookalikes.missing_tiers(a, self.store)
+            return lookalikes.plan_lookalike(a, self.store, self._account_lookalikes() if wanted else None)
         src = a.lookalike.source if a.lookalike else ""
         src_aud = next((x for x in self.cfg.audiences if x.name == src), None)
         label = (src_aud.display_name or src_aud.name) if src_aud else None
-        return lookalikes.sync_lookalike(a, self.client, self.store, self.account, label)
+        result = lookalikes.sync_lookalike(a, self.client, self.store, self.account, label, self._account_lookalikes)
+        if self._counts is not None:
+            self._counts["LOOKALIKE"] += result.tiers
+        return result
 
     # ------------------------------------------------------------------ after the audiences
     def orphans(self, *, prune: bool) -> tuple[OrphanResult, ...]:
@@ -272,18 +336,3 @@ class Runner:
         if not self.cfg.ad_sets or self.stop.is_set() or not self.online:
             return ()
         return adsets.wire(self.cfg, self.client, self.store, apply=not self.dry_run)
-
-
-def planned(done: AudienceResult, p: Plan, *, dry_run: bool) -> AudienceResult:
-    """The result of a plan (dry run), or of a sync the plan refused (shrink guard, empty replace)."""
-    if not dry_run:
-        return replace(done, status="refused", message=p.refused)
-    action: Action = "create" if p.create else ("update" if p.update else "unchanged")
-    return replace(
-        done,
-        status="refused" if p.refused else "planned",
-        message=p.refused,
-        action=action,
-        updated=tuple(p.update),
-        sent=Sent(p.adds, p.removes, p.replace_rows),
-    )

@@ -72,11 +72,36 @@ class Plan:
         return not (self.create or self.update or self.adds or self.removes or self.replace_rows)
 
 
-def plan_audience(d: Desired, ledger: LedgerView, remote: Remote, *, force: bool = False) -> Plan:
+#: Meta's caps per ad account (docs/meta-api.md §1.1 "Caps per account"; the sandbox enforces them too).
+MAX_CUSTOMER_LISTS = 500
+MAX_LOOKALIKES = 500
+
+
+def lookalike_cap_refusal(name: str, existing: int, missing: int) -> str | None:
+    """Why creating ``missing`` lookalike tiers would pass Meta's cap, given ``existing`` on the account."""
+    if missing and existing + missing > MAX_LOOKALIKES:
+        return (
+            f"{name}: the ad account already holds {existing:,} lookalike audiences and this one needs {missing} more, "
+            f"Meta's maximum is {MAX_LOOKALIKES}; delete unused ones in Audience Manager (or `fbsync sync --prune` "
+            "those fbsync created), then run again."
+        )
+    return None
+
+
+def plan_audience(
+    d: Desired, ledger: LedgerView, remote: Remote, *, force: bool = False, account_lists: int | None = None
+) -> Plan:
     """Decide how to bring one customer-list audience on Meta to the desired rows."""
     p = Plan(d.name)
     if not remote.exists:
         p.create = True
+        if account_lists is not None and account_lists >= MAX_CUSTOMER_LISTS:
+            p.refused = (
+                f"{d.name}: the ad account already holds {account_lists:,} customer lists, Meta's maximum is "
+                f"{MAX_CUSTOMER_LISTS}; delete unused ones in Audience Manager (or `fbsync sync --prune` those fbsync "
+                "created), then run again."
+            )
+            return p
     else:
         if remote.name != d.display_name:
             p.update["name"] = d.display_name

@@ -18,6 +18,8 @@ from typing import Any
 from . import identity
 from .config import Audience, LoadedConfig, effective
 from .errors import ConfigError
+from .identity.attributes import ATTRIBUTE_KEYS, COUNTRY, OPTIONS, STATE
+from .identity.attributes import normalize as normalize_attribute
 from .results import ReadResult
 from .settings import Settings
 from .sources import pushdown
@@ -40,9 +42,10 @@ def is_consent(value: Any) -> bool:
 
 
 def schema_of(keys: Iterable[str]) -> tuple[str, ...]:
-    """The Meta keys of a mapping, in Meta's order (the order of every row sent and stored)."""
+    """The Meta keys of a mapping, in Meta's order (the order of every row sent and stored), then the row
+    attributes (Limited Data Use flags) it carries."""
     wanted = set(keys)
-    return tuple(k for k in identity.KEYS if k in wanted)
+    return tuple(k for k in (*identity.KEYS, *ATTRIBUTE_KEYS) if k in wanted)
 
 
 @dataclass(frozen=True)
@@ -56,10 +59,22 @@ class Spec:
     exclude: tuple[str, ...] = ()
     intersect: tuple[str, ...] = ()
     hash_in_database: bool = False
+    #: Row attributes the same for every row (the audience's ``data_processing_options``), attribute -> text.
+    constants: tuple[tuple[str, str], ...] = ()
 
     @property
     def schema(self) -> tuple[str, ...]:
-        return schema_of(self.keys)
+        return schema_of([*self.keys, *dict(self.constants)])
+
+    @property
+    def identity_keys(self) -> dict[str, str]:
+        """Meta key -> column, for the identifiers (what the identity engine hashes)."""
+        return {k: c for k, c in self.keys.items() if k not in ATTRIBUTE_KEYS}
+
+    @property
+    def attribute_columns(self) -> dict[str, str]:
+        """Row attribute -> column, for the attributes read from the CRM (per row)."""
+        return {k: c for k, c in self.keys.items() if k in ATTRIBUTE_KEYS}
 
     @classmethod
     def of(cls, loaded: LoadedConfig, a: Audience) -> Spec:
@@ -72,7 +87,16 @@ class Spec:
             tuple(a.exclude),
             tuple(a.intersect),
             eff.hash_in_database,
+            _ldu(eff.data_processing),
         )
+
+
+def _ldu(setting: tuple[str, int, int] | None) -> tuple[tuple[str, str], ...]:
+    """An audience's ``data_processing_options`` as constant row attributes (none when it sets none)."""
+    if setting is None:
+        return ()
+    options, country, state = setting
+    return ((OPTIONS, options), (COUNTRY, str(country)), (STATE, str(state)))
 
 
 def preflight(loaded: LoadedConfig, crm: CrmSource | None, auds: Sequence[Audience]) -> None:
@@ -138,9 +162,9 @@ class Reader:
         notes: tuple[str, ...] = ()
         pd: pushdown.Pushdown | None = None
         if spec.hash_in_database:
-            pd = pushdown.plan_for(crm, query, spec.keys, spec.country, what)
+            pd = pushdown.plan_for(crm, query, spec.identity_keys, spec.country, what)
             notes = tuple(pd.plan_lines())
-            keep = [spec.consent] if spec.consent else []
+            keep = ([spec.consent] if spec.consent else []) + list(spec.attribute_columns.values())
             query, columns = pushdown.rewrite(query, pd, keep=keep), pd.columns(keep=keep)
         result = self.chunks(spec, crm.stream(query, columns, what), stg, pd)
         self._remember(spec, stg)
@@ -150,7 +174,7 @@ class Reader:
         self, spec: Spec, chunks: Iterable[Chunk], stg: Staging, pd: pushdown.Pushdown | None = None
     ) -> ReadResult:
         """Filter consent, normalize and hash, drop suppressed people and set-filtered rows, stage the rest."""
-        schema, keys, consent = spec.schema, spec.keys, spec.consent
+        schema, keys, consent = spec.schema, spec.identity_keys, spec.consent
         counts: Counter[str] = Counter()
         drops: Counter[tuple[str, str]] = Counter()
         empty: Counter[str] = Counter()
@@ -169,13 +193,15 @@ class Reader:
                 if pd is not None
                 else identity.hash_batch({k: cols[c] for k, c in keys.items()}, spec.country)
             )
-            assert batch.schema == schema
+            assert batch.schema == schema[: len(batch.schema)]
             counts["dropped"] += batch.dropped_rows
             drops.update(batch.invalid)
             empty.update(batch.empty)
             for k, ex in batch.examples.items():
                 examples[k] = (examples.get(k, []) + ex)[:3]
             rows = batch.rows
+            if len(schema) > len(batch.schema):
+                rows = self._with_attributes(spec, cols, batch.rows, batch.kept_index, drops, counts)
             if self.suppression:
                 rows = [r for r in rows if not self.suppression.matches(schema, r)]
                 counts["suppressed"] += len(batch.rows) - len(rows)
@@ -200,6 +226,37 @@ class Reader:
             empty=dict(sorted(empty.items())),
             examples={f"{k}: {r}": v for (k, r), v in sorted(examples.items())},
         )
+
+    @staticmethod
+    def _with_attributes(
+        spec: Spec,
+        cols: dict[str, list[Any]],
+        rows: list[tuple[str, ...]],
+        kept: list[int],
+        drops: Counter[tuple[str, str]],
+        counts: Counter[str],
+    ) -> list[tuple[str, ...]]:
+        """The rows with their attributes after the identifiers (per row from the CRM, or the audience's);
+        a row whose attribute Meta would refuse is dropped with the reason (never sent without its LDU flag)."""
+        constants = dict(spec.constants)
+        from_columns = spec.attribute_columns
+        order = [k for k in ATTRIBUTE_KEYS if k in constants or k in from_columns]
+        out = []
+        for row, i in zip(rows, kept):
+            extra = []
+            for key in order:
+                if key in constants:
+                    extra.append(constants[key])
+                    continue
+                value, reason = normalize_attribute(key, cols[from_columns[key]][i])
+                if value is None:
+                    drops[(key, reason or "invalid")] += 1
+                    counts["dropped"] += 1
+                    break
+                extra.append(value)
+            else:
+                out.append((*row, *extra))
+        return out
 
     # ------------------------------------------------------------------ exclude / intersect
     def _set_filters(self, spec: Spec, rows: list[tuple[str, ...]], counts: Counter[str]) -> list[tuple[str, ...]]:

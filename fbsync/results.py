@@ -9,8 +9,11 @@ these; nothing parses a status back from text.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from .planning import Plan
 
 AudienceStatus = Literal["ok", "failed", "refused", "skipped", "planned", "interrupted"]
 RunStatus = Literal["running", "ok", "partial", "failed", "interrupted"]
@@ -67,6 +70,7 @@ class MetaSize:
     lower: int | None = None
     upper: int | None = None
     delivery: str | None = None
+    operation: str | None = None  # Meta's operation_status in one sentence, when a person should know it
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,21 @@ class AudienceResult:
         }
 
 
+def planned(done: AudienceResult, p: Plan, *, dry_run: bool) -> AudienceResult:
+    """The result of a plan (dry run), or of a sync the plan refused (shrink guard, empty replace, limits)."""
+    if not dry_run:
+        return replace(done, status="refused", message=p.refused)
+    action: Action = "create" if p.create else ("update" if p.update else "unchanged")
+    return replace(
+        done,
+        status="refused" if p.refused else "planned",
+        message=p.refused,
+        action=action,
+        updated=tuple(p.update),
+        sent=Sent(p.adds, p.removes, p.replace_rows),
+    )
+
+
 @dataclass(frozen=True)
 class AdSetResult:
     """One ad set's targeting change: the ids added to and removed from each audience list."""
@@ -140,6 +159,7 @@ class AdSetResult:
     name: str | None = None
     changes: Mapping[str, Sequence[str]] = field(default_factory=dict)
     message: str | None = None
+    notes: tuple[str, ...] = ()  # what a special-category campaign refuses, and whether Advantage+ audience is on
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -151,6 +171,8 @@ class AdSetResult:
             out["name"] = self.name
         if self.message is not None:
             out["message"] = self.message
+        if self.notes:
+            out["notes"] = list(self.notes)
         return out
 
 

@@ -54,6 +54,8 @@ def hooked(hook: Hook) -> Iterator[None]:
 def history_row(r: AudienceResult) -> dict[str, Any]:
     """One audience's line in the run history: counts, outcome and the details the report draws."""
     details: dict[str, Any] = {"strategy": r.strategy, "action": r.action_text}
+    if r.sent.invalid_on_meta:
+        details["invalid_on_meta"] = r.sent.invalid_on_meta  # Meta's count (a range's lower bound)
     if r.read is not None:
         details.update(
             drops={k: dict(v) for k, v in r.read.drops.items()},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import integrity
 from .config import LoadedConfig
 from .errors import AuthError, MetaApiError
 from .meta.factory import ClientFactory, client_factory
@@ -33,6 +34,8 @@ def collect_status(
                 "last_result": last.status if last else None,
                 "last_message": last.message if last else None,
                 "size": None,
+                "operation_status": None,
+                "operation": None,
                 "size_lower": None,
                 "size_upper": None,
                 "delivery": None,
@@ -49,6 +52,8 @@ def collect_status(
                     row["delivery"] = "deleted on Meta"
                 elif info:
                     lo, hi = info.get("approximate_count_lower_bound"), info.get("approximate_count_upper_bound")
+                    code, sentence = integrity.operation(info)
+                    row.update(operation_status=code, operation=sentence)
                     row.update(
                         size_lower=lo,
                         size_upper=hi,

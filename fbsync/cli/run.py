@@ -35,12 +35,18 @@ def validate(config: ConfigOpt = Path("audiences.yaml"), as_json: JsonOpt = Fals
     from ..api import validate as check
 
     loaded, settings = load(config)
+    from ..integrity import warnings
+
     check(loaded, settings=settings)
-    n = len(loaded.config.audiences)
+    auds = loaded.config.audiences
+    warned = warnings((a.name, a.display_name or a.name, a.description) for a in auds)
     if as_json:
-        out_json({"valid": True, "file": str(loaded.path), "audiences": [a.name for a in loaded.config.audiences]})
+        out_json({"valid": True, "file": str(loaded.path), "audiences": [a.name for a in auds], "warnings": warned})
     else:
+        n = len(auds)
         out(f"✓ {loaded.path.name} is valid: {n} audience{'s' if n != 1 else ''}, every query returns its columns.")
+        for w in warned:
+            out(f"⚠ {w}")
 
 
 @command("fbsync plan", "fbsync plan vip --json")

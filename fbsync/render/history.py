@@ -69,6 +69,8 @@ class Point:
     desired: int | None = None  # rows the run meant Meta to hold, when the run recorded it
     held: int | None = None  # rows fbsync holds as sent to Meta after this run (its ledger)
     held_exact: bool = True  # False: read − dropped, an upper bound (duplicates are merged)
+    invalid_on_meta: int = 0  # entries Meta counted invalid (num_invalid_entries; a range's lower bound)
+    invalid_samples: tuple[str, ...] = ()  # Meta's samples of them, masked before they were recorded
 
     @property
     def replace(self) -> bool:
@@ -132,6 +134,8 @@ def audience_series(runs: Sequence[RunRecord], display_names: Mapping[str, str])
                 empty=counts(d.get("empty")),
                 message=scrub(a.message),
                 desired=as_int(d.get("desired", d.get("rows_desired"))),
+                invalid_on_meta=as_int(d.get("invalid_on_meta")) or 0,
+                invalid_samples=tuple(scrub(str(x)) for x in d.get("invalid_samples") or () if isinstance(x, str)),
             )
             if a.audience not in by_name:
                 by_name[a.audience] = AudienceSeries(a.audience, "", display_names.get(a.audience))

@@ -123,6 +123,8 @@ def _drop_rows(s: AudienceSeries) -> list[tuple[str, int, int]]:
         ("No consent", latest.no_consent, sum(p.no_consent for p in s.points)),
         ("No usable identifier", latest.no_identifier, sum(p.no_identifier for p in s.points)),
     ]
+    if any(p.invalid_on_meta for p in s.points):
+        rows.append(("Invalid on Meta (its count)", latest.invalid_on_meta, sum(p.invalid_on_meta for p in s.points)))
     reasons = sorted({(k, r) for p in s.points for k, rs in p.drops.items() for r in rs})
     for k, r in reasons:
         rows.append(
@@ -232,6 +234,11 @@ def _audience_section(s: AudienceSeries, fi: Callable[[Any], str], fp: _PctForma
     if latest.empty:
         empt = ", ".join(f"{e(k)} {fi(v)}" for k, v in sorted(latest.empty.items()))
         drop_table += f'<p class="sub">Empty values in run #{latest.run_id} (not an error): {empt}.</p>'
+    if latest.invalid_samples:
+        shown = "; ".join(e(x) for x in latest.invalid_samples)
+        drop_table += (
+            f'<p class="sub">Meta\'s samples of invalid entries in run #{latest.run_id} (masked): {shown}.</p>'
+        )
     out.append(drop_panel)
 
     # 4. match rate

@@ -97,6 +97,7 @@ def render_run(r: RunResult) -> str:
         for s in r.ad_sets:
             ch = "; ".join(f"{k} {', '.join(v)}" for k, v in s.changes.items() if v) or "no change"
             out.append(f"  {s.id} {s.name or ''}: {s.status} ({ch})" + (f" — {s.message}" if s.message else ""))
+            out += [f"    {note}" for note in s.notes]
     if r.orphans:
         out += ["", "Audiences fbsync created that audiences.yaml no longer declares:"]
         out += [
@@ -109,6 +110,12 @@ def render_run(r: RunResult) -> str:
 
 
 def render_status(rows: list[dict[str, Any]]) -> str:
+    """The status table, then one line per audience whose Meta operation status a person should know."""
+    says = [f"  {r['name']}: Meta says {r['operation']}" for r in rows if r.get("operation")]
+    return _status_table(rows) + ("\n\n" + "\n".join(says) if says else "")
+
+
+def _status_table(rows: list[dict[str, Any]]) -> str:
     return table(
         ["audience", "Meta id", "size on Meta", "delivery", "last sync", "last result"],
         [
