@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .params import GraphRequest
+from .sessions import TablesOnStore
 
 if TYPE_CHECKING:
     from .app import SandboxApp
@@ -128,15 +126,10 @@ class Campaign:
         return [c for c in self.special_ad_categories if c != "NONE"]
 
 
-class CampaignStore:
+class CampaignStore(TablesOnStore):
     """Campaign rows on the store's connection (like ``SessionStore``)."""
 
-    def __init__(
-        self, db: sqlite3.Connection, transaction: Callable[[], AbstractContextManager[sqlite3.Connection]]
-    ) -> None:
-        self._db = db
-        self._transaction = transaction
-        db.executescript(_SCHEMA)
+    SCHEMA = _SCHEMA
 
     def insert(self, campaign: Campaign) -> None:
         """Store a new campaign (its id chosen by the caller)."""

@@ -60,8 +60,23 @@ class SessionState:
         return "processing", None
 
 
-class SessionStore:
+class TablesOnStore:
+    """Tables of one edge kept on the store's connection (its own ``SCHEMA``); callers hold the store lock."""
+
+    SCHEMA = ""
+
+    def __init__(
+        self, db: sqlite3.Connection, transaction: Callable[[], AbstractContextManager[sqlite3.Connection]]
+    ) -> None:
+        self._db = db
+        self._transaction = transaction
+        db.executescript(self.SCHEMA)
+
+
+class SessionStore(TablesOnStore):
     """Session rows on the store's connection; callers hold the store lock."""
+
+    SCHEMA = _SCHEMA
 
     COPY_STAGED_SQL = (
         "INSERT OR IGNORE INTO members (audience_id, row_hash, row_key)"
@@ -71,9 +86,7 @@ class SessionStore:
     def __init__(
         self, db: sqlite3.Connection, transaction: Callable[[], AbstractContextManager[sqlite3.Connection]]
     ) -> None:
-        self._db = db
-        self._transaction = transaction
-        db.executescript(_SCHEMA)
+        super().__init__(db, transaction)
         columns = [row[1] for row in db.execute("PRAGMA table_info(upload_sessions)")]
         if "extra" not in columns:  # a --data file from before the sessions edge
             db.execute("ALTER TABLE upload_sessions ADD COLUMN extra TEXT NOT NULL DEFAULT '{}'")

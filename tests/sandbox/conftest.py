@@ -115,6 +115,16 @@ class Graph:
         assert resp.status == 200, resp.body
         return resp.body["id"]
 
+    def lookalike(self, seed: str, name: str = "lal", ratio: float = 0.01, country: str = "FR") -> Resp:
+        """Ask for a lookalike of ``seed`` (the answer, refused or not)."""
+        return self.post(
+            "/act_1/customaudiences",
+            name=name,
+            subtype="LOOKALIKE",
+            origin_audience_id=seed,
+            lookalike_spec={"ratio": ratio, "country": country},
+        )
+
     def add(
         self,
         audience_id: str,

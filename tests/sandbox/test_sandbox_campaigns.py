@@ -33,13 +33,7 @@ def adset(app, campaign_id=None, targeting=None):
 def audiences(graph):
     seed = graph.create(name="seed")
     graph.seed(seed, 100)
-    lal = graph.post(
-        "/act_1/customaudiences",
-        name="lal",
-        subtype="LOOKALIKE",
-        origin_audience_id=seed,
-        lookalike_spec={"ratio": 0.01, "country": "FR"},
-    ).body["id"]
+    lal = graph.lookalike(seed).body["id"]
     return seed, lal, graph.create(name="other")
 
 

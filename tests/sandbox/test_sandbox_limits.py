@@ -154,21 +154,7 @@ def test_the_per_account_caps_and_the_seed_rule(graph, app):
         "/act_1/customaudiences", name="c", subtype="CUSTOM", customer_file_source="USER_PROVIDED_ONLY"
     ).code() == (2654, None)
     graph.seed(seed, 100)
-    lal = graph.post(
-        "/act_1/customaudiences",
-        name="l",
-        subtype="LOOKALIKE",
-        origin_audience_id=seed,
-        lookalike_spec={"ratio": 0.01, "country": "FR"},
-    )
-    assert lal.status == 200
-    again = graph.post(
-        "/act_1/customaudiences",
-        name="l2",
-        subtype="LOOKALIKE",
-        origin_audience_id=seed,
-        lookalike_spec={"ratio": 0.02, "country": "FR"},
-    )
-    assert again.code() == (2654, None)
+    assert graph.lookalike(seed, "l").status == 200
+    assert graph.lookalike(seed, "l2", ratio=0.02).code() == (2654, None)
     assert graph.call("DELETE", f"/{seed}").code() == (2656, None)
     assert SandboxConfig().max_customer_file_audiences == 500 and SandboxConfig().max_lookalikes == 500

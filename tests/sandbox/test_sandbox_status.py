@@ -41,13 +41,7 @@ def test_replace_running_reads_414(graph):
 def test_a_lookalike_unused_for_90_days_is_out_of_date(graph, app, clock):
     seed = graph.create()
     graph.seed(seed, 100)
-    lal = graph.post(
-        "/act_1/customaudiences",
-        name="lal",
-        subtype="LOOKALIKE",
-        origin_audience_id=seed,
-        lookalike_spec={"ratio": 0.01, "country": "FR"},
-    ).body["id"]
+    lal = graph.lookalike(seed).body["id"]
     clock.advance(89 * DAY)
     assert op(graph, lal) == 200
     clock.advance(DAY)
