@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import sqlite3
+import threading
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,3 +93,19 @@ def expected_rows(
     con.close()
     batch = identity.hash_batch({k: [r[c] for r in rows] for k, c in keys.items()}, country)
     return set(batch.rows)
+
+
+class HoldWrite:
+    """Sandbox policy: the Nth write (POST or DELETE) blocks until ``release`` (at most 60 s), while the test
+    kills or interrupts the client; Meta then applies it. ``reached`` is set when that write arrives."""
+
+    def __init__(self, at: int) -> None:
+        self.at, self.writes = at, 0
+        self.reached, self.release = threading.Event(), threading.Event()
+
+    def intercept(self, app: Any, req: Any) -> None:
+        if req.method in ("POST", "DELETE"):
+            self.writes += 1
+            if self.writes == self.at:
+                self.reached.set()
+                self.release.wait(60)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from e2e_helpers import EVERYONE_KEYS as KEYS
 from e2e_helpers import EVERYONE_QUERY as QUERY
-from e2e_helpers import Workdir, expected_rows, make_workdir
+from e2e_helpers import HoldWrite, Workdir, expected_rows, make_workdir
 
 from fbsync.dev.demo import seed
 from fbsync.sandbox import running_sandbox
@@ -30,22 +30,6 @@ audiences:
     query: "{QUERY}"
     keys: {KEYS}
 """
-
-
-class KillSwitch:
-    """Sandbox policy: the Nth write blocks until the test has killed the client, then Meta applies it."""
-
-    def __init__(self, at: int) -> None:
-        self.at, self.writes = at, 0
-        self.reached, self.release = threading.Event(), threading.Event()
-
-    def intercept(self, app: Any, req: Any) -> None:
-        if req.method in ("POST", "DELETE"):
-            self.writes += 1
-            if self.writes == self.at:
-                self.reached.set()
-                self.release.wait(60)
-        return None
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +56,7 @@ def start(wd: Workdir) -> subprocess.Popen[bytes]:
 
 
 def kill_at(sb: Any, wd: Workdir, at: int) -> None:
-    switch = KillSwitch(at)
+    switch = HoldWrite(at)
     sb.app.policies.append(switch)
     proc = start(wd)
     try:

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 import typer
 import yaml
-from e2e_helpers import TOKEN, Workdir, admin, make_workdir
+from e2e_helpers import TOKEN, HoldWrite, Workdir, admin, make_workdir
 from typer.testing import CliRunner
 
 from fbsync.cli import app, handled
@@ -179,21 +179,6 @@ def test_doctor_redacts_a_token_in_the_graph_url_and_names_the_network_problem(t
 
 
 # ------------------------------------------------------------------ the history tells the truth
-class Hold:
-    """Sandbox policy: the Nth write blocks until released (the client is interrupted meanwhile)."""
-
-    def __init__(self, at: int) -> None:
-        self.at, self.writes = at, 0
-        self.reached, self.release = threading.Event(), threading.Event()
-
-    def intercept(self, app: Any, req: Any) -> None:
-        if req.method in ("POST", "DELETE"):
-            self.writes += 1
-            if self.writes == self.at:
-                self.reached.set()
-                self.release.wait(60)
-
-
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_stops_between_batches_exits_130_and_is_recorded_as_interrupted(
     tmp_path: Path, sb: Any, sig: int
@@ -203,7 +188,7 @@ def test_a_signal_stops_between_batches_exits_130_and_is_recorded_as_interrupted
     crm = tmp_path / "big.db"
     seed(crm, n=30_000, seed=3)
     wd = make_workdir(tmp_path / "w", crm, sb.url)
-    hold = Hold(at=2)  # the first /users batch after the creation
+    hold = HoldWrite(at=2)  # the first /users batch after the creation
     sb.app.policies.append(hold)
     proc = subprocess.Popen(
         [sys.executable, "-m", "fbsync", "sync", "-c", str(wd.path / "audiences.yaml")],
