@@ -82,11 +82,22 @@ def sandbox(
     tier: Annotated[
         str | None, typer.Option(metavar="limited|full", help="Meta's access tier to simulate (rate limits).")
     ] = None,
+    match_share: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="KEY=SHARE",
+            help="Share of a key's values Meta knows (email, phone, madid, …, or all); all=1: every row matches.",
+        ),
+    ] = None,
+    no_value_based_tos: Annotated[
+        bool, typer.Option("--no-value-based-tos", help="The value-based audience terms are not accepted.")
+    ] = False,
 ) -> None:
     """Serve the local Marketing API sandbox (no Meta account needed), optionally misbehaving like Meta."""
     import errno
 
     from ..sandbox import config_from_options, serve
+    from ..sandbox.config import match_shares
     from ..sandbox.faults import faults_from_options
 
     load_dotenv_files(None)
@@ -100,7 +111,10 @@ def sandbox(
             calls_per_minute=calls_per_minute,
             seed=seed,
         )
-        config = config_from_options(tier=tier) if tier else None
+        more: dict[str, Any] = {**match_shares(match_share or []), "tier": tier}
+        if no_value_based_tos:
+            more["value_based_tos"] = False
+        config = config_from_options(**more) if any(v is not None for v in more.values()) else None
     except ValueError as exc:
         raise ConfigError(f"fbsync sandbox: {exc}") from None
     try:

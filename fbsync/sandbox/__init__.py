@@ -4,7 +4,7 @@ See docs/sandbox.md for what is faithful to Meta and what is simplified.
 """
 
 from .app import RequestPolicy, SandboxApp
-from .config import SandboxConfig, config_from_options
+from .config import SandboxConfig, config_from_options, everyone_matches
 from .faults import ConnectionDropped, Faults, faults_from_options
 from .injector import FaultInjector
 from .server import RunningSandbox, running_sandbox, serve
@@ -20,6 +20,7 @@ __all__ = [
     "SandboxConfig",
     "SandboxStore",
     "config_from_options",
+    "everyone_matches",
     "faults_from_options",
     "running_sandbox",
     "serve",

@@ -6,7 +6,7 @@ import argparse
 import functools
 import sys
 
-from .config import SandboxConfig, config_from_options
+from .config import MATCH_SHARES, SandboxConfig, config_from_options, match_shares
 from .faults import THROTTLE_KEYS, faults_from_options
 from .server import serve
 
@@ -107,6 +107,19 @@ def build_parser() -> argparse.ArgumentParser:
     rules.add_argument(
         "--no-version-auto-upgrade", action="store_true", help="expired versions get 2635 on every endpoint"
     )
+    matching = parser.add_argument_group('Meta\'s matching of rows to people (docs/sandbox.md "Matching people")')
+    matching.add_argument(
+        "--match-share",
+        action="append",
+        default=[],
+        metavar="NAME=SHARE",
+        help=f"share of values Meta knows, NAME one of {', '.join(MATCH_SHARES)} or all (every identifying key); "
+        "repeatable, e.g. --match-share all=1 (everyone matches)",
+    )
+    matching.add_argument("--match-seed", default=None, help="another seed = another population of known values")
+    matching.add_argument(
+        "--no-value-based-tos", action="store_true", help="value-based lookalike terms not accepted (2655)"
+    )
     return parser
 
 
@@ -129,6 +142,9 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         business_tools_tos=False if args.no_business_tools_tos else None,
         method_override_grandfathered=True if args.method_override_grandfathered else None,
         version_auto_upgrade=False if args.no_version_auto_upgrade else None,
+        match_seed=args.match_seed,
+        value_based_tos=False if args.no_value_based_tos else None,
+        **match_shares(args.match_share),
     )
 
 

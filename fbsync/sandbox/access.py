@@ -101,7 +101,8 @@ def authorize(app: SandboxApp, req: GraphRequest, kind: str, edge: str | None) -
     if not write:
         return
     creates_list = edge == "customaudiences" and str(req.params.get("subtype") or "") == "CUSTOM"
-    if not (creates_list or (kind == "audience" and edge in TOS_EDGES)):
+    any_audience = kind == "account" and edge == "usersofanyaudience"  # G-CFCA: not processed without the terms
+    if not (creates_list or any_audience or (kind == "audience" and edge in TOS_EDGES)):
         return
     if not app.config.custom_audience_tos:
         subcode = 1870034 if creates_list else app.config.tos_upload_subcode

@@ -1,7 +1,11 @@
 """Test-only admin endpoints under ``/__sandbox/`` (no auth; not part of Meta's API).
 
-* ``GET  /__sandbox/audiences`` — every live audience: account, name, subtype, member count, schema.
-* ``GET  /__sandbox/audiences/{id}/members`` — ``{"schema": [...], "rows": [[...], ...]}``, rows sorted.
+* ``GET  /__sandbox/audiences`` — every live audience: account, name, subtype, member (row) count, matched
+  persons, schema.
+* ``GET  /__sandbox/audiences/{id}/members`` — ``{"schema": [...], "rows": [[...], ...]}``, the uploaded rows,
+  sorted (a value-based audience's rows end with their LOOKALIKE_VALUE).
+* ``GET  /__sandbox/audiences/{id}/match`` — ``{"rows", "matched_rows", "persons", "keys": {KEY: {"rows",
+  "matched"}}}``: how its rows matched, per key.
 * ``POST /__sandbox/adsets`` — ``{"account_id": "act_1", "name", "targeting", "status", "id"}`` (all but
   ``account_id`` optional): create an ad set → ``{"id": …}``; 400 ``{"error": …}`` when refused.
 * ``GET  /__sandbox/adsets`` / ``GET /__sandbox/adsets/{id}`` — ad sets as stored (404 for an unknown id).
@@ -55,6 +59,16 @@ CONFIG_KNOBS = (
     "max_request_params",
     "method_override_grandfathered",
     "version_auto_upgrade",
+    "match_email",
+    "match_phone",
+    "match_madid",
+    "match_extern_id",
+    "match_user_id",
+    "match_name",
+    "match_seed",
+    "match_link_unknown",
+    "value_based_tos",
+    "value_based_tos_code",
 )
 TUPLE_KNOBS = ("missing_permissions", "foreign_audience_ids", "integrity_words")
 
@@ -69,11 +83,13 @@ def handle(app: SandboxApp, method: str, path: str, query: str, body: bytes = b"
             return _reply(400, {"error": str(err)})
     if method == "GET" and parts == ["audiences"]:
         return _ok({"data": audiences(app)})
-    if len(parts) == 3 and parts[0] == "audiences" and parts[2] in ("members", "integrity"):
+    if len(parts) == 3 and parts[0] == "audiences" and parts[2] in ("members", "integrity", "match"):
         if not parts[1].isdigit() or app.store.get_audience(int(parts[1])) is None:
             return _reply(404, {"error": f"no audience {parts[1]}"})
         if method == "GET" and parts[2] == "members":
             return _ok(app.members(parts[1]))
+        if method == "GET" and parts[2] == "match":
+            return _ok(app.match_stats(parts[1]))
         if method in ("POST", "DELETE") and parts[2] == "integrity":
             try:
                 fields = _body(body).get("fields", ["name"]) if method == "POST" else []
@@ -185,6 +201,7 @@ def audiences(app: SandboxApp) -> list[dict[str, Any]]:
                 "name": aud.data.get("name"),
                 "subtype": aud.subtype,
                 "member_count": aud.member_count,
+                "persons": aud.persons,
                 "kind": aud.kind,
                 "schema": aud.schema,
             }

@@ -25,6 +25,7 @@ from . import access, admin, adsets, audiences, campaigns, errors, integrity, re
 from .config import SandboxConfig, header_tier
 from .faults import ConnectionDropped, Faults
 from .injector import FaultInjector
+from .matching import Matcher
 from .params import Effects, GraphRequest, decode_json_params, header, parse_params, split_path
 from .sessions import SessionState
 from .store import Audience, SandboxStore
@@ -46,6 +47,7 @@ ROUTES: dict[tuple[str, str | None], dict[str, tuple[str, Handler]]] = {
         "GET": ("GET /customaudiences", audiences.list_audiences),
         "POST": ("POST /customaudiences", audiences.create_audience),
     },
+    ("account", "usersofanyaudience"): {"DELETE": ("DELETE /usersofanyaudience", users.remove_from_any)},
     ("audience", None): {
         "GET": ("GET /{audience_id}", audiences.get_audience),
         "POST": ("POST /{audience_id}", audiences.update_audience),
@@ -121,6 +123,9 @@ class SandboxApp:
         self._secret = app_secret or None
         self._injector: FaultInjector | None = None
         self.faults = faults
+        self._matcher: tuple[SandboxConfig, Matcher] | None = None
+        with store.lock:
+            store.rematch(self.matcher)  # a --data file from before matching
 
     @property
     def config(self) -> SandboxConfig:
@@ -133,6 +138,13 @@ class SandboxApp:
         old, self._config = self._config, value
         if (old.tier, old.usage) != (value.tier, value.usage):
             self.usage.budget = budget_for(value)
+
+    @property
+    def matcher(self) -> Matcher:
+        """Which values Meta knows, from the config in force (docs/sandbox.md "Matching people")."""
+        if self._matcher is None or self._matcher[0] is not self._config:
+            self._matcher = (self._config, Matcher(self._config))
+        return self._matcher[1]
 
     # --- fault injection and tokens ---
 
@@ -228,8 +240,12 @@ class SandboxApp:
         self.flag_audience(audience_id, ())
 
     def members(self, audience_id: int | str) -> dict[str, Any]:
-        """``{"schema", "rows"}`` of an audience, as the admin endpoint returns them."""
+        """``{"schema", "rows"}`` of an audience (its uploaded rows), as the admin endpoint returns them."""
         return self.store.members(int(audience_id))
+
+    def match_stats(self, audience_id: int | str) -> dict[str, Any]:
+        """``{"rows", "matched_rows", "persons", "keys": {KEY: {"rows", "matched"}}}`` of an audience."""
+        return self.store.match_stats(int(audience_id))
 
     def request_count(self) -> dict[str, Any]:
         """Graph calls seen since start or reset."""
@@ -303,7 +319,7 @@ class SandboxApp:
                 if "json" in header(answer_headers, "Content-Type"):  # not on an HTML error page
                     answer_headers = {**answer_headers, **version_headers}
                 return status, answer_headers, answer_body
-        audience_call = route.kind == "audience" or route.edge == "customaudiences"
+        audience_call = route.kind == "audience" or route.edge in ("customaudiences", "usersofanyaudience")
         active = self.store.count_live(req.account_id) if req.account_id and audience_call else 0
         refusal = self.usage.admit(
             req.account_id, write=method in WRITE_METHODS, audience_call=audience_call, active_audiences=active

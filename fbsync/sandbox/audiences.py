@@ -7,7 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from . import errors, integrity, lookalike, render
+from . import errors, integrity, lookalike, render, valuebased
 from .params import GraphRequest, as_bool, as_int, as_str
 from .store import Audience
 
@@ -137,6 +137,8 @@ def _check_custom(app: SandboxApp, account: str, data: dict[str, Any]) -> None:
     """A customer-file audience needs its source, and an account holds at most 500 (docs/meta-api.md §1.1)."""
     if "customer_file_source" not in data:
         raise errors.required("customer_file_source")
+    if data.get("is_value_based"):
+        valuebased.check_terms(app, account)  # docs/meta-api.md §1.7 "Value-based terms"
     if app.store.count_audiences(account, "CUSTOM") >= app.config.max_customer_file_audiences:
         raise errors.create_failed(
             f"Failed to create custom audience: this ad account has reached the limit of "
@@ -148,6 +150,7 @@ def _prepare_lookalike(app: SandboxApp, account: str, params: dict[str, Any], da
     """Validate seed and spec (docs/meta-api.md §1.7) and store the read-back spec with its ``origin``."""
     spec = lookalike.parse_spec(params.get("lookalike_spec"))
     seed = lookalike.seed_for(app.store, account, params.get("origin_audience_id"))
+    valuebased.check_lookalike(app, seed, spec)
     lookalike.check_duplicate(app.store, account, seed, spec)
     if app.store.count_audiences(account, "LOOKALIKE") >= app.config.max_lookalikes:
         raise errors.create_failed(
@@ -173,6 +176,8 @@ def update_audience(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
         integrity.check_edit(audience)  # any edit of a flagged audience: 100/1713228 (docs/meta-api.md §1.4)
     if audience.subtype == "LOOKALIKE":
         changes = {k: v for k, v in changes.items() if k in ("name", "description")}
+    if changes.get("is_value_based", valuebased.is_value_based(audience)) != valuebased.is_value_based(audience):
+        raise valuebased.value_based_fixed()
     if "name" in req.params and not changes.get("name", audience.data.get("name")):
         raise errors.param("name cannot be empty")
     if changes:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
 
 from .usage import UsageBudget
 
@@ -74,6 +75,31 @@ class SandboxConfig:
     lookalike_people_per_country: int = 10_000_000
     usage: UsageBudget = field(default_factory=UsageBudget)
 
+    # --- Meta's matching of rows to people (docs/sandbox.md "Matching people"; sources there) ---
+    #: Share of e-mail values Meta knows (email-only lists match about 35-60 %).
+    match_email: float = 0.5
+    #: Share of phone numbers Meta knows (inf: e-mail + phone lists match about 50-80 %, e-mail higher).
+    match_phone: float = 0.3
+    #: Share of mobile advertiser ids Meta knows (inf: no published figure).
+    match_madid: float = 0.3
+    #: Share of EXTERN_IDs Meta matches on their own; 0 = only through the ad account's mapping from earlier
+    #: matched rows (G-CFCA).
+    match_extern_id: float = 0.0
+    #: Share of UID / APPUID / PAGEUID (ids Meta issued itself) that still name a person.
+    match_user_id: float = 1.0
+    #: Share of FN+LN+ZIP / FN+LN+CT / FN+LN+DOBY combinations that match a row no identifier matched (inf).
+    match_name: float = 0.1
+    #: Key of the digest that decides which values are known (another seed = another population).
+    match_seed: str = "fbsync-sandbox"
+    #: ``True`` = a matched row also ties its unknown e-mails, phones and MADIDs to its person (a later row with
+    #: only them then resolves to it); default ``False``: Meta discards unmatched hashes, only EXTERN_IDs are kept.
+    match_link_unknown: bool = False
+    #: ``False`` = the ad account has not accepted the value-based lookalike terms (``tos_accepted`` lacks
+    #: ``value_based_custom_audience_tos``): value-based creates, adds, replaces and lookalikes are refused.
+    value_based_tos: bool = True
+    #: Code of that refusal: 2655 or 2663 (inf, docs/meta-api.md §1.7 "Value-based terms").
+    value_based_tos_code: int = 2655
+
     # --- what `fbsync doctor` reads: the token, its permissions, the ad account (docs/sandbox.md "Doctor reads") ---
     #: ``debug_token`` ``type``: "SYSTEM_USER" (production tokens) or "USER".
     token_type: str = "SYSTEM_USER"
@@ -135,6 +161,45 @@ def config_from_options(
 
 
 TIERS = {"limited": "development_access", "full": "standard_access"}
+#: ``--match-share NAME=SHARE`` names → SandboxConfig fields (``all`` = every identifying key).
+MATCH_SHARES = {
+    "email": "match_email",
+    "phone": "match_phone",
+    "madid": "match_madid",
+    "extern_id": "match_extern_id",
+    "user_id": "match_user_id",
+    "name": "match_name",
+}
+IDENTIFYING_SHARES = ("match_email", "match_phone", "match_madid", "match_extern_id", "match_user_id")
+
+
+def match_shares(specs: list[str] | tuple[str, ...]) -> dict[str, float]:
+    """``["email=0.6", "all=1"]`` → SandboxConfig fields; ``all`` sets every identifying key (``ValueError``
+    for an unknown name or a share outside 0-1)."""
+    out: dict[str, float] = {}
+    for spec in specs:
+        name, sep, raw = spec.partition("=")
+        name = name.strip().lower().replace("-", "_")
+        try:
+            share = float(raw)
+        except ValueError:
+            share = -1.0
+        if not sep or not 0 <= share <= 1:
+            raise ValueError(f"--match-share wants NAME=SHARE with a share between 0 and 1, got {spec}")
+        if name == "all":
+            out.update(dict.fromkeys(IDENTIFYING_SHARES, share))
+        elif name in MATCH_SHARES:
+            out[MATCH_SHARES[name]] = share
+        else:
+            raise ValueError(f"unknown match share {name}: one of {', '.join([*MATCH_SHARES, 'all'])}")
+    return out
+
+
+def everyone_matches(config: SandboxConfig | None = None) -> SandboxConfig:
+    """``config`` (default ``SandboxConfig()``) where Meta knows every identifying value: each valid row
+    with an identifier matches (the sandbox's behaviour before matching was modelled)."""
+    shares: dict[str, Any] = dict.fromkeys(IDENTIFYING_SHARES, 1.0)
+    return replace(config or SandboxConfig(), **shares)
 
 
 def check(config: SandboxConfig) -> None:
@@ -151,6 +216,14 @@ def check(config: SandboxConfig) -> None:
             raise ValueError(f"{name} must be a non-negative integer")
     if not isinstance(config.populate_seconds, (int, float)) or config.populate_seconds < 0:
         raise ValueError("populate_seconds must be a non-negative number")
+    for name in (*IDENTIFYING_SHARES, "match_name"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+            raise ValueError(f"{name} must be a share between 0 and 1")
+    if not isinstance(config.match_seed, str):
+        raise ValueError("match_seed must be a string")
+    if config.value_based_tos_code not in (2655, 2663):
+        raise ValueError("value_based_tos_code must be 2655 or 2663")
 
 
 def header_tier(config: SandboxConfig) -> str:

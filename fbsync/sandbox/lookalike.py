@@ -85,7 +85,7 @@ def parse_spec(raw: Any) -> dict[str, Any]:
 
 
 def seed_for(store: SandboxStore, account_id: str, origin: Any) -> Audience:
-    """The seed audience: an existing customer-file audience of the same account with ≥ 100 members."""
+    """The seed audience: an existing customer-file audience of the same account with ≥ 100 matched people."""
     if origin in (None, ""):
         raise errors.required("origin_audience_id")
     seed = store.get_audience(int(origin)) if str(origin).isdigit() else None
@@ -96,7 +96,7 @@ def seed_for(store: SandboxStore, account_id: str, origin: Any) -> Audience:
             "Invalid Source Audience: a lookalike needs a customer file custom audience as its source."
         )
     integrity.check_seed(seed)  # a flagged seed: 100/1713232 (docs/meta-api.md §1.7, §8)
-    if seed.member_count < MIN_SEED:
+    if seed.persons < MIN_SEED:
         raise errors.seed_too_small()
     return seed
 

@@ -3,7 +3,8 @@
 Rules from docs/meta-api.md §1.5 (schema names, row shape, 10,000-row limit, which
 keys are hashed, the session object) and §2 (hashes are 64 lowercase hex).
 A member is kept as a dict ``{KEY: value}`` of its non-empty identifier values,
-so the same person sent with the columns in another order is the same member.
+so the same row sent with the columns in another order is the same member; its
+LOOKALIKE_VALUE, when kept, travels beside it (``Parsed.values``, :mod:`.valuebased`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from ..identity.keys import REGISTRY
 from . import errors
 from .params import to_bool, to_int
+from .valuebased import VALUE_KEY, lookalike_value, value_required
 
 MAX_ROWS = 10_000
 MAX_SAMPLES = 100
@@ -50,6 +52,15 @@ LDU_VALUES: dict[str, tuple[Any, ...]] = {
 
 
 @dataclass
+class Head:
+    """A payload whose schema and row shapes are valid, before its values are checked."""
+
+    kind: str
+    schema: list[str]
+    rows: list[list[Any]]
+
+
+@dataclass
 class Parsed:
     """A validated payload: its kind, schema, the storable members and the invalid count."""
 
@@ -59,6 +70,8 @@ class Parsed:
     received: int
     invalid: int
     samples: dict[str, str] = field(default_factory=dict)
+    #: LOOKALIKE_VALUE of each member (canonical JSON text) when kept, else empty.
+    values: list[str | None] = field(default_factory=list)
 
     @property
     def identity_keys(self) -> list[str]:
@@ -79,6 +92,17 @@ class Session:
 def parse_payload(raw: Any, *, value_based: bool = False, unknown_error_above: int | None = None) -> Parsed:
     """Validate ``payload`` and split its rows into storable members and invalid entries.
 
+    ``value_based``: LOOKALIKE_VALUE is required.  A LOOKALIKE_VALUE column is validated and kept.
+    """
+    head = parse_head(raw, unknown_error_above=unknown_error_above)
+    if value_based and VALUE_KEY not in head.schema:
+        raise value_required()
+    return parse_rows(head, keep_values=VALUE_KEY in head.schema)
+
+
+def parse_head(raw: Any, *, unknown_error_above: int | None = None) -> Head:
+    """Schema, ids and row shapes of ``payload``.
+
     More than 10,000 rows (or than ``unknown_error_above``, Meta's undocumented limit on large batches)
     → 1/99 (docs/meta-api.md §1.5 "Limits").
     """
@@ -93,11 +117,14 @@ def parse_payload(raw: Any, *, value_based: bool = False, unknown_error_above: i
         raise errors.schema_mismatch()
     if len(data) > MAX_ROWS or (unknown_error_above is not None and len(data) > unknown_error_above):
         raise errors.too_many_rows()
-    if value_based and kind == MULTI and "LOOKALIKE_VALUE" not in schema:
-        raise errors.param("LOOKALIKE_VALUE is required in the schema of a value-based custom audience")
-    rows = [_row(entry, schema, kind) for entry in data]
-    parsed = Parsed(kind, schema, [], len(rows), 0)
-    _classify(rows, schema, parsed)
+    return Head(kind, schema, [_row(entry, schema, kind) for entry in data])
+
+
+def parse_rows(head: Head, *, keep_values: bool) -> Parsed:
+    """Members and invalid entries of a checked payload; ``keep_values``: validate and keep LOOKALIKE_VALUE
+    (a bad value refuses the whole request with 100), else the column is ignored."""
+    parsed = Parsed(head.kind, head.schema, [], len(head.rows), 0)
+    _classify(head.rows, head.schema, parsed, keep_values)
     return parsed
 
 
@@ -135,7 +162,7 @@ def _row(entry: Any, schema: list[str], kind: str) -> list[Any]:
 
 
 def _modes(schema: list[str]) -> list[tuple[str, str]]:
-    """How each column is checked: ``hash`` (64 lowercase hex), ``raw``, ``value`` (number ≥ 0), ``attr``."""
+    """How each column is checked: ``hash`` (64 lowercase hex), ``raw``, ``value`` (LOOKALIKE_VALUE), ``attr``."""
     modes = []
     for key in schema:
         if key == "LOOKALIKE_VALUE":
@@ -149,18 +176,21 @@ def _modes(schema: list[str]) -> list[tuple[str, str]]:
     return modes
 
 
-def _classify(rows: list[list[Any]], schema: list[str], parsed: Parsed) -> None:
+def _classify(rows: list[list[Any]], schema: list[str], parsed: Parsed, keep_values: bool) -> None:
     """Keep rows whose every value is acceptable; count (and sample) the others."""
     modes = _modes(schema)
     match = HEX64.match
     for row in rows:
         member: dict[str, str] = {}
         bad: tuple[str, str] | None = None
+        kept: str | None = None
         for (key, mode), value in zip(modes, row):
             if mode == "hash" and type(value) is str and (value == "" or match(value)):
                 ok = True
             elif mode == "ldu":
                 ok = _check_ldu(key, value)
+            elif mode == "value":
+                kept, ok = (lookalike_value(value) if keep_values else None), True
             else:
                 ok = _acceptable(mode, value)
             if not ok:
@@ -173,6 +203,8 @@ def _classify(rows: list[list[Any]], schema: list[str], parsed: Parsed) -> None:
                 parsed.samples[bad[0]] = bad[1]
         else:
             parsed.members.append(member)
+            if keep_values:
+                parsed.values.append(kept)
 
 
 def _check_ldu(key: str, value: Any) -> bool:
@@ -191,8 +223,6 @@ def _acceptable(mode: str, value: Any) -> bool:
     """Slow path of the per-value check (docs/meta-api.md §1.5 "Hashing", §2 lowercase hex)."""
     if mode == "attr":
         return True
-    if mode == "value":
-        return value == "" or (isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0)
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         return False
     return mode == "raw"

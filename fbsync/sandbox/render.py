@@ -255,15 +255,16 @@ def _state(
             return -1, READY, OP_OUTDATED, None
         size = lookalike.size(aud.data["lookalike_spec"], config.lookalike_people_per_country)
         return size, READY, OP_NORMAL, None
-    delivery = READY if aud.member_count >= 100 else TOO_SMALL
+    size = aud.persons  # matched people, not uploaded rows (docs/sandbox.md "Matching people")
+    delivery = READY if size >= 100 else TOO_SMALL
     if replace is not None:
-        return aud.member_count, delivery, OP_REPLACING, None
+        return size, delivery, OP_REPLACING, None
     if aud.kind and now - aud.time_content_updated < config.populate_seconds:
-        return aud.member_count, delivery, OP_FILLING, None
+        return size, delivery, OP_FILLING, None
     if idle >= CUSTOMER_LIST_IDLE_DAYS * DAY:
         delete_time = now - idle + (CUSTOMER_LIST_IDLE_DAYS + DELETE_AFTER_DAYS) * DAY
-        return aud.member_count, delivery, OP_EXPIRING, delete_time
-    return aud.member_count, delivery, OP_NORMAL if aud.kind else OP_NO_UPLOAD, None
+        return size, delivery, OP_EXPIRING, delete_time
+    return size, delivery, OP_NORMAL if aud.kind else OP_NO_UPLOAD, None
 
 
 def _data_source(aud: Audience) -> dict[str, str]:
@@ -285,13 +286,17 @@ def _permissions(aud: Audience) -> dict[str, bool]:
 
 
 def account_fields(account_id: str, created: int, config: SandboxConfig | None = None) -> dict[str, Any]:
-    """An ad account; by default active with the Custom Audience terms accepted (docs/meta-api.md §1.1 "Needs").
+    """An ad account; by default active with the Custom Audience and value-based terms accepted
+    (docs/meta-api.md §1.1 "Needs", §1.7 "Value-based terms").
 
     ``config`` can make it disabled (``account_status``/``disable_reason``) or without the terms
-    (``tos_accepted`` is then ``{}``).
+    (``tos_accepted`` is then ``{}``; without the value-based terms only, ``value_based_custom_audience_tos``
+    is left out; the value-based terms come on top of the Custom Audience terms (inf)).
     """
     config = config or SandboxConfig()
     tos = {"custom_audience_tos": 1} if config.custom_audience_tos else {}
+    if tos and config.value_based_tos:
+        tos["value_based_custom_audience_tos"] = 1
     return {
         "id": f"act_{account_id}",
         "account_id": account_id,

@@ -3,14 +3,15 @@
 Session state lives in SQLite beside the audiences so that a restarted sandbox
 (``--data FILE``) still knows which batches of a session it has seen
 (docs/meta-api.md §1.5 "session", §1.6 "Session rules").  Rows of a running replace
-are staged in ``replace_rows`` until the last batch swaps them in.
+are staged in ``replace_rows`` (with the person each matched, :mod:`.members`) until
+the last batch swaps them in.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
@@ -27,7 +28,7 @@ CREATE TABLE IF NOT EXISTS upload_sessions (
   received INTEGER NOT NULL, invalid INTEGER NOT NULL, extra TEXT NOT NULL DEFAULT '{}',
   PRIMARY KEY (audience_id, op, session_id));
 CREATE TABLE IF NOT EXISTS replace_rows (
-  audience_id INTEGER NOT NULL, row_hash INTEGER NOT NULL, row_key TEXT NOT NULL,
+  audience_id INTEGER NOT NULL, row_hash INTEGER NOT NULL, row_key TEXT NOT NULL, person INTEGER, value TEXT,
   PRIMARY KEY (audience_id, row_hash)) WITHOUT ROWID;
 """
 
@@ -46,6 +47,8 @@ class SessionState:
     status: str = RUNNING
     received: int = 0
     invalid: int = 0
+    #: Rows that resolved to a person (``num_matched``).
+    matched: int = 0
     #: ``estimated_num_total`` of the first batch that gave one, and when the last batch arrived.
     estimated: int | None = None
     last_batch: int = 0
@@ -78,11 +81,6 @@ class SessionStore(TablesOnStore):
 
     SCHEMA = _SCHEMA
 
-    COPY_STAGED_SQL = (
-        "INSERT OR IGNORE INTO members (audience_id, row_hash, row_key)"
-        " SELECT ?, row_hash, row_key FROM replace_rows WHERE audience_id=?"
-    )
-
     def __init__(
         self, db: sqlite3.Connection, transaction: Callable[[], AbstractContextManager[sqlite3.Connection]]
     ) -> None:
@@ -90,6 +88,10 @@ class SessionStore(TablesOnStore):
         columns = [row[1] for row in db.execute("PRAGMA table_info(upload_sessions)")]
         if "extra" not in columns:  # a --data file from before the sessions edge
             db.execute("ALTER TABLE upload_sessions ADD COLUMN extra TEXT NOT NULL DEFAULT '{}'")
+        if "value" not in [row[1] for row in db.execute("PRAGMA table_info(replace_rows)")]:  # before matching
+            db.execute("ALTER TABLE replace_rows ADD COLUMN person INTEGER")
+            db.execute("ALTER TABLE replace_rows ADD COLUMN value TEXT")
+        db.execute("CREATE INDEX IF NOT EXISTS replace_rows_person ON replace_rows (person) WHERE person IS NOT NULL")
 
     def get(self, audience_id: int, op: str, session_id: int) -> SessionState | None:
         """The session, or None when this audience never saw it."""
@@ -112,6 +114,7 @@ class SessionStore(TablesOnStore):
             status=row[4],
             received=row[5],
             invalid=row[6],
+            matched=extra.get("matched", row[5] - row[6]),
             estimated=extra.get("estimated"),
             last_batch=extra.get("last_batch", 0),
         )
@@ -149,17 +152,9 @@ class SessionStore(TablesOnStore):
                 state.status,
                 state.received,
                 state.invalid,
-                json.dumps({"estimated": state.estimated, "last_batch": state.last_batch}),
+                json.dumps({"estimated": state.estimated, "last_batch": state.last_batch, "matched": state.matched}),
             ),
         )
-
-    def stage(self, audience_id: int, keys: Iterable[str]) -> None:
-        """Keep rows of a running replace until its last batch."""
-        with self._transaction() as db:
-            db.executemany(
-                "INSERT OR IGNORE INTO replace_rows (audience_id, row_hash, row_key) VALUES (?, fbsync_digest(?2), ?2)",
-                ((audience_id, k) for k in keys),
-            )
 
     def clear_staged(self, audience_id: int) -> None:
         """Forget the staged rows of an audience."""

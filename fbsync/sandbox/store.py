@@ -1,30 +1,35 @@
-"""SQLite persistence of the sandbox: accounts, audiences, members, sessions, ad sets.
+"""SQLite persistence of the sandbox: accounts, audiences, members, sessions, ad sets, the person graph.
 
 A file path keeps state across restarts (``--data FILE``); ``None`` keeps it in
 memory.  One re-entrant lock guards the single connection, so the store is
 safe to share between the HTTP server's threads; :meth:`SandboxStore.lock` is
 public so the app can make a whole request atomic.
 
-Members are rows of ``members`` (one per distinct person, keyed by audience id
-and ``row_key``, the canonical JSON of the person's non-empty identifiers),
-indexed per identifier value in ``member_values`` so that a removal matching on
-any subset of keys (docs/meta-api.md §1.5 "Remove") is an index lookup, even with
-millions of members.
+Members (the uploaded rows and the people they matched) live in :mod:`.members`,
+the person graph in :mod:`.persons`; ``audiences.member_count`` counts an
+audience's rows and ``audiences.persons`` its distinct matched people.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .campaigns import CampaignStore
+from .members import MemberStore
+from .persons import PersonGraph
 from .sessions import SessionStore
+from .store_keys import digest, row_key, value_digest
+
+if TYPE_CHECKING:
+    from .matching import Matcher
+
+__all__ = ["FIRST_AUDIENCE_ID", "AdSet", "Audience", "SandboxStore", "digest", "row_key", "value_digest"]
 
 FIRST_AUDIENCE_ID = 23850000000000001
 
@@ -35,14 +40,9 @@ CREATE TABLE IF NOT EXISTS audiences (
   id INTEGER PRIMARY KEY, account_id TEXT NOT NULL, subtype TEXT NOT NULL,
   data TEXT NOT NULL, kind TEXT, schema TEXT NOT NULL DEFAULT '[]',
   member_count INTEGER NOT NULL DEFAULT 0, deleted INTEGER NOT NULL DEFAULT 0,
-  time_created INTEGER NOT NULL, time_updated INTEGER NOT NULL, time_content_updated INTEGER NOT NULL);
+  time_created INTEGER NOT NULL, time_updated INTEGER NOT NULL, time_content_updated INTEGER NOT NULL,
+  persons INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS audiences_account ON audiences (account_id, deleted);
-CREATE TABLE IF NOT EXISTS members (
-  id INTEGER PRIMARY KEY, audience_id INTEGER NOT NULL, row_hash INTEGER NOT NULL, row_key TEXT NOT NULL);
-CREATE UNIQUE INDEX IF NOT EXISTS members_key ON members (audience_id, row_hash);
-CREATE TABLE IF NOT EXISTS member_values (
-  audience_id INTEGER NOT NULL, digest INTEGER NOT NULL, member_id INTEGER NOT NULL,
-  PRIMARY KEY (audience_id, digest, member_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS adsets (
   id INTEGER PRIMARY KEY, account_id TEXT NOT NULL, name TEXT NOT NULL, targeting TEXT NOT NULL,
   status TEXT NOT NULL, time_created INTEGER NOT NULL, time_updated INTEGER NOT NULL);
@@ -60,10 +60,13 @@ class Audience:
     data: dict[str, Any]
     kind: str | None
     schema: list[str]
+    #: Stored rows (admin ``member_count``).
     member_count: int
     time_created: int
     time_updated: int
     time_content_updated: int
+    #: Distinct matched people among the rows: the audience's size.
+    persons: int = 0
 
 
 @dataclass
@@ -91,21 +94,6 @@ class AdSet:
         }
 
 
-def row_key(member: dict[str, str]) -> str:
-    """Canonical text of one member: sorted JSON of its non-empty identifiers."""
-    return json.dumps(member, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-
-def digest(text: str) -> int:
-    """Signed 64-bit BLAKE2b of ``text``: compact index keys (collisions are re-checked on the full row)."""
-    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big", signed=True)
-
-
-def value_digest(key: str, value: str) -> int:
-    """Index key of one identifier value of a member."""
-    return digest(f"{key}\0{value}")
-
-
 class SandboxStore:
     """Thread-safe SQLite store.  ``path=None`` keeps everything in memory."""
 
@@ -119,9 +107,13 @@ class SandboxStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA cache_size=-65536")
         self._db.executescript(_SCHEMA)
+        if "persons" not in [row[1] for row in self._db.execute("PRAGMA table_info(audiences)")]:
+            self._db.execute("ALTER TABLE audiences ADD COLUMN persons INTEGER NOT NULL DEFAULT 0")  # older --data
         self._depth = 0
         self.sessions = SessionStore(self._db, self.transaction)
         self.campaigns = CampaignStore(self._db, self.transaction)
+        self.graph = PersonGraph(self._db, self.transaction)
+        self.memberships = MemberStore(self._db, self.transaction, self.graph)
         self._requests: dict[str, int] = {}
 
     # --- plumbing ---
@@ -157,8 +149,10 @@ class SandboxStore:
     def reset(self) -> None:
         """Forget every account, audience, member, session, ad set and request count."""
         with self.transaction() as db:
-            for table in ("meta", "accounts", "audiences", "members", "member_values", "adsets"):
+            for table in ("meta", "accounts", "audiences", "adsets"):
                 db.execute(f"DELETE FROM {table}")
+            self.memberships.clear()
+            self.graph.clear()
             self.sessions.clear()
             self.campaigns.clear()
         with self.lock:
@@ -252,9 +246,8 @@ class SandboxStore:
     def delete_audience(self, audience_id: int) -> None:
         """Delete an audience and its members (its id stays reserved)."""
         with self.transaction() as db:
-            db.execute("UPDATE audiences SET deleted=1, member_count=0 WHERE id=?", (audience_id,))
-            db.execute("DELETE FROM member_values WHERE audience_id=?", (audience_id,))
-            db.execute("DELETE FROM members WHERE audience_id=?", (audience_id,))
+            db.execute("UPDATE audiences SET deleted=1 WHERE id=?", (audience_id,))
+            self.memberships.clear_audience(audience_id)
             self.sessions.drop_audience(audience_id)
 
     def lock_schema(self, audience_id: int, kind: str, keys: Iterable[str]) -> list[str]:
@@ -265,6 +258,11 @@ class SandboxStore:
             schema += [k for k in keys if k not in schema]
             db.execute("UPDATE audiences SET kind=?, schema=? WHERE id=?", (kind, json.dumps(schema), audience_id))
         return schema
+
+    def set_schema(self, audience_id: int, schema: list[str]) -> None:
+        """Set the audience's column order (a replace swaps in its session's schema)."""
+        with self.transaction() as db:
+            db.execute("UPDATE audiences SET schema=? WHERE id=?", (json.dumps(schema), audience_id))
 
     # --- ad sets (created through the admin endpoint; Graph reads and updates them) ---
 
@@ -349,95 +347,42 @@ class SandboxStore:
         with self.transaction() as db:
             db.execute(f"UPDATE adsets SET {sets}, time_updated=? WHERE id=?", (*columns.values(), now, adset_id))
 
-    # --- members ---
-
-    def add_members(self, audience_id: int, members: list[dict[str, str]], now: int) -> int:
-        """Add members (an identical member is kept once); return how many were new."""
-        with self.transaction() as db:
-            return self._insert(db, audience_id, (row_key(m) for m in members), now)
-
-    def _insert(self, db: sqlite3.Connection, audience_id: int, keys: Iterable[str] | None, now: int) -> int:
-        """Insert member keys (or, with ``keys=None``, the staged replace rows) and index their values."""
-        top = db.execute("SELECT COALESCE(MAX(id), 0) FROM members").fetchone()[0]
-        if keys is None:
-            cur = db.execute(self.sessions.COPY_STAGED_SQL, (audience_id, audience_id))
-        else:
-            sql = "INSERT OR IGNORE INTO members (audience_id, row_hash, row_key) VALUES (?, fbsync_digest(?2), ?2)"
-            cur = db.executemany(sql, ((audience_id, k) for k in keys))
-        added = max(cur.rowcount, 0)
-        db.execute(
-            "INSERT INTO member_values (audience_id, digest, member_id)"
-            " SELECT m.audience_id, fbsync_digest(j.key || char(0) || j.value), m.id"
-            " FROM members m, json_each(m.row_key) j WHERE m.id > ?",
-            (top,),
-        )
-        self._touch(db, audience_id, added, now)
-        return added
-
-    def remove_members(self, audience_id: int, removals: list[dict[str, str]], now: int) -> int:
-        """Remove every member matching all non-empty fields of a removal row; return how many."""
-        with self.transaction() as db:
-            doomed: dict[int, str] = {}
-            for wanted in removals:
-                doomed.update(self._matches(db, audience_id, wanted))
-            db.executemany("DELETE FROM members WHERE id=?", ((member_id,) for member_id in doomed))
-            db.executemany(
-                "DELETE FROM member_values WHERE audience_id=? AND digest=? AND member_id=?",
-                (
-                    (audience_id, value_digest(k, v), member_id)
-                    for member_id, key in doomed.items()
-                    for k, v in json.loads(key).items()
-                ),
-            )
-            self._touch(db, audience_id, -len(doomed), now)
-            return len(doomed)
-
-    def _matches(self, db: sqlite3.Connection, audience_id: int, wanted: dict[str, str]) -> dict[int, str]:
-        first_key, first_value = next(iter(wanted.items()))
-        rows = db.execute(
-            "SELECT m.id, m.row_key FROM member_values v JOIN members m ON m.id = v.member_id"
-            " WHERE v.audience_id=? AND v.digest=?",
-            (audience_id, value_digest(first_key, first_value)),
-        ).fetchall()
-        found = {}
-        for member_id, key in rows:
-            stored = json.loads(key)
-            if all(stored.get(k) == v for k, v in wanted.items()):
-                found[member_id] = key
-        return found
-
-    def replace_members(self, audience_id: int, schema: list[str], now: int) -> int:
-        """Atomically make the members exactly the staged replace rows (usersreplace, docs/meta-api.md §1.6)."""
-        with self.transaction() as db:
-            db.execute("DELETE FROM member_values WHERE audience_id=?", (audience_id,))
-            db.execute("DELETE FROM members WHERE audience_id=?", (audience_id,))
-            db.execute("UPDATE audiences SET member_count=0, schema=? WHERE id=?", (json.dumps(schema), audience_id))
-            added = self._insert(db, audience_id, None, now)
-            self.sessions.clear_staged(audience_id)
-            return added
-
-    def _touch(self, db: sqlite3.Connection, audience_id: int, delta: int, now: int) -> None:
-        db.execute(
-            "UPDATE audiences SET member_count = member_count + ?, time_content_updated=? WHERE id=?",
-            (delta, now, audience_id),
-        )
+    # --- members (rows and persons: members.py) ---
 
     def members(self, audience_id: int) -> dict[str, Any]:
-        """``{"schema": [...], "rows": [[...], ...]}``: members in the locked schema order, sorted."""
+        """``{"schema": [...], "rows": [[...], ...]}``: rows in the locked schema order, sorted; a value-based
+        audience's rows end with their LOOKALIKE_VALUE (the schema then ends with ``LOOKALIKE_VALUE``)."""
         with self.lock:
-            row = self._db.execute("SELECT schema FROM audiences WHERE id=?", (audience_id,)).fetchone()
-            schema: list[str] = json.loads(row[0]) if row else []
-            keys = self._db.execute("SELECT row_key FROM members WHERE audience_id=?", (audience_id,)).fetchall()
-        rows = []
-        for (key,) in keys:
-            member = json.loads(key)
-            rows.append([member.get(k, "") for k in schema])
-        return {"schema": schema, "rows": sorted(rows)}
+            audience = self.get_audience(audience_id)
+            if audience is None:
+                return {"schema": [], "rows": []}
+            valued = bool(audience.data.get("is_value_based"))
+            rows = self.memberships.rows(audience_id, audience.schema, valued)
+        return {"schema": audience.schema + (["LOOKALIKE_VALUE"] if valued else []), "rows": rows}
+
+    def rematch(self, matcher: Matcher) -> None:
+        """Match the rows of a ``--data`` file written before matching existed (once, when the app starts)."""
+        if not self.memberships.legacy:
+            return
+        with self.transaction():
+            for audience in self.list_audiences():
+                rows = self.memberships.raw_rows(audience.id)
+                self.memberships.clear_audience(audience.id)
+                members = [json.loads(key) for key, _ in rows]
+                keys, values = [key for key, _ in rows], [value for _, value in rows]
+                when = audience.time_content_updated
+                self.memberships.add(audience.id, audience.account_id, members, values, matcher, when, keys)
+            self.memberships.legacy = False
+
+    def match_stats(self, audience_id: int) -> dict[str, Any]:
+        """Rows, matched rows, persons and per-key counts of an audience (admin ``/match``)."""
+        with self.lock:
+            return self.memberships.stats(audience_id)
 
 
 _SELECT = (
     "SELECT id, account_id, subtype, data, kind, schema, member_count, time_created, time_updated,"
-    " time_content_updated FROM audiences"
+    " time_content_updated, persons FROM audiences"
 )
 
 
@@ -453,6 +398,7 @@ def _audience(row: tuple[Any, ...]) -> Audience:
         time_created=row[7],
         time_updated=row[8],
         time_content_updated=row[9],
+        persons=row[10],
     )
 
 

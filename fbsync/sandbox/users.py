@@ -1,7 +1,8 @@
-"""Membership endpoints: ``POST|DELETE /{id}/users`` and ``POST /{id}/usersreplace``.
+"""Membership: ``POST|DELETE /{id}/users``, ``POST /{id}/usersreplace``, ``DELETE /act_{id}/usersofanyaudience``.
 
 Rules: docs/meta-api.md §1.5 (payload, session, response, removal semantics), §1.6
-(replace sessions and their 2650 subcodes), §7.2 (schema-kind lock).
+(replace sessions and their 2650 subcodes), §7.2 (schema-kind lock); value-based lists:
+:mod:`.valuebased`; rows resolve to people: :mod:`.matching`, :mod:`.members`.
 Membership changes apply at once; Meta takes up to 24 h (docs/sandbox.md).
 """
 
@@ -10,11 +11,11 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING, Any
 
-from . import errors, integrity, render
+from . import errors, integrity, render, valuebased
 from .params import GraphRequest
-from .payload import ATTRIBUTE_KEYS, Parsed, Session, parse_payload, parse_session
+from .payload import ATTRIBUTE_KEYS, Parsed, Session, parse_head, parse_rows, parse_session
 from .sessions import FINISHED, REPLACE, RUNNING, TIMED_OUT, USERS, SessionState
-from .store import Audience, row_key
+from .store import Audience
 
 if TYPE_CHECKING:
     from .app import SandboxApp
@@ -43,15 +44,18 @@ def _check_kind(audience: Audience, parsed: Parsed) -> None:
         raise errors.kind_mismatch(audience.kind, parsed.kind)
 
 
+def _parse(app: SandboxApp, audience: Audience, req: GraphRequest, op: str) -> Parsed:
+    """The payload of an add / remove / replace, checked against the list's kind (value-based or not)."""
+    head = parse_head(req.params.get("payload"), unknown_error_above=app.config.max_payload_rows_before_unknown_error)
+    valuebased.check_upload(app, audience, head.schema, op)
+    return parse_rows(head, keep_values=op != "remove" and valuebased.is_value_based(audience))
+
+
 def _users(app: SandboxApp, req: GraphRequest, *, remove: bool) -> dict[str, Any]:
     audience: Audience = req.extra["audience"]
     _customer_file(audience)
     integrity.check_upload(audience)  # flagged: 100/1713230 (docs/meta-api.md §1.5, §8)
-    parsed = parse_payload(
-        req.params.get("payload"),
-        value_based=bool(audience.data.get("is_value_based")) and not remove,
-        unknown_error_above=app.config.max_payload_rows_before_unknown_error,
-    )
+    parsed = _parse(app, audience, req, "remove" if remove else "add")
     session = parse_session(req.params.get("session"), needed=False)
     if app.running_replace(audience) is not None:
         raise errors.replace_error(errors.REPLACE_IN_PROGRESS)
@@ -60,12 +64,15 @@ def _users(app: SandboxApp, req: GraphRequest, *, remove: bool) -> dict[str, Any
     now = app.now()
     with app.store.transaction():
         if remove:
-            removed = app.store.remove_members(audience.id, parsed.members, now)
-            _check_size_after_removal(app, audience.member_count, removed)  # raising rolls the removal back
+            change = app.store.memberships.remove([audience.id], audience.account_id, parsed.members, app.matcher, now)
+            _check_size_after_removal(app, audience.persons, change.persons)  # raising rolls the removal back
         else:
             app.store.lock_schema(audience.id, parsed.kind, parsed.identity_keys)
-            app.store.add_members(audience.id, parsed.members, now)
+            change = app.store.memberships.add(
+                audience.id, audience.account_id, parsed.members, parsed.values, app.matcher, now
+            )
         if state is not None:
+            state.matched += change.matched
             app.store.sessions.save(state)
     session_id = session.session_id if session else random.randint(10**17, 2**63 - 1)
     received, invalid = (state.received, state.invalid) if state else (parsed.received, parsed.invalid)
@@ -84,6 +91,32 @@ def _check_size_after_removal(app: SandboxApp, before: int, removed: int) -> Non
     minimum = app.config.min_audience_size_after_removal
     if minimum and before >= minimum and before - removed < minimum:
         raise errors.audience_too_small_after_removal(minimum)
+
+
+def remove_from_any(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
+    """``DELETE /act_{id}/usersofanyaudience``: remove the people from every customer list of the account
+    (docs/meta-api.md §1.5 "Remove"; R-CA: the opt-out path).
+
+    (inf) Meta documents no response: the sandbox answers like ``usersreplace`` (``account_id`` …).  An
+    opt-out must always go through, so neither the kind lock, a running replace, an integrity flag nor the
+    minimum size after removal stops it; ``session`` is validated but not tracked.
+    """
+    account = req.account_id
+    assert account is not None
+    app.store.ensure_account(account, app.now())
+    head = parse_head(req.params.get("payload"), unknown_error_above=app.config.max_payload_rows_before_unknown_error)
+    parsed = parse_rows(head, keep_values=False)
+    session = parse_session(req.params.get("session"), needed=False)
+    now = app.now()
+    lists = [a.id for a in app.store.list_audiences(account) if a.subtype == "CUSTOM"]
+    app.store.memberships.remove(lists, account, parsed.members, app.matcher, now, touch_all=False)
+    return {
+        "account_id": account,
+        "session_id": str(session.session_id if session else random.randint(10**17, 2**63 - 1)),
+        "num_received": parsed.received,
+        "num_invalid_entries": parsed.invalid,
+        "invalid_entry_samples": parsed.samples,
+    }
 
 
 def _advance_users_session(app: SandboxApp, audience: Audience, session: Session, parsed: Parsed) -> SessionState:
@@ -138,10 +171,15 @@ def settle_replace(app: SandboxApp, audience: Audience) -> SessionState | None:
 
 def _finish_replace(app: SandboxApp, state: SessionState, when: int) -> None:
     """Swap the staged rows in as the audience's members, locking it to the session's kind."""
-    with app.store.transaction():
-        app.store.lock_schema(state.audience_id, state.kind, [])
-        app.store.replace_members(state.audience_id, [k for k in state.schema if k not in ATTRIBUTE_KEYS], when)
-        app.store.sessions.save(state)
+    store = app.store
+    with store.transaction():
+        audience = store.get_audience(state.audience_id)
+        assert audience is not None
+        schema = [k for k in state.schema if k not in ATTRIBUTE_KEYS]
+        store.lock_schema(audience.id, state.kind, [])
+        store.set_schema(audience.id, schema)
+        store.memberships.swap(audience.id, when)
+        store.sessions.save(state)
 
 
 def replace_users(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
@@ -149,11 +187,7 @@ def replace_users(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
     audience: Audience = req.extra["audience"]
     _customer_file(audience)
     integrity.check_upload(audience)
-    parsed = parse_payload(
-        req.params.get("payload"),
-        value_based=bool(audience.data.get("is_value_based")),
-        unknown_error_above=app.config.max_payload_rows_before_unknown_error,
-    )
+    parsed = _parse(app, audience, req, "replace")
     session = parse_session(req.params.get("session"), needed=True)
     assert session is not None
     running = app.running_replace(audience)
@@ -161,7 +195,9 @@ def replace_users(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
     _same_batch_rules(state, session, parsed)
     _count(state, session, parsed, app.now())
     with app.store.transaction():
-        app.store.sessions.stage(audience.id, (row_key(m) for m in parsed.members))
+        state.matched += app.store.memberships.stage(
+            audience.id, audience.account_id, parsed.members, parsed.values, app.matcher
+        )
         app.store.sessions.save(state)
         if state.status == FINISHED:
             _finish_replace(app, state, app.now())
@@ -186,7 +222,7 @@ def _replace_state(
             )
         if running is not None:
             raise errors.replace_error(errors.REPLACE_IN_PROGRESS)
-        if audience.member_count >= app.config.replace_max_members:
+        if audience.persons >= app.config.replace_max_members:
             raise errors.replace_error(errors.REPLACE_TOO_BIG)
         _check_kind(audience, parsed)
         app.store.sessions.clear_staged(audience.id)
@@ -218,8 +254,8 @@ SESSION_FIELDS = (
 def list_sessions(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
     """``GET /{id}/sessions``: the audience's upload and replace sessions, newest first.
 
-    Values are strings, as the SDK types every field of CustomAudienceSession (inf).  Every valid
-    row matches (``num_matched`` = received − invalid); ``progress`` is 100 once finished, else the
+    Values are strings, as the SDK types every field of CustomAudienceSession (inf).  ``num_matched`` =
+    rows that resolved to a person (:mod:`.matching`); ``progress`` is 100 once finished, else the
     share of ``estimated_num_total`` received (at most 99), or 0 without an estimate.
     """
     audience: Audience = req.extra["audience"]
@@ -238,7 +274,7 @@ def list_sessions(app: SandboxApp, req: GraphRequest) -> dict[str, Any]:
             "session_id": str(state.session_id),
             "num_received": str(state.received),
             "num_invalid_entries": str(state.invalid),
-            "num_matched": str(state.received - state.invalid),
+            "num_matched": str(state.matched),
             "progress": str(progress),
             "stage": stage,
             "start_time": str(state.started),

@@ -68,6 +68,7 @@ CHANGED_ENDPOINTS = frozenset(
         "DELETE /users",
         "POST /usersreplace",
         "GET /sessions",
+        "DELETE /usersofanyaudience",
     }
 )
 

@@ -140,9 +140,37 @@ class Graph:
             params["session"] = session
         return self.call(method, f"/{audience_id}/{edge}", params, via=via)
 
+    def people(self, n: int, prefix: str = "p", key: str = "EMAIL") -> list[str]:
+        """The first ``n`` values Meta knows among ``h("{prefix}{i}@example.com")``, i = 0, 1, … (e-mails; with
+        ``key="PHONE"`` the same texts as phones): people it matches, chosen like a test picks real users."""
+        found: list[str] = []
+        i = 0
+        while len(found) < n:
+            value = h(f"{prefix}{i}@example.com")
+            if self.app.matcher.known(key, value):
+                found.append(value)
+            i += 1
+        return found
+
+    def strangers(self, n: int, prefix: str = "x", key: str = "EMAIL") -> list[str]:
+        """The first ``n`` values Meta does not know among ``h("{prefix}{i}@example.com")``."""
+        found: list[str] = []
+        i = 0
+        while len(found) < n:
+            value = h(f"{prefix}{i}@example.com")
+            if not self.app.matcher.known(key, value):
+                found.append(value)
+            i += 1
+        return found
+
+    def size(self, audience_id: str) -> int:
+        """``approximate_count_lower_bound`` of an audience (its matched people)."""
+        body = self.get(f"/{audience_id}", fields="approximate_count_lower_bound").body
+        return int(body["approximate_count_lower_bound"])
+
     def seed(self, audience_id: str, n: int, prefix: str = "p") -> None:
-        """Add ``n`` single-EMAIL members in 10,000-row batches."""
-        rows = [[h(f"{prefix}{i}@example.com")] for i in range(n)]
+        """Add ``n`` matched people (single-EMAIL rows of :meth:`people`) in 10,000-row batches."""
+        rows = [[value] for value in self.people(n, prefix)]
         for start in range(0, n, 10_000):
             resp = self.add(audience_id, ["EMAIL"], rows[start : start + 10_000])
             assert resp.status == 200, resp.body

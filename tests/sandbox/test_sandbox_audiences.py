@@ -18,7 +18,7 @@ def test_me_and_account(graph):
     assert acc.status == 200
     assert acc.body["id"] == "act_42" and acc.body["account_id"] == "42"
     assert acc.body["account_status"] == 1
-    assert acc.body["tos_accepted"] == {"custom_audience_tos": 1}
+    assert acc.body["tos_accepted"] == {"custom_audience_tos": 1, "value_based_custom_audience_tos": 1}
     assert set(acc.body["business"]) == {"id", "name"}
     assert graph.get("/act_42").body == {"account_id": "42", "id": "act_42"}
 

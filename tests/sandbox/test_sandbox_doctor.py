@@ -45,7 +45,7 @@ def test_default_reads(graph, clock):
     assert account == {
         "account_status": 1,
         "name": "Sandbox ad account 42",
-        "tos_accepted": {"custom_audience_tos": 1},
+        "tos_accepted": {"custom_audience_tos": 1, "value_based_custom_audience_tos": 1},
         "disable_reason": 0,
         "business": {"id": "20000000000000001", "name": "Sandbox Business"},
         "id": "act_42",

@@ -18,8 +18,9 @@ def count(graph, aud):
     return graph.get(f"/{aud}", fields="approximate_count_lower_bound").body["approximate_count_lower_bound"]
 
 
-def remove(graph, aud, n, prefix="p"):
-    rows = [[graph.h(f"{prefix}{i}@example.com")] for i in range(n)]
+def remove(graph, aud, n, prefix="p", skip=0):
+    """Remove people ``skip`` … ``skip + n - 1`` of ``graph.people(…, prefix)`` (those ``graph.seed`` added)."""
+    rows = [[value] for value in graph.people(skip + n, prefix)[skip:]]
     return graph.add(aud, ["EMAIL"], rows, method="DELETE")
 
 
@@ -37,7 +38,7 @@ def test_a_removal_below_the_minimum_is_refused_whole(graph, app):
     assert count(graph, aud) == 100
     assert remove(graph, aud, 1, prefix="nobody").status == 200  # matches no one: still 100
     assert remove(graph, aud, 1).status == 200  # already removed: still 100
-    last = graph.add(aud, ["EMAIL"], [[graph.h("p50@example.com")]], method="DELETE")
+    last = remove(graph, aud, 1, skip=50)
     assert last.code() == (200, 1870047) and count(graph, aud) == 100
 
 
@@ -47,10 +48,10 @@ def test_the_minimum_is_a_knob_and_small_audiences_can_shrink(graph, app):
     assert remove(graph, aud, 3).status == 200  # under 100 already: nothing to protect (inf)
     with_config(app, min_audience_size_after_removal=5)
     assert remove(graph, aud, 5, prefix="q").status == 200  # no match
-    resp = graph.add(aud, ["EMAIL"], [[graph.h(f"p{i}@example.com")] for i in range(3, 6)], method="DELETE")
+    resp = remove(graph, aud, 3, skip=3)
     assert resp.code() == (200, 1870047)  # 7 → 4 < 5
     with_config(app, min_audience_size_after_removal=None)
-    again = graph.add(aud, ["EMAIL"], [[graph.h(f"p{i}@example.com")] for i in range(3, 10)], method="DELETE")
+    again = remove(graph, aud, 7, skip=3)
     assert again.status == 200 and count(graph, aud) == 0
 
 
@@ -58,7 +59,7 @@ def test_a_refused_removal_does_not_count_in_its_session(graph, app):
     aud = graph.create()
     graph.seed(aud, 100)
     session = {"session_id": 9, "batch_seq": 1}
-    rows = [[graph.h("p0@example.com")]]
+    rows = [graph.people(1)]
     assert graph.add(aud, ["EMAIL"], rows, session=session, method="DELETE").code() == (200, 1870047)
     with_config(app, min_audience_size_after_removal=0)
     resp = graph.add(aud, ["EMAIL"], rows, session=session, method="DELETE")

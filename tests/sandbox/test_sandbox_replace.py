@@ -84,9 +84,12 @@ def test_timed_out_1870158_keeps_what_arrived(graph, app, clock):
 
 
 def test_too_big_1870144(app, graph):
-    app.config = SandboxConfig(replace_max_members=3)
+    app.config = SandboxConfig(replace_max_members=3)  # people, not rows (matching: 3 people Meta knows)
     aud = graph.create()
-    graph.add(aud, ["EMAIL"], _emails(graph, ["a", "b", "c"]))
+    graph.add(aud, ["EMAIL"], [[v] for v in graph.strangers(8)])
+    assert graph.size(aud) == 0
+    assert _replace(graph, aud, _emails(graph, ["d"]), 5, 1, True).status == 200  # 8 rows but no one matched
+    graph.seed(aud, 3)
     assert _replace(graph, aud, _emails(graph, ["d"]), 1, 1, True).code() == (2650, 1870144)
 
 

@@ -17,6 +17,7 @@ import requests
 import responses
 
 from fbsync.sandbox import SandboxApp, SandboxStore, running_sandbox
+from fbsync.sandbox.config import everyone_matches
 
 TOKEN = "http-token"
 
@@ -80,7 +81,8 @@ def test_admin_endpoints_over_http():
                 "account_id": "7",
                 "name": "x",
                 "subtype": "CUSTOM",
-                "member_count": 2,
+                "member_count": 2,  # uploaded rows; persons = the people Meta matched among them
+                "persons": sum(sb.app.matcher.known("EMAIL", v) for v in (h("a"), h("b"))),
                 "kind": "MULTI_HASHES",
                 "schema": ["EMAIL", "FN"],
             }
@@ -101,11 +103,13 @@ def test_official_sdk_against_sandbox():
     from facebook_business.api import FacebookAdsApi
     from facebook_business.exceptions import FacebookRequestError
 
-    with running_sandbox(access_token=TOKEN, app_secret="s3cret") as sb:
+    # Every e-mail is on Facebook here: this test is about the wire format, not about matching.
+    with running_sandbox(access_token=TOKEN, app_secret="s3cret", config=everyone_matches()) as sb:
         api = FacebookAdsApi.init(access_token=TOKEN, app_secret="s3cret", crash_log=False)
         api._session.GRAPH = sb.url
         account = AdAccount("act_1")
-        assert account.api_get(fields=["tos_accepted"])["tos_accepted"] == {"custom_audience_tos": 1}
+        tos = account.api_get(fields=["tos_accepted"])["tos_accepted"]
+        assert tos == {"custom_audience_tos": 1, "value_based_custom_audience_tos": 1}
         created = account.create_custom_audience(
             params={
                 "name": "sdk",

@@ -81,16 +81,16 @@ def test_a_customer_list_unused_for_two_years_is_expiring(graph, clock):
 def test_sessions_edge(graph, clock):
     aud = graph.create()
     first = {"session_id": 11, "batch_seq": 1, "estimated_num_total": 4}
-    graph.add(aud, ["EMAIL"], [[graph.h("a")], ["bad"]], session=first)
+    graph.add(aud, ["EMAIL"], [graph.people(1), ["bad"], graph.strangers(1)], session=first)
     clock.advance(5)
     data = graph.get(f"/{aud}/sessions").body["data"]
     assert data == [
         {
             "session_id": "11",
-            "num_received": "2",
+            "num_received": "3",
             "num_invalid_entries": "1",
-            "num_matched": "1",
-            "progress": "50",
+            "num_matched": "1",  # the valid row Meta does not know matched no one
+            "progress": "75",
             "stage": "processing",
             "start_time": str(int(clock.t) - 5),
         }

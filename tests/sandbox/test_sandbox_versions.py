@@ -45,6 +45,7 @@ def test_expired_version_is_auto_upgraded_on_unchanged_endpoints(graph, version)
         ("DELETE", "/{aud}/users", {"payload": {"schema": "EMAIL_SHA256", "data": ["x"]}}),
         ("POST", "/{aud}/usersreplace", {"payload": {"schema": "EMAIL_SHA256", "data": ["x"]}}),
         ("GET", "/{aud}/sessions", {}),
+        ("DELETE", "/act_1/usersofanyaudience", {"payload": {"schema": "EMAIL_SHA256", "data": ["x"]}}),
     ],
 )
 def test_expired_version_on_changed_endpoints_is_refused_with_2635(graph, method, path, params):
