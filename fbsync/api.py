@@ -44,12 +44,16 @@ def settings_for(loaded: LoadedConfig, settings: Settings | None = None) -> Sett
 
 def validate(config: ConfigLike, *, settings: Settings | None = None) -> LoadedConfig:
     """Check the YAML and that every query runs and returns its mapped columns; sends nothing."""
-    from .read import open_crm, preflight
+    from .errors import ConfigError
+    from .read import open_crm, preflight, value_problem
 
     loaded = loaded_config(config)
     crm = open_crm(loaded, settings_for(loaded, settings))
     try:
         preflight(loaded, crm, loaded.config.audiences)
+        problems = [p for p in (value_problem(loaded, crm, a) for a in loaded.config.audiences) if p]
+        if problems:
+            raise ConfigError("\n".join(problems), problems)
     finally:
         if crm is not None:
             crm.dispose()

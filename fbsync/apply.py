@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from typing import Any, Literal, TypeVar
 
+from .customers import CUSTOMER, Links
 from .errors import Interrupted, MetaApiError
 from .meta.client import MAX_ROWS_PER_CALL, MetaClient, Session
 from .planning import Plan
@@ -50,6 +51,53 @@ def _no_progress(name: str, phase: str, done: int, total: int | None) -> None:
 def resumable(prior: Mapping[str, Any] | None, meta_id: str | None, now: float) -> bool:
     """Whether the replace session a killed run recorded can go on (same audience, well within Meta's window)."""
     return bool(prior and meta_id and prior.get("meta_id") == meta_id and now - prior["started"] < REPLACE_RESUME_S)
+
+
+def removal_rows(plan: Plan, stg: Staging, store: StateStore) -> Iterator[list[Pair]]:
+    """The (fingerprint, encrypted row) batches a plan removes: the listed rows (upload's remove mode), or the
+    ledger's rows of the stale or suppressed fingerprints."""
+    if plan.removes_from == "listed":
+        yield from stg.iter_desired(MAX_ROWS_PER_CALL)
+        return
+    batches = stg.iter_forced if plan.removes_from == "suppressed" else stg.iter_removes
+    for batch in batches(MAX_ROWS_PER_CALL):
+        rows = store.encrypted_rows(plan.audience, [fp for (fp,) in batch])
+        if rows:
+            yield rows
+
+
+def linked_rows(
+    store: StateStore, cipher: RowCipher, name: str, links: Links, removals: Iterable[Sequence[Pair]]
+) -> list[bytes]:
+    """The other ledger rows sharing a link key with a row to remove (an identifier, or a fanned customer's
+    shared keys): Meta takes the person a removal matches off the audience, with these rows.  Reads only;
+    the plan counts them, the applier forgets them in the ledger and sends them again."""
+    removed: set[int] = set()  # hashes of the link keys (a collision only re-sends a row: harmless)
+    doomed: set[bytes] = set()
+    for batch in removals:
+        for fp, enc in batch:
+            doomed.add(fp)
+            removed.update(map(hash, links.keys_of(cipher.decrypt(enc))))
+    linked: list[bytes] = []
+    # Meta's person may be linked further by the rows it took (A shares a phone with B, B an e-mail with C): a
+    # pass that found rows is followed by another with their keys, until one finds nothing (at most 5).
+    for _ in range(5):
+        if not removed:
+            break
+        grown: set[int] = set()
+        for batch in store.iter_ledger(name):
+            for fp, enc in batch:
+                if fp in doomed:
+                    continue
+                keys = set(map(hash, links.keys_of(cipher.decrypt(enc))))
+                if not removed.isdisjoint(keys):
+                    doomed.add(fp)
+                    linked.append(fp)
+                    grown |= keys - removed
+        removed |= grown
+        if not grown:
+            break
+    return linked
 
 
 def with_last(items: Iterable[T]) -> Iterator[tuple[T, bool]]:
@@ -80,9 +128,14 @@ class Applier:
         stop: threading.Event | None = None,
         progress: Progress | None = None,
         clock: Callable[[], float] = time.time,
+        links: Links | None = None,
     ) -> None:
         self.client, self.store, self.cipher = client, store, cipher
-        self.name, self.meta_id, self.schema = name, meta_id, tuple(schema)
+        self.name, self.meta_id = name, meta_id
+        self.links = links or Links.of(tuple(schema))
+        # What Meta gets: the kept columns without the hidden customer tag of a fanned audience (always last).
+        self.schema = tuple(k for k in schema if k != CUSTOMER)
+        self.resent = 0  # kept rows sent again because a removal may have taken their person off Meta
         self.stop = stop or threading.Event()
         self.progress = progress or _no_progress
         self.clock = clock
@@ -93,7 +146,7 @@ class Applier:
     @property
     def sent(self) -> Sent:
         """What Meta acknowledged so far (also after a failure: the ledger holds exactly this)."""
-        return Sent(self.added, self.removed, self.replaced, self.invalid)
+        return Sent(self.added, self.removed, self.replaced, self.invalid, min(self.resent, self.added))
 
     def apply(
         self,
@@ -111,20 +164,29 @@ class Applier:
         if plan.strategy == "replace":
             self.replace(stg, prior_replace)
             return
-        if plan.adds:
-            self.add(stg.iter_adds(MAX_ROWS_PER_CALL), plan.adds)
-        if not plan.removes:
+        if plan.removes and not self._removals(plan, stg, on_too_small):
             return
-        try:
-            if plan.removes_from == "listed":
-                self.remove(stg.iter_desired(MAX_ROWS_PER_CALL), plan.removes)
-            else:
-                fps = (
-                    stg.iter_forced(MAX_ROWS_PER_CALL)
-                    if plan.removes_from == "suppressed"
-                    else stg.iter_removes(MAX_ROWS_PER_CALL)
+        adds = stg.adds if self.resent else plan.adds
+        if adds:
+            self.add(stg.iter_adds(MAX_ROWS_PER_CALL), adds)
+
+    def _removals(self, plan: Plan, stg: Staging, on_too_small: OnTooSmall) -> bool:
+        """Send the plan's removals first (Meta removes the person a row matches, so adds go after them);
+        the kept rows a removal may take along are forgotten by the ledger before, to be sent again.
+        False when the audience was replaced instead (nothing left to add)."""
+        linked = linked_rows(self.store, self.cipher, self.name, self.links, removal_rows(plan, stg, self.store))
+        if linked:  # one transaction, before any removal: a run killed later re-sends them, never loses them
+            self.store.record_removed(self.name, linked)
+            if plan.removes_from == "listed":  # upload's remove mode adds nothing after
+                self.notes.append(
+                    f"{len(linked):,} other rows share an identifier with a removed one; Meta may have taken their "
+                    "person off too, so the ledger forgot them (the next sync sends them again if still wanted)"
                 )
-                self.remove_acked(([fp for (fp,) in batch] for batch in fps), plan.removes)
+            else:
+                stg.unack(linked)
+                self.resent = stg.count_desired(linked)
+        try:
+            self.remove(removal_rows(plan, stg, self.store), plan.removes)
         except MetaApiError as exc:
             if (exc.code, exc.subcode) != TOO_SMALL:
                 raise
@@ -134,12 +196,14 @@ class Applier:
                     f"Meta refused {left:,} removals that would leave the audience too small (#200/1870047): "
                     "replaced the whole list instead (on_too_small: replace)"
                 )
+                self.resent = 0
                 self.replace(stg, None)
-                return
+                return False
             self.notes.append(
                 f"{left:,} removals kept pending: Meta refuses removals that would leave the audience too "
                 "small (#200/1870047); fbsync tries them again next run (or set on_too_small: replace)"
             )
+        return True
 
     # ------------------------------------------------------------------ the three kinds of session
     def add(self, batches: Iterable[Sequence[Pair]], total: int | None = None) -> None:
@@ -172,17 +236,6 @@ class Applier:
 
         for batch, last in self._checked(with_last(batches)):
             self._send(send, batch, last, record)
-
-    def remove_acked(self, fingerprints: Iterable[Sequence[bytes]], total: int | None = None) -> None:
-        """Remove the ledger's rows of these fingerprints (rows the ledger no longer holds are skipped)."""
-        self.remove(self.ledger_rows(fingerprints), total)
-
-    def ledger_rows(self, fingerprints: Iterable[Sequence[bytes]]) -> Iterator[list[Pair]]:
-        """The ledger's (fingerprint, encrypted row) pairs, batch by batch, empty batches left out."""
-        for fps in fingerprints:
-            rows = self.store.encrypted_rows(self.name, list(fps))
-            if rows:
-                yield rows
 
     def replace(self, stg: Staging, prior: dict[str, Any] | None) -> None:
         """Make the audience exactly the staged rows with one /usersreplace session.
@@ -275,7 +328,8 @@ class Applier:
     def _rows(self, batch: Sequence[Pair]) -> list[tuple[str, ...]]:
         if len(batch) > MAX_ROWS_PER_CALL:
             raise ValueError(f"a batch holds at most {MAX_ROWS_PER_CALL:,} rows")
-        return [self.cipher.decrypt(enc) for _, enc in batch]
+        width = len(self.schema)
+        return [self.cipher.decrypt(enc)[:width] for _, enc in batch]
 
     def _checked(self, batches: Iterable[tuple[T, bool]]) -> Iterator[tuple[T, bool]]:
         """The batches, the stop event checked before each is sent (the one in flight always finishes)."""

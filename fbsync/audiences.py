@@ -119,6 +119,7 @@ def ensure_customer_list(
     create: bool,
     update: Mapping[str, str],
     made_by: str = "yaml",
+    value_based: bool = False,
     **record: Any,
 ) -> tuple[str, Action]:
     """Create (once) or update a customer list as the plan says, and make its local record match.
@@ -131,7 +132,7 @@ def ensure_customer_list(
             key,
             display,
             "CUSTOM",
-            lambda: client.create_customer_list(display, description, file_source),
+            lambda: client.create_customer_list(display, description, file_source, value_based=value_based),
             made_by,
             description=description,
             **record,
@@ -165,7 +166,18 @@ def remote_of(found: Mapping[str, Any] | None) -> Remote:
         found.get("description"),
         as_int(found.get("approximate_count_lower_bound")),
         as_int(found.get("approximate_count_upper_bound")),
+        None if found.get("is_value_based") is None else bool(found.get("is_value_based")),
     )
+
+
+def retire(client: MetaClient, store: StateStore, key: str, meta_id: str, display: str, today: str) -> str:
+    """Leave a list that changes kind on Meta, renamed ``… (replaced DATE)``, under a local name of its own
+    (``KEY@ID``): it is an orphan from then on, listed by ``sync`` and deleted by ``--prune``.  Its lookalikes
+    go on working until then.  Returns the local name it now has."""
+    old = f"{key}@{meta_id}"
+    client.update_audience(meta_id, name=f"{display} (replaced {today})")
+    store.rename_audience(key, old)
+    return old
 
 
 def read_back(client: MetaClient, meta_id: str) -> MetaSize:

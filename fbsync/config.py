@@ -20,12 +20,19 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .config_types import (
+    Country,
+    KeySource,
+    Ratio,
+    ValueTransform,
+    check_keys,
+    columns_of,
+    is_fanned,
+)
 from .errors import ConfigError
-from .identity import geo
-from .identity.attributes import ATTRIBUTE_KEYS
-from .identity.keys import KEYS
+from .quality import Quality, unmapped
 from .yamlfile import (
     BoundedLoader,
     Refused,
@@ -45,55 +52,6 @@ _NAME = re.compile(r"^[a-z0-9_]+$")
 # ten levels of ten aliases ("billion laughs") would reach 10**10 and hang every walk over the tree.
 # Nesting levels of lists and mappings.  A real audiences.yaml uses five or six; PyYAML composes recursively,
 # so thousands of "[" would overflow Python's stack.
-
-
-def _country_problem(value: str) -> str | None:
-    """Why ``value`` is not an ISO 3166-1 alpha-2 country code (no final period), or None when it is one.
-
-    Phone numbers and lookalikes need a real country: an unknown code passes a regex but crashes the
-    hashing later, after the CRM was read.  ``geo`` holds the ISO list the hashing itself checks against.
-    """
-    if value.strip():
-        try:
-            geo.default_region(value)
-            return None
-        except ValueError:
-            pass
-    shown = f"{value!r} " if re.fullmatch(r"[A-Za-z]{1,3}", value) else ""
-    guess, _ = geo.normalize_country(value.strip()) if value.strip() else (None, None)
-    hint = f"that country's code is {guess.upper()}" if guess else "give a real two-letter code such as FR, BE or US"
-    return f"{shown}is not an ISO 3166-1 alpha-2 country code; {hint}"
-
-
-def check_country(code: str, what: str = "--default-country") -> str:
-    """``code`` upper-cased if it is an ISO 3166-1 alpha-2 country, else a ConfigError naming ``what``.
-
-    For country codes that come from elsewhere than the YAML (``fbsync hash --default-country``), so they
-    are refused with the same sentence before any row is read.
-    """
-    problem = _country_problem(code)
-    if problem:
-        raise ConfigError(f"{what} {problem}.")
-    return code.strip().upper()
-
-
-def _country(v: str) -> str:
-    problem = _country_problem(v)
-    if problem:
-        raise ValueError(problem)
-    return v.strip().upper()
-
-
-def _ratio(r: float) -> float:
-    """Meta's ``lookalike_spec.ratio`` runs from 0.01 to 0.20 in steps of 0.01 (docs/meta-api.md §1.7)."""
-    if not 0.01 <= r <= 0.20:
-        raise ValueError("must be between 0.01 and 0.20 (Meta's lookalike sizes, 1–20 %)")
-    if abs(round(r * 100) - r * 100) > 1e-9:
-        raise ValueError(f"ratio {r} is not a whole percent (Meta takes 0.01 steps)")
-    return r
-
-
-Country = Annotated[str, AfterValidator(_country)]
 
 
 class _Model(BaseModel):
@@ -119,6 +77,7 @@ class Overrides(_Model):
     data_processing_options: list[Literal["LDU"]] | None = None  # Limited Data Use for every row of the audience
     data_processing_options_country: Literal[0, 1] | None = None  # Meta: 1 (the US) with LDU, else 0
     data_processing_options_state: Literal[0, 1000] | None = None  # Meta: 1000 (California) with LDU, else 0
+    quality: Quality | None = None  # data-quality gates (docs/quality.md); an audience's fields override defaults'
 
     @field_validator("schedule")
     @classmethod
@@ -155,22 +114,10 @@ class Defaults(Overrides):
     on_too_small: OnTooSmall = "keep"
 
 
-def _check_keys(v: dict[str, str]) -> dict[str, str]:
-    unknown = [k for k in v if k not in KEYS and k not in ATTRIBUTE_KEYS]
-    if unknown:
-        raise ValueError(
-            f"unknown key {unknown[0]!r}; Meta's keys are {', '.join(KEYS)} (and the row attributes "
-            f"{', '.join(ATTRIBUTE_KEYS)})"
-        )
-    if not any(k in KEYS for k in v):
-        raise ValueError("must map at least one Meta key to a column")
-    return v
-
-
 class Lookalike(_Model):
     source: str
     countries: list[Country] = Field(min_length=1)
-    ratios: list[Annotated[float, AfterValidator(_ratio)]] = Field(min_length=1)
+    ratios: list[Ratio] = Field(min_length=1)
 
     @field_validator("ratios")
     @classmethod
@@ -185,7 +132,10 @@ class Audience(Overrides):
     display_name: str | None = None
     description: str | None = None
     query: str | None = None
-    keys: dict[str, str] | None = None
+    keys: dict[str, KeySource] | None = None
+    #: A value-based list: the column of each customer's value (lifetime value, a score…), sent as LOOKALIKE_VALUE.
+    value: str | None = None
+    value_transform: ValueTransform | None = None
     exclude: list[str] = []
     intersect: list[str] = []
     lookalike: Lookalike | None = None
@@ -199,21 +149,34 @@ class Audience(Overrides):
 
     @field_validator("keys")
     @classmethod
-    def _keys(cls, v: dict[str, str] | None) -> dict[str, str] | None:
-        return None if v is None else _check_keys(v)
+    def _keys(cls, v: dict[str, KeySource] | None) -> dict[str, KeySource] | None:
+        return None if v is None else check_keys(v)
 
     @model_validator(mode="after")
     def _kind(self) -> Audience:
         if self.lookalike is not None:
-            if self.query or self.keys:
-                raise ValueError("a lookalike audience takes no query or keys")
+            if self.query or self.keys or self.value:
+                raise ValueError("a lookalike audience takes no query, keys or value")
         elif not self.query or not self.keys:
             raise ValueError("needs a query and keys (or a lookalike section)")
+        if self.value_transform is not None and not self.value:
+            raise ValueError("value_transform needs a value column (value: COLUMN)")
+        if self.hash_in_database and self.fanned:
+            raise ValueError("hash_in_database takes one column per key; map each key to one column, or hash in fbsync")
         return self
 
     @property
     def is_lookalike(self) -> bool:
         return self.lookalike is not None
+
+    @property
+    def is_value_based(self) -> bool:
+        return self.value is not None
+
+    @property
+    def fanned(self) -> dict[str, tuple[str, ...]]:
+        """Keys that may give one customer several values (several rows sent), with their columns."""
+        return {k: columns_of(s) for k, s in (self.keys or {}).items() if is_fanned(s)}
 
 
 class Suppression(_Model):
@@ -224,7 +187,9 @@ class Suppression(_Model):
     @field_validator("keys")
     @classmethod
     def _keys(cls, v: dict[str, str] | None) -> dict[str, str] | None:
-        return None if v is None else _check_keys(v)
+        if v is not None:
+            check_keys(dict(v))
+        return v
 
 
 class AdSet(_Model):
@@ -278,6 +243,7 @@ class Effective:
     hash_in_database: bool
     on_too_small: OnTooSmall
     data_processing: tuple[str, int, int] | None  # (options, country, state) as Meta's LDU columns, or None
+    quality: Quality | None = None  # the audience's gates over the defaults'
 
 
 def effective(cfg: Config, aud: Audience) -> Effective:
@@ -296,6 +262,7 @@ def effective(cfg: Config, aud: Audience) -> Effective:
         hash_in_database=pick("hash_in_database"),
         on_too_small=pick("on_too_small"),
         data_processing=_data_processing(aud, d),
+        quality=Quality.merged(d.quality, aud.quality),
     )
 
 
@@ -379,6 +346,20 @@ def _references(cfg: Config, root: yaml.Node | None, where: str) -> list[str]:
             for j, ref in enumerate(getattr(s, fld)):
                 if ref not in index:
                     at(("ad_sets", k, fld, j), f"{ref!r} is not an audience of this file.")
+    for i, a in enumerate(cfg.audiences):
+        try:
+            Quality.merged(cfg.defaults.quality, a.quality)
+        except ValueError as exc:
+            at(("audiences", i, "quality"), str(exc).rstrip("."))
+        if a.quality is not None and not a.is_lookalike:
+            for problem in unmapped(a.quality, list(a.keys or {}), value_column=a.is_value_based):
+                at(("audiences", i, "quality"), problem.rstrip("."))
+        if a.fanned and a.hash_in_database is None and cfg.defaults.hash_in_database:
+            at(
+                ("audiences", i, "keys"),
+                "several columns per key cannot be hashed in the database (defaults: hash_in_database: true); "
+                "set hash_in_database: false on this audience",
+            )
     cycle = _find_cycle({a.name: list(a.exclude) + list(a.intersect) for a in cfg.audiences})
     if cycle:
         i = index[cycle[0]]

@@ -11,6 +11,7 @@ from .errors import MetaApiError, MetaAuthError, MetaUnreachable
 from .identity import hashing
 from .meta import versions
 from .meta.client import MetaClient
+from .meta.errors import VALUE_TOS_URL
 from .meta.factory import ClientFactory, client_factory
 from .meta.governor import TIERS
 from .settings import Settings
@@ -226,6 +227,16 @@ def _account(client: MetaClient, account_id: str) -> list[Check]:
             "accepted" if accepted else "not accepted",
             f"a person must accept them at https://business.facebook.com/ads/manage/customaudiences/tos/"
             f"?act={account_id.removeprefix('act_')}",
+        )
+    )
+    value_based = bool(isinstance(tos, dict) and tos.get("value_based_custom_audience_tos"))
+    checks.append(
+        Check(
+            "value-based terms",
+            value_based,
+            "accepted" if value_based else "not accepted (needed only for value-based lists: value: in audiences.yaml)",
+            f"a person must accept them at {VALUE_TOS_URL}?act={account_id.removeprefix('act_')}",
+            blocking=False,
         )
     )
     return checks

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from .apply import Applier
 from .config import LoadedConfig
+from .customers import Links
 from .errors import ConfigError
 from .meta.client import MAX_ROWS_PER_CALL
 from .meta.factory import ClientFactory, client_factory
@@ -65,7 +66,7 @@ def forget_person(
             if not rec.meta_id or not rec.schema or rec.key_id != cipher.key_id:
                 continue
             with audience_lock(store, rec.name):
-                rows = matching_rows(store, cipher, rec.name, rec.schema, set(ids))
+                rows = matching_rows(store, cipher, rec.name, rec.schema, set(ids), Links.of(rec.schema))
                 sent = Sent()
                 if rows:
                     client = client or make(settings, account)

@@ -94,7 +94,11 @@ class MetaUnreachable(MetaApiError):
     """Meta's API (or ``FBSYNC_GRAPH_URL``) did not answer: a network problem, a proxy, a timeout."""
 
 
-class ShrinkRefused(AudienceError):
+class Refused(AudienceError):
+    """fbsync refuses to send one audience (values Meta would refuse, a failed quality gate); nothing sent."""
+
+
+class ShrinkRefused(Refused):
     """A sync would remove more than ``max_shrink`` of an audience."""
 
 

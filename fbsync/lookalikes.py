@@ -14,6 +14,7 @@ orchestrator calls once the customer lists of the run are done (docs/meta-api.md
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -44,8 +45,11 @@ class Tier:
         """The local name of the tier; it changes whenever the spec does (Meta cannot edit a lookalike)."""
         return f"{self.parent}~{'+'.join(self.countries)}~{self.start:.2f}-{self.ratio:.2f}"
 
-    def spec(self) -> dict[str, Any]:
+    def spec(self, value_based: bool = False) -> dict[str, Any]:
+        """Meta's ``lookalike_spec``; a value-based seed takes the ``custom_ratio`` type (docs/meta-api.md §1.7)."""
         spec: dict[str, Any] = {"ratio": round(self.ratio, 2)}
+        if value_based:
+            spec["type"] = "custom_ratio"
         if self.start:
             spec["starting_ratio"] = round(self.start, 2)
         if len(self.countries) == 1:
@@ -75,8 +79,9 @@ def is_tier_key(name: str) -> bool:
 
 
 def parent_of(name: str) -> str:
-    """The declared audience a local name belongs to (a tier's lookalike, or itself)."""
-    return name.split("~", 1)[0]
+    """The declared audience a local name belongs to (a tier's lookalike, a retired list's ``NAME@ID``, or
+    itself)."""
+    return name.split("~", 1)[0].split("@", 1)[0]
 
 
 def declared_names(declared: Iterable[Audience]) -> set[str]:
@@ -87,8 +92,18 @@ def declared_names(declared: Iterable[Audience]) -> set[str]:
 
 
 def missing_tiers(a: Audience, store: StateStore) -> list[Tier]:
-    """The tiers of ``a`` fbsync has not created yet."""
-    return [t for t in tiers(a) if not getattr(store.audience(t.key), "meta_id", None)]
+    """The tiers of ``a`` fbsync has not created yet, or created from a seed that was since re-created (a list
+    that changed kind: its old lookalikes stay on Meta as orphans, new ones are made from the new seed)."""
+    assert a.lookalike is not None
+    src = a.lookalike.source
+    origin = src if src.isdigit() else getattr(store.audience(src), "meta_id", None)
+    out = []
+    for t in tiers(a):
+        rec = store.audience(t.key)
+        made_from = rec.extra.get("origin") if rec is not None else None
+        if rec is None or not rec.meta_id or (origin and made_from and str(made_from) != str(origin)):
+            out.append(t)
+    return out
 
 
 def plan_lookalike(a: Audience, store: StateStore, account_lookalikes: int | None = None) -> AudienceResult:
@@ -108,6 +123,8 @@ def sync_lookalike(
     account: str,
     source_display: str | None,
     account_lookalikes: Callable[[], int] | None = None,
+    *,
+    value_based: bool = False,
 ) -> AudienceResult:
     """Create the missing tiers of one lookalike audience (each found or created once); ``account_lookalikes``
     counts the account's lookalikes, asked only when a tier is to be created (Meta's cap of 500)."""
@@ -142,11 +159,15 @@ def sync_lookalike(
             )
             return _skipped(a, f"source {src} has {size} people; Meta needs at least {MIN_SEED}; retried next run")
     created, notes, ids = 0, [], []
+    stale = {t.key for t in missing}
     for t in tiers(a):
         name = t.display(a.display_name or a.name, label)
+        old = store.audience(t.key)
+        if t.key in stale and old is not None and old.meta_id:  # its seed was re-created: leave it as an orphan
+            audiences.retire(client, store, t.key, old.meta_id, name, time.strftime("%Y-%m-%d"))
 
         def create(name: str = name, t: Tier = t) -> str:
-            return client.create_lookalike(name, origin, t.spec())
+            return client.create_lookalike(name, origin, t.spec(value_based))
 
         try:
             meta_id, new = audiences.find_or_create(client, store, t.key, name, "LOOKALIKE", create, account_id=account)
@@ -157,7 +178,7 @@ def sync_lookalike(
                 return _skipped(a, f"Meta says the source is too small; retried next run ({exc.code})")
             raise
         if new:
-            store.set_extra(t.key, parent=a.name, spec=t.spec(), origin=origin)
+            store.set_extra(t.key, parent=a.name, spec=t.spec(value_based), origin=origin)
             created += 1
         ids.append(meta_id)
         info = client.audience(meta_id, ("id", "delivery_status", "operation_status")) or {}

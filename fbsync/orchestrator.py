@@ -21,11 +21,13 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from . import adsets, audiences, integrity, lookalikes
-from .apply import Applier, Progress, resumable
+from .apply import Applier, Progress, linked_rows, removal_rows, resumable
 from .config import Audience, LoadedConfig, OnTooSmall, effective
+from .customers import Links
 from .errors import (
     AudienceError,
     AuthError,
@@ -34,10 +36,13 @@ from .errors import (
     Interrupted,
     MetaApiError,
     MetaConfigError,
+    Refused,
 )
 from .meta.client import MetaClient
 from .meta.factory import ClientFactory, client_factory
-from .planning import Desired, LedgerView, plan_audience
+from .planning import Desired, LedgerView, kind_changed, plan_audience
+from .quality import Gate, Quality, QualityMeter, evaluate
+from .quality import refusal as quality_refusal
 from .read import Reader, Spec, open_crm, preflight
 from .results import AdSetResult, AudienceResult, AudienceStatus, OrphanResult, ReadResult, RunResult, Sent, planned
 from .runlog import RunLog
@@ -119,15 +124,36 @@ class ListTarget:
     #: changes, the ledger no longer describes Meta's rows, so the next sync makes them agree with one replace
     #: (a diff would add and then remove rows of the same people).
     variant: str = ""
+    #: Which rows a removal may take along on Meta (the identifying keys; a fanned customer's shared keys).
+    links: Links | None = None
+    quality: Quality | None = None  # the audience's data-quality gates (docs/quality.md)
+    country: str | None = None  # its default country (the ZIP/COUNTRY consistency gate needs it)
 
     @classmethod
     def of(cls, loaded: LoadedConfig, a: Audience) -> ListTarget:
         eff = effective(loaded.config, a)
+        spec = Spec.of(loaded, a)
         want = Desired(
-            a.name, a.display_name or a.name, a.description, eff.mode, Spec.of(loaded, a).schema, 0, eff.max_shrink
+            a.name,
+            a.display_name or a.name,
+            a.description,
+            eff.mode,
+            spec.schema,
+            0,
+            eff.max_shrink,
+            value_based=a.is_value_based,
         )
         variant = "|".join(map(str, eff.data_processing)) if eff.data_processing else ""
-        return cls(want, eff.customer_file_source, on_too_small=eff.on_too_small, variant=variant)
+        links = Links.of(spec.schema)
+        return cls(
+            want,
+            eff.customer_file_source,
+            on_too_small=eff.on_too_small,
+            variant=variant,
+            links=links,
+            quality=eff.quality,
+            country=eff.default_country,
+        )
 
 
 class Runner:
@@ -173,7 +199,10 @@ class Runner:
         if a.is_lookalike:
             return self.guarded(a.name, lambda: self._lookalike(a))
         return self.guarded(
-            a.name, lambda: self.customer_list(ListTarget.of(self.loaded, a), lambda stg: self.reader.audience(a, stg))
+            a.name,
+            lambda: self.customer_list(
+                ListTarget.of(self.loaded, a), lambda stg, meter: self.reader.audience(a, stg, meter)
+            ),
         )
 
     def guarded(self, name: str, work: Callable[[], AudienceResult]) -> tuple[AudienceResult, FbsyncError | None]:
@@ -191,9 +220,11 @@ class Runner:
             return AudienceResult(name, "failed", message=str(exc)), exc
         except (MetaApiError, AudienceError) as exc:
             log.error("audience %s failed: %s", name, exc)
-            return AudienceResult(name, "failed", message=str(exc)), None
+            return AudienceResult(name, "refused" if isinstance(exc, Refused) else "failed", message=str(exc)), None
 
-    def customer_list(self, t: ListTarget, read_into: Callable[[Staging], ReadResult]) -> AudienceResult:
+    def customer_list(
+        self, t: ListTarget, read_into: Callable[[Staging, QualityMeter | None], ReadResult]
+    ) -> AudienceResult:
         """find → read → plan → create or update → apply → read back, for one customer list."""
         store, want, name, schema = self.store, t.want, t.want.name, t.want.schema
         rec = store.audience(name)
@@ -206,8 +237,10 @@ class Runner:
             refused = audiences.blocked(self.client, name, found, replace_is_ours=ours)
             if refused:  # never retried: Meta refuses every upload and edit until a person acts
                 return AudienceResult(name, "refused", meta_id=meta_id, message=refused, record=t.record)
+        changes_kind = kind_changed(want, audiences.remote_of(found))
         known = bool(
-            meta_id
+            not changes_kind
+            and meta_id
             and rec
             and rec.meta_id == meta_id
             and rec.schema == schema
@@ -218,7 +251,12 @@ class Runner:
         applier: Applier | None = None
         try:
             with Staging(self.settings.state_dir) as stg:
-                read = read_into(stg)
+                meter = (
+                    QualityMeter(t.quality, default_country=t.country, today=datetime.now().astimezone().date())
+                    if t.quality
+                    else None
+                )
+                read = read_into(stg, meter)
                 prior = store.extra(name).get("replace") if meta_id else None
                 if known:
                     for fps in store.iter_fingerprints(name):
@@ -236,12 +274,28 @@ class Runner:
                     force=self.force,
                     account_lists=self._account_lists() if found is None and self.online else None,
                 )
+                if self.dry_run and p.removes and p.strategy == "diff" and p.removes_from != "listed" and t.links:
+                    linked = linked_rows(store, self.cipher, name, t.links, removal_rows(p, stg, store))
+                    p.resent = stg.count_desired(linked)
+                    p.adds += p.resent
+                gates = _gates(t.quality, meter, read, view)
+                if not p.refused and not self.force:
+                    p.refused = quality_refusal(name, gates)
                 warn = integrity.warnings([(name, want.display_name, want.description)]) if self.dry_run else []
                 done = AudienceResult(
-                    name, meta_id=meta_id, strategy=p.strategy, read=read, notes=(*p.notes, *warn), record=t.record
+                    name,
+                    meta_id=meta_id,
+                    strategy=p.strategy,
+                    read=read,
+                    notes=(*p.notes, *warn),
+                    record=t.record,
+                    gates=tuple(g.to_dict() for g in gates),
                 )
                 if self.dry_run or p.refused:
                     return planned(done, p, dry_run=self.dry_run)
+                if p.recreate and meta_id:
+                    audiences.retire(self.client, store, name, meta_id, want.display_name, time.strftime("%Y-%m-%d"))
+                    meta_id = None
                 if not known:
                     store.clear_ledger(name)
                 meta_id, action = audiences.ensure_customer_list(
@@ -258,12 +312,21 @@ class Runner:
                     account_id=self.account,
                     schema=schema,
                     key_id=self.cipher.key_id,
+                    value_based=want.value_based,
                 )
                 store.set_extra(name, variant=t.variant or None)
                 if action == "created" and self._counts is not None:
                     self._counts["CUSTOM"] += 1
                 applier = Applier(
-                    self.client, store, self.cipher, name, meta_id, schema, stop=self.stop, progress=self.progress
+                    self.client,
+                    store,
+                    self.cipher,
+                    name,
+                    meta_id,
+                    schema,
+                    stop=self.stop,
+                    progress=self.progress,
+                    links=t.links,
                 )
                 applier.apply(p, stg, prior, t.on_too_small)
             size = audiences.read_back(self.client, meta_id)
@@ -287,7 +350,7 @@ class Runner:
                 "interrupted"
                 if isinstance(exc, Interrupted)
                 else "refused"
-                if isinstance(exc, IntegrityFlagged)
+                if isinstance(exc, (IntegrityFlagged, Refused))
                 else "failed"
             )
             return AudienceResult(
@@ -321,7 +384,15 @@ class Runner:
         src = a.lookalike.source if a.lookalike else ""
         src_aud = next((x for x in self.cfg.audiences if x.name == src), None)
         label = (src_aud.display_name or src_aud.name) if src_aud else None
-        result = lookalikes.sync_lookalike(a, self.client, self.store, self.account, label, self._account_lookalikes)
+        result = lookalikes.sync_lookalike(
+            a,
+            self.client,
+            self.store,
+            self.account,
+            label,
+            self._account_lookalikes,
+            value_based=bool(src_aud and src_aud.is_value_based),
+        )
         if self._counts is not None:
             self._counts["LOOKALIKE"] += result.tiers
         return result
@@ -336,3 +407,17 @@ class Runner:
         if not self.cfg.ad_sets or self.stop.is_set() or not self.online:
             return ()
         return adsets.wire(self.cfg, self.client, self.store, apply=not self.dry_run)
+
+
+def _gates(q: Quality | None, meter: QualityMeter | None, read: ReadResult, view: LedgerView) -> list[Gate]:
+    """The audience's quality gates measured on this run's rows (and, for churn, against the ledger)."""
+    if q is None or meter is None:
+        return []
+    measured = meter.measured(
+        rows_read=read.rows_read,
+        rows_desired=read.rows_desired,
+        rows_duplicate=read.rows_duplicate,
+        rows_left_out=read.rows_left_out,
+        ledger=(view.adds, view.removes, view.rows) if view.known else None,
+    )
+    return evaluate(q, measured)

@@ -24,6 +24,13 @@ class Remote:
     description: str | None = None
     size_lower: int | None = None
     size_upper: int | None = None
+    value_based: bool | None = None  # None: Meta did not say
+
+
+def kind_changed(d: Desired, remote: Remote) -> bool:
+    """Meta cannot turn a plain customer list into a value-based one, or back, not even by a replace
+    (docs/meta-api.md §1.6): such a change is a new list."""
+    return remote.exists and remote.value_based is not None and remote.value_based != d.value_based
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,7 @@ class Desired:
     max_shrink: float
     source: str = "the query"  # where the rows come from, for messages ("the file" for upload)
     own_description: bool = True  # False: the description on Meta is not fbsync's (an undeclared upload)
+    value_based: bool = False  # a value-based list (the YAML's value:), whose rows carry LOOKALIKE_VALUE
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,8 @@ class Plan:
     refused: str | None = None
     notes: list[str] = field(default_factory=list)
     removes_from: RemovalSource = "stale"
+    recreate: bool = False  # the list changes kind: a new one is created, the old one is left as an orphan
+    resent: int = 0  # of ``adds``: kept rows sent again after the removals (a removal takes the person off Meta)
 
     @property
     def sends_nothing(self) -> bool:
@@ -93,6 +103,14 @@ def plan_audience(
 ) -> Plan:
     """Decide how to bring one customer-list audience on Meta to the desired rows."""
     p = Plan(d.name)
+    if kind_changed(d, remote):
+        p.recreate = True
+        now, was = ("a value-based list", "a plain one") if d.value_based else ("a plain list", "a value-based one")
+        p.notes.append(
+            f"re-created as {now}: Meta cannot turn {was} into it, not even by a replace; the old list stays on "
+            "Meta, renamed “… (replaced)”, until `fbsync sync --prune` deletes it"
+        )
+        remote, ledger = Remote(False), LedgerView(False, 0, d.rows, 0)
     if not remote.exists:
         p.create = True
         if account_lists is not None and account_lists >= MAX_CUSTOMER_LISTS:

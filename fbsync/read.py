@@ -10,16 +10,20 @@ checked before anything is read or sent.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from . import identity
 from .config import Audience, LoadedConfig, effective
-from .errors import ConfigError
+from .config_types import ValueTransform, columns_of, is_fanned
+from .customers import CUSTOMER, FANNED, Fan, customer_tags, drop_customers, expand, values_of
+from .errors import ConfigError, Refused
+from .identity._text import is_missing as identity_missing
 from .identity.attributes import ATTRIBUTE_KEYS, COUNTRY, OPTIONS, STATE
 from .identity.attributes import normalize as normalize_attribute
+from .quality import QualityMeter
 from .results import ReadResult
 from .settings import Settings
 from .sources import pushdown
@@ -27,6 +31,7 @@ from .sources.crm import Chunk, CrmSource
 from .state.crypto import RowCipher
 from .state.staging import Staging
 from .suppression import Suppression, check_suppression
+from .values import VALUE, ValueProfile, ValueRule, parse
 
 TRUE_WORDS = frozenset({"1", "true", "t", "yes", "y", "oui"})
 Progress = Callable[[str, str, int, "int | None"], None]
@@ -42,10 +47,10 @@ def is_consent(value: Any) -> bool:
 
 
 def schema_of(keys: Iterable[str]) -> tuple[str, ...]:
-    """The Meta keys of a mapping, in Meta's order (the order of every row sent and stored), then the row
-    attributes (Limited Data Use flags) it carries."""
+    """The Meta keys of a mapping, in Meta's order (the order of every row sent and stored), then the
+    value of a value-based list and the row attributes (Limited Data Use flags) it carries."""
     wanted = set(keys)
-    return tuple(k for k in (*identity.KEYS, *ATTRIBUTE_KEYS) if k in wanted)
+    return tuple(k for k in (*identity.KEYS, VALUE, *ATTRIBUTE_KEYS) if k in wanted)
 
 
 @dataclass(frozen=True)
@@ -61,10 +66,27 @@ class Spec:
     hash_in_database: bool = False
     #: Row attributes the same for every row (the audience's ``data_processing_options``), attribute -> text.
     constants: tuple[tuple[str, str], ...] = ()
+    #: Keys that may give a customer several values (``keys`` maps each to its expanded column ``KEY*``).
+    fans: tuple[Fan, ...] = ()
+    #: The value column of a value-based list, its transform, and the rule once its percentiles are known.
+    value: str | None = None
+    transform: ValueTransform | None = None
+    rule: ValueRule | None = None
 
     @property
     def schema(self) -> tuple[str, ...]:
-        return schema_of([*self.keys, *dict(self.constants)])
+        """The columns of every row kept: Meta's keys, the value, the attributes, and (fanned) the customer tag."""
+        tag = (CUSTOMER,) if self.fans else ()
+        return schema_of([*self.keys, *dict(self.constants), *([VALUE] if self.value else [])]) + tag
+
+    @property
+    def crm_columns(self) -> dict[str, tuple[str, ...]]:
+        """Key (or ``value``) -> the CRM columns it reads."""
+        fanned = {f.key: f.columns for f in self.fans}
+        out = {k: fanned.get(k, (c,)) for k, c in self.keys.items()}
+        if self.value:
+            out["value"] = (self.value,)
+        return out
 
     @property
     def identity_keys(self) -> dict[str, str]:
@@ -79,15 +101,26 @@ class Spec:
     @classmethod
     def of(cls, loaded: LoadedConfig, a: Audience) -> Spec:
         eff = effective(loaded.config, a)
+        keys: dict[str, str] = {}
+        fans: list[Fan] = []
+        for key, source in (a.keys or {}).items():
+            if is_fanned(source):
+                fans.append(Fan(key, columns_of(source), getattr(source, "split", None)))
+                keys[key] = FANNED.format(key)
+            else:
+                keys[key] = str(source)
         return cls(
             a.name,
-            dict(a.keys or {}),
+            keys,
             eff.consent,
             eff.default_country,
             tuple(a.exclude),
             tuple(a.intersect),
             eff.hash_in_database,
             _ldu(eff.data_processing),
+            tuple(fans),
+            a.value,
+            a.value_transform,
         )
 
 
@@ -113,7 +146,11 @@ def preflight(loaded: LoadedConfig, crm: CrmSource | None, auds: Sequence[Audien
     for a in auds:
         if a.is_lookalike:
             continue
-        wanted = dict(a.keys or {})
+        wanted = {
+            (k if len(cols) == 1 else f"{k} ({i + 1})"): c
+            for k, cols in Spec.of(loaded, a).crm_columns.items()
+            for i, c in enumerate(cols)
+        }
         consent = effective(cfg, a).consent
         if consent:
             wanted["consent"] = consent
@@ -154,26 +191,46 @@ class Reader:
         self.progress: Progress = progress or (lambda *a: None)
         self._idsets: dict[str, Suppression] = {}
 
-    def audience(self, a: Audience, stg: Staging) -> ReadResult:
-        """Read one customer-list audience of the YAML from the CRM into ``stg``."""
+    def audience(self, a: Audience, stg: Staging, meter: QualityMeter | None = None) -> ReadResult:
+        """Read one customer-list audience of the YAML from the CRM into ``stg``.
+
+        A value-based list is first profiled (one pass over its value column): values Meta would refuse
+        refuse the audience before anything is read further; ``clip`` percentiles come from that pass."""
         spec = Spec.of(self.loaded, a)
         crm = require_crm(self.crm)
         query, columns, what = a.query or "", self._columns(spec), f"audience {a.name}"
         notes: tuple[str, ...] = ()
+        if spec.value:
+            profile = value_profile(crm, spec, query, what)
+            problem = profile.problem(a.name)
+            if problem:
+                raise Refused(problem)
+            spec = replace(spec, rule=profile.rule(spec.transform))
+            described = spec.rule.describe() if spec.rule else None
+            notes += (f"value {described}",) if described else ()
         pd: pushdown.Pushdown | None = None
         if spec.hash_in_database:
             pd = pushdown.plan_for(crm, query, spec.identity_keys, spec.country, what)
-            notes = tuple(pd.plan_lines())
+            notes += tuple(pd.plan_lines())
             keep = ([spec.consent] if spec.consent else []) + list(spec.attribute_columns.values())
+            keep += [spec.value] if spec.value else []
             query, columns = pushdown.rewrite(query, pd, keep=keep), pd.columns(keep=keep)
-        result = self.chunks(spec, crm.stream(query, columns, what), stg, pd)
+        result = self.chunks(spec, crm.stream(query, columns, what), stg, pd, meter)
         self._remember(spec, stg)
         return replace(result, notes=notes)
 
     def chunks(
-        self, spec: Spec, chunks: Iterable[Chunk], stg: Staging, pd: pushdown.Pushdown | None = None
+        self,
+        spec: Spec,
+        chunks: Iterable[Chunk],
+        stg: Staging,
+        pd: pushdown.Pushdown | None = None,
+        meter: QualityMeter | None = None,
     ) -> ReadResult:
-        """Filter consent, normalize and hash, drop suppressed people and set-filtered rows, stage the rest."""
+        """Filter consent, normalize and hash, drop suppressed customers and set-filtered ones, stage the rest.
+
+        With several values per key, a customer's rows are dropped together (suppressed, excluded…), and
+        counts are of customers (CRM rows), not of the rows sent."""
         schema, keys, consent = spec.schema, spec.identity_keys, spec.consent
         counts: Counter[str] = Counter()
         drops: Counter[tuple[str, str]] = Counter()
@@ -183,32 +240,63 @@ class Reader:
         for chunk in chunks:
             counts["read"] += chunk.size
             cols = chunk.columns
+            size = chunk.size
             if consent:
                 ok = [i for i, v in enumerate(cols[consent]) if is_consent(v)]
-                counts["no_consent"] += chunk.size - len(ok)
-                if len(ok) != chunk.size:
+                counts["no_consent"] += size - len(ok)
+                if len(ok) != size:
                     cols = {c: [vals[i] for i in ok] for c, vals in cols.items()}
+                    size = len(ok)
+            if meter is not None and pd is None:
+                meter.feed(_first_values(spec, cols))
+            if meter is not None and spec.value:
+                meter.feed_values(cols[spec.value])
+            origin: list[int] | None = None
+            if spec.fans:
+                cols, origin, over = expand(cols, spec.fans, size)
+                for key, n in over.items():
+                    drops[(key, "more than 10 values")] += n
             batch = (
                 pushdown.hash_chunk(cols, pd)
                 if pd is not None
                 else identity.hash_batch({k: cols[c] for k, c in keys.items()}, spec.country)
             )
             assert batch.schema == schema[: len(batch.schema)]
-            counts["dropped"] += batch.dropped_rows
+            if meter is not None and pd is not None:
+                meter.feed_batch(batch)
             drops.update(batch.invalid)
             empty.update(batch.empty)
             for k, ex in batch.examples.items():
                 examples[k] = (examples.get(k, []) + ex)[:3]
-            rows = batch.rows
+            rows, kept = batch.rows, batch.kept_index
             if len(schema) > len(batch.schema):
-                rows = self._with_attributes(spec, cols, batch.rows, batch.kept_index, drops, counts)
+                rows, kept = self._with_attributes(spec, cols, rows, kept, drops)
+            owners = [origin[j] for j in kept] if origin is not None else list(kept)
+            counts["dropped"] += size - len(set(owners))
             if self.suppression:
-                rows = [r for r in rows if not self.suppression.matches(schema, r)]
-                counts["suppressed"] += len(batch.rows) - len(rows)
-            rows = self._set_filters(spec, rows, counts)
+                doomed = {o for r, o in zip(rows, owners) if self.suppression.matches(schema, r)}
+                rows, owners, n = drop_customers(rows, owners, doomed)
+                counts["suppressed"] += n
+            rows, owners = self._set_filters(spec, rows, owners, counts)
+            if spec.fans:
+                rows = [(*r, t) for r, t in zip(rows, customer_tags(rows, owners, self._tag))]
             staged += len(rows)
-            stg.add_desired((self.cipher.fingerprint(schema, r), self.cipher.encrypt(r)) for r in rows)
+            if spec.value:  # one row per set of identifiers (one person for Meta): the highest value
+                at = schema.index(VALUE)
+                ident = schema[:at] + schema[at + 1 :]
+                stg.add_valued(
+                    (
+                        self.cipher.fingerprint(ident, r[:at] + r[at + 1 :]),
+                        self.cipher.fingerprint(schema, r),
+                        self.cipher.encrypt(r),
+                        float(r[at]),
+                    )
+                    for r in rows
+                )
+            else:
+                stg.add_desired((self.cipher.fingerprint(schema, r), self.cipher.encrypt(r)) for r in rows)
             self.progress(spec.name, "reading and hashing", counts["read"], None)
+        stg.settle()
         desired = stg.desired
         by_key: dict[str, dict[str, int]] = {}
         for (key, reason), n in sorted(drops.items()):
@@ -234,16 +322,23 @@ class Reader:
         rows: list[tuple[str, ...]],
         kept: list[int],
         drops: Counter[tuple[str, str]],
-        counts: Counter[str],
-    ) -> list[tuple[str, ...]]:
-        """The rows with their attributes after the identifiers (per row from the CRM, or the audience's);
-        a row whose attribute Meta would refuse is dropped with the reason (never sent without its LDU flag)."""
+    ) -> tuple[list[tuple[str, ...]], list[int]]:
+        """The rows with, after the identifiers, the value of a value-based list and the attributes (per row
+        from the CRM, or the audience's); a row whose value or attribute Meta would refuse is left out with
+        the reason (never sent without its LDU flag).  Returns the rows and their input positions."""
         constants = dict(spec.constants)
-        from_columns = spec.attribute_columns
+        from_columns = dict(spec.attribute_columns)
+        rule = spec.rule
         order = [k for k in ATTRIBUTE_KEYS if k in constants or k in from_columns]
-        out = []
+        out, where = [], []
         for row, i in zip(rows, kept):
             extra = []
+            if spec.value:
+                number, reason = parse(cols[spec.value][i])
+                if number is None:
+                    drops[(VALUE, reason or "invalid")] += 1
+                    continue
+                extra.append(rule.apply(number) if rule else ValueRule(spec.value).apply(number))
             for key in order:
                 if key in constants:
                     extra.append(constants[key])
@@ -251,27 +346,37 @@ class Reader:
                 value, reason = normalize_attribute(key, cols[from_columns[key]][i])
                 if value is None:
                     drops[(key, reason or "invalid")] += 1
-                    counts["dropped"] += 1
                     break
                 extra.append(value)
             else:
                 out.append((*row, *extra))
-        return out
+                where.append(i)
+        return out, where
 
     # ------------------------------------------------------------------ exclude / intersect
-    def _set_filters(self, spec: Spec, rows: list[tuple[str, ...]], counts: Counter[str]) -> list[tuple[str, ...]]:
-        """``exclude``: drop rows sharing any identifier with an excluded audience; ``intersect``: keep rows
-        sharing one with each listed audience (identifiers compared as keyed hashes, key by key)."""
+    def _set_filters(
+        self, spec: Spec, rows: list[tuple[str, ...]], owners: list[int], counts: Counter[str]
+    ) -> tuple[list[tuple[str, ...]], list[int]]:
+        """``exclude``: drop customers sharing any identifier with an excluded audience; ``intersect``: keep
+        customers sharing one with each listed audience (identifiers compared as keyed hashes, key by key;
+        a customer with several rows is judged on all of them)."""
         schema = spec.schema
         if spec.exclude:
-            kept = [r for r in rows if not any(self.members(x).matches(schema, r) for x in spec.exclude)]
-            counts["excluded"] += len(rows) - len(kept)
-            rows = kept
+            doomed = {o for r, o in zip(rows, owners) if any(self.members(x).matches(schema, r) for x in spec.exclude)}
+            rows, owners, n = drop_customers(rows, owners, doomed)
+            counts["excluded"] += n
         if spec.intersect:
-            kept = [r for r in rows if all(self.members(x).matches(schema, r) for x in spec.intersect)]
-            counts["not_intersecting"] += len(rows) - len(kept)
-            rows = kept
-        return rows
+            keep = set(owners)
+            for x in spec.intersect:
+                ids = self.members(x)
+                keep &= {o for r, o in zip(rows, owners) if ids.matches(schema, r)}
+            rows, owners, n = drop_customers(rows, owners, set(owners) - keep)
+            counts["not_intersecting"] += n
+        return rows, owners
+
+    def _tag(self, values: str) -> str:
+        """A customer's tag: a keyed hash of its identifiers (no identifier can be read back from it)."""
+        return self.cipher.keyed_hash("customer\x1f" + values).hex()
 
     def members(self, name: str) -> Suppression:
         """The identifiers of another audience's desired rows (its own consent, suppression and set rules
@@ -297,4 +402,49 @@ class Reader:
     # ------------------------------------------------------------------ helpers
     @staticmethod
     def _columns(spec: Spec) -> list[str]:
-        return list(dict.fromkeys(list(spec.keys.values()) + ([spec.consent] if spec.consent else [])))
+        """The CRM columns to read: every key's (all of a fanned key's), the value's, and consent."""
+        cols = [c for cs in spec.crm_columns.values() for c in cs]
+        return list(dict.fromkeys(cols + ([spec.consent] if spec.consent else [])))
+
+
+def _first_values(spec: Spec, cols: Mapping[str, Sequence[Any]]) -> dict[str, Sequence[Any]]:
+    """Meta key -> one value per customer, as the quality gates measure them (a fanned key: its first value)."""
+    fanned = {f.key: f for f in spec.fans}
+    out: dict[str, Sequence[Any]] = {}
+    for key, col in spec.identity_keys.items():
+        fan = fanned.get(key)
+        if fan is None:
+            out[key] = cols[col]
+            continue
+        size = len(cols[fan.columns[0]])
+        out[key] = [next((v for c in fan.columns for v in values_of(cols[c][i], fan.split)), None) for i in range(size)]
+    return out
+
+
+def value_problem(loaded: LoadedConfig, crm: CrmSource | None, a: Audience) -> str | None:
+    """Why Meta would refuse a value-based list's values (``validate``), or None (and None for other lists)."""
+    if not a.is_value_based:
+        return None
+    spec = Spec.of(loaded, a)
+    return value_profile(require_crm(crm), spec, a.query or "", f"audience {a.name}").problem(a.name)
+
+
+def value_profile(crm: CrmSource, spec: Spec, query: str, what: str) -> ValueProfile:
+    """One pass over a value-based list's value column (with consent and the identifier columns, to know
+    which rows would be sent): invalid values by reason, and the values for ``clip`` percentiles."""
+    assert spec.value
+    ident = [c for k, cs in spec.crm_columns.items() if k in spec.identity_keys for c in cs]
+    columns = list(dict.fromkeys([spec.value, *ident, *([spec.consent] if spec.consent else [])]))
+    profile = ValueProfile(spec.value)
+    for chunk in crm.stream(query, columns, what):
+        cols = chunk.columns
+        sent = (
+            (not spec.consent or is_consent(cols[spec.consent][i])) and any(_present(cols[c][i]) for c in ident)
+            for i in range(chunk.size)
+        )
+        profile.feed(cols[spec.value], sent)
+    return profile
+
+
+def _present(cell: Any) -> bool:
+    return not (cell is None or identity_missing(cell) or (isinstance(cell, str) and not cell.strip()))

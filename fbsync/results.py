@@ -58,6 +58,7 @@ class Sent:
     removed: int = 0
     replaced: int = 0
     invalid_on_meta: int = 0
+    resent: int = 0  # of ``added``: kept rows sent again because a removal shares an identifier with them
 
     def __add__(self, other: Sent) -> Sent:
         return Sent(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(Sent)))
@@ -90,6 +91,7 @@ class AudienceResult:
     message: str | None = None
     notes: tuple[str, ...] = ()
     record: Mapping[str, Any] = field(default_factory=dict)  # extra facts for the run history (upload's file…)
+    gates: tuple[Mapping[str, Any], ...] = ()  # the data-quality gates measured (quality.Gate.to_dict())
 
     @property
     def action_text(self) -> str:
@@ -124,6 +126,7 @@ class AudienceResult:
             "removed": self.sent.removed,
             "replaced": self.sent.replaced,
             "invalid_on_meta": self.sent.invalid_on_meta,
+            "resent": self.sent.resent,
             "size_lower": self.size.lower,
             "size_upper": self.size.upper,
             "delivery": self.size.delivery,
@@ -132,6 +135,7 @@ class AudienceResult:
             "examples": {k: list(v) for k, v in r.examples.items()},
             "message": self.message,
             "notes": list(r.notes) + list(self.notes),
+            "quality": [dict(g) for g in self.gates],
         }
 
 
@@ -146,7 +150,7 @@ def planned(done: AudienceResult, p: Plan, *, dry_run: bool) -> AudienceResult:
         message=p.refused,
         action=action,
         updated=tuple(p.update),
-        sent=Sent(p.adds, p.removes, p.replace_rows),
+        sent=Sent(p.adds, p.removes, p.replace_rows, resent=p.resent),
     )
 
 

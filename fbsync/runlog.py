@@ -54,6 +54,8 @@ def hooked(hook: Hook) -> Iterator[None]:
 def history_row(r: AudienceResult) -> dict[str, Any]:
     """One audience's line in the run history: counts, outcome and the details the report draws."""
     details: dict[str, Any] = {"strategy": r.strategy, "action": r.action_text}
+    if r.sent.resent:
+        details["resent"] = r.sent.resent  # of rows_added: kept rows sent again after a removal took their person
     if r.sent.invalid_on_meta:
         details["invalid_on_meta"] = r.sent.invalid_on_meta  # Meta's count (a range's lower bound)
     if r.read is not None:
@@ -65,6 +67,8 @@ def history_row(r: AudienceResult) -> dict[str, Any]:
             excluded=r.read.rows_excluded,
             not_intersecting=r.read.rows_not_intersecting,
         )
+    if r.gates:
+        details["quality"] = [dict(g) for g in r.gates]  # figures and thresholds, run after run (the report's drift)
     details.update(r.record)
     read = r.read or ReadResult()
     return {

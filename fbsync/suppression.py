@@ -22,6 +22,7 @@ from typing import Any
 
 from . import identity
 from .config import Config
+from .customers import Links
 from .errors import ConfigError
 from .sources.crm import CrmSource
 from .sources.files import header_mapping, read_columns
@@ -141,17 +142,36 @@ def person_identifiers(
 
 
 def matching_rows(
-    store: StateStore, cipher: RowCipher, name: str, schema: Sequence[str], ids: set[tuple[str, str]]
+    store: StateStore,
+    cipher: RowCipher,
+    name: str,
+    schema: Sequence[str],
+    ids: set[tuple[str, str]],
+    links: Links | None = None,
 ) -> list[tuple[bytes, bytes]]:
-    """(fingerprint, encrypted row) of the ledger rows of an audience that hold any of the identifiers
-    (decrypts the ledger once; the applier sends exactly these rows back to Meta for removal)."""
-    found: list[tuple[bytes, bytes]] = []
-    for chunk in store.iter_ledger(name):
-        for fp, enc in chunk:
-            row = cipher.decrypt(enc)
-            if any((k, v) in ids for k, v in zip(schema, row) if v and k in IDENTIFYING_KEYS):
-                found.append((fp, enc))
-    return found
+    """(fingerprint, encrypted row) of the ledger rows of an audience that hold any of the identifiers, and
+    of the rows linked to those (the customer's other rows: another identifier they share, or the keys a
+    fanned customer's rows repeat), since Meta takes off the whole person a removal matches.  The ledger is
+    decrypted once per pass, at most three passes; the applier sends exactly these rows back for removal."""
+    links = links or Links.of(schema)
+    keys: set[tuple[object, ...]] = {
+        (i, v) for i, k in enumerate(schema) for kk, v in ids if kk == k and k in IDENTIFYING_KEYS
+    }
+    found: dict[bytes, bytes] = {}
+    for _ in range(3):
+        grew = False
+        for chunk in store.iter_ledger(name):
+            for fp, enc in chunk:
+                if fp in found:
+                    continue
+                linked = links.keys_of(cipher.decrypt(enc))
+                if not keys.isdisjoint(linked):
+                    found[fp] = enc
+                    keys |= linked
+                    grew = True
+        if not grew:
+            break
+    return list(found.items())
 
 
 def mark_suppressed(

@@ -20,6 +20,7 @@ from .config import Audience, LoadedConfig, effective
 from .errors import ConfigError
 from .orchestrator import ListTarget, Runner, RunOptions
 from .planning import Desired, Mode
+from .quality import QualityMeter
 from .read import Spec, open_crm, schema_of
 from .results import ReadResult, RunResult
 from .runlog import RunLog
@@ -76,8 +77,8 @@ def upload_file(
                 )
             chunks = (Chunk(d, len(next(iter(d.values()), []))) for d in rows)
 
-            def read_into(stg: Staging) -> ReadResult:
-                read = run.reader.chunks(spec, chunks, stg)
+            def read_into(stg: Staging, meter: QualityMeter | None) -> ReadResult:
+                read = run.reader.chunks(spec, chunks, stg, meter=meter)
                 return replace(read, notes=read.notes + tuple(report.notes()))  # rows skipped as malformed
 
             result, fatal = run.guarded(name, lambda: run.customer_list(target, read_into))

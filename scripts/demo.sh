@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 export FB_ACCESS_TOKEN="demo-sandbox-token"      # the sandbox accepts any non-empty token
 export FBSYNC_STATE_DIR="demo/.fbsync"
 unset FB_APP_SECRET FB_AD_ACCOUNT_ID FBSYNC_CRM_URL FBSYNC_STATE_URL FBSYNC_STATE_KEY FBSYNC_API_VERSION
-rm -rf demo/.fbsync demo/sandbox.db
+rm -rf demo/.fbsync demo/.fbsync-best demo/sandbox.db
 
 echo "== 1. Seeding demo/crm.db with 20,000 synthetic French customers"
 python -m fbsync.dev.demo seed demo/crm.db --rows 20000 --seed 42
@@ -41,7 +41,12 @@ echo
 echo "== 8. fbsync status"
 fbsync status
 echo
-echo "== 9. fbsync report: both runs as one static HTML page"
+echo "== 9. The scoring playbook: a value-based 1 % lookalike of the best customers, behind quality gates"
+# its own state folder: fbsync lists as orphans the audiences of a state folder that the YAML does not declare
+FBSYNC_STATE_DIR=demo/.fbsync-best fbsync plan -c examples/best-customers.yaml
+FBSYNC_STATE_DIR=demo/.fbsync-best fbsync sync -c examples/best-customers.yaml
+echo
+echo "== 10. fbsync report: every run as one static HTML page"
 fbsync report -o demo/report.html
 echo
 echo "Done. State is in demo/.fbsync (encrypted ledger, runs, log); try: FBSYNC_STATE_DIR=demo/.fbsync fbsync history"

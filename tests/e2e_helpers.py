@@ -30,6 +30,18 @@ def admin(url: str, path: str, method: str = "GET") -> Any:
         return json.loads(r.read() or b"null")
 
 
+def configure(url: str, **knobs: Any) -> Any:
+    """Set sandbox knobs (``POST /__sandbox/config``), e.g. Meta's unpublished minimum size after a removal."""
+    req = urllib.request.Request(
+        url + "/__sandbox/config",
+        method="POST",
+        data=json.dumps(knobs).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read() or b"null")
+
+
 @dataclass
 class Workdir:
     path: Path
@@ -60,6 +72,12 @@ class Workdir:
     def audiences(self) -> dict[str, dict[str, Any]]:
         """Sandbox audiences by name."""
         return {a["name"]: a for a in admin(self.sandbox_url, "/__sandbox/audiences")["data"]}
+
+    def graph(self, meta_id: str, fields: str) -> dict[str, Any]:
+        """What Meta's Graph API answers for one object (``GET /{id}?fields=…``)."""
+        url = f"{self.sandbox_url}/v26.0/{meta_id}?fields={fields}&access_token={TOKEN}"
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return dict(json.loads(r.read()))
 
     def members(self, name: str) -> set[tuple[str, ...]]:
         aud = self.audiences()[name]

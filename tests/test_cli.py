@@ -121,8 +121,9 @@ def test_doctor_all_good(tmp_path: Path) -> None:
     with running_sandbox() as sb:
         code, out = doctor(sb.url, tmp_path)
     assert code == 0, out
-    # token, expiry, permissions, account, terms, API version, access tier, hashing
-    assert out.count("✓") + out.count("!") == 8 and "✗" not in out
+    # token, expiry, permissions, account, terms, value-based terms, API version, access tier, hashing
+    assert out.count("✓") + out.count("!") == 9 and "✗" not in out
+    assert "value-based terms: accepted" in out
     assert "hashing: OpenSSL" in out or "! hashing: hashlib" in out
     assert "API version: v26.0" in out and "access tier:" in out
 

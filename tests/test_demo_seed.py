@@ -29,6 +29,8 @@ COLUMNS = [
     "last_order_days",
     "consent",
     "updated_at",
+    "lifetime_value",
+    "email_pro",
 ]
 
 
@@ -62,7 +64,9 @@ def test_schema_is_exactly_the_documented_one(crm):
         types = {c[1]: c[2] for c in info}
         assert types["id"] == "INTEGER" and info[0][5] == 1  # the primary key
         assert {types[c] for c in ("is_vip", "last_order_days", "consent")} == {"INTEGER"}
-        assert all(types[c] == "TEXT" for c in COLUMNS if c not in ("id", "is_vip", "last_order_days", "consent"))
+        assert types["lifetime_value"] == "REAL"
+        numbers = ("id", "is_vip", "last_order_days", "consent", "lifetime_value")
+        assert all(types[c] == "TEXT" for c in COLUMNS if c not in numbers)
         assert [c[1] for c in conn.execute("PRAGMA table_info(optouts)")] == ["email", "phone"]
 
 

@@ -17,7 +17,7 @@ from typer.testing import CliRunner, Result
 
 from fbsync import logs
 from fbsync.cli import app
-from fbsync.config import check_country
+from fbsync.config_types import check_country
 from fbsync.errors import ConfigError
 
 SECRET = "EAAB-very-secret-token-value"

@@ -113,7 +113,18 @@ def test_the_scan_sees_the_package() -> None:
 
 
 @pytest.mark.parametrize(
-    "core", ["fbsync.planning", "fbsync.identity", "fbsync.results", "fbsync.util", "fbsync.errors"]
+    "core",
+    [
+        "fbsync.planning",
+        "fbsync.identity",
+        "fbsync.results",
+        "fbsync.util",
+        "fbsync.errors",
+        "fbsync.quality",
+        "fbsync.customers",
+        "fbsync.values",
+        "fbsync.integrity",
+    ],
 )
 def test_the_pure_core_imports_no_io(core: str) -> None:
     bad = sorted((m, i) for m, i in imports_of(core) if under(i, *IO_LIBRARIES, *EDGES))

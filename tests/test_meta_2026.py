@@ -169,19 +169,19 @@ def club(wd: Workdir, n: int) -> None:
 @pytest.mark.parametrize("mode", ["keep", "replace"])
 def test_removals_meta_refuses_as_too_small(tmp_path: Path, demo_crm: Path, sb: Any, mode: str) -> None:
     wd = make_workdir(tmp_path, demo_crm, sb.url, SMALL.replace("MODE", mode))
-    club(wd, 150)
+    club(wd, 400)  # about 200 people matched (the sandbox matches half the e-mails by default)
     assert wd.run("sync").exit_code == 0
-    club(wd, 40)  # would leave 40 < the sandbox's minimum of 100
+    club(wd, 40)  # would leave about 20 people, below the sandbox's minimum of 100
     r = wd.run("sync", "--json")
     assert r.exit_code == 0, r.output
     (a,) = json.loads(r.stdout)["audiences"]
     members = wd.members("club")
     if mode == "keep":
-        assert "110 removals kept pending" in " ".join(a["notes"]) and a["removed"] == 0
-        assert len(members) == 150
+        assert "360 removals kept pending" in " ".join(a["notes"]) and a["removed"] == 0
+        assert len(members) == 400
         r = wd.run("sync", "--json")  # tried again, still refused, still exact about it
         (a,) = json.loads(r.stdout)["audiences"]
-        assert "110 removals kept pending" in " ".join(a["notes"])
+        assert "360 removals kept pending" in " ".join(a["notes"])
     else:
         assert "replaced the whole list instead" in " ".join(a["notes"]) and a["replaced"] == 40
         assert len(members) == 40

@@ -49,7 +49,7 @@ def test_create_customer_list_shape() -> None:
         "customer_file_source": "USER_PROVIDED_ONLY",
         "description": "desc",
         "enable_fetch_or_create": "true",
-        "fields": "id,subtype",
+        "fields": "id,subtype,is_value_based",
     }
     assert query(call)["access_token"] == TOKEN
     assert "appsecret_proof" not in query(call)

@@ -440,9 +440,13 @@ def test_real_history_numbers(history: History) -> None:
         total = sum(details(a)["no_consent"] for a in entries)
         assert '<th scope="row">No consent</th><td class="num">' in section
         assert re.search(rf'No consent</th><td class="num">[^<]+</td><td class="num">{fmt_int(total)}</td>', section)
-    # the sandbox counts exactly: every ok run's estimated match rate is 100 %, and said to be an estimate
+    # the sandbox matches part of the rows to people, as Meta does: every run's estimated match rate is a
+    # share a marketer would recognise (the sandbox's defaults: 50 % of e-mails, 30 % of phones…), said to be
+    # an estimate
     section = page.split('id="aud-lapsed_customers"')[1].split("</section>")[0]
-    assert section.count(f">{fmt_pct(1.0)}<") == 4  # each of its 4 runs
+    assert section.count(f">{fmt_pct(1.0)}<") == 0
+    rates = [float(x.replace(",", ".")) for x in re.findall(r'<td class="num">(?:≈ )?(\d+,\d)\u202f%</td>', section)]
+    assert len(rates) >= 4 and all(30 < r < 100 for r in rates), rates
     assert "An estimate only" in section and "24 hours" in section
     assert "Clients inactifs (plus d&#x27;un an)" in section  # display name from the state store
     assert "act_1234567890" in page.split("</header>")[0]

@@ -208,7 +208,7 @@ def hash_cmd(
     ] = None,
 ) -> None:
     """Write a hashed customer file (Meta's columns) without calling the API, or explain single values (--key)."""
-    from ..config import check_country
+    from ..config_types import check_country
     from ..outfile import open_out
     from ..sources.files import hash_file, hash_values, parse_map
 

@@ -21,11 +21,13 @@ No personal data is real; the command line prints counts only.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import random
 import re
 import sqlite3
 import time
+import unicodedata
 from collections.abc import Iterator, Sequence
 from datetime import date, timedelta
 from pathlib import Path
@@ -50,12 +52,51 @@ CREATE TABLE customers (
     is_vip INTEGER,
     last_order_days INTEGER,
     consent INTEGER,
-    updated_at TEXT
+    updated_at TEXT,
+    lifetime_value REAL,
+    email_pro TEXT
 )"""
 # AUTOINCREMENT: ids are never reused after a delete, so a churned-in customer
 # can never inherit the id of one who left (what a sync would misread as an edit).
 OPTOUTS_DDL = "CREATE TABLE optouts (email TEXT, phone TEXT)"
-_INSERT = "INSERT INTO customers VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+_INSERT = (
+    "INSERT INTO customers (id, email, phone, first_name, last_name, city, zip, country, birth_date, gender,"
+    " is_vip, last_order_days, consent, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_COMPANIES = ("acme", "batiplus", "mutuelle-ouest", "logista", "agrinova", "cabinet-roux", "techsud", "hexafor")
+
+
+def _unit(seed_: int, pid: int, salt: str) -> float:
+    """A number in [0, 1) fixed by (seed, id, salt): the extra columns never shift the main draws."""
+    h = hashlib.blake2b(f"{seed_}:{pid}:{salt}".encode(), digest_size=8).digest()
+    return int.from_bytes(h, "big") / 2**64
+
+
+def _fill_extras(conn: sqlite3.Connection, seed_: int) -> None:
+    """``lifetime_value`` (euros, skewed: most spend little, VIPs and recent buyers more, a few outliers) and
+    ``email_pro`` (about 12 % have a work address too) for the rows that have none yet."""
+    rows = conn.execute(
+        "SELECT id, first_name, last_name, is_vip, last_order_days FROM customers WHERE lifetime_value IS NULL"
+    ).fetchall()
+    out = []
+    for pid, first, last, vip, lod in rows:
+        u = _unit(seed_, pid, "ltv")
+        ltv = 15 + 900 * u**3 + (1500 * _unit(seed_, pid, "vip") if vip else 0) + (200 if (lod or 999) <= 30 else 0)
+        if _unit(seed_, pid, "outlier") < 0.002:
+            ltv *= 60  # a reseller buying in bulk: the outliers a clip or a quality gate is for
+        pro = None
+        if _unit(seed_, pid, "pro") < 0.12 and first and last:
+            local = ".".join(_ascii(x) for x in (first, last))
+            company = _COMPANIES[int(_unit(seed_, pid, "company") * len(_COMPANIES))]
+            pro = f"{local}@{company}.fr" if local.strip(".") else None
+        out.append((round(ltv, 2), pro, pid))
+    conn.executemany("UPDATE customers SET lifetime_value = ?, email_pro = ? WHERE id = ?", out)
+
+
+def _ascii(text: str) -> str:
+    folded = unicodedata.normalize("NFKD", text.strip().lower())
+    return "".join(c for c in folded if c.isascii() and (c.isalnum() or c == "-"))
+
 
 EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 """What ``churn`` (and the tests) call a well-formed e-mail, after trimming."""
@@ -172,6 +213,7 @@ def _seed(path: str | Path, n: int, seed_: int) -> tuple[int, int]:
         conn.execute(CUSTOMERS_DDL)
         conn.execute(OPTOUTS_DDL)
         conn.executemany(_INSERT, _customers(f, n, 1))
+        _fill_extras(conn, seed_)
         opt = _optouts(f, conn, n)
         conn.executemany("INSERT INTO optouts VALUES (?, ?)", opt)
         conn.execute("COMMIT")
@@ -258,6 +300,7 @@ def churn(path: str | Path, seed: int = 7, fraction: float = 0.01) -> dict[str, 
             lod = int(rng.random() * 7)
             new_rows.append(f.row(next_id + j, f.person(), lod=lod, updated_days_ago=lod))
         conn.executemany(_INSERT, new_rows)
+        _fill_extras(conn, seed)
         conn.execute("COMMIT")
     except BaseException:
         if conn.in_transaction:

@@ -27,6 +27,8 @@ from tenacity.stop import stop_base
 from ..errors import AudienceError, ConfigError, MetaApiError, MetaUnreachable
 from ..identity.attributes import ATTRIBUTE_KEYS, to_meta
 from ..settings import Settings
+from ..values import VALUE
+from ..values import to_meta as value_to_meta
 from . import versions
 from .errors import THROTTLE_CODES, classify
 from .governor import Governor, Usage
@@ -49,6 +51,7 @@ AUDIENCE_FIELDS = (
     "fields_violating_integrity_policy",
     "time_updated",
     "data_source",
+    "is_value_based",
 )
 
 
@@ -308,16 +311,22 @@ class MetaClient:
             raise
 
     # ------------------------------------------------------------------ writes
-    def create_customer_list(self, name: str, description: str | None, source: str) -> str:
-        """A customer list, with ``enable_fetch_or_create`` (docs/meta-api.md §1.1): if an audience of this
-        name exists, Meta returns it instead of a second one; one of another kind is refused here."""
+    def create_customer_list(
+        self, name: str, description: str | None, source: str, *, value_based: bool = False
+    ) -> str:
+        """A customer list (value-based with ``is_value_based``, docs/meta-api.md §1.7), with
+        ``enable_fetch_or_create`` (§1.1): if an audience of this name exists, Meta returns it instead of a
+        second one; one of another kind (or value-based where a plain list is wanted, or the reverse) is
+        refused here."""
         params: dict[str, Any] = {
             "name": name,
             "subtype": "CUSTOM",
             "customer_file_source": source,
             "enable_fetch_or_create": True,
-            "fields": "id,subtype",
+            "fields": "id,subtype,is_value_based",
         }
+        if value_based:
+            params["is_value_based"] = 1
         if description:
             params["description"] = description
         made = self._create(name, params)
@@ -325,6 +334,12 @@ class MetaClient:
             raise AudienceError(
                 f"Meta already has an audience named {name!r} that is not a customer list "
                 f"({made.get('subtype')}); give this audience another display_name."
+            )
+        if "is_value_based" in made and bool(made["is_value_based"]) != value_based:
+            kind = "a value-based list" if made["is_value_based"] else "a plain customer list"
+            raise AudienceError(
+                f"Meta already has an audience named {name!r} that is {kind}; give this audience another "
+                "display_name (a list cannot change kind on Meta)."
             )
         return str(made["id"])
 
@@ -446,10 +461,13 @@ def _users_params(schema: Sequence[str], rows: Sequence[Sequence[str]], session:
     if len(rows) > MAX_ROWS_PER_CALL:
         raise ValueError(f"at most {MAX_ROWS_PER_CALL} rows per call")
     attrs = [(i, k) for i, k in enumerate(schema) if k in ATTRIBUTE_KEYS]
+    value = schema.index(VALUE) if VALUE in schema else None
     data: list[list[Any]] = [list(r) for r in rows]
-    for row in data if attrs else ():  # Limited Data Use flags go as Meta's types: ["LDU"], 1, 1000
+    for row in data if attrs or value is not None else ():  # as Meta's types: ["LDU"], 1, 1000, 12.5
         for i, key in attrs:
             row[i] = to_meta(key, row[i])
+        if value is not None:
+            row[value] = value_to_meta(row[value])
     payload = {"schema": list(schema), "is_raw": True, "data": data}
     return {"payload": payload, "session": session}
 

@@ -56,6 +56,14 @@ TOS_HINT = (
     "https://business.facebook.com/ads/manage/customaudiences/tos/?act=<account id>"
 )
 
+#: Value-based lists need their own terms, once per ad account (docs/meta-api.md §1.7); Meta's error for them is
+#: not documented: its terms codes 2655/2663 with the value-based terms link in the message are read as this.
+VALUE_TOS_URL = "https://www.facebook.com/customaudiences/value_based/tos.php"
+VALUE_TOS_HINT = (
+    f"the value-based audience terms are not accepted for this ad account; a person must accept them at {VALUE_TOS_URL}"
+    "?act=<account id> (needed for value: audiences only)"
+)
+
 #: Integrity flags (since 2025-09-02, docs/meta-api.md §8): never retried; the remedy is a person's.
 INTEGRITY_HINTS: dict[int, str] = {
     1713230: "Meta refuses uploads to an audience it flagged for integrity reasons",
@@ -156,6 +164,8 @@ def classify(
             "must accept them at https://www.facebook.com/legal/businesstech (Business Settings), then run again.",
             **kw,
         )
+    if (code in (2655, 2663)) and "value_based" in msg:
+        return MetaAuthError(f"{what} refused ({tag}): {VALUE_TOS_HINT}.", **kw)
     if (code, sub) in TOS_PAIRS or code == 2655:
         return MetaAuthError(f"{what} refused ({tag}): {TOS_HINT}.", **kw)
     if code == 100 and "appsecret_proof" in msg:

@@ -71,6 +71,7 @@ class Point:
     held_exact: bool = True  # False: read − dropped, an upper bound (duplicates are merged)
     invalid_on_meta: int = 0  # entries Meta counted invalid (num_invalid_entries; a range's lower bound)
     invalid_samples: tuple[str, ...] = ()  # Meta's samples of them, masked before they were recorded
+    gates: tuple[dict[str, Any], ...] = ()  # the data-quality gates measured in this run (quality.Gate.to_dict())
 
     @property
     def replace(self) -> bool:
@@ -136,6 +137,9 @@ def audience_series(runs: Sequence[RunRecord], display_names: Mapping[str, str])
                 desired=as_int(d.get("desired", d.get("rows_desired"))),
                 invalid_on_meta=as_int(d.get("invalid_on_meta")) or 0,
                 invalid_samples=tuple(scrub(str(x)) for x in d.get("invalid_samples") or () if isinstance(x, str)),
+                gates=tuple(
+                    g for g in d.get("quality") or () if isinstance(g, dict) and isinstance(g.get("name"), str)
+                ),
             )
             if a.audience not in by_name:
                 by_name[a.audience] = AudienceSeries(a.audience, "", display_names.get(a.audience))

@@ -27,6 +27,7 @@ from ..outfile import open_out
 from ..state.records import RunRecord
 from .charts import MINUS, band_chart, e, hbar_chart, sent_chart
 from .history import AudienceSeries, Point, audience_series, scrub, size_or_none, utc
+from .html_gates import gates_table
 from .html_style import CSP, CSS
 
 __all__ = ["EMPTY_MESSAGE", "fmt_int", "fmt_pct", "render_report", "write_report"]
@@ -234,6 +235,9 @@ def _audience_section(s: AudienceSeries, fi: Callable[[Any], str], fp: _PctForma
     if latest.empty:
         empt = ", ".join(f"{e(k)} {fi(v)}" for k, v in sorted(latest.empty.items()))
         drop_table += f'<p class="sub">Empty values in run #{latest.run_id} (not an error): {empt}.</p>'
+    gates = gates_table(s, fi)
+    if gates:
+        drop_table += gates
     if latest.invalid_samples:
         shown = "; ".join(e(x) for x in latest.invalid_samples)
         drop_table += (

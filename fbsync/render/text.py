@@ -59,6 +59,9 @@ LEFT_OUT = (  # ReadResult counter -> how the details line names it
 )
 
 
+_GATE_MARK = {"passed": "✓", "failed": "✗", "warning": "⚠", "not applicable": "–"}
+
+
 def render_run(r: RunResult) -> str:
     title = "Plan (nothing sent)" if r.dry_run else f"{r.command.capitalize()} run {r.run_id}"
     rows = []
@@ -87,11 +90,22 @@ def render_run(r: RunResult) -> str:
                 why.append(f"{key} {reason}: {n:,}" + (f" (e.g. {', '.join(ex)})" if ex else ""))
         if a.sent.invalid_on_meta:
             why.append(f"Meta counted {a.sent.invalid_on_meta:,} invalid entries")
+        if a.sent.resent:
+            why.append(
+                f"of the adds, {a.sent.resent:,} kept rows sent again after the removals (they share an identifier "
+                "with a removed row, and Meta takes off the person a removal matches)"
+            )
         why += [*read.notes, *a.notes]
         if why:
             details.append(f"  {a.name}: " + "; ".join(why))
     if details:
         out += ["", "Details:"] + details
+    gated = [a for a in r.audiences if a.gates]
+    if gated:
+        out += ["", "Quality gates:"]
+        for a in gated:
+            out.append(f"  {a.name}:")
+            out += [f"    {_GATE_MARK.get(str(g.get('status')), '?')} {g.get('sentence')}" for g in a.gates]
     if r.ad_sets:
         out += ["", "Ad sets:"]
         for s in r.ad_sets:

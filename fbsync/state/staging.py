@@ -40,6 +40,7 @@ class Staging:
             "CREATE TABLE acked(fp BLOB PRIMARY KEY) WITHOUT ROWID;"
             "CREATE TABLE forced(fp BLOB PRIMARY KEY) WITHOUT ROWID;"
         )
+        self._valued = False
 
     def add_desired(self, rows: Iterable[tuple[bytes, bytes]]) -> None:
         """Insert (fingerprint, encrypted row); duplicates of one row are kept once.
@@ -49,6 +50,29 @@ class Staging:
         -> 20-24 s, for one chunk of pairs held in memory at a time).
         """
         self.db.executemany("INSERT OR IGNORE INTO desired VALUES (?, ?)", sorted(rows))
+
+    def add_valued(self, rows: Iterable[tuple[bytes, bytes, bytes, float]]) -> None:
+        """Value-based rows (identity fingerprint, fingerprint, encrypted row, value): rows with the same
+        identifiers are one person for Meta, so one is kept, the one with the highest value; :meth:`settle`
+        then makes them the desired rows."""
+        if not self._valued:
+            self.db.execute(
+                "CREATE TABLE valued(idfp BLOB PRIMARY KEY, fp BLOB NOT NULL, row BLOB NOT NULL, value REAL NOT NULL)"
+                " WITHOUT ROWID"
+            )
+            self._valued = True
+        self.db.executemany(
+            "INSERT INTO valued VALUES (?, ?, ?, ?) ON CONFLICT(idfp) DO UPDATE SET fp = excluded.fp,"
+            " row = excluded.row, value = excluded.value WHERE excluded.value > valued.value",
+            sorted(rows),
+        )
+
+    def settle(self) -> None:
+        """The value-based rows become the desired rows (after the last :meth:`add_valued`)."""
+        if self._valued:
+            self.db.execute("INSERT OR IGNORE INTO desired SELECT fp, row FROM valued ORDER BY fp")
+            self.db.execute("DROP TABLE valued")
+            self._valued = False
 
     def add_acked(self, fps: Iterable[bytes]) -> None:
         self.db.executemany("INSERT OR IGNORE INTO acked VALUES (?)", ((f,) for f in fps))
@@ -96,6 +120,14 @@ class Staging:
 
     def iter_desired(self, size: int) -> Iterator[list[tuple[bytes, bytes]]]:
         return self._batches("SELECT fp, row FROM desired WHERE fp > ? ORDER BY fp LIMIT ?", size)
+
+    def count_desired(self, fps: Iterable[bytes]) -> int:
+        """How many of these fingerprints are desired."""
+        return sum(self.db.execute("SELECT count(*) FROM desired WHERE fp = ?", (f,)).fetchone()[0] for f in fps)
+
+    def unack(self, fps: Iterable[bytes]) -> None:
+        """These rows are no longer known to be on Meta: they become adds."""
+        self.db.executemany("DELETE FROM acked WHERE fp = ?", ((f,) for f in fps))
 
     def iter_forced(self, size: int) -> Iterator[list[tuple[bytes]]]:
         """Removals that every mode makes (suppressed people), marked in the ``forced`` table."""

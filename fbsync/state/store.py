@@ -278,6 +278,16 @@ class StateStore:
             )
             c.execute(pending.delete().where(pending.c.audience == name))
 
+    def rename_audience(self, name: str, new: str) -> None:
+        """Move one audience's record, ledger and pending replace to another local name (one transaction)."""
+        with self.engine.begin() as c:
+            for table, col in (
+                (audiences, audiences.c.name),
+                (ledger, ledger.c.audience),
+                (pending, pending.c.audience),
+            ):
+                c.execute(table.update().where(col == name).values({col.name: new}))
+
     def purge_audience(self, name: str) -> int:
         """Delete fbsync's local data for one audience (ledger, pending replace, record); the run history
         (counts only) stays as the audit trail. Returns the ledger rows deleted."""

@@ -1,0 +1,44 @@
+"""The HTML report's table of data-quality gates: each gate's figure over the last runs (a drift shows before
+a gate fails), with its threshold."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..quality import percent
+from .charts import e
+from .history import AudienceSeries
+
+
+def gates_table(s: AudienceSeries, fi: Callable[[Any], str], last: int = 8) -> str:
+    """The quality gates of the last runs, figure by figure, so a drift shows before a gate fails."""
+    pts = [p for p in s.points if p.gates][-last:]
+    if not pts:
+        return ""
+    names = list(dict.fromkeys(str(g["name"]) for p in pts for g in p.gates))
+    head = "".join(f'<th scope="col" class="num">#{p.run_id}</th>' for p in pts)
+    body = []
+    for name in names:
+        cells, threshold = [], ""
+        for p in pts:
+            g = next((g for g in p.gates if g.get("name") == name), None)
+            if g is None:
+                cells.append('<td class="num">–</td>')
+                continue
+            threshold = _gate_figure(name, g.get("threshold"), fi)
+            mark = {"failed": " ✗", "warning": " ⚠"}.get(str(g.get("status")), "")
+            title = e(str(g.get("sentence") or ""))
+            cells.append(f'<td class="num" title="{title}">{_gate_figure(name, g.get("measured"), fi)}{mark}</td>')
+        body.append(f'<tr><th scope="row">{e(name)}</th>{"".join(cells)}<td class="num">{threshold}</td></tr>')
+    return (
+        '<div class="scroll"><table class="drops"><caption>Quality gates: measured in the last '
+        f'{fi(len(pts))} runs (✗ failed, ⚠ warning)</caption><thead><tr><th scope="col">Gate</th>{head}'
+        f'<th scope="col" class="num">Threshold</th></tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+    )
+
+
+def _gate_figure(name: str, value: Any, fi: Callable[[Any], str]) -> str:
+    if not isinstance(value, (int, float)):
+        return "–"
+    return fi(value) if name in ("min_rows", "max_rows") else e(percent(float(value)))
