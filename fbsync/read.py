@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -236,6 +237,7 @@ class Reader:
         drops: Counter[tuple[str, str]] = Counter()
         empty: Counter[str] = Counter()
         examples: dict[tuple[str, str], list[str]] = {}
+        patterns: Counter[tuple[bool, ...]] = Counter()  # which identifiers each staged row carries
         staged = 0
         for chunk in chunks:
             counts["read"] += chunk.size
@@ -281,6 +283,7 @@ class Reader:
             if spec.fans:
                 rows = [(*r, t) for r, t in zip(rows, customer_tags(rows, owners, self._tag))]
             staged += len(rows)
+            _patterns(patterns, schema, keys, rows)
             if spec.value:  # one row per set of identifiers (one person for Meta): the highest value
                 at = schema.index(VALUE)
                 ident = schema[:at] + schema[at + 1 :]
@@ -301,6 +304,7 @@ class Reader:
         by_key: dict[str, dict[str, int]] = {}
         for (key, reason), n in sorted(drops.items()):
             by_key.setdefault(key, {})[reason] = n
+        carrying, alone = _cover(patterns, [k for k in schema if k in keys])
         return ReadResult(
             rows_read=counts["read"],
             rows_no_consent=counts["no_consent"],
@@ -313,6 +317,9 @@ class Reader:
             drops=by_key,
             empty=dict(sorted(empty.items())),
             examples={f"{k}: {r}": v for (k, r), v in sorted(examples.items())},
+            rows_staged=staged,
+            carrying=carrying,
+            alone=alone,
         )
 
     @staticmethod
@@ -405,6 +412,34 @@ class Reader:
         """The CRM columns to read: every key's (all of a fanned key's), the value's, and consent."""
         cols = [c for cs in spec.crm_columns.values() for c in cs]
         return list(dict.fromkeys(cols + ([spec.consent] if spec.consent else [])))
+
+
+def _patterns(
+    patterns: Counter[tuple[bool, ...]], schema: Sequence[str], keys: Mapping[str, str], rows: Sequence[tuple[str, ...]]
+) -> None:
+    """Count, for the rows about to be staged, which identifiers each carries (a pattern of booleans in
+    schema order): a few distinct patterns however many rows, so the match-rate insight costs one pass."""
+    at = [i for i, k in enumerate(schema) if k in keys]
+    if not at or not rows:
+        return
+    if len(at) == 1:
+        i = at[0]
+        patterns[(True,)] += sum(1 for r in rows if r[i])
+        return
+    get = itemgetter(*at)
+    patterns.update(tuple(map(bool, get(r))) for r in rows)
+
+
+def _cover(patterns: Counter[tuple[bool, ...]], keys: Sequence[str]) -> tuple[dict[str, int], dict[str, int]]:
+    """Per identifier: the rows carrying it, and the rows it alone identifies (no other key on the row)."""
+    carrying: Counter[str] = Counter()
+    alone: Counter[str] = Counter()
+    for pattern, n in patterns.items():
+        present = [k for k, p in zip(keys, pattern) if p]
+        carrying.update(dict.fromkeys(present, n))
+        if len(present) == 1:
+            alone[present[0]] += n
+    return {k: carrying[k] for k in keys if carrying[k]}, {k: alone[k] for k in keys if alone[k]}
 
 
 def _first_values(spec: Spec, cols: Mapping[str, Sequence[Any]]) -> dict[str, Sequence[Any]]:

@@ -43,11 +43,37 @@ class ReadResult:
     empty: Mapping[str, int] = field(default_factory=dict)
     examples: Mapping[str, Sequence[str]] = field(default_factory=dict)
     notes: tuple[str, ...] = ()  # how the rows were read (the push-down's plan)
+    rows_staged: int = 0  # rows kept to send, before identical ones were merged (the key shares' base)
+    carrying: Mapping[str, int] = field(default_factory=dict)  # key -> rows kept that carry it
+    alone: Mapping[str, int] = field(default_factory=dict)  # key -> rows kept it alone identifies
 
     @property
     def rows_left_out(self) -> int:
         """Rows read but not sent: no consent, suppressed, excluded, outside an intersect, no usable key."""
         return sum(getattr(self, f) for f in _LEFT_OUT)
+
+    @property
+    def people(self) -> int:
+        """The most people the rows kept can be on Meta: a CRM record with several identifiers (several rows)
+        is one customer, and identical rows are one person; the match rate's denominator."""
+        return max(0, min(self.rows_desired, self.rows_read - self.rows_left_out))
+
+    def key_coverage(self) -> dict[str, dict[str, float | int]]:
+        """Per identifier: rows carrying it, their share of the rows kept, and the rows it alone identifies
+        (without it they could not match at all)."""
+        base = self.rows_staged or 1
+        return {
+            k: {"rows": n, "share": round(n / base, 4), "alone": int(self.alone.get(k, 0))}
+            for k, n in self.carrying.items()
+        }
+
+    @property
+    def best_key(self) -> str | None:
+        """The key that adds the most matches: the one that alone identifies the most rows (the most carried
+        when every row has several)."""
+        if not self.carrying:
+            return None
+        return max(self.carrying, key=lambda k: (self.alone.get(k, 0), self.carrying[k]))
 
 
 @dataclass(frozen=True)
@@ -106,8 +132,15 @@ class AudienceResult:
     def failed(self) -> bool:
         return self.status in FAILED
 
+    @property
+    def match_rate(self) -> tuple[float, float] | None:
+        """Meta's size after the run over the people sent (a range, as Meta's size is one), or None when
+        either is unknown (a plan, a lookalike, a failed run, no estimate from Meta)."""
+        return match_range(self.size.lower, self.size.upper, self.read.people if self.read else 0)
+
     def to_dict(self) -> dict[str, Any]:
         r = self.read or ReadResult()
+        rate = self.match_rate if self.status == "ok" else None
         return {
             "name": self.name,
             "status": self.status,
@@ -136,7 +169,20 @@ class AudienceResult:
             "message": self.message,
             "notes": list(r.notes) + list(self.notes),
             "quality": [dict(g) for g in self.gates],
+            "people": r.people,
+            "keys": r.key_coverage(),
+            "best_key": r.best_key,
+            "match_rate": round(sum(rate) / 2, 4) if rate else None,
+            "match_range": [round(x, 4) for x in rate] if rate else None,
         }
+
+
+def match_range(lower: int | None, upper: int | None, people: int | None) -> tuple[float, float] | None:
+    """Meta's size bounds over the people sent, each capped at 1 (Meta rounds its estimates), or None."""
+    if lower is None or lower < 0 or not people:
+        return None
+    hi = upper if upper is not None and upper >= lower else lower
+    return min(1.0, lower / people), min(1.0, hi / people)
 
 
 def planned(done: AudienceResult, p: Plan, *, dry_run: bool) -> AudienceResult:

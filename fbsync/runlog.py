@@ -67,6 +67,11 @@ def history_row(r: AudienceResult) -> dict[str, Any]:
             excluded=r.read.rows_excluded,
             not_intersecting=r.read.rows_not_intersecting,
         )
+        if r.read.carrying:  # the match-rate insight: per key, rows carrying it and rows it alone identifies
+            details.update(people=r.read.people, keys=r.read.key_coverage())
+        rate = r.match_rate if r.status == "ok" else None
+        if rate:
+            details["match_rate"] = [round(x, 4) for x in rate]
     if r.gates:
         details["quality"] = [dict(g) for g in r.gates]  # figures and thresholds, run after run (the report's drift)
     details.update(r.record)

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from . import integrity
 from .config import LoadedConfig
 from .errors import AuthError, MetaApiError
 from .meta.factory import ClientFactory, client_factory
+from .results import match_range
 from .settings import Settings
+from .state.records import AudienceRunRecord
 from .state.store import StateStore
+from .util import as_int
+
+#: Runs of an audience the match-rate trend looks back over.
+TREND_RUNS = 8
+#: A change of the match rate smaller than this (2 points) is "steady".
+TREND_STEP = 0.02
 
 
 def collect_status(
@@ -24,7 +33,8 @@ def collect_status(
     try:
         for a in loaded.config.audiences:
             rec = store.audience(a.name)
-            last = store.last_audience_run(a.name)
+            history = store.audience_runs(a.name, TREND_RUNS)
+            last = history[0] if history else None
             when = (last.finished_at or last.started_at) if last else None
             row: dict[str, Any] = {
                 "name": a.name,
@@ -60,7 +70,51 @@ def collect_status(
                         size=f"{lo:,}" if lo == hi else f"{lo:,}–{hi:,}" if lo is not None else None,
                         delivery=(info.get("delivery_status") or {}).get("description"),
                     )
+            row.update(match(history, row["size_lower"], row["size_upper"], row["ledger_rows"]))
             rows.append(row)
     finally:
         store.close()
     return rows
+
+
+def match(
+    history: Sequence[AudienceRunRecord], lower: int | None, upper: int | None, ledger_rows: int
+) -> dict[str, Any]:
+    """The match-rate insight of one audience (pure): Meta's size now over the people last sent, its trend
+    over the latest runs, the share of rows carrying each key and the key that adds the most matches.
+
+    ``history`` is newest first.  The denominator is the people the last successful run sent (a customer
+    with several identifiers counted once), or the rows fbsync holds as sent when no run recorded it."""
+    ok = [r for r in history if r.status == "ok" and isinstance(r.details, dict)]
+    measured = next((r for r in ok if r.details.get("keys")), None)
+    people = as_int(measured.details.get("people")) if measured else None
+    rate = match_range(lower, upper, people or ledger_rows)
+    points: list[dict[str, Any]] = []
+    rates: list[float] = []
+    for r in reversed(ok):
+        bounds = r.details.get("match_rate")
+        if isinstance(bounds, list) and len(bounds) == 2 and all(isinstance(x, (int, float)) for x in bounds):
+            when = r.finished_at or r.started_at
+            rates.append(_mid(bounds))
+            points.append({"run_id": r.run_id, "at": when.isoformat() if when else None, "rate": rates[-1]})
+    now = _mid(rate) if rate else None
+    rates += [now] if now is not None else []
+    trend = None
+    if len(rates) >= 2:
+        step = rates[-1] - rates[0]
+        trend = "up" if step >= TREND_STEP else "down" if step <= -TREND_STEP else "steady"
+    keys = measured.details.get("keys") if measured else None
+    keys = {str(k): v for k, v in keys.items() if isinstance(v, dict)} if isinstance(keys, dict) else {}
+    best = max(keys, key=lambda k: (keys[k].get("alone", 0), keys[k].get("rows", 0))) if keys else None
+    return {
+        "match_rate": now,
+        "match_range": [round(x, 4) for x in rate] if rate else None,
+        "match_trend": trend,
+        "match_history": points,
+        "keys": keys,
+        "best_key": best,
+    }
+
+
+def _mid(bounds: Sequence[float]) -> float:
+    return round((bounds[0] + bounds[1]) / 2, 4)

@@ -63,7 +63,13 @@ def report(
     loaded, settings = load(config)
     store = StateStore.open(settings.state_dir, settings.state_url)
     try:
-        path = write_report(store, output, limit=limit, account=settings.ad_account_id or loaded.config.ad_account_id)
+        path = write_report(
+            store,
+            output,
+            limit=limit,
+            account=settings.ad_account_id or loaded.config.ad_account_id,
+            timezone=loaded.config.defaults.timezone,  # dates in the user's zone, as the schedule uses
+        )
     finally:
         store.close()
     out(f"✓ wrote {path} (open it in any browser; it needs no network)")

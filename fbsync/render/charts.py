@@ -52,13 +52,13 @@ def _slots(n: int) -> list[float]:
     return [ML + (i + 0.5) * pw / n for i in range(n)]
 
 
-def _x_labels(xs: list[float], labels: list[str]) -> str:
+def _x_labels(xs: list[float], labels: list[str], axis: str = "run") -> str:
     every = max(1, math.ceil(len(xs) / 12))
     out = []
     for i, (x, lab) in enumerate(zip(xs, labels)):
         if i % every == 0 or i == len(xs) - 1:
             out.append(f'<text class="xl" x="{_n(x)}" y="{H - MB + 16}" text-anchor="middle">{e(lab)}</text>')
-    out.append(f'<text class="axt" x="{_n((ML + W - MR) / 2)}" y="{H - 6}" text-anchor="middle">run</text>')
+    out.append(f'<text class="axt" x="{_n((ML + W - MR) / 2)}" y="{H - 6}" text-anchor="middle">{e(axis)}</text>')
     return "".join(out)
 
 
@@ -109,6 +109,7 @@ def band_chart(
     integer: bool = True,
     ref: float | None = None,
     names: tuple[str, str] = ("lower", "upper"),
+    axis: str = "run",
 ) -> str:
     """Two lines (lower and upper bound) with the band between them, one slot per run; gaps where unknown."""
     n = len(labels)
@@ -154,7 +155,7 @@ def band_chart(
         tip = f"<title>{e(tips[i])}</title>"
         parts.append(f'<circle class="pt-upper" cx="{_n(xs[i])}" cy="{_n(y(highs[i] or 0))}" r="3.5">{tip}</circle>')
         parts.append(f'<circle class="pt-lower" cx="{_n(xs[i])}" cy="{_n(y(lows[i] or 0))}" r="3.5">{tip}</circle>')
-    parts.append(_x_labels(xs, labels))
+    parts.append(_x_labels(xs, labels, axis))
     parts.append("</svg>")
     return "".join(parts)
 
@@ -169,6 +170,8 @@ def sent_chart(
     replace: list[bool],
     tips: list[str],
     fmt: Callable[[float], str],
+    *,
+    axis: str = "run",
 ) -> str:
     """Bars per run on one scale: rows added up, rows removed down; replace runs in their own colour, marked R."""
     n = len(labels)
@@ -217,7 +220,7 @@ def sent_chart(
                 f'y="{_n(y_top + 15 if inside else y_top - 4)}" text-anchor="middle">R</text>'
             )
     parts.append(f'<line class="zero" x1="{ML}" x2="{W - MR}" y1="{_n(zero)}" y2="{_n(zero)}"/>')
-    parts.append(_x_labels(xs, labels))
+    parts.append(_x_labels(xs, labels, axis))
     parts.append("</svg>")
     return "".join(parts)
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .. import redact
+from ..results import match_range
 from ..state.records import RunRecord
 from ..util import as_int
 
@@ -72,6 +73,8 @@ class Point:
     invalid_on_meta: int = 0  # entries Meta counted invalid (num_invalid_entries; a range's lower bound)
     invalid_samples: tuple[str, ...] = ()  # Meta's samples of them, masked before they were recorded
     gates: tuple[dict[str, Any], ...] = ()  # the data-quality gates measured in this run (quality.Gate.to_dict())
+    people: int | None = None  # the most people the rows sent can be (a customer with several rows counts once)
+    keys: dict[str, dict[str, float]] = field(default_factory=dict)  # key -> rows, share, alone (run details)
 
     @property
     def replace(self) -> bool:
@@ -82,11 +85,17 @@ class Point:
         return max(0, self.dropped - self.no_consent)
 
     @property
+    def base(self) -> int | None:
+        """The match rate's denominator: the people the run sent when it recorded them, else the rows held."""
+        return self.people if self.people and self.status == "ok" else self.held
+
+    @property
+    def base_exact(self) -> bool:
+        return bool(self.people and self.status == "ok") or self.held_exact
+
+    @property
     def match(self) -> tuple[float, float] | None:
-        if self.lower is None or not self.held:
-            return None
-        hi = self.upper if self.upper is not None and self.upper >= self.lower else self.lower
-        return self.lower / self.held, hi / self.held
+        return match_range(self.lower, self.upper, self.base)
 
 
 @dataclass
@@ -105,6 +114,19 @@ def counts(d: Any) -> dict[str, int]:
     if not isinstance(d, dict):
         return {}
     return {str(k): n for k, v in d.items() if (n := as_int(v)) is not None}
+
+
+def _keys(raw: Any) -> dict[str, dict[str, float]]:
+    """A run's key coverage (``details.keys``) with only numbers kept: key -> rows, share, alone."""
+    if not isinstance(raw, dict):
+        return {}
+    out: dict[str, dict[str, float]] = {}
+    for k, v in raw.items():
+        if isinstance(v, dict):
+            nums = {f: float(x) for f in ("rows", "share", "alone") if isinstance(x := v.get(f), (int, float))}
+            if "rows" in nums:
+                out[str(k)] = nums
+    return out
 
 
 def audience_series(runs: Sequence[RunRecord], display_names: Mapping[str, str]) -> list[AudienceSeries]:
@@ -140,6 +162,8 @@ def audience_series(runs: Sequence[RunRecord], display_names: Mapping[str, str])
                 gates=tuple(
                     g for g in d.get("quality") or () if isinstance(g, dict) and isinstance(g.get("name"), str)
                 ),
+                people=as_int(d.get("people")),
+                keys=_keys(d.get("keys")),
             )
             if a.audience not in by_name:
                 by_name[a.audience] = AudienceSeries(a.audience, "", display_names.get(a.audience))

@@ -27,8 +27,9 @@ from ..outfile import open_out
 from ..state.records import RunRecord
 from .charts import MINUS, band_chart, e, hbar_chart, sent_chart
 from .history import AudienceSeries, Point, audience_series, scrub, size_or_none, utc
-from .html_gates import gates_table
+from .html_gates import gates_table, keys_table
 from .html_style import CSP, CSS
+from .html_time import Clock
 
 __all__ = ["EMPTY_MESSAGE", "fmt_int", "fmt_pct", "render_report", "write_report"]
 
@@ -64,10 +65,6 @@ def fmt_pct(x: float | None, locale: str = "fr", digits: int = 1) -> str:
 
 def _fmt_range(lo: str, hi: str) -> str:
     return lo if lo == hi else f"{lo}–{hi}"
-
-
-def _fmt_when(d: datetime | None) -> str:
-    return d.strftime("%Y-%m-%d %H:%M UTC") if d else "–"
 
 
 def _fmt_duration(a: datetime | None, b: datetime | None) -> str:
@@ -114,7 +111,7 @@ def _match_text(p: Point, fp: Callable[[Any], str]) -> str:
     m = p.match
     if not m:
         return "–"
-    return ("≈ " if not p.held_exact else "") + _fmt_range(fp(m[0]), fp(m[1]))
+    return ("≈ " if not p.base_exact else "") + _fmt_range(fp(m[0]), fp(m[1]))
 
 
 def _drop_rows(s: AudienceSeries) -> list[tuple[str, int, int]]:
@@ -134,9 +131,9 @@ def _drop_rows(s: AudienceSeries) -> list[tuple[str, int, int]]:
     return rows
 
 
-def _audience_section(s: AudienceSeries, fi: Callable[[Any], str], fp: _PctFormat) -> str:
+def _audience_section(s: AudienceSeries, fi: Callable[[Any], str], fp: _PctFormat, clock: Clock) -> str:
     pts = s.points
-    labels = [f"#{p.run_id}" for p in pts]
+    labels = clock.axis([p.when for p in pts], [p.run_id for p in pts])
     latest = s.latest
     name = s.name
     out = [
@@ -150,7 +147,7 @@ def _audience_section(s: AudienceSeries, fi: Callable[[Any], str], fp: _PctForma
         bits.append(f"Meta id <code>{e(latest.meta_id)}</code>")
     bits.append(
         f"{fi(len(pts))} run{'s' if len(pts) != 1 else ''} shown; latest #{latest.run_id} "
-        f"({e(_fmt_when(latest.when))}) {_badge(latest.status)}"
+        f"({e(clock.when(latest.when))}) {_badge(latest.status)}"
     )
     out.append(f'<p class="sub">{" · ".join(bits)}</p>')
     if latest.message:
@@ -161,7 +158,7 @@ def _audience_section(s: AudienceSeries, fi: Callable[[Any], str], fp: _PctForma
     desc = f"Approximate audience size reported by Meta after each of {len(pts)} runs, lower and upper bound. " + (
         f"Latest (run #{sized[-1].run_id}): {_size_text(sized[-1], fi)}." if sized else "No size reported."
     )
-    tips = [f"Run #{p.run_id} ({_fmt_when(p.when)}): size {_size_text(p, fi)}" for p in pts]
+    tips = [f"Run #{p.run_id} ({clock.when(p.when)}): size {_size_text(p, fi)}" for p in pts]
     cid = f"{s.anchor}-size"
     out.append(
         '<div class="charts"><div class="panel"><h3>Size on Meta</h3><figure>'
@@ -174,6 +171,7 @@ def _audience_section(s: AudienceSeries, fi: Callable[[Any], str], fp: _PctForma
             [p.upper for p in pts],
             tips,
             lambda v: fi(v),
+            axis=clock.axis_title,
         )
         + "<figcaption>Meta's approximate_count lower (solid) and upper (dashed) bound, "
         "read back after each run.</figcaption></figure></div>"
@@ -197,6 +195,7 @@ def _audience_section(s: AudienceSeries, fi: Callable[[Any], str], fp: _PctForma
             [p.replace for p in pts],
             tips,
             lambda v: fi(v),
+            axis=clock.axis_title,
         )
         + "<figcaption>Adds above the line, removes below; a purple bar marked R is a full replace "
         "(every row sent again).</figcaption></figure></div>"
@@ -254,12 +253,20 @@ def _audience_section(s: AudienceSeries, fi: Callable[[Any], str], fp: _PctForma
         head += (
             f'<p class="estimate"><span class="big">≈ {_fmt_range(fp(lo), fp(hi))}</span> '
             f"estimated match rate after run #{lm.run_id}: Meta's size "
-            f"({_size_text(lm, fi)}) ÷ rows fbsync has sent and not removed ({fi(lm.held)}"
-            f"{'' if lm.held_exact else ', at most'}). <strong>An estimate only</strong>: Meta rounds its "
+            f"({_size_text(lm, fi)}) ÷ "
+            + (
+                f"people fbsync sent ({fi(lm.people)}: customers, each counted once however many rows)"
+                if lm.people and lm.status == "ok"
+                else f"rows fbsync has sent and not removed ({fi(lm.held)}{'' if lm.held_exact else ', at most'})"
+            )
+            + ". <strong>An estimate only</strong>: Meta rounds its "
             "counts and takes up to 24 hours to match uploaded rows, so a fresh run reads low.</p>"
         )
     else:
         head += '<p class="estimate">Match rate: no estimate yet (Meta reported no size).</p>'
+    kp = next((p for p in reversed(pts) if p.keys), None)
+    if kp is not None:
+        head += keys_table(kp, fi, fp)
     desc = (
         "Estimated match rate per run, lower to upper bound, as a percentage: Meta's approximate size "
         "divided by the rows fbsync has sent. " + (f"Latest: {_match_text(lm, fp)}." if lm else "")
@@ -279,6 +286,7 @@ def _audience_section(s: AudienceSeries, fi: Callable[[Any], str], fp: _PctForma
             lambda v: fp(v / 100, digits=0),
             integer=False,
             ref=100.0,
+            axis=clock.axis_title,
         )
         + "<figcaption>Size lower bound ÷ rows sent (solid) to upper bound ÷ rows sent (dashed); the dotted "
         f"line is {fp(1.0, digits=0)}. Estimate: Meta matching takes up to 24 h.</figcaption></figure>"
@@ -289,7 +297,7 @@ def _audience_section(s: AudienceSeries, fi: Callable[[Any], str], fp: _PctForma
     rows = []
     for p in reversed(pts):
         rows.append(
-            f'<tr><th scope="row">#{p.run_id}</th><td>{e(_fmt_when(p.when))}</td><td>{_badge(p.status)}</td>'
+            f'<tr><th scope="row">#{p.run_id}</th><td>{e(clock.when(p.when))}</td><td>{_badge(p.status)}</td>'
             f'<td class="num">{fi(p.read)}</td><td class="num">{fi(p.dropped)}</td>'
             f'<td class="num">{e(_sent_text(p, fi))}</td><td class="num">{e(_size_text(p, fi))}</td>'
             f'<td class="num">{fi(p.held) if p.held is not None else "–"}</td>'
@@ -307,7 +315,7 @@ def _audience_section(s: AudienceSeries, fi: Callable[[Any], str], fp: _PctForma
     return "".join(out)
 
 
-def _runs_table(runs: Sequence[RunRecord], fi: Callable[[Any], str]) -> str:
+def _runs_table(runs: Sequence[RunRecord], fi: Callable[[Any], str], clock: Clock) -> str:
     rows = []
     for r in sorted(runs, key=lambda r: r.id, reverse=True):
         start, end = utc(r.started_at), utc(r.finished_at)
@@ -330,7 +338,7 @@ def _runs_table(runs: Sequence[RunRecord], fi: Callable[[Any], str]) -> str:
         digest = str(r.config_digest or "")[:12]
         rows.append(
             f'<tr><th scope="row">#{e(r.id)}</th>'
-            f'<td class="when">{e(_fmt_when(start))}{f"<br><small>{e(dur)}</small>" if dur else ""}</td>'
+            f'<td class="when">{e(clock.when(start))}{f"<br><small>{e(dur)}</small>" if dur else ""}</td>'
             f"<td>{e(who)}</td><td>{e(r.command)}</td><td>{_badge(r.status)}</td>"
             f"<td>{f'<code>{e(digest)}</code>' if digest else '–'}</td>"
             f'<td><ul class="counts">{"".join(counts) or "<li>–</li>"}</ul></td>'
@@ -376,14 +384,17 @@ def render_report(
     account: str | None = None,
     display_names: Mapping[str, str] | None = None,
     locale: str = "fr",
+    timezone: str = "UTC",
 ) -> str:
     """The whole page for ``runs`` (as :meth:`StateStore.history` returns them, or their rows; any order).
 
     Pure: no IO; the same input and ``now`` give the same text.  ``locale`` picks the number format
-    used everywhere on the page: ``fr`` (12 345, 92,3 %) or ``en`` (12,345, 92.3%).
+    used everywhere on the page: ``fr`` (12 345, 92,3 %) or ``en`` (12,345, 92.3%); ``timezone`` (an IANA
+    name, the config's ``defaults.timezone``) the wall time of every date and the charts' time axis.
     """
     if locale not in LOCALES:
         raise ValueError(f"locale must be one of {', '.join(LOCALES)}, got {locale!r}")
+    clock = Clock(timezone, locale)
     now_utc = utc(now) if now is not None else datetime.now(UTC)
 
     def fi(v: Any) -> str:
@@ -398,13 +409,13 @@ def render_report(
     series = audience_series(records, display_names or {})
 
     meta = [
-        ("Generated", e(_fmt_when(now_utc))),
+        ("Generated", e(clock.when(now_utc))),
         ("Account", f"<code>{e(account)}</code>" if account else "not recorded"),
         ("Config digest", f"<code>{e(digest)}</code> (latest run)" if digest else "–"),
     ]
     if records and latest_run is not None:
         first = min(records, key=lambda r: r.id)
-        span = [f"#{e(r.id)} ({e(_fmt_when(utc(r.started_at)))})" for r in (first, latest_run)]
+        span = [f"#{e(r.id)} ({e(clock.when(utc(r.started_at)))})" for r in (first, latest_run)]
         meta.append(("Runs shown", f"{fi(len(records))}: {span[0]} to {span[1]}"))
     head = (
         '<header class="page"><h1>'
@@ -419,8 +430,8 @@ def render_report(
         body = (
             "<main>"
             + _overview(series, fi, fp)
-            + "".join(_audience_section(s, fi, fp) for s in series)
-            + _runs_table(records, fi)
+            + "".join(_audience_section(s, fi, fp, clock) for s in series)
+            + _runs_table(records, fi, clock)
             + "</main>"
         )
     foot = (
@@ -462,6 +473,7 @@ def write_report(
     title: str = "fbsync report",
     now: datetime | None = None,
     locale: str = "fr",
+    timezone: str = "UTC",
 ) -> Path:
     """Render the last ``limit`` runs of ``store`` (a :class:`~fbsync.state.store.StateStore`) to ``path``.
 
@@ -474,7 +486,9 @@ def write_report(
         accounts = sorted({a.account_id for a in known if a.account_id})
         account = ", ".join(accounts) or None
     names = {a.name: a.display_name for a in known if a.display_name}
-    text = render_report(runs, title=title, now=now, account=account, display_names=names, locale=locale)
+    text = render_report(
+        runs, title=title, now=now, account=account, display_names=names, locale=locale, timezone=timezone
+    )
     dest = Path(path)
     with open_out(dest, mode=0o644, parents=True) as f:  # atomic: a failure leaves the previous report as it was
         f.write(text)

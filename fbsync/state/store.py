@@ -405,19 +405,24 @@ class StateStore:
 
     def last_audience_run(self, audience: str) -> AudienceRunRecord | None:
         """An audience's line in its latest run, with that run's start and end."""
+        runs_ = self.audience_runs(audience, 1)
+        return runs_[0] if runs_ else None
+
+    def audience_runs(self, audience: str, limit: int = 20) -> list[AudienceRunRecord]:
+        """An audience's lines in its latest ``limit`` runs, newest first, with each run's start and end."""
         with self.engine.connect() as c:
-            r = (
+            rows = (
                 c.execute(
                     sa.select(run_audiences, runs.c.started_at, runs.c.finished_at)
                     .join(runs, runs.c.id == run_audiences.c.run_id)
                     .where(run_audiences.c.audience == audience)
                     .order_by(runs.c.id.desc())
-                    .limit(1)
+                    .limit(limit)
                 )
                 .mappings()
-                .first()
+                .all()
             )
-        return AudienceRunRecord.from_row(r) if r else None
+        return [AudienceRunRecord.from_row(r) for r in rows]
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
