@@ -119,6 +119,9 @@ def test_what_the_block_accepts() -> None:
     )
     assert Outliers(rule="zscore").limit == 4.0
     assert Outliers(rule="zscore", threshold=3).limit == 3.0
+    # the shorthand the contract shows: the rule as the key, its threshold as the value
+    assert q(outliers={"zscore": 4}).outliers == Outliers(rule="zscore", threshold=4)
+    assert q(outliers={"iqr": 2, "block": True}).outliers == Outliers(rule="iqr", threshold=2, block=True)
     assert q(consistency=True).checks == CHECKS
     assert q(consistency=["DOB_AGE", "ZIP_COUNTRY", "DOB_AGE"]).checks == ("ZIP_COUNTRY", "DOB_AGE")
     assert q(consistency=False).checks == q().checks == ()
