@@ -184,12 +184,13 @@ def read_back(client: MetaClient, meta_id: str) -> MetaSize:
     """What Meta says of the audience after the run: size bounds, delivery status, operation status."""
     info = client.audience(meta_id) or {}
     ds = info.get("delivery_status") or {}
-    _, operation = integrity.operation(info)
+    code, operation = integrity.operation(info)
     return MetaSize(
         as_int(info.get("approximate_count_lower_bound")),
         as_int(info.get("approximate_count_upper_bound")),
         ds.get("description") if isinstance(ds, dict) else None,
         operation,
+        code,
     )
 
 

@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .alerts.config import AlertsConfig
 from .config_types import (
     Country,
     KeySource,
@@ -220,6 +221,7 @@ class Config(_Model):
     audiences: list[Audience] = Field(min_length=1)
     ad_sets: list[AdSet] = []
     api: ApiOptions = ApiOptions()
+    alerts: AlertsConfig | None = None  # where a run's problems are sent (docs/alerts.md)
 
     @field_validator("ad_account_id")
     @classmethod

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .alerts.hook import hooks_for
 from .apply import Applier
 from .config import LoadedConfig
 from .customers import Links
@@ -57,7 +58,7 @@ def forget_person(
     make = clients or client_factory(loaded.config.api)
     cipher = RowCipher(load_master_key(settings.state_key, settings.state_dir))
     removed: dict[str, int] = {}
-    with RunLog(settings, "forget", loaded.digest) as runlog:
+    with RunLog(settings, "forget", loaded.digest, hooks=hooks_for(loaded, settings, clients)) as runlog:
         store = runlog.store
         runlog.summary = {"identifiers": len(ids), "audiences_touched": [], "rows_removed": 0}
         new = store.add_suppressed([identifier_hash(cipher, k, v) for k, v in ids], "forget")
@@ -86,7 +87,7 @@ def forget_person(
 
 def purge_audience(loaded: LoadedConfig, settings: Settings, name: str) -> int:
     """Delete fbsync's local data for one audience, with an audit entry; returns ledger rows deleted."""
-    with RunLog(settings, "purge", loaded.digest) as runlog:
+    with RunLog(settings, "purge", loaded.digest, hooks=hooks_for(loaded, settings)) as runlog:
         store = runlog.store
         runlog.summary = {"audience": name}
         if store.audience(name) is None and not store.ledger_count(name):

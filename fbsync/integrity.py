@@ -131,6 +131,7 @@ OPERATION: Mapping[int, str] = {
     415: "the last replace failed; the next sync replaces again",
     441: "still populating: Meta is matching the rows sent (up to 24 hours)",
     450: "out of date: a lookalike unused for 90 days goes inactive; use it in an ad set to refresh it",
+    470: "inactive: the ad account that created it is no longer active; reactivate it or recreate the audience",
     471: "flagged for integrity reasons: uploads and edits are refused; appeal in Audience Manager, or declare a "
     "new audience under another name and description",
 }

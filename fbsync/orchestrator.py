@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any
 
 from . import adsets, audiences, integrity, lookalikes
+from .alerts.hook import hooks_for
 from .apply import Applier, Progress, linked_rows, removal_rows, resumable
 from .config import Audience, LoadedConfig, OnTooSmall, effective
 from .customers import Links
@@ -93,7 +94,13 @@ def run_sync(
     crm = open_crm(loaded, settings)
     try:
         preflight(loaded, crm, auds)
-        with RunLog(settings, command, loaded.digest, record=not options.dry_run) as runlog:
+        with RunLog(
+            settings,
+            command,
+            loaded.digest,
+            record=not options.dry_run,
+            hooks=hooks_for(loaded, settings, options.clients),
+        ) as runlog:
             run = Runner(loaded, settings, runlog.store, crm, options)
             for a in sorted(auds, key=lambda x: x.is_lookalike):
                 result, fatal = run.audience(a)
@@ -210,17 +217,38 @@ class Runner:
         the whole run, if any (any other failure of Meta or of the audience is this audience's result)."""
         if self.stop.is_set():
             return AudienceResult(name, "interrupted", message="not started: the run was asked to stop"), None
+        began, before = time.monotonic(), self._api_counters()
+        fatal: FbsyncError | None = None
         try:
             # One run per audience at a time, across processes (and hosts on a PostgreSQL state).
             with nullcontext() if self.dry_run else audience_lock(self.store, name):
                 if self._client is not None:
                     self._client.start_audience()
-                return work(), None
+                result = work()
         except (AuthError, MetaConfigError) as exc:  # nothing else can work: stop the run
-            return AudienceResult(name, "failed", message=str(exc)), exc
+            result, fatal = AudienceResult(name, "failed", message=str(exc)), exc
         except (MetaApiError, AudienceError) as exc:
             log.error("audience %s failed: %s", name, exc)
-            return AudienceResult(name, "refused" if isinstance(exc, Refused) else "failed", message=str(exc)), None
+            result = AudienceResult(name, "refused" if isinstance(exc, Refused) else "failed", message=str(exc))
+        return replace(result, seconds=time.monotonic() - began, api=self._api_used(before)), fatal
+
+    def _api_counters(self) -> tuple[int, int, float, float]:
+        c = self._client
+        return (c.calls, c.retries, c.waited, c.governor.paused) if c is not None else (0, 0, 0.0, 0.0)
+
+    def _api_used(self, before: tuple[int, int, float, float]) -> dict[str, float]:
+        """This audience's share of the run's Marketing API work (the metrics and the history read it)."""
+        c = self._client
+        if c is None:
+            return {}
+        calls, retries, _, paused = self._api_counters()
+        return {
+            "calls": calls - before[0],
+            "retries": retries - before[1],
+            "retry_wait": round(c.waited, 3),  # reset per audience by start_audience
+            "throttle_wait": round(paused - before[3], 3),
+            "usage": round(c.governor.usage.pct, 1),
+        }
 
     def customer_list(
         self, t: ListTarget, read_into: Callable[[Staging, QualityMeter | None], ReadResult]

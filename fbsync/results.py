@@ -21,6 +21,8 @@ Action = Literal["create", "update", "unchanged", "created", "updated", "skipped
 Strategy = Literal["diff", "replace"]
 AdSetStatus = Literal["ok", "updated", "planned", "skipped", "failed"]
 OrphanAction = Literal["orphan", "pruned", "prune failed", "kept (upload)"]
+#: The name and version of the run's JSON shape (docs/summary.md): a removed or renamed field makes a new version.
+RUN_SCHEMA = "fbsync.run/1"
 #: Statuses that make a run exit with code 1 (an audience failed, was refused or did not finish).
 FAILED: frozenset[str] = frozenset({"failed", "refused", "interrupted"})
 
@@ -98,6 +100,7 @@ class MetaSize:
     upper: int | None = None
     delivery: str | None = None
     operation: str | None = None  # Meta's operation_status in one sentence, when a person should know it
+    code: int | None = None  # Meta's operation_status code (200 normal, 100 expiring, 450 out of date…)
 
 
 @dataclass(frozen=True)
@@ -118,6 +121,8 @@ class AudienceResult:
     notes: tuple[str, ...] = ()
     record: Mapping[str, Any] = field(default_factory=dict)  # extra facts for the run history (upload's file…)
     gates: tuple[Mapping[str, Any], ...] = ()  # the data-quality gates measured (quality.Gate.to_dict())
+    seconds: float | None = None  # how long the audience took in this run
+    api: Mapping[str, float] = field(default_factory=dict)  # its Marketing API calls, retries, waits, usage
 
     @property
     def action_text(self) -> str:
@@ -174,6 +179,9 @@ class AudienceResult:
             "best_key": r.best_key,
             "match_rate": round(sum(rate) / 2, 4) if rate else None,
             "match_range": [round(x, 4) for x in rate] if rate else None,
+            "operation_status": self.size.code,
+            "seconds": round(self.seconds, 3) if self.seconds is not None else None,
+            "api": dict(self.api),
         }
 
 
@@ -259,12 +267,17 @@ class RunResult:
     orphans: tuple[OrphanResult, ...] = ()
     ad_sets: tuple[AdSetResult, ...] = ()
     run_status: RunStatus | None = None  # set by the run log once the run is recorded (interrupted, failed…)
+    error: str | None = None  # what stopped the run, in one sentence (an expired token…), set by the run log
+    error_code: int | None = None  # that error's exit code (3: authentication, permission or terms)
 
     @property
     def exit_code(self) -> int:
-        """0 all done; 1 an audience (or an ad set) failed or was refused; 130 the run was interrupted."""
+        """0 all done; 1 an audience (or an ad set) failed or was refused; 130 the run was interrupted; the
+        error's code when one stopped the run (2 configuration, 3 authentication)."""
         if self.status == "interrupted":
             return 130
+        if self.error_code:
+            return self.error_code
         failed = any(a.failed for a in self.audiences) or any(s.status == "failed" for s in self.ad_sets)
         return 1 if failed else 0
 
@@ -285,11 +298,15 @@ class RunResult:
         return next(a for a in self.audiences if a.name == name)
 
     def to_dict(self) -> dict[str, Any]:
+        """The run's JSON (``--json``, ``--summary-file``): schema ``fbsync.run/1`` (docs/summary.md)."""
         return {
+            "schema": RUN_SCHEMA,
             "command": self.command,
             "run_id": self.run_id,
             "dry_run": self.dry_run,
+            "status": "planned" if self.dry_run else self.status,
             "exit_code": self.exit_code,
+            "error": self.error,
             "audiences": [a.to_dict() for a in self.audiences],
             "orphans": [o.to_dict() for o in self.orphans],
             "ad_sets": [s.to_dict() for s in self.ad_sets],

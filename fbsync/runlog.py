@@ -24,7 +24,7 @@ from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
-from .errors import Interrupted
+from .errors import FbsyncError, Interrupted
 from .redact import scrub
 from .results import AudienceResult, ReadResult, RunResult, RunStatus
 from .settings import Settings
@@ -72,6 +72,10 @@ def history_row(r: AudienceResult) -> dict[str, Any]:
         rate = r.match_rate if r.status == "ok" else None
         if rate:
             details["match_rate"] = [round(x, 4) for x in rate]
+    if r.seconds is not None:
+        details["seconds"] = round(r.seconds, 3)
+    if r.api:
+        details["api"] = dict(r.api)  # calls, retries, retry_wait, throttle_wait, usage (the metrics read these)
     if r.gates:
         details["quality"] = [dict(g) for g in r.gates]  # figures and thresholds, run after run (the report's drift)
     details.update(r.record)
@@ -88,6 +92,15 @@ def history_row(r: AudienceResult) -> dict[str, Any]:
         "message": scrub(r.message) if r.message else None,  # the history holds no secret and no identifier
         "details": details,
     }
+
+
+def _error(exc: BaseException | None) -> dict[str, Any]:
+    """What stopped a run, for the hooks: fbsync's own sentence and code, or a generic one (never a traceback)."""
+    if exc is None or isinstance(exc, (Interrupted, KeyboardInterrupt)):
+        return {}
+    if isinstance(exc, FbsyncError):
+        return {"error": scrub(str(exc)), "error_code": exc.exit_code}
+    return {"error": f"an unexpected error stopped the run ({type(exc).__name__}); see the log", "error_code": 1}
 
 
 class RunLog:
@@ -156,7 +169,9 @@ class RunLog:
             self._store = None
         if self.run_id is not None:
             result = replace(
-                self.result or RunResult(self.command, self.run_id, tuple(self.results)), run_status=status
+                self.result or RunResult(self.command, self.run_id, tuple(self.results)),
+                run_status=status,
+                **_error(exc),
             )
             for hook in (*_HOOKS, *self.hooks):
                 try:

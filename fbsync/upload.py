@@ -16,6 +16,7 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
+from .alerts.hook import hooks_for
 from .config import Audience, LoadedConfig, effective
 from .errors import ConfigError
 from .orchestrator import ListTarget, Runner, RunOptions
@@ -67,7 +68,13 @@ def upload_file(
     spec = Spec(name, keys, country=effective(cfg, a).default_country if a else cfg.defaults.default_country)
     crm = open_crm(loaded, settings)  # only for the suppression query
     try:
-        with RunLog(settings, "upload", loaded.digest, record=not options.dry_run) as runlog:
+        with RunLog(
+            settings,
+            "upload",
+            loaded.digest,
+            record=not options.dry_run,
+            hooks=hooks_for(loaded, settings, options.clients),
+        ) as runlog:
             rec = runlog.store.audience(name)
             run = Runner(loaded, settings, runlog.store, crm, options)
             if rec is not None and rec.schema and rec.schema != target.want.schema and rec.key_id == run.cipher.key_id:
