@@ -159,6 +159,7 @@ class AudienceResult:
             "rows_not_intersecting": r.rows_not_intersecting,
             "rows_dropped": r.rows_dropped,
             "rows_duplicate": r.rows_duplicate,
+            "rows_left_out": r.rows_left_out,
             "rows_desired": r.rows_desired,
             "added": self.sent.added,
             "removed": self.sent.removed,

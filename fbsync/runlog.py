@@ -94,7 +94,7 @@ def history_row(r: AudienceResult) -> dict[str, Any]:
     }
 
 
-def _error(exc: BaseException | None) -> dict[str, Any]:
+def error_of(exc: BaseException | None) -> dict[str, Any]:
     """What stopped a run, for the hooks: fbsync's own sentence and code, or a generic one (never a traceback)."""
     if exc is None or isinstance(exc, (Interrupted, KeyboardInterrupt)):
         return {}
@@ -171,7 +171,7 @@ class RunLog:
             result = replace(
                 self.result or RunResult(self.command, self.run_id, tuple(self.results)),
                 run_status=status,
-                **_error(exc),
+                **error_of(exc),
             )
             for hook in (*_HOOKS, *self.hooks):
                 try:

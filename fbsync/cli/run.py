@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import threading
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -72,6 +72,22 @@ def sync(
     as_json: JsonOpt = False,
     verbose: VerboseOpt = False,
     log_format: LogFormatOpt = "text",
+    metrics_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--metrics-file",
+            metavar="PATH",
+            help="After the run, write the metrics in Prometheus' textfile format (node-exporter; docs/metrics.md).",
+        ),
+    ] = None,
+    summary_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--summary-file",
+            metavar="PATH",
+            help="After the run, write its result as JSON (schema fbsync.run/1; docs/summary.md).",
+        ),
+    ] = None,
 ) -> None:
     """Bring every audience (or the NAMEs given) on Meta in step with the CRM."""
     _sync(
@@ -84,6 +100,7 @@ def sync(
         command="sync",
         log_format=log_format,
         prune=prune,
+        files=RunFiles(summary_file, metrics_file),
     )
 
 
@@ -98,25 +115,86 @@ def _sync(
     force: bool = False,
     log_format: str = "text",
     prune: bool = False,
+    files: RunFiles | None = None,
 ) -> None:
     from ..api import sync as run
     from ..render.progress import terminal_progress
+    from ..runlog import hooked
 
     loaded, settings = load(config, verbose, log_format)
+    files = files or RunFiles()
+    files.check()  # a path that cannot be written is one sentence before anything is read or sent
     stop = threading.Event()
-    with first_signal(lambda _sig: stop.set()) as signals, terminal_progress() as progress:
-        result = run(
-            loaded,
-            names,
-            settings=settings,
-            dry_run=dry_run,
-            force=force,
-            prune=prune,
-            stop=stop,
-            progress=progress,
-            command=command,
-        )
+    recorded: list[RunResult] = []
+    result: RunResult | None = None
+    try:
+        with (
+            hooked(recorded.append),
+            first_signal(lambda _sig: stop.set()) as signals,
+            terminal_progress() as progress,
+        ):
+            result = run(
+                loaded,
+                names,
+                settings=settings,
+                dry_run=dry_run,
+                force=force,
+                prune=prune,
+                stop=stop,
+                progress=progress,
+                command=command,
+            )
+    except BaseException as exc:
+        files.write(recorded[-1] if recorded else failed_run(command, dry_run, exc), loaded, settings)
+        raise
+    files.write(result, loaded, settings)
     finish(result, as_json, signals)
+
+
+def failed_run(command: str, dry_run: bool, exc: BaseException) -> RunResult:
+    """The result of a run that stopped before the run log recorded it (a plan, a CRM that is down…)."""
+    from ..runlog import error_of
+
+    known = error_of(exc)  # empty for an interrupt
+    return RunResult(
+        command,
+        None,
+        (),
+        dry_run,
+        run_status="failed" if known else "interrupted",
+        **(known or {"error": "the run was interrupted before it started", "error_code": 130}),
+    )
+
+
+class RunFiles:
+    """``--summary-file`` (the run's JSON, 0600) and ``--metrics-file`` (textfile format, 0644), written
+    atomically after the run, whatever its outcome: an orchestrator reads a failed run's summary too."""
+
+    def __init__(self, summary: Path | None = None, metrics: Path | None = None) -> None:
+        self.summary, self.metrics = summary, metrics
+
+    def check(self) -> None:
+        from ..outfile import open_out
+
+        for path in (self.summary, self.metrics):
+            if path is not None:
+                open_out(path).discard()
+
+    def write(self, result: RunResult, loaded: Any, settings: Any) -> None:
+        import json
+
+        from .. import redact
+        from ..outfile import open_out
+
+        if self.summary is not None:
+            with open_out(self.summary, mode=0o600) as stream:
+                stream.write(redact.scrub(json.dumps(result.to_dict(), ensure_ascii=False, indent=2)) + "\n")
+        if self.metrics is not None:
+            from .. import metrics
+
+            body = metrics.text(settings, metrics.audience_accounts(loaded, settings))
+            with open_out(self.metrics, mode=0o644) as stream:  # counts only; node-exporter must read it
+                stream.write(body)
 
 
 def finish(result: RunResult, as_json: bool, signals: list[int] | None = None) -> None:

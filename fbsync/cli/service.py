@@ -25,6 +25,14 @@ def schedule(
             help="Seconds within which a run missed while the scheduler was down still runs at start-up.",
         ),
     ] = 3600,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            "--metrics-port",
+            metavar="PORT",
+            help="Serve Prometheus metrics on this port at /metrics while the scheduler runs (docs/metrics.md).",
+        ),
+    ] = None,
     verbose: VerboseOpt = False,
     log_format: LogFormatOpt = "text",
 ) -> None:
@@ -49,12 +57,38 @@ def schedule(
         # Re-read the YAML so each run uses the file as it is now.
         return run(load_config(loaded.path), names, settings=settings, stop=stop)
 
+    server = None
     try:
         with scheduler_lock(settings):
+            if metrics_port is not None:
+                server = serve_metrics(loaded, settings, metrics_port)
             code = run_scheduler(loaded, run_sync, store=store, misfire_grace_seconds=misfire_grace)
     finally:
+        if server is not None:
+            server[0].shutdown()
         store.close()
     raise typer.Exit(code)
+
+
+def serve_metrics(loaded: Any, settings: Any, port: int) -> Any:
+    """``/metrics`` of every audience the YAML declares at each scrape (it is re-read, as each run does)."""
+    import logging
+
+    from .. import metrics
+
+    known = metrics.audience_accounts(loaded, settings)
+
+    def audiences() -> list[tuple[str, str]]:
+        nonlocal known
+        try:
+            known = metrics.audience_accounts(load_config(loaded.path), settings)
+        except ConfigError:
+            pass  # a YAML being edited: the audiences it last declared
+        return known
+
+    server = metrics.serve(port, settings, audiences)
+    logging.getLogger("fbsync.metrics").info("metrics served on port %d at /metrics", server[0].server_port)
+    return server
 
 
 @command("fbsync sandbox", "fbsync sandbox --port 0 --data sandbox.db --error-rate 0.05 --slow-ms 100-500")
