@@ -11,12 +11,12 @@ targeting object on update, so fbsync sends it back complete). The change itself
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from . import lookalikes
 from .config import AdSet, Config
-from .errors import IntegrityFlagged, MetaApiError
+from .errors import ConfigError, IntegrityFlagged, MetaApiError
 from .meta.client import MetaClient
 from .meta.errors import INTEGRITY_REMEDY
 from .results import AdSetResult, AdSetStatus
@@ -47,10 +47,12 @@ def rewire(
     return new, changes
 
 
-def meta_ids(store: StateStore, cfg: Config, name: str) -> list[str]:
-    """The Meta ids of one declared audience (every tier of a lookalike)."""
+def meta_ids(store: StateStore, cfg: Config, name: str, slot: Callable[[str], str] | None = None) -> list[str]:
+    """The Meta ids of one declared audience (every tier of a lookalike) on the ad set's account: ``slot``
+    gives where fbsync keeps the audience on that account (its name on the file's own account)."""
     a = next(x for x in cfg.audiences if x.name == name)
-    keys = [t.key for t in lookalikes.tiers(a)] if a.is_lookalike else [name]
+    at = slot(name) if slot else name
+    keys = [t.key for t in lookalikes.tiers(a.model_copy(update={"name": at}))] if a.is_lookalike else [at]
     return [r.meta_id for k in keys if (r := store.audience(k)) is not None and r.meta_id]
 
 
@@ -91,14 +93,34 @@ def automation(targeting: dict[str, Any], strict: bool | None) -> tuple[dict[str
     )
 
 
-def wire(cfg: Config, client: MetaClient, store: StateStore, *, apply: bool) -> tuple[AdSetResult, ...]:
-    """Plan (and with ``apply``, make) the targeting changes of every declared ad set."""
+def wire(
+    cfg: Config,
+    client: MetaClient,
+    store: StateStore,
+    *,
+    apply: bool,
+    only: Sequence[AdSet] | None = None,
+    slot: Callable[[str], str] | None = None,
+) -> tuple[AdSetResult, ...]:
+    """Plan (and with ``apply``, make) the targeting changes of every declared ad set (or ``only`` these, all
+    of the account ``client`` works on)."""
     managed = {r.meta_id for r in store.all_audiences() if r.meta_id}
-    return tuple(_one(s, cfg, client, store, managed, apply) for s in cfg.ad_sets)
+    return tuple(_one(s, cfg, client, store, managed, apply, slot) for s in (cfg.ad_sets if only is None else only))
 
 
-def _one(s: AdSet, cfg: Config, client: MetaClient, store: StateStore, managed: set[str], apply: bool) -> AdSetResult:
-    missing = [n for n in s.include + s.exclude if not meta_ids(store, cfg, n)]
+def _one(
+    s: AdSet,
+    cfg: Config,
+    client: MetaClient,
+    store: StateStore,
+    managed: set[str],
+    apply: bool,
+    slot: Callable[[str], str] | None = None,
+) -> AdSetResult:
+    try:
+        missing = [n for n in s.include + s.exclude if not meta_ids(store, cfg, n, slot)]
+    except ConfigError as exc:  # an audience the ad set's account does not get
+        return AdSetResult(s.id, "failed", message=str(exc))
     if missing:
         return AdSetResult(s.id, "skipped", message=f"not on Meta yet: {', '.join(missing)}; wired on a later run")
     try:
@@ -106,8 +128,8 @@ def _one(s: AdSet, cfg: Config, client: MetaClient, store: StateStore, managed: 
         if current is None:
             return AdSetResult(s.id, "failed", message=f"ad set {s.id} does not exist or the token cannot see it")
         inc_names, exc_names, refusals = allowed(s, cfg, special_categories(current))
-        include = [i for n in inc_names for i in meta_ids(store, cfg, n)]
-        exclude = [i for n in exc_names for i in meta_ids(store, cfg, n)]
+        include = [i for n in inc_names for i in meta_ids(store, cfg, n, slot)]
+        exclude = [i for n in exc_names for i in meta_ids(store, cfg, n, slot)]
         targeting = current.get("targeting") or {}
         new, changes = rewire(targeting, include, exclude, managed)
         new, rule = automation(new, s.strict_audiences)

@@ -242,9 +242,15 @@ def orphans(store: StateStore, declared: set[str]) -> tuple[list[AudienceRecord]
 
 
 def prune(
-    client: MetaClient | None, store: StateStore, declared: set[str], lock_name: Callable[[str], str], *, delete: bool
+    client: Callable[[str | None], MetaClient] | None,
+    store: StateStore,
+    declared: set[str],
+    lock_name: Callable[[str], str],
+    *,
+    delete: bool,
 ) -> tuple[OrphanResult, ...]:
-    """List the orphans, or (``delete``) delete each on Meta, then fbsync's data for it, under its lock."""
+    """List the orphans, or (``delete``) delete each on Meta (through ``client(its ad account)``), then
+    fbsync's data for it, under its lock."""
     out = []
     prunable, by_upload = orphans(store, declared)
     if delete:  # say why these stay, where the user asked to prune
@@ -255,7 +261,7 @@ def prune(
         if delete and client is not None:
             try:
                 with audience_lock(store, lock_name(rec.name)):
-                    client.delete_audience(rec.meta_id)
+                    client(rec.account_id).delete_audience(rec.meta_id)
                     store.purge_audience(rec.name)
                 item = OrphanResult(rec.name, rec.meta_id, rec.display_name, "pruned")
             except MetaApiError as exc:

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .alerts.config import AlertsConfig
 from .config_types import (
+    AccountIds,
     Country,
     KeySource,
     Ratio,
@@ -79,6 +80,8 @@ class Overrides(_Model):
     data_processing_options_country: Literal[0, 1] | None = None  # Meta: 1 (the US) with LDU, else 0
     data_processing_options_state: Literal[0, 1000] | None = None  # Meta: 1000 (California) with LDU, else 0
     quality: Quality | None = None  # data-quality gates (docs/quality.md); an audience's fields override defaults'
+    #: The ad account(s) the audience goes to (README "Several ad accounts"); unset: the file's.
+    ad_account_id: AccountIds | None = None
 
     @field_validator("schedule")
     @classmethod
@@ -195,6 +198,8 @@ class Suppression(_Model):
 
 class AdSet(_Model):
     id: str = Field(pattern=r"^\d+$")
+    #: The ad set's ad account (its audiences are that account's); unset: the file's.
+    ad_account_id: str | None = Field(default=None, pattern=r"^act_\d+$")
     include: list[str] = []
     exclude: list[str] = []
     #: True: included audiences are rules (targeting_automation.advantage_audience = 0); False: suggestions

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from .errors import ConfigError
 from .identity import geo
@@ -23,6 +23,29 @@ MAX_VALUES_PER_KEY = 10
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- ad accounts
+ACCOUNT_RE = re.compile(r"act_\d+")
+
+
+def _accounts(v: object) -> list[str]:
+    """``ad_account_id`` of an audience or ``defaults``: one ``act_…`` or a list of them, each once."""
+    items = [v] if isinstance(v, str) else v
+    if not isinstance(items, list) or not items:
+        raise ValueError("must be an ad account (act_1234567890) or a non-empty list of them")
+    out: list[str] = []
+    for x in items:
+        if not isinstance(x, str) or not ACCOUNT_RE.fullmatch(x.strip()):
+            raise ValueError(f"{x!r} must look like act_1234567890 (act_ followed by the account's digits)")
+        if x.strip() in out:
+            raise ValueError(f"{x.strip()} is listed twice")
+        out.append(x.strip())
+    return out
+
+
+#: One ad account or several (``ad_account_id: act_1`` or ``[act_1, act_2]``), as a list.
+AccountIds = Annotated[list[str], BeforeValidator(_accounts)]
 
 
 # --------------------------------------------------------------------------- countries and ratios

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,10 +56,25 @@ class Check:
 
 
 def run_checks(
-    settings: Settings, account_id: str, now: float | None = None, clients: ClientFactory | None = None
+    settings: Settings,
+    account_id: str | Sequence[str],
+    now: float | None = None,
+    clients: ClientFactory | None = None,
 ) -> list[Check]:
-    """Token, its expiry, permissions, the ad account, the Custom Audience terms; then the local hashing."""
-    return _meta_checks(settings, account_id, now, clients or client_factory()) + [hashing_check()]
+    """Token, its expiry, permissions, every ad account and its terms; then the local hashing.  With several
+    accounts (an agency's file), each account's checks are named after it."""
+    accts = [account_id] if isinstance(account_id, str) else list(account_id)
+    make = clients or client_factory()
+    checks = _meta_checks(settings, accts[0], now, make)
+    if len(accts) > 1 and any(c.name == "ad account" for c in checks):  # the token works: check the others
+        checks = [replace(c, name=f"{c.name} {accts[0]}") if c.name in PER_ACCOUNT else c for c in checks]
+        for acct in accts[1:]:
+            checks += [replace(c, name=f"{c.name} {acct}") for c in _account(make(settings, acct), acct)]
+    return checks + [hashing_check()]
+
+
+#: The checks made once per ad account (the others are about the token and the app).
+PER_ACCOUNT = ("ad account", "custom audience terms", "value-based terms")
 
 
 def hashing_check() -> Check:

@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from .accounts import home_account
 from .alerts.hook import hooks_for
 from .apply import Applier
 from .config import LoadedConfig
 from .customers import Links
 from .errors import ConfigError
-from .meta.client import MAX_ROWS_PER_CALL
+from .meta.client import MAX_ROWS_PER_CALL, MetaClient
 from .meta.factory import ClientFactory, client_factory
 from .results import AudienceResult, Sent
 from .runlog import RunLog
@@ -54,7 +55,8 @@ def forget_person(
     identifiers, and exactly those rows are removed on Meta and from the ledger.
     """
     ids = person_identifiers(emails, phones, loaded.config.defaults.default_country)
-    account = settings.account(loaded.config.ad_account_id)
+    home = home_account(loaded.config, settings.ad_account_id)
+    made: dict[str, MetaClient] = {}
     make = clients or client_factory(loaded.config.api)
     cipher = RowCipher(load_master_key(settings.state_key, settings.state_dir))
     removed: dict[str, int] = {}
@@ -62,7 +64,6 @@ def forget_person(
         store = runlog.store
         runlog.summary = {"identifiers": len(ids), "audiences_touched": [], "rows_removed": 0}
         new = store.add_suppressed([identifier_hash(cipher, k, v) for k, v in ids], "forget")
-        client = None
         for rec in store.all_audiences():
             if not rec.meta_id or not rec.schema or rec.key_id != cipher.key_id:
                 continue
@@ -70,7 +71,8 @@ def forget_person(
                 rows = matching_rows(store, cipher, rec.name, rec.schema, set(ids), Links.of(rec.schema))
                 sent = Sent()
                 if rows:
-                    client = client or make(settings, account)
+                    account = rec.account_id or settings.account(home)  # the account the audience is on
+                    client = made.get(account) or made.setdefault(account, make(settings, account))
                     applier = Applier(client, store, cipher, rec.name, rec.meta_id, rec.schema)
                     applier.remove(
                         (rows[i : i + MAX_ROWS_PER_CALL] for i in range(0, len(rows), MAX_ROWS_PER_CALL)), len(rows)
@@ -80,7 +82,11 @@ def forget_person(
             runlog.summary.update(
                 audiences_touched=sorted(k for k, v in removed.items() if v), rows_removed=sum(removed.values())
             )
-            runlog.record(AudienceResult(rec.name, meta_id=rec.meta_id, sent=sent, record={"forget": True}))
+            runlog.record(
+                AudienceResult(
+                    rec.name, meta_id=rec.meta_id, sent=sent, record={"forget": True}, account=rec.account_id
+                )
+            )
         assert runlog.run_id is not None
         return ForgetReport(runlog.run_id, len(ids), removed, new)
 

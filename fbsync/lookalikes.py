@@ -14,6 +14,7 @@ orchestrator calls once the customer lists of the run are done (docs/meta-api.md
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -79,9 +80,9 @@ def is_tier_key(name: str) -> bool:
 
 
 def parent_of(name: str) -> str:
-    """The declared audience a local name belongs to (a tier's lookalike, a retired list's ``NAME@ID``, or
-    itself)."""
-    return name.split("~", 1)[0].split("@", 1)[0]
+    """The audience slot a local name belongs to (a tier's lookalike, a retired list's ``NAME@ID``, or
+    itself; a slot on another account, ``NAME@act_…``, keeps its account)."""
+    return re.sub(r"@\d+$", "", name.split("~", 1)[0])
 
 
 def declared_names(declared: Iterable[Audience]) -> set[str]:

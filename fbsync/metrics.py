@@ -17,6 +17,7 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from .accounts import home_account, split, units
 from .errors import ConfigError
 from .results import FAILED
 from .settings import Settings
@@ -112,13 +113,14 @@ def families(snapshots: Sequence[Snapshot]) -> list[Metric]:
 
 
 def snapshots(store: StateStore, audiences: Iterable[tuple[str, str]]) -> list[Snapshot]:
-    """Each (account, audience)'s latest run and latest success, from the store."""
+    """Each (account, slot)'s latest run and latest success, from the store; labelled with the audience's
+    name (a slot on another account, ``vip@act_…``, is ``vip`` with that account's label)."""
     out = []
-    for account, name in audiences:
-        runs = store.audience_runs(name, 50)
+    for account, where in audiences:
+        runs = store.audience_runs(where, 50)
         ok = next((r for r in runs if r.status == "ok"), None)
         last_ok = (ok.finished_at or ok.started_at) if ok else None
-        out.append(Snapshot(name, account, runs[0] if runs else None, last_ok))
+        out.append(Snapshot(split(where)[0], account, runs[0] if runs else None, last_ok))
     return out
 
 
@@ -177,6 +179,6 @@ def serve(port: int, settings: Settings, audiences: Audiences, addr: str = "0.0.
 
 
 def audience_accounts(loaded: Any, settings: Settings) -> list[tuple[str, str]]:
-    """(account, audience) for every audience of the file."""
-    account = settings.ad_account_id or loaded.config.ad_account_id or ""
-    return [(account, a.name) for a in loaded.config.audiences]
+    """(account, slot) for every audience of the file on each of its ad accounts."""
+    home = home_account(loaded.config, settings.ad_account_id)
+    return [(u.account, u.slot) for u in units(loaded.config, loaded.config.audiences, home)]

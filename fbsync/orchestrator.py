@@ -14,17 +14,19 @@ Customer lists go first, so a lookalike is created after its source synced in th
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from . import adsets, audiences, integrity, lookalikes
+from . import accounts, adsets, audiences, integrity, lookalikes
+from .accounts import Unit
 from .alerts.hook import hooks_for
 from .apply import Applier, Progress, linked_rows, removal_rows, resumable
 from .config import Audience, LoadedConfig, OnTooSmall, effective
@@ -32,6 +34,7 @@ from .customers import Links
 from .errors import (
     AudienceError,
     AuthError,
+    ConfigError,
     FbsyncError,
     IntegrityFlagged,
     Interrupted,
@@ -65,6 +68,20 @@ def select(loaded: LoadedConfig, names: Sequence[str]) -> list[Audience]:
     return [a for a in loaded.config.audiences if not names or a.name in names]
 
 
+def _by_audience(todo: Sequence[Unit]) -> list[list[Unit]]:
+    """The run's units grouped per audience (one CRM read feeds every account of an audience), in order."""
+    groups: dict[str, list[Unit]] = {}
+    for u in todo:
+        groups.setdefault(u.name, []).append(u)
+    return list(groups.values())
+
+
+def _not_started(u: Unit, why: FbsyncError) -> AudienceResult:
+    return AudienceResult(
+        u.slot, "failed", account=u.account, message=f"not started: {u.account} stopped this run: {why}"
+    )
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """How a run goes: plan only, pass the guards, stop when asked, report progress, which Meta client."""
@@ -91,6 +108,8 @@ def run_sync(
     and is recorded, the remaining audiences are reported as interrupted, and the next run goes on.
     """
     auds = select(loaded, names)
+    home = accounts.home_account(loaded.config, settings.ad_account_id)
+    todo = accounts.units(loaded.config, sorted(auds, key=lambda x: x.is_lookalike), home)
     crm = open_crm(loaded, settings)
     try:
         preflight(loaded, crm, auds)
@@ -102,11 +121,19 @@ def run_sync(
             hooks=hooks_for(loaded, settings, options.clients),
         ) as runlog:
             run = Runner(loaded, settings, runlog.store, crm, options)
-            for a in sorted(auds, key=lambda x: x.is_lookalike):
-                result, fatal = run.audience(a)
-                runlog.record(result)
-                if fatal is not None:
-                    raise fatal
+            everywhere = {u.account for u in todo}
+            stopped: dict[str, FbsyncError] = {}  # accounts an authentication or terms problem stopped
+            for group in _by_audience(todo):
+                live = [u for u in group if u.account not in stopped]
+                for u in group:
+                    if u.account in stopped:
+                        runlog.record(_not_started(u, stopped[u.account]))
+                for result, fatal, u in run.audience(group[0].audience, live):
+                    runlog.record(result)
+                    if fatal is not None:
+                        stopped.setdefault(u.account, fatal)
+                if stopped and set(stopped) >= everywhere:  # nothing more can work: the run stops (exit 3)
+                    raise next(iter(stopped.values()))
             orphans = run.orphans(prune=prune and not options.dry_run and not names)
             ad_sets = run.ad_sets()
             return runlog.finish(
@@ -179,21 +206,41 @@ class Runner:
         self.dry_run, self.force, self.progress = options.dry_run, options.force, options.progress
         self.clients = options.clients or client_factory(loaded.config.api)
         self.stop = options.stop or threading.Event()
-        self.account = settings.account(self.cfg.ad_account_id)
+        self.home = accounts.home_account(self.cfg, settings.ad_account_id)
+        self.account = self.home or ""  # the account the current step works on (see :meth:`on`)
         self.cipher = RowCipher(load_master_key(settings.state_key, settings.state_dir))
         clean_stale(settings.state_dir)
         self.suppression: Suppression = load_suppression(
             self.cfg, crm, self.cipher, store, loaded.path.parent, self.cfg.defaults.default_country
         )
         self.reader = Reader(loaded, crm, self.cipher, self.suppression, settings.state_dir, self.progress)
-        self._client: MetaClient | None = None
-        self._counts: Counter[str] | None = None  # the account's audiences by subtype, once per run
+        self._clients: dict[str, MetaClient] = {}  # one Meta client per ad account
+        self._counts_of: dict[str, Counter[str]] = {}  # each account's audiences by subtype, once per run
 
     @property
     def client(self) -> MetaClient:
-        if self._client is None:
-            self._client = self.clients(self.settings, self.account)
-        return self._client
+        if not self.account:
+            raise ConfigError("No ad account: set ad_account_id in audiences.yaml or FB_AD_ACCOUNT_ID (act_…).")
+        if self.account not in self._clients:
+            self._clients[self.account] = self.clients(self.settings, self.account)
+        return self._clients[self.account]
+
+    @property
+    def _client(self) -> MetaClient | None:
+        return self._clients.get(self.account)
+
+    @property
+    def _counts(self) -> Counter[str] | None:
+        return self._counts_of.get(self.account)
+
+    @contextmanager
+    def on(self, account: str) -> Iterator[None]:
+        """The steps inside work on ``account`` (its client, its counts)."""
+        before, self.account = self.account, account
+        try:
+            yield
+        finally:
+            self.account = before
 
     @property
     def online(self) -> bool:
@@ -201,16 +248,25 @@ class Runner:
         return not self.dry_run or bool(self.settings.access_token)
 
     # ------------------------------------------------------------------ one audience
-    def audience(self, a: Audience) -> tuple[AudienceResult, FbsyncError | None]:
-        """Sync (or plan) one audience of the YAML."""
+    def audience(self, a: Audience, units: Sequence[Unit]) -> list[tuple[AudienceResult, FbsyncError | None, Unit]]:
+        """Sync (or plan) one audience of the YAML on each of its accounts.  A customer list's rows are read
+        from the CRM once, by the first account that needs them, and reused by the others."""
+        out: list[tuple[AudienceResult, FbsyncError | None, Unit]] = []
         if a.is_lookalike:
-            return self.guarded(a.name, lambda: self._lookalike(a))
-        return self.guarded(
-            a.name,
-            lambda: self.customer_list(
-                ListTarget.of(self.loaded, a), lambda stg, meter: self.reader.audience(a, stg, meter)
-            ),
-        )
+            for u in units:
+                shaped = _as_slot(self.cfg, a, u, self.home)
+                with self.on(u.account):
+                    r, fatal = self.guarded(u.slot, functools.partial(self._lookalike, shaped))
+                out.append((replace(r, account=u.account), fatal, u))
+            return out
+        target = ListTarget.of(self.loaded, a)
+        with SharedRead(self.settings, functools.partial(self.reader.audience, a)) as shared:
+            for u in units:
+                t = replace(target, want=replace(target.want, name=u.slot))
+                with self.on(u.account):
+                    r, fatal = self.guarded(u.slot, functools.partial(self.customer_list, t, shared))
+                out.append((replace(r, account=u.account), fatal, u))
+        return out
 
     def guarded(self, name: str, work: Callable[[], AudienceResult]) -> tuple[AudienceResult, FbsyncError | None]:
         """``work()`` under the audience's lock: its result, and the authentication error that must stop
@@ -250,10 +306,9 @@ class Runner:
             "usage": round(c.governor.usage.pct, 1),
         }
 
-    def customer_list(
-        self, t: ListTarget, read_into: Callable[[Staging, QualityMeter | None], ReadResult]
-    ) -> AudienceResult:
-        """find → read → plan → create or update → apply → read back, for one customer list."""
+    def customer_list(self, t: ListTarget, source: ReadInto | SharedRead) -> AudienceResult:
+        """find → read → plan → create or update → apply → read back, for one customer list on the current
+        account.  ``source`` reads the rows (a function), or hands over rows another account read."""
         store, want, name, schema = self.store, t.want, t.want.name, t.want.schema
         rec = store.audience(name)
         found = (
@@ -278,13 +333,8 @@ class Runner:
         read: ReadResult | None = None
         applier: Applier | None = None
         try:
-            with Staging(self.settings.state_dir) as stg:
-                meter = (
-                    QualityMeter(t.quality, default_country=t.country, today=datetime.now().astimezone().date())
-                    if t.quality
-                    else None
-                )
-                read = read_into(stg, meter)
+            with nullcontext(source) if isinstance(source, SharedRead) else SharedRead(self.settings, source) as rows:
+                stg, read, meter = rows.read(t)
                 prior = store.extra(name).get("replace") if meta_id else None
                 if known:
                     for fps in store.iter_fingerprints(name):
@@ -400,9 +450,11 @@ class Runner:
         return self._account_counts()["LOOKALIKE"]
 
     def _account_counts(self) -> Counter[str]:
-        if self._counts is None:
-            self._counts = Counter(str(a.get("subtype")) for a in self.client.audiences(("id", "subtype")))
-        return self._counts
+        if self.account not in self._counts_of:
+            self._counts_of[self.account] = Counter(
+                str(a.get("subtype")) for a in self.client.audiences(("id", "subtype"))
+            )
+        return self._counts_of[self.account]
 
     def _lookalike(self, a: Audience) -> AudienceResult:
         """Create the missing tiers of a lookalike (never edited: a changed spec is a new tier)."""
@@ -410,7 +462,7 @@ class Runner:
             wanted = self.online and lookalikes.missing_tiers(a, self.store)
             return lookalikes.plan_lookalike(a, self.store, self._account_lookalikes() if wanted else None)
         src = a.lookalike.source if a.lookalike else ""
-        src_aud = next((x for x in self.cfg.audiences if x.name == src), None)
+        src_aud = next((x for x in self.cfg.audiences if x.name == accounts.split(src)[0]), None)
         label = (src_aud.display_name or src_aud.name) if src_aud else None
         result = lookalikes.sync_lookalike(
             a,
@@ -428,13 +480,105 @@ class Runner:
     # ------------------------------------------------------------------ after the audiences
     def orphans(self, *, prune: bool) -> tuple[OrphanResult, ...]:
         """Audiences fbsync created that the YAML no longer declares: listed, or deleted with ``--prune``."""
-        declared = lookalikes.declared_names(self.cfg.audiences)
-        return audiences.prune(self.client if prune else None, self.store, declared, lookalikes.parent_of, delete=prune)
+        every = accounts.units(self.cfg, self.cfg.audiences, self.home)
+        declared = lookalikes.declared_names(
+            [
+                _as_slot(self.cfg, u.audience, u, self.home)
+                if u.audience.is_lookalike
+                else u.audience.model_copy(update={"name": u.slot})
+                for u in every
+            ]
+        )
+
+        def client_of(account: str | None) -> MetaClient:
+            with self.on(account or self.account):
+                return self.client
+
+        return audiences.prune(client_of if prune else None, self.store, declared, lookalikes.parent_of, delete=prune)
 
     def ad_sets(self) -> tuple[AdSetResult, ...]:
         if not self.cfg.ad_sets or self.stop.is_set() or not self.online:
             return ()
-        return adsets.wire(self.cfg, self.client, self.store, apply=not self.dry_run)
+        done: dict[int, AdSetResult] = {}  # by position in the file: the summary keeps the file's order
+        for acct in dict.fromkeys(s.ad_account_id or self.home or "" for s in self.cfg.ad_sets):
+            with self.on(acct):
+
+                def slot(name: str, acct: str = acct) -> str:
+                    return accounts.slot_in(self.cfg, name, acct, self.home)
+
+                mine = [i for i, s in enumerate(self.cfg.ad_sets) if (s.ad_account_id or self.home or "") == acct]
+                wired = adsets.wire(
+                    self.cfg,
+                    self.client,
+                    self.store,
+                    apply=not self.dry_run,
+                    only=[self.cfg.ad_sets[i] for i in mine],
+                    slot=slot,
+                )
+                done.update(zip(mine, wired, strict=True))
+        return tuple(done[i] for i in sorted(done))
+
+
+ReadInto = Callable[[Staging, QualityMeter | None], ReadResult]
+
+
+class SharedRead:
+    """An audience's rows read from the CRM once (into a :class:`Staging`) and planned on each of its
+    accounts: every account gets the same desired rows with its own ledger's marks."""
+
+    def __init__(self, settings: Settings, read_into: ReadInto) -> None:
+        self.settings, self.read_into = settings, read_into
+        self.stg: Staging | None = None
+        self.result: ReadResult | None = None
+        self.meter: QualityMeter | None = None
+        self.error: BaseException | None = None
+
+    def read(self, t: ListTarget) -> tuple[Staging, ReadResult, QualityMeter | None]:
+        """The staged rows (read now if no account read them yet), cleared of any earlier account's marks."""
+        if self.error is not None:  # the read failed for the first account: it fails alike for the others
+            raise self.error
+        if self.stg is None:
+            self.stg = Staging(self.settings.state_dir)
+            self.meter = (
+                QualityMeter(t.quality, default_country=t.country, today=datetime.now().astimezone().date())
+                if t.quality
+                else None
+            )
+            try:
+                self.result = self.read_into(self.stg, self.meter)
+            except BaseException as exc:
+                self.error = exc
+                raise
+        else:
+            self.stg.clear_acked()
+            self.stg.clear_forced()
+        assert self.result is not None
+        return self.stg, self.result, self.meter
+
+    def __enter__(self) -> SharedRead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.stg is not None:
+            self.stg.close()
+            self.stg = None
+
+
+def _as_slot(cfg: Any, a: Audience, u: Unit, home: str | None) -> Audience:
+    """A lookalike as it is on one account: its tiers and its source are that account's slots (its name on
+    Meta stays the audience's)."""
+    assert a.lookalike is not None
+    if u.slot == a.name:
+        return a
+    src = a.lookalike.source
+    source = src if src.isdigit() else accounts.slot(src, u.account, home)
+    return a.model_copy(
+        update={
+            "name": u.slot,
+            "display_name": a.display_name or a.name,
+            "lookalike": a.lookalike.model_copy(update={"source": source}),
+        }
+    )
 
 
 def _gates(q: Quality | None, meter: QualityMeter | None, read: ReadResult, view: LedgerView) -> list[Gate]:

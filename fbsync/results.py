@@ -123,6 +123,7 @@ class AudienceResult:
     gates: tuple[Mapping[str, Any], ...] = ()  # the data-quality gates measured (quality.Gate.to_dict())
     seconds: float | None = None  # how long the audience took in this run
     api: Mapping[str, float] = field(default_factory=dict)  # its Marketing API calls, retries, waits, usage
+    account: str | None = None  # the ad account (``name`` is then the state's slot: ``vip@act_…`` off the home one)
 
     @property
     def action_text(self) -> str:
@@ -148,6 +149,7 @@ class AudienceResult:
         rate = self.match_rate if self.status == "ok" else None
         return {
             "name": self.name,
+            "account": self.account,
             "status": self.status,
             "meta_id": self.meta_id,
             "action": self.action_text,

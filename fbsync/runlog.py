@@ -54,6 +54,8 @@ def hooked(hook: Hook) -> Iterator[None]:
 def history_row(r: AudienceResult) -> dict[str, Any]:
     """One audience's line in the run history: counts, outcome and the details the report draws."""
     details: dict[str, Any] = {"strategy": r.strategy, "action": r.action_text}
+    if r.account:
+        details["account"] = r.account
     if r.sent.resent:
         details["resent"] = r.sent.resent  # of rows_added: kept rows sent again after a removal took their person
     if r.sent.invalid_on_meta:

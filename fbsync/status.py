@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from . import integrity
+from . import accounts, integrity
 from .config import LoadedConfig
 from .errors import AuthError, MetaApiError
 from .meta.factory import ClientFactory, client_factory
@@ -25,21 +25,31 @@ def collect_status(
     loaded: LoadedConfig, settings: Settings, clients: ClientFactory | None = None
 ) -> list[dict[str, Any]]:
     """One row per declared audience; Meta is read only when a token is set."""
+    home = accounts.home_account(loaded.config, settings.ad_account_id)
+    todo = accounts.units(loaded.config, loaded.config.audiences, home)
+    make = clients or client_factory(loaded.config.api)
+    made: dict[str, Any] = {}
+
+    def client_of(account: str) -> Any:
+        if account not in made:
+            made[account] = make(settings, account)
+        return made[account]
+
     store = StateStore.open(settings.state_dir, settings.state_url)
-    client = None
-    if settings.access_token:
-        client = (clients or client_factory(loaded.config.api))(settings, settings.account(loaded.config.ad_account_id))
     rows = []
     try:
-        for a in loaded.config.audiences:
-            rec = store.audience(a.name)
-            history = store.audience_runs(a.name, TREND_RUNS)
+        for u in todo:
+            client = client_of(u.account) if settings.access_token else None
+            rec = store.audience(u.slot)
+            history = store.audience_runs(u.slot, TREND_RUNS)
             last = history[0] if history else None
             when = (last.finished_at or last.started_at) if last else None
             row: dict[str, Any] = {
-                "name": a.name,
+                "name": u.name,
+                "account": u.account,
+                "slot": u.slot,
                 "meta_id": rec.meta_id if rec else None,
-                "ledger_rows": store.ledger_count(a.name),
+                "ledger_rows": store.ledger_count(u.slot),
                 "last_sync": str(when) if when else None,
                 "last_result": last.status if last else None,
                 "last_message": last.message if last else None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -67,7 +67,9 @@ def report(
             store,
             output,
             limit=limit,
-            account=settings.ad_account_id or loaded.config.ad_account_id,
+            account=None
+            if several_accounts(loaded, settings)
+            else settings.ad_account_id or loaded.config.ad_account_id,
             timezone=loaded.config.defaults.timezone,  # dates in the user's zone, as the schedule uses
         )
     finally:
@@ -83,8 +85,11 @@ def doctor(config: ConfigOpt = Path("audiences.yaml"), as_json: JsonOpt = False)
     from ..meta.factory import client_factory
 
     if config.is_file():
+        from ..accounts import all_accounts, home_account
+
         loaded, settings = load(config)
-        account = settings.account(loaded.config.ad_account_id)
+        every = all_accounts(loaded.config, home_account(loaded.config, settings.ad_account_id))
+        account: str | list[str] = every or settings.account(None)
         api = loaded.config.api
     else:
         load_dotenv_files(None)
@@ -99,3 +104,10 @@ def doctor(config: ConfigOpt = Path("audiences.yaml"), as_json: JsonOpt = False)
         for c in checks:
             out(c.line())
     raise typer.Exit(3 if failed else 0)
+
+
+def several_accounts(loaded: Any, settings: Any) -> bool:
+    """Whether the file syncs to more than one ad account (the report then lists those it recorded)."""
+    from ..accounts import all_accounts, home_account
+
+    return len(all_accounts(loaded.config, home_account(loaded.config, settings.ad_account_id))) > 1

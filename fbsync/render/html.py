@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..accounts import split
 from ..outfile import open_out
 from ..state.records import RunRecord
 from .charts import MINUS, band_chart, e, hbar_chart, sent_chart
@@ -485,7 +486,12 @@ def write_report(
     if account is None:
         accounts = sorted({a.account_id for a in known if a.account_id})
         account = ", ".join(accounts) or None
-    names = {a.name: a.display_name for a in known if a.display_name}
+    # a slot on another ad account (vip@act_…) shows which account it is, beside the same display name
+    names = {
+        a.name: f"{a.display_name} ({acct})" if (acct := split(a.name)[1]) else a.display_name
+        for a in known
+        if a.display_name
+    }
     text = render_report(
         runs, title=title, now=now, account=account, display_names=names, locale=locale, timezone=timezone
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ..accounts import label
 from ..results import AudienceResult, ReadResult, RunResult
 from ..state.records import RunRecord
 
@@ -69,7 +70,7 @@ def render_run(r: RunResult) -> str:
         read = a.read or ReadResult()
         rows.append(
             [
-                a.name,
+                label(a.name),
                 a.meta_id or "",
                 _action(a),
                 f"{read.rows_read:,}",
@@ -97,7 +98,7 @@ def render_run(r: RunResult) -> str:
             )
         why += [*read.notes, *a.notes]
         if why:
-            details.append(f"  {a.name}: " + "; ".join(why))
+            details.append(f"  {label(a.name)}: " + "; ".join(why))
     if details:
         out += ["", "Details:"] + details
     matched = [line for a in r.audiences if (line := _match_line(a))]
@@ -107,7 +108,7 @@ def render_run(r: RunResult) -> str:
     if gated:
         out += ["", "Quality gates:"]
         for a in gated:
-            out.append(f"  {a.name}:")
+            out.append(f"  {label(a.name)}:")
             out += [f"    {_GATE_MARK.get(str(g.get('status')), '?')} {g.get('sentence')}" for g in a.gates]
     if r.ad_sets:
         out += ["", "Ad sets:"]
@@ -154,7 +155,7 @@ def _match_line(a: AudienceResult) -> str | None:
         if rate
         else "Meta has not given a size yet (see `fbsync status` later)"
     )
-    return f"  {a.name}: {head}; {_keys_text(a.read.key_coverage(), a.read.best_key)}"
+    return f"  {label(a.name)}: {head}; {_keys_text(a.read.key_coverage(), a.read.best_key)}"
 
 
 _TREND = {"up": "rising", "down": "falling", "steady": "steady"}
@@ -163,7 +164,7 @@ _TREND = {"up": "rising", "down": "falling", "steady": "steady"}
 def render_status(rows: list[dict[str, Any]]) -> str:
     """The status table, the match rates (trend, keys), then one line per audience whose Meta operation
     status a person should know."""
-    says = [f"  {r['name']}: Meta says {r['operation']}" for r in rows if r.get("operation")]
+    says = [f"  {_who(r)}: Meta says {r['operation']}" for r in rows if r.get("operation")]
     matches = []
     for r in rows:
         rate, keys = r.get("match_rate"), r.get("keys") or {}
@@ -176,7 +177,7 @@ def render_status(rows: list[dict[str, Any]]) -> str:
             parts.append(f"{_TREND[r['match_trend']]} (was {_pct(first['rate'])} at run #{first['run_id']})")
         if keys:
             parts.append(_keys_text(keys, r.get("best_key")))
-        matches.append(f"  {r['name']}: " + "; ".join(parts))
+        matches.append(f"  {_who(r)}: " + "; ".join(parts))
     text = _status_table(rows)
     if matches:
         text += "\n\nMatch rates (Meta's size over the people last sent):\n" + "\n".join(matches)
@@ -188,7 +189,7 @@ def _status_table(rows: list[dict[str, Any]]) -> str:
         ["audience", "Meta id", "size on Meta", "delivery", "last sync", "last result"],
         [
             [
-                r["name"],
+                _who(r),
                 r.get("meta_id") or "",
                 r.get("size") or "",
                 r.get("delivery") or "",
@@ -225,3 +226,8 @@ def render_history(runs: Sequence[RunRecord]) -> str:
     return table(
         ["run", "started (UTC)", "command", "run status", "audience", "read", "dropped", "sent", "result"], rows
     )
+
+
+def _who(row: dict[str, Any]) -> str:
+    """A status row's audience as people read it: ``vip``, or ``vip (act_…)`` on another ad account."""
+    return label(str(row.get("slot") or row["name"]))

@@ -14,6 +14,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Any
 
 from . import errors, render
+from .config import terms_accepted
 from .params import GraphRequest, as_str
 
 if TYPE_CHECKING:
@@ -104,7 +105,7 @@ def authorize(app: SandboxApp, req: GraphRequest, kind: str, edge: str | None) -
     any_audience = kind == "account" and edge == "usersofanyaudience"  # G-CFCA: not processed without the terms
     if not (creates_list or any_audience or (kind == "audience" and edge in TOS_EDGES)):
         return
-    if not app.config.custom_audience_tos:
+    if not terms_accepted(app.config, req.account_id):
         subcode = 1870034 if creates_list else app.config.tos_upload_subcode
         raise errors.terms_not_accepted(req.account_id or "", subcode)
     if not app.config.business_tools_tos:  # docs/meta-api.md §1.1 "Errors": 200/1870092 (inf: which calls)

@@ -45,6 +45,7 @@ CONFIG_KNOBS = (
     "token_expires_in_days",
     "missing_permissions",
     "custom_audience_tos",
+    "accounts_without_tos",
     "account_status",
     "disable_reason",
     "tier",
@@ -70,7 +71,7 @@ CONFIG_KNOBS = (
     "value_based_tos",
     "value_based_tos_code",
 )
-TUPLE_KNOBS = ("missing_permissions", "foreign_audience_ids", "integrity_words")
+TUPLE_KNOBS = ("missing_permissions", "foreign_audience_ids", "integrity_words", "accounts_without_tos")
 
 
 def handle(app: SandboxApp, method: str, path: str, query: str, body: bytes = b"") -> Response:

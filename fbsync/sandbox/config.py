@@ -111,6 +111,9 @@ class SandboxConfig:
     #: ``False`` = Custom Audience terms not accepted: ``tos_accepted`` is ``{}`` and customer-list
     #: creates and uploads fail with 200/1870034 (docs/meta-api.md §1.1 "Needs"/"Errors").
     custom_audience_tos: bool = True
+    #: Ad accounts (``act_…`` or digits) on which the Custom Audience terms are not accepted, the others having
+    #: them: the terms are accepted per ad account (``tos_accepted`` is a field of the ad account).
+    accounts_without_tos: tuple[str, ...] = ()
     #: Every ad account's ``account_status`` (1 active, 2 disabled, …) and ``disable_reason`` (0 none).
     account_status: int = 1
     disable_reason: int = 0
@@ -230,3 +233,11 @@ def header_tier(config: SandboxConfig) -> str:
     """The ``ads_api_access_tier`` header string of the configured tier (docs/meta-api.md §4 "Tier names":
     ``development_access`` = Limited, ``standard_access`` = Full)."""
     return TIERS[config.tier] if config.tier else config.usage.tier
+
+
+def terms_accepted(config: SandboxConfig, account_id: str | None) -> bool:
+    """Whether the Custom Audience terms are accepted on this ad account (digits or ``act_…``)."""
+    if not config.custom_audience_tos:
+        return False
+    digits = (account_id or "").removeprefix("act_")
+    return not any(a.removeprefix("act_") == digits for a in config.accounts_without_tos)

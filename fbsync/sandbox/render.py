@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from . import errors, lookalike
-from .config import SandboxConfig
+from .config import SandboxConfig, terms_accepted
 from .integrity import OPERATION_STATUS, flagged_fields
 from .params import parse_fields
 from .sessions import SessionState
@@ -294,7 +294,7 @@ def account_fields(account_id: str, created: int, config: SandboxConfig | None =
     is left out; the value-based terms come on top of the Custom Audience terms (inf)).
     """
     config = config or SandboxConfig()
-    tos = {"custom_audience_tos": 1} if config.custom_audience_tos else {}
+    tos = {"custom_audience_tos": 1} if terms_accepted(config, account_id) else {}
     if tos and config.value_based_tos:
         tos["value_based_custom_audience_tos"] = 1
     return {

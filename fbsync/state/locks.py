@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 
 Target = Union[Settings, "StateStore"]
 
-_NAME = re.compile(r"^[a-z0-9_]+$")
+_NAME = re.compile(r"^[a-z0-9_]+(@act_\d+)?$")  # an audience, or its slot on another ad account
 SCHEDULER_KEY = "fbsync-scheduler"  # never "fbsync:<name>": audience names have no "-"
 SCHEDULER_FILE = ".scheduler.lock"  # never "<name>.lock": audience names do not start with "."
 

@@ -80,6 +80,9 @@ class Staging:
     def clear_acked(self) -> None:
         self.db.execute("DELETE FROM acked")
 
+    def clear_forced(self) -> None:
+        self.db.execute("DELETE FROM forced")
+
     def add_forced(self, fps: Iterable[bytes]) -> None:
         """Removals every mode makes (rows of suppressed people)."""
         self.db.executemany("INSERT OR IGNORE INTO forced VALUES (?)", ((f,) for f in fps))
