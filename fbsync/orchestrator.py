@@ -19,18 +19,15 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any
+from dataclasses import dataclass, replace
 
 from . import accounts, adsets, audiences, integrity, lookalikes
 from .accounts import Unit
 from .alerts.hook import hooks_for
 from .apply import Applier, Progress, linked_rows, removal_rows, resumable
-from .config import Audience, LoadedConfig, OnTooSmall, effective
-from .customers import Links
+from .config import Audience, LoadedConfig
 from .errors import (
     AudienceError,
     AuthError,
@@ -44,19 +41,19 @@ from .errors import (
 )
 from .meta.client import MetaClient
 from .meta.factory import ClientFactory, client_factory
-from .planning import Desired, LedgerView, kind_changed, plan_audience
-from .quality import Gate, Quality, QualityMeter, evaluate
+from .planning import LedgerView, kind_changed, plan_audience
 from .quality import refusal as quality_refusal
-from .read import Reader, Spec, open_crm, preflight
+from .read import Reader, open_crm, preflight
 from .results import AdSetResult, AudienceResult, AudienceStatus, OrphanResult, ReadResult, RunResult, Sent, planned
 from .runlog import RunLog
 from .settings import Settings
 from .sources.crm import CrmSource
 from .state.crypto import RowCipher, load_master_key
 from .state.locks import audience_lock
-from .state.staging import Staging, clean_stale
+from .state.staging import clean_stale
 from .state.store import StateStore
 from .suppression import Suppression, load_suppression, mark_suppressed
+from .targets import ListTarget, ReadInto, SharedRead, as_slot, gates_of
 
 log = logging.getLogger(__name__)
 
@@ -144,52 +141,6 @@ def run_sync(
             crm.dispose()
 
 
-@dataclass(frozen=True)
-class ListTarget:
-    """A customer list to bring in step: what the plan wants of it (``want.rows`` is filled once the rows
-    are read), the source Meta asks for at creation, and extra facts for the run history."""
-
-    want: Desired
-    file_source: str
-    record: Mapping[str, Any] = field(default_factory=dict)
-    made_by: str = "yaml"  # "upload": created for a file, never pruned
-    on_too_small: OnTooSmall = "keep"  # when Meta refuses removals that would leave too few people
-    #: What the rows carry besides the mapped columns (the audience's Limited Data Use setting): when it
-    #: changes, the ledger no longer describes Meta's rows, so the next sync makes them agree with one replace
-    #: (a diff would add and then remove rows of the same people).
-    variant: str = ""
-    #: Which rows a removal may take along on Meta (the identifying keys; a fanned customer's shared keys).
-    links: Links | None = None
-    quality: Quality | None = None  # the audience's data-quality gates (docs/quality.md)
-    country: str | None = None  # its default country (the ZIP/COUNTRY consistency gate needs it)
-
-    @classmethod
-    def of(cls, loaded: LoadedConfig, a: Audience) -> ListTarget:
-        eff = effective(loaded.config, a)
-        spec = Spec.of(loaded, a)
-        want = Desired(
-            a.name,
-            a.display_name or a.name,
-            a.description,
-            eff.mode,
-            spec.schema,
-            0,
-            eff.max_shrink,
-            value_based=a.is_value_based,
-        )
-        variant = "|".join(map(str, eff.data_processing)) if eff.data_processing else ""
-        links = Links.of(spec.schema)
-        return cls(
-            want,
-            eff.customer_file_source,
-            on_too_small=eff.on_too_small,
-            variant=variant,
-            links=links,
-            quality=eff.quality,
-            country=eff.default_country,
-        )
-
-
 class Runner:
     """What the audiences of one run share (the store, the keys, the reader, one Meta client), and the
     steps of one audience.  ``sync`` drives it over the YAML's audiences; ``upload`` over one file."""
@@ -254,7 +205,7 @@ class Runner:
         out: list[tuple[AudienceResult, FbsyncError | None, Unit]] = []
         if a.is_lookalike:
             for u in units:
-                shaped = _as_slot(self.cfg, a, u, self.home)
+                shaped = as_slot(self.cfg, a, u, self.home)
                 with self.on(u.account):
                     r, fatal = self.guarded(u.slot, functools.partial(self._lookalike, shaped))
                 out.append((replace(r, account=u.account), fatal, u))
@@ -356,7 +307,7 @@ class Runner:
                     linked = linked_rows(store, self.cipher, name, t.links, removal_rows(p, stg, store))
                     p.resent = stg.count_desired(linked)
                     p.adds += p.resent
-                gates = _gates(t.quality, meter, read, view)
+                gates = gates_of(t.quality, meter, read, view)
                 if not p.refused and not self.force:
                     p.refused = quality_refusal(name, gates)
                 warn = integrity.warnings([(name, want.display_name, want.description)]) if self.dry_run else []
@@ -483,7 +434,7 @@ class Runner:
         every = accounts.units(self.cfg, self.cfg.audiences, self.home)
         declared = lookalikes.declared_names(
             [
-                _as_slot(self.cfg, u.audience, u, self.home)
+                as_slot(self.cfg, u.audience, u, self.home)
                 if u.audience.is_lookalike
                 else u.audience.model_copy(update={"name": u.slot})
                 for u in every
@@ -517,79 +468,3 @@ class Runner:
                 )
                 done.update(zip(mine, wired, strict=True))
         return tuple(done[i] for i in sorted(done))
-
-
-ReadInto = Callable[[Staging, QualityMeter | None], ReadResult]
-
-
-class SharedRead:
-    """An audience's rows read from the CRM once (into a :class:`Staging`) and planned on each of its
-    accounts: every account gets the same desired rows with its own ledger's marks."""
-
-    def __init__(self, settings: Settings, read_into: ReadInto) -> None:
-        self.settings, self.read_into = settings, read_into
-        self.stg: Staging | None = None
-        self.result: ReadResult | None = None
-        self.meter: QualityMeter | None = None
-        self.error: BaseException | None = None
-
-    def read(self, t: ListTarget) -> tuple[Staging, ReadResult, QualityMeter | None]:
-        """The staged rows (read now if no account read them yet), cleared of any earlier account's marks."""
-        if self.error is not None:  # the read failed for the first account: it fails alike for the others
-            raise self.error
-        if self.stg is None:
-            self.stg = Staging(self.settings.state_dir)
-            self.meter = (
-                QualityMeter(t.quality, default_country=t.country, today=datetime.now().astimezone().date())
-                if t.quality
-                else None
-            )
-            try:
-                self.result = self.read_into(self.stg, self.meter)
-            except BaseException as exc:
-                self.error = exc
-                raise
-        else:
-            self.stg.clear_acked()
-            self.stg.clear_forced()
-        assert self.result is not None
-        return self.stg, self.result, self.meter
-
-    def __enter__(self) -> SharedRead:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.stg is not None:
-            self.stg.close()
-            self.stg = None
-
-
-def _as_slot(cfg: Any, a: Audience, u: Unit, home: str | None) -> Audience:
-    """A lookalike as it is on one account: its tiers and its source are that account's slots (its name on
-    Meta stays the audience's)."""
-    assert a.lookalike is not None
-    if u.slot == a.name:
-        return a
-    src = a.lookalike.source
-    source = src if src.isdigit() else accounts.slot(src, u.account, home)
-    return a.model_copy(
-        update={
-            "name": u.slot,
-            "display_name": a.display_name or a.name,
-            "lookalike": a.lookalike.model_copy(update={"source": source}),
-        }
-    )
-
-
-def _gates(q: Quality | None, meter: QualityMeter | None, read: ReadResult, view: LedgerView) -> list[Gate]:
-    """The audience's quality gates measured on this run's rows (and, for churn, against the ledger)."""
-    if q is None or meter is None:
-        return []
-    measured = meter.measured(
-        rows_read=read.rows_read,
-        rows_desired=read.rows_desired,
-        rows_duplicate=read.rows_duplicate,
-        rows_left_out=read.rows_left_out,
-        ledger=(view.adds, view.removes, view.rows) if view.known else None,
-    )
-    return evaluate(q, measured)

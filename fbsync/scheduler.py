@@ -34,6 +34,7 @@ from apscheduler.triggers.date import DateTrigger
 
 from .config import LoadedConfig, effective, load_config
 from .errors import FbsyncError
+from .fleet import Fleet, lookalike_sources
 from .signals import first_signal
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,8 @@ class Timetable:
         self.due: dict[str, datetime | None] = {
             e.name: self.catch_up.get(e.name) or next_fire(e.trigger, now) for e in schedule
         }
+        #: The cron fire each audience last taken was due for (the key under which workers claim its run).
+        self.fires: dict[str, datetime] = {}
 
     def next_wakeup(self) -> datetime | None:
         """The earliest instant an audience is due (may be in the past: due now)."""
@@ -170,7 +173,10 @@ class Timetable:
             if due is None or due > now:
                 continue
             self.due[name] = next_fire(e.trigger, now)
-            if self.catch_up.pop(name, None) is not None or latest_fire(e.trigger, max(due, lo), now) is not None:
+            caught = self.catch_up.pop(name, None)
+            fire = latest_fire(e.trigger, max(due, lo), now)
+            if caught is not None or fire is not None:
+                self.fires[name] = caught or fire or due
                 names.append(name)
             else:
                 log.warning(
@@ -275,9 +281,12 @@ class Dispatcher:
         stop: threading.Event,
         clock: Clock = utc_now,
         watcher: ConfigWatcher | None = None,
+        fleet: Fleet | None = None,
     ) -> None:
         self.timetable, self.run_sync, self.stop = timetable, run_sync, stop
         self.clock, self.watcher = clock, watcher
+        self.fleet = fleet  # several workers on one PostgreSQL state store: due runs are claimed (fleet.py)
+        self.queue: list[tuple[str, datetime]] = []  # due runs this worker has not claimed or dropped yet
 
     def check_reload(self) -> bool:
         """Rebuild the timetable when the YAML changed; True when it did."""
@@ -285,12 +294,16 @@ class Dispatcher:
         if new is None:
             return False
         self.timetable.replace(entries(new), self.clock())
+        if self.fleet is not None:
+            self.fleet.seeds = lookalike_sources(new)
         log.info("%s changed: schedule reloaded (%d audiences).", new.path, len(self.timetable.entries))
         return True
 
     def tick(self) -> None:
         """Run every group due now; audiences that come due during a run follow it at once, coalesced."""
         self.check_reload()
+        if self.fleet is not None:
+            return self._tick_claimed(self.fleet)
         busy_since: datetime | None = None
         while not self.stop.is_set():
             now = self.clock()
@@ -300,7 +313,29 @@ class Dispatcher:
             busy_since = now
             self._run(names)
 
-    def _run(self, names: list[str]) -> None:
+    def _tick_claimed(self, fleet: Fleet) -> None:
+        """As a worker of several: claim the due runs one audience at a time (others claim the rest), then
+        take over dead workers' runs; what must wait (a lookalike whose source runs elsewhere) waits."""
+        busy_since: datetime | None = None
+        while not self.stop.is_set():
+            now = self.clock()
+            self.queue += [(n, self.timetable.fires[n]) for n in self.timetable.take_due(now, busy_since=busy_since)]
+            key = fleet.next(self.queue)
+            if key is None:
+                return
+            busy_since = now
+            with fleet.running(key) as done:
+                result = self._run([key[0]])
+                if result is not None and getattr(result, "status", None) != "interrupted":
+                    done(str(getattr(result, "exit_code", 0)))
+                elif result is None and not self.stop.is_set():
+                    done("error")
+
+    def pending(self) -> bool:
+        """Whether due runs wait for another worker (the wake-up then comes back after ``fleet.poll``)."""
+        return bool(self.queue)
+
+    def _run(self, names: list[str]) -> Any:
         log.info("scheduled sync of %s starts.", ", ".join(names))
         try:
             result = self.run_sync(list(names), self.stop)
@@ -316,6 +351,8 @@ class Dispatcher:
                 ", ".join(names),
                 code,
             )
+            return result
+        return None
 
 
 # --------------------------------------------------------------------------- APScheduler adapter
@@ -354,6 +391,9 @@ class _Service:
         when = self.d.timetable.next_wakeup()
         if self.d.watcher is not None:
             soon = self.d.clock() + timedelta(seconds=self.reload_every)
+            when = min(when, soon) if when else soon
+        if self.d.fleet is not None:  # waiting runs and dead workers' claims are looked at every poll
+            soon = self.d.clock() + timedelta(seconds=self.d.fleet.poll)
             when = min(when, soon) if when else soon
         if self.d.stop.is_set() or when is None:
             return
@@ -423,6 +463,7 @@ def run_scheduler(
     reload: bool = True,
     reload_every: float = RELOAD_EVERY_SECONDS,
     env: dict[str, str] | None = None,
+    fleet: Fleet | None = None,
 ) -> int:
     """Run the weekly refresh in the foreground until SIGTERM/SIGINT or ``stop``; return the exit code (0).
 
@@ -445,4 +486,7 @@ def run_scheduler(
             )
         log.info("audience %s: %s (%s), next run %s.", e.name, e.cron, e.timezone, _local(next_fire(e.trigger, now), e))
     watcher = ConfigWatcher(loaded, env) if reload else None
-    return serve(Dispatcher(timetable, run_sync, stop=stop, watcher=watcher), reload_every=reload_every)
+    if fleet is not None:
+        log.info("worker %s: due runs are claimed on the shared state store (lease %gs).", fleet.worker, fleet.lease)
+    dispatcher = Dispatcher(timetable, run_sync, stop=stop, watcher=watcher, fleet=fleet)
+    return serve(dispatcher, reload_every=reload_every)

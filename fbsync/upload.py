@@ -19,7 +19,7 @@ from pathlib import Path
 from .alerts.hook import hooks_for
 from .config import Audience, LoadedConfig, effective
 from .errors import ConfigError
-from .orchestrator import ListTarget, Runner, RunOptions
+from .orchestrator import Runner, RunOptions
 from .planning import Desired, Mode
 from .quality import QualityMeter
 from .read import Spec, open_crm, schema_of
@@ -30,6 +30,7 @@ from .sources.crm import Chunk
 from .sources.file_format import FileReport
 from .sources.files import header_mapping, read_columns
 from .state.staging import Staging
+from .targets import ListTarget
 
 MODES: dict[str, Mode] = {"add": "append", "remove": "remove", "replace": "replace"}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -33,6 +34,15 @@ def schedule(
             help="Serve Prometheus metrics on this port at /metrics while the scheduler runs (docs/metrics.md).",
         ),
     ] = None,
+    lease: Annotated[
+        float,
+        typer.Option(
+            "--lease",
+            metavar="SECONDS",
+            min=2,
+            help="Several workers (PostgreSQL state): a worker silent this long has its run taken over.",
+        ),
+    ] = 60.0,
     verbose: VerboseOpt = False,
     log_format: LogFormatOpt = "text",
 ) -> None:
@@ -58,11 +68,16 @@ def schedule(
         return run(load_config(loaded.path), names, settings=settings, stop=stop)
 
     server = None
+    fleet = None
+    if store.engine.dialect.name == "postgresql":  # several workers may share it: due runs are claimed
+        from ..fleet import Fleet, lookalike_sources
+
+        fleet = Fleet(store, lookalike_sources(loaded), lease=lease)
     try:
-        with scheduler_lock(settings):
+        with nullcontext() if fleet is not None else scheduler_lock(settings):
             if metrics_port is not None:
                 server = serve_metrics(loaded, settings, metrics_port)
-            code = run_scheduler(loaded, run_sync, store=store, misfire_grace_seconds=misfire_grace)
+            code = run_scheduler(loaded, run_sync, store=store, misfire_grace_seconds=misfire_grace, fleet=fleet)
     finally:
         if server is not None:
             server[0].shutdown()

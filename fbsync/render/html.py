@@ -487,11 +487,8 @@ def write_report(
         accounts = sorted({a.account_id for a in known if a.account_id})
         account = ", ".join(accounts) or None
     # a slot on another ad account (vip@act_…) shows which account it is, beside the same display name
-    names = {
-        a.name: f"{a.display_name} ({acct})" if (acct := split(a.name)[1]) else a.display_name
-        for a in known
-        if a.display_name
-    }
+    names = {a.name: f"{a.display_name} ({x})" if (x := split(a.name)[1]) else a.display_name for a in known}
+    names = {k: v for k, v in names.items() if v}
     text = render_report(
         runs, title=title, now=now, account=account, display_names=names, locale=locale, timezone=timezone
     )

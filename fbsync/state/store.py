@@ -26,88 +26,19 @@ from sqlalchemy.engine import Engine
 from ..errors import ConfigError
 from .folder import FIX, prepare
 from .records import AudienceRecord, AudienceRunRecord, RunRecord
-
-SCHEMA_VERSION = 1
-md = sa.MetaData()
-
-schema_version = sa.Table("schema_version", md, sa.Column("version", sa.Integer, nullable=False))
-audiences = sa.Table(
-    "audiences",
-    md,
-    sa.Column("name", sa.String(200), primary_key=True),
-    sa.Column("account_id", sa.String(64)),
-    sa.Column("meta_id", sa.String(64)),
-    sa.Column("display_name", sa.Text),
-    sa.Column("description", sa.Text),
-    sa.Column("subtype", sa.String(32)),
-    sa.Column("schema", sa.Text),  # comma-joined Meta keys the ledger's rows are in
-    sa.Column("key_id", sa.String(32)),  # which state key wrote the ledger
-    sa.Column("created_by_fbsync", sa.Boolean, default=False),
-    sa.Column("created_at", sa.DateTime(timezone=True)),
-    sa.Column("updated_at", sa.DateTime(timezone=True)),
-    sa.Column("extra", sa.Text),  # JSON: lookalike spec, replace session…
+from .schema import (
+    MIGRATION_LOCK,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    audiences,
+    claims,
+    ledger,
+    pending,
+    run_audiences,
+    runs,
+    schema_version,
+    suppressed,
 )
-ledger = sa.Table(
-    "ledger",
-    md,
-    sa.Column("audience", sa.String(200), primary_key=True),
-    sa.Column("fp", sa.LargeBinary(16), primary_key=True),
-    sa.Column("row", sa.LargeBinary, nullable=False),
-)
-pending = sa.Table(  # rows acknowledged by a /usersreplace session not yet finished
-    "ledger_pending",
-    md,
-    sa.Column("audience", sa.String(200), primary_key=True),
-    sa.Column("fp", sa.LargeBinary(16), primary_key=True),
-    sa.Column("row", sa.LargeBinary, nullable=False),
-)
-suppressed = sa.Table(  # people kept out of every audience (fbsync forget): keyed hashes only
-    "suppressed",
-    md,
-    sa.Column("kh", sa.LargeBinary(16), primary_key=True),
-    sa.Column("source", sa.String(32), nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-)
-runs = sa.Table(
-    "runs",
-    md,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("command", sa.String(32), nullable=False),
-    sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("finished_at", sa.DateTime(timezone=True)),
-    sa.Column("status", sa.String(16), nullable=False),  # running | ok | failed | partial
-    sa.Column("config_digest", sa.String(64)),
-    sa.Column("user", sa.String(200)),
-    sa.Column("host", sa.String(200)),
-    sa.Column("summary", sa.Text),
-)
-run_audiences = sa.Table(
-    "run_audiences",
-    md,
-    sa.Column("run_id", sa.Integer, sa.ForeignKey("runs.id"), primary_key=True),
-    sa.Column("audience", sa.String(200), primary_key=True),
-    sa.Column("status", sa.String(16), nullable=False),
-    sa.Column("meta_id", sa.String(64)),
-    sa.Column("rows_read", sa.Integer, default=0),
-    sa.Column("rows_dropped", sa.Integer, default=0),
-    sa.Column("rows_added", sa.Integer, default=0),
-    sa.Column("rows_removed", sa.Integer, default=0),
-    sa.Column("size_lower", sa.BigInteger),
-    sa.Column("size_upper", sa.BigInteger),
-    sa.Column("message", sa.Text),
-    sa.Column("details", sa.Text),  # JSON: drop reasons per key, …
-)
-
-
-MIGRATION_LOCK = 0x66627379  # "fbsy"
-
-
-def _v1(c: sa.Connection) -> None:
-    """Version 1: audiences, ledger, pending replace rows, suppression, runs and their audiences."""
-    md.create_all(c, checkfirst=True)
-
-
-MIGRATIONS = {1: _v1}
 
 
 def _now() -> datetime:
@@ -174,6 +105,73 @@ class StateStore:
     def close(self) -> None:
         """Release the store's connections (the store may be opened again later)."""
         self.engine.dispose()
+
+    # ------------------------------------------------------------------ scheduled runs (workers)
+    def claim_run(self, audience: str, due_at: datetime, worker: str) -> bool:
+        """Claim the run of ``audience`` for the fire ``due_at``: True for the one worker that gets it."""
+        now = _now()
+        try:
+            with self.engine.begin() as c:
+                c.execute(
+                    claims.insert().values(
+                        audience=audience, due_at=due_at, worker=worker, claimed_at=now, heartbeat_at=now, takeovers=0
+                    )
+                )
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
+    def take_over_run(self, audience: str, due_at: datetime, worker: str, stale_before: datetime) -> bool:
+        """Take over an unfinished claim whose worker stopped beating before ``stale_before`` (it died)."""
+        with self.engine.begin() as c:
+            n = c.execute(
+                claims.update()
+                .where(
+                    claims.c.audience == audience,
+                    claims.c.due_at == due_at,
+                    claims.c.finished_at.is_(None),
+                    claims.c.heartbeat_at < stale_before,
+                )
+                .values(worker=worker, heartbeat_at=_now(), takeovers=claims.c.takeovers + 1)
+            ).rowcount
+        return bool(n)
+
+    def beat_runs(self, keys: Iterable[tuple[str, datetime]], worker: str) -> None:
+        """The worker is alive and still running these claims."""
+        with self.engine.begin() as c:
+            for audience, due_at in keys:
+                c.execute(
+                    claims.update()
+                    .where(claims.c.audience == audience, claims.c.due_at == due_at, claims.c.worker == worker)
+                    .values(heartbeat_at=_now())
+                )
+
+    def finish_claim(self, audience: str, due_at: datetime, worker: str, status: str) -> None:
+        with self.engine.begin() as c:
+            c.execute(
+                claims.update()
+                .where(claims.c.audience == audience, claims.c.due_at == due_at, claims.c.worker == worker)
+                .values(finished_at=_now(), status=status[:16])
+            )
+
+    def open_claims(self) -> list[dict[str, Any]]:
+        """Every unfinished claim: audience, due_at, worker, heartbeat_at (oldest fire first)."""
+        q = sa.select(claims.c.audience, claims.c.due_at, claims.c.worker, claims.c.heartbeat_at).where(
+            claims.c.finished_at.is_(None)
+        )
+        with self.engine.connect() as c:
+            return [dict(r) for r in c.execute(q.order_by(claims.c.due_at, claims.c.audience)).mappings()]
+
+    def claims(self) -> list[dict[str, Any]]:
+        """Every claim, oldest fire first (``fbsync schedule`` workers; tests and support)."""
+        with self.engine.connect() as c:
+            q = sa.select(claims).order_by(claims.c.due_at, claims.c.claimed_at)
+            return [dict(r) for r in c.execute(q).mappings()]
+
+    def forget_claims(self, before: datetime) -> None:
+        """Drop finished claims of fires older than ``before`` (the history keeps the runs)."""
+        with self.engine.begin() as c:
+            c.execute(claims.delete().where(claims.c.finished_at.is_not(None), claims.c.due_at < before))
 
     # ------------------------------------------------------------------ audiences
     def audience(self, name: str) -> AudienceRecord | None:
