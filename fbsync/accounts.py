@@ -76,11 +76,26 @@ def units(cfg: Config, auds: Iterable[Audience], home: str | None) -> list[Unit]
     out = []
     for a in auds:
         accts = accounts_of(cfg, a, home)
+        if a.share_with:
+            if a.is_lookalike:
+                raise ConfigError(f"{a.name!r} is a lookalike; share_with is for customer lists (share its source).")
+            both = [x for x in a.share_with if x in accts]
+            if both:
+                raise ConfigError(
+                    f"{a.name!r} is both synced to and shared with {both[0]}; keep it in ad_account_id or in "
+                    "share_with, not both."
+                )
         if a.lookalike is not None and a.ad_account_id and not a.lookalike.source.isdigit():
             src = next((x for x in cfg.audiences if x.name == a.lookalike.source), None)
             if src is not None:
                 seeds = accounts_of(cfg, src, home)
                 stray = [x for x in accts if x not in seeds]
+                if stray and stray[0] in (src.share_with or []):
+                    raise ConfigError(
+                        f"Lookalike {a.name!r} is on {stray[0]}, which {src.name!r} is only shared with: Meta refuses "
+                        f"a shared audience as a lookalike source; sync {src.name} to {stray[0]} (ad_account_id) "
+                        "instead of sharing it, or create the lookalike on the owner's account."
+                    )
                 if stray:
                     raise ConfigError(
                         f"Lookalike {a.name!r} is on {', '.join(stray)}, where its source {src.name!r} is not "
@@ -107,10 +122,13 @@ def slot_in(cfg: Config, name: str, account: str, home: str | None) -> str:
     """The slot of audience ``name`` on ``account``, checking it goes there (an ad set names audiences of its
     own account)."""
     a = next(x for x in cfg.audiences if x.name == name)
-    if account not in accounts_of(cfg, a, home):
+    mine = accounts_of(cfg, a, home)
+    if account in (a.share_with or []) and account not in mine:
+        return slot(name, mine[0], home)  # shared with it: the owner's audience
+    if account not in mine:
         raise ConfigError(
             f"Audience {name!r} is not synced to {account}, so an ad set of that account cannot use it; "
-            f"add {account} to {name}'s ad_account_id."
+            f"add {account} to {name}'s ad_account_id or share_with."
         )
     return slot(name, account, home)
 

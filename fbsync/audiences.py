@@ -24,9 +24,11 @@ from typing import Any
 
 from . import integrity
 from .errors import MetaApiError
+from .meta import sharing as meta_sharing
 from .meta.client import MetaClient
 from .planning import Remote
 from .results import Action, MetaSize, OrphanResult
+from .sharing import SharePlan, plan_shares
 from .state.locks import audience_lock
 from .state.records import AudienceRecord
 from .state.store import StateStore
@@ -268,3 +270,31 @@ def prune(
                 item = OrphanResult(rec.name, rec.meta_id, rec.display_name, "prune failed", str(exc))
         out.append(item)
     return tuple(out)
+
+
+def sync_shares(
+    client: MetaClient | None,
+    store: StateStore,
+    name: str,
+    meta_id: str | None,
+    owner: str,
+    wanted: Iterable[str],
+    *,
+    force: bool,
+    apply: bool,
+) -> SharePlan:
+    """Bring the audience's shares in step with ``share_with`` (``client`` None: plan on fbsync's records);
+    returns the plan, with what was done when ``apply``.  An unshare without ``force`` is not made."""
+    ours = list(store.extra(name).get("shared_with") or [])
+    current = meta_sharing.shared_with(client, meta_id) if client is not None and meta_id else set(ours)
+    plan = plan_shares(name, owner, wanted, current, ours, force=force)
+    if not apply or meta_id is None or client is None:
+        return plan
+    if plan.share:
+        meta_sharing.share(client, meta_id, plan.share)
+        ours = sorted(set(ours) | set(plan.share))
+        store.set_extra(name, shared_with=ours)
+    if plan.unshare and not plan.refused:
+        meta_sharing.unshare(client, meta_id, plan.unshare)
+        store.set_extra(name, shared_with=sorted(set(ours) - set(plan.unshare)) or None)
+    return plan

@@ -143,6 +143,8 @@ class Audience(Overrides):
     exclude: list[str] = []
     intersect: list[str] = []
     lookalike: Lookalike | None = None
+    #: Ad accounts the list is shared with through Meta's sharing edge instead of uploaded to (README).
+    share_with: AccountIds | None = None
 
     @field_validator("name")
     @classmethod

@@ -211,13 +211,41 @@ class Runner:
                 out.append((replace(r, account=u.account), fatal, u))
             return out
         target = ListTarget.of(self.loaded, a)
+        owner = accounts.accounts_of(self.cfg, a, self.home)[0]
         with SharedRead(self.settings, functools.partial(self.reader.audience, a)) as shared:
             for u in units:
                 t = replace(target, want=replace(target.want, name=u.slot))
                 with self.on(u.account):
                     r, fatal = self.guarded(u.slot, functools.partial(self.customer_list, t, shared))
+                    if u.account == owner and r.status in ("ok", "planned"):
+                        r, fatal = self._shares(a, u, r, fatal)
                 out.append((replace(r, account=u.account), fatal, u))
         return out
+
+    def _shares(
+        self, a: Audience, u: Unit, r: AudienceResult, fatal: FbsyncError | None
+    ) -> tuple[AudienceResult, FbsyncError | None]:
+        """``share_with`` on the owner's audience once it is in step (nothing uploaded to the recipients)."""
+        if not a.share_with and not self.store.extra(u.slot).get("shared_with"):
+            return r, fatal
+        try:
+            client = self.client if self.online else None
+            p = audiences.sync_shares(
+                client,
+                self.store,
+                u.slot,
+                r.meta_id,
+                u.account,
+                a.share_with or [],
+                force=self.force,
+                apply=not self.dry_run,
+            )
+        except (AuthError, MetaConfigError) as exc:
+            return replace(r, status="failed", message=str(exc)), exc
+        except MetaApiError as exc:
+            return replace(r, status="failed", message=f"{u.slot} is in step but sharing it failed: {exc}"), fatal
+        done = replace(r, sharing=p.to_dict(), notes=(*r.notes, *p.notes(done=not self.dry_run)))
+        return (replace(done, status="refused", message=p.refused) if p.refused else done), fatal
 
     def guarded(self, name: str, work: Callable[[], AudienceResult]) -> tuple[AudienceResult, FbsyncError | None]:
         """``work()`` under the audience's lock: its result, and the authentication error that must stop

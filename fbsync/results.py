@@ -124,6 +124,7 @@ class AudienceResult:
     seconds: float | None = None  # how long the audience took in this run
     api: Mapping[str, float] = field(default_factory=dict)  # its Marketing API calls, retries, waits, usage
     account: str | None = None  # the ad account (``name`` is then the state's slot: ``vip@act_…`` off the home one)
+    sharing: Mapping[str, Any] = field(default_factory=dict)  # share_with: accounts shared, unshared, refused
 
     @property
     def action_text(self) -> str:
@@ -185,6 +186,7 @@ class AudienceResult:
             "operation_status": self.size.code,
             "seconds": round(self.seconds, 3) if self.seconds is not None else None,
             "api": dict(self.api),
+            "sharing": dict(self.sharing),
         }
 
 

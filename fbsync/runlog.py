@@ -56,6 +56,8 @@ def history_row(r: AudienceResult) -> dict[str, Any]:
     details: dict[str, Any] = {"strategy": r.strategy, "action": r.action_text}
     if r.account:
         details["account"] = r.account
+    if r.sharing:
+        details["sharing"] = dict(r.sharing)
     if r.sent.resent:
         details["resent"] = r.sent.resent  # of rows_added: kept rows sent again after a removal took their person
     if r.sent.invalid_on_meta:

@@ -46,6 +46,7 @@ CONFIG_KNOBS = (
     "missing_permissions",
     "custom_audience_tos",
     "accounts_without_tos",
+    "other_business_accounts",
     "account_status",
     "disable_reason",
     "tier",
@@ -71,7 +72,13 @@ CONFIG_KNOBS = (
     "value_based_tos",
     "value_based_tos_code",
 )
-TUPLE_KNOBS = ("missing_permissions", "foreign_audience_ids", "integrity_words", "accounts_without_tos")
+TUPLE_KNOBS = (
+    "missing_permissions",
+    "foreign_audience_ids",
+    "integrity_words",
+    "accounts_without_tos",
+    "other_business_accounts",
+)
 
 
 def handle(app: SandboxApp, method: str, path: str, query: str, body: bytes = b"") -> Response:

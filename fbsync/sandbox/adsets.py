@@ -174,7 +174,7 @@ def check_targeting(
             if audience_id in foreign:
                 raise errors.not_owned(audience_id)
             audience = store.get_audience(int(audience_id))
-            if audience is None or audience.account_id != account_id:
+            if audience is None or not store.usable_by(audience, account_id):  # its own, or shared with it
                 raise errors.param(
                     f"Invalid parameter: custom audience {audience_id} in targeting[{key}] does not exist or "
                     f"does not belong to ad account act_{account_id}"

@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
-from . import access, admin, adsets, audiences, campaigns, errors, integrity, render, users, versions
+from . import access, admin, adsets, audiences, campaigns, errors, integrity, render, sharing, users, versions
 from .config import SandboxConfig, header_tier
 from .faults import ConnectionDropped, Faults
 from .injector import FaultInjector
@@ -59,6 +59,7 @@ ROUTES: dict[tuple[str, str | None], dict[str, tuple[str, Handler]]] = {
     },
     ("audience", "usersreplace"): {"POST": ("POST /usersreplace", users.replace_users)},
     ("audience", "sessions"): {"GET": ("GET /sessions", users.list_sessions)},
+    ("audience", "adaccounts"): sharing.ROUTES,
     ("adset", None): {
         "GET": ("GET /{adset_id}", adsets.get_adset),
         "POST": ("POST /{adset_id}", adsets.update_adset),

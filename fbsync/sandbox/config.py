@@ -67,6 +67,9 @@ class SandboxConfig:
     tos_upload_subcode: int = 1870034
     #: ``False`` = the Meta Business Tools terms are not accepted: customer-list creates and uploads → 200/1870092.
     business_tools_tos: bool = True
+    #: Ad accounts claimed by another business, with no audience sharing relationship with the sandbox's
+    #: (which claims every other account): sharing an audience with one of them is refused (§1.8 "Sharing").
+    other_business_accounts: tuple[str, ...] = ()
     #: Audience ids that belong to another business: any call on them (or targeting them) → 100/1487301.
     foreign_audience_ids: tuple[str, ...] = ()
     #: Access tier: "limited" or "full"; None = from ``usage.tier`` (``standard_access`` = Full).

@@ -89,6 +89,11 @@ def seed_for(store: SandboxStore, account_id: str, origin: Any) -> Audience:
     if origin in (None, ""):
         raise errors.required("origin_audience_id")
     seed = store.get_audience(int(origin)) if str(origin).isdigit() else None
+    if seed is not None and seed.account_id != account_id and account_id in store.recipients(seed.id):
+        raise errors.create_failed(  # §1.8 "Sharing": a recipient cannot use a shared audience as a seed
+            f"Invalid Source Audience: audience {origin} is shared with this ad account, and a shared audience "
+            "cannot be the source of a lookalike; create the lookalike in the ad account that owns it."
+        )
     if seed is None or seed.account_id != account_id:
         raise errors.param(f"origin_audience_id {origin} is not a custom audience of this ad account")
     if seed.subtype != "CUSTOM":

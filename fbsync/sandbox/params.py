@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl
 from . import errors
 
 VERSION_RE = re.compile(r"^v(\d+)\.(\d+)$")
-JSON_PARAMS = frozenset({"payload", "session", "filtering", "lookalike_spec", "audience_labels"})
+JSON_PARAMS = frozenset({"payload", "session", "filtering", "lookalike_spec", "audience_labels", "adaccounts"})
 
 
 @dataclass

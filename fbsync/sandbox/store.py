@@ -47,6 +47,9 @@ CREATE TABLE IF NOT EXISTS adsets (
   id INTEGER PRIMARY KEY, account_id TEXT NOT NULL, name TEXT NOT NULL, targeting TEXT NOT NULL,
   status TEXT NOT NULL, time_created INTEGER NOT NULL, time_updated INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS adsets_account ON adsets (account_id);
+CREATE TABLE IF NOT EXISTS shares (
+  audience_id INTEGER NOT NULL, account_id TEXT NOT NULL, permissions TEXT NOT NULL,
+  PRIMARY KEY (audience_id, account_id));
 """
 
 
@@ -149,7 +152,7 @@ class SandboxStore:
     def reset(self) -> None:
         """Forget every account, audience, member, session, ad set and request count."""
         with self.transaction() as db:
-            for table in ("meta", "accounts", "audiences", "adsets"):
+            for table in ("meta", "accounts", "audiences", "adsets", "shares"):
                 db.execute(f"DELETE FROM {table}")
             self.memberships.clear()
             self.graph.clear()
@@ -283,6 +286,33 @@ class SandboxStore:
                 self._db.execute(f"SELECT 1 FROM {table} WHERE id=?", (object_id,)).fetchone()
                 for table in ("audiences", "adsets", "campaigns")
             )
+
+    # --- sharing (POST/DELETE /{audience-id}/adaccounts) ---
+
+    def recipients(self, audience_id: int) -> list[str]:
+        """The ad accounts (digits) an audience is shared with, its owner excluded."""
+        with self.lock:
+            q = "SELECT account_id FROM shares WHERE audience_id=? ORDER BY account_id"
+            return [r[0] for r in self._db.execute(q, (audience_id,))]
+
+    def share(self, audience_id: int, accounts: list[str], permissions: str, *, replace: bool) -> None:
+        with self.transaction() as db:
+            if replace:
+                db.execute("DELETE FROM shares WHERE audience_id=?", (audience_id,))
+            db.executemany(
+                "INSERT OR REPLACE INTO shares (audience_id, account_id, permissions) VALUES (?, ?, ?)",
+                [(audience_id, a, permissions) for a in accounts],
+            )
+
+    def unshare(self, audience_id: int, accounts: list[str]) -> None:
+        with self.transaction() as db:
+            db.executemany(
+                "DELETE FROM shares WHERE audience_id=? AND account_id=?", [(audience_id, a) for a in accounts]
+            )
+
+    def usable_by(self, audience: Audience, account_id: str) -> bool:
+        """Whether ``account_id`` may target ``audience``: it owns it, or the audience is shared with it."""
+        return audience.account_id == account_id or account_id in self.recipients(audience.id)
 
     def claim_id(self, wanted: Any = None) -> int:
         """An id for a new admin-created node: ``wanted`` (numeric and free, else ``ValueError``) or the next one."""
