@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -80,3 +81,12 @@ def demo_crm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("crm") / "crm.db"
     seed(path, n=20_000, seed=42)
     return path
+
+
+@pytest.fixture(scope="module")
+def sb() -> Iterator[Any]:
+    """A local Marketing API sandbox for the test module (a module may define its own ``sb``)."""
+    from fbsync.sandbox import running_sandbox
+
+    with running_sandbox() as s:
+        yield s

@@ -89,14 +89,6 @@ def test_bad_account_lists_are_refused_with_the_fix() -> None:
 # -- end to end against the sandbox ---------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def sb() -> Iterator[Any]:
-    from fbsync.sandbox import running_sandbox
-
-    with running_sandbox() as s:
-        yield s
-
-
 @pytest.fixture
 def wd(tmp_path: Path, demo_crm: Path, sb: Any) -> Iterator[Workdir]:
     admin(sb.url, "/__sandbox/reset", "POST")

@@ -37,14 +37,6 @@ audiences:
 """
 
 
-@pytest.fixture(scope="module")
-def sb() -> Iterator[Any]:
-    from fbsync.sandbox import running_sandbox
-
-    with running_sandbox() as s:
-        yield s
-
-
 @pytest.fixture
 def http() -> Iterator[HttpReceiver]:
     with http_receiver() as rec:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -172,14 +171,6 @@ audiences:
     query: "SELECT email, email_pro, phone, first_name, last_name, consent FROM customers WHERE id % 4 <> 0"
     keys: {EMAIL: [email, email_pro], PHONE: phone, FN: first_name, LN: last_name}
 """
-
-
-@pytest.fixture(scope="module")
-def sb() -> Iterator[Any]:
-    from fbsync.sandbox import running_sandbox
-
-    with running_sandbox() as s:
-        yield s
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -136,14 +135,6 @@ def test_a_refused_run_is_not_ok_and_an_audience_never_run_has_no_figures() -> N
 
 
 # -- sync --metrics-file / --summary-file against the sandbox -------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def sb() -> Iterator[Any]:
-    from fbsync.sandbox import running_sandbox
-
-    with running_sandbox() as s:
-        yield s
 
 
 def workdir(tmp: Path, crm: Path, sb: Any) -> Workdir:

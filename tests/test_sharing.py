@@ -66,14 +66,6 @@ def test_share_with_rules_in_the_yaml() -> None:
 # -- end to end ---------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def sb() -> Iterator[Any]:
-    from fbsync.sandbox import running_sandbox
-
-    with running_sandbox() as s:
-        yield s
-
-
 @pytest.fixture
 def wd(tmp_path: Path, demo_crm: Path, sb: Any) -> Iterator[Workdir]:
     admin(sb.url, "/__sandbox/reset", "POST")
