@@ -25,6 +25,7 @@ from typing import Any
 from .. import identity
 from ..errors import ConfigError
 from ..identity.mask import visible
+from . import arrow_csv
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +274,28 @@ def csv_chunks(
     path: Path, fmt: Format, index: Mapping[str, int], chunk: int, report: FileReport
 ) -> Iterator[dict[str, list[Any]]]:
     """Chunks of the ``index`` columns (name -> position) of a text file; rows that do not have the header's
-    fields are counted in ``report``, not yielded; blank lines are skipped."""
+    fields are counted in ``report``, not yielded; blank lines are skipped.
+
+    A clean file is read by pyarrow in large blocks (:mod:`.arrow_csv`); from the first thing it cannot
+    read exactly as the csv module would, the csv module goes on where it stopped."""
+    done = 0
+    if arrow_csv.usable(path, fmt.encoding):
+        try:
+            for part in arrow_csv.chunks(path, fmt.encoding, fmt.delimiter, len(fmt.header), index, chunk):
+                rows = len(next(iter(part.values())))
+                report.rows += rows
+                done += rows
+                yield part
+            return
+        except arrow_csv.Fallback as stop:
+            log.debug("%s: read on with the csv module after %d rows (%s)", path.name, stop.rows, stop)
+    yield from _csv_module_chunks(path, fmt, index, chunk, report, skip=done)
+
+
+def _csv_module_chunks(
+    path: Path, fmt: Format, index: Mapping[str, int], chunk: int, report: FileReport, skip: int = 0
+) -> Iterator[dict[str, list[Any]]]:
+    """The csv module's reading, after the first ``skip`` data rows (already read by the fast reader)."""
     n, names, get = len(fmt.header), list(index), operator.itemgetter(*index.values())
     pick: Callable[[list[str]], tuple[str, ...]] = (lambda row: (get(row),)) if len(index) == 1 else get
     rows: list[tuple[str, ...]] = []
@@ -282,6 +304,8 @@ def csv_chunks(
         with path.open("r", encoding=fmt.encoding, errors="strict", newline="") as f:
             reader = csv.reader(f, delimiter=fmt.delimiter)
             next((row for row in reader if row), None)  # the header
+            for _ in range(skip):
+                next((row for row in reader if row), None)
             for row in reader:
                 if len(row) == n or (row and _fits(row, n)):
                     rows.append(pick(row))
