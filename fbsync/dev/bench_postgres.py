@@ -5,7 +5,8 @@ For 1 M and 5 M rows (``FBSYNC_BENCH_PG_SIZES``) of the demo's customers loaded 
 RSS (VmHWM) is its own:
 
 * ``copy``: ``COPY (SELECT …) TO STDOUT`` of the same columns through psycopg — the physical floor;
-* ``fbsync``: :class:`fbsync.sources.crm.CrmSource` streaming (server-side cursor) + the identity engine;
+* ``fbsync``: :class:`fbsync.sources.crm.CrmSource` streaming (COPY, text columns) + the identity engine;
+* ``fbsync-cursor``: the same through the server-side cursor (the reading before the COPY reader);
 * ``pushdown``: the query rewritten by :mod:`fbsync.sources.pushdown` so PostgreSQL normalizes and hashes
   (only when that module is present).
 """
@@ -51,6 +52,7 @@ else:
     from fbsync.sources.crm import CrmSource
     from fbsync import identity
     src = CrmSource(url)
+    src.copy = case != "fbsync-cursor"  # the server-side cursor, as before the COPY reader
     if case == "pushdown":
         from fbsync.sources import pushdown
         with src.read_only() as conn:
@@ -113,7 +115,9 @@ def bench_postgres(options: Options) -> Iterator[dict[str, Any]]:
     import importlib.util
 
     sizes = [int(x) for x in os.environ.get("FBSYNC_BENCH_PG_SIZES", "1000000,5000000").split(",") if x]
-    cases = ["copy", "fbsync"] + (["pushdown"] if importlib.util.find_spec("fbsync.sources.pushdown") else [])
+    cases = ["copy", "fbsync", "fbsync-cursor"] + (
+        ["pushdown"] if importlib.util.find_spec("fbsync.sources.pushdown") else []
+    )
     for n in sizes:
         start = time.perf_counter()
         _load(n, options.seed)

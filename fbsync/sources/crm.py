@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from ..errors import ConfigError
+from . import pgcopy
 
 STATEMENT_TIMEOUT_S = 600
 
@@ -70,6 +71,7 @@ class CrmSource:
     ) -> None:
         self.url = self._resolve(url, base_dir)
         self.timeout = statement_timeout
+        self.copy = True  # PostgreSQL: read text columns through COPY (pgcopy.py); False: the cursor always
         try:
             self.engine: Engine = sa.create_engine(self.url, future=True)
         except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
@@ -155,8 +157,19 @@ class CrmSource:
             )
 
     def stream(self, query: str, columns: Sequence[str], what: str, chunk: int = 50_000) -> Iterator[Chunk]:
-        """Yield the wanted columns of the query's rows, ``chunk`` rows at a time."""
+        """Yield the wanted columns of the query's rows, ``chunk`` rows at a time (on PostgreSQL, through
+        COPY when every wanted column is text: :mod:`.pgcopy`)."""
         with self.read_only() as conn:
+            names = self._copyable(conn, query, columns) if self.copy else None
+            if names is not None:
+                try:
+                    for part in pgcopy.chunks(conn.connection.driver_connection, query, names, columns, chunk):
+                        yield Chunk(part, len(part[columns[0]]))
+                except Exception as exc:  # the driver's or pyarrow's: one sentence, as for the cursor
+                    if isinstance(exc, ConfigError):
+                        raise
+                    raise _db_error(exc, what, query) from None
+                return
             try:
                 res = conn.execution_options(stream_results=True, max_row_buffer=chunk).execute(
                     sa.text(query.strip().rstrip(";"))
@@ -177,6 +190,19 @@ class CrmSource:
                 res.close()
             except sa.exc.SQLAlchemyError as exc:
                 raise _db_error(exc, what, query) from None
+
+    def _copyable(self, conn: Connection, query: str, columns: Sequence[str]) -> list[tuple[str, str]] | None:
+        """The wanted columns' (real name, type) when COPY reads them exactly (PostgreSQL through psycopg)."""
+        if self.dialect != "postgresql" or conn.dialect.driver != "psycopg" or not columns:
+            return None
+        from .pushdown import describe
+
+        try:
+            with conn.begin_nested():  # a failure here must not abort the read's transaction
+                types = describe(conn, query)
+        except (ConfigError, sa.exc.SQLAlchemyError):
+            return None  # the cursor's read says what is wrong
+        return pgcopy.usable(types, columns)
 
     def dispose(self) -> None:
         self.engine.dispose()
