@@ -22,6 +22,20 @@ TOKEN = "e2e-token-0123456789"
 #: The demo CRM's "everyone" audience: the query and key mapping the crash and resilience tests sync.
 EVERYONE_QUERY = "SELECT email, phone, first_name, last_name, consent FROM customers"
 EVERYONE_KEYS = {"EMAIL": "email", "PHONE": "phone", "FN": "first_name", "LN": "last_name"}
+#: A two-audience file on the demo CRM (vip, everyone); ``{extra}`` takes top-level blocks (alerts: …).
+TWO_AUDIENCES = """\
+version: 1
+ad_account_id: act_1234567890
+crm: {{url: "sqlite:///demo/crm.db"}}
+defaults: {{default_country: FR, consent: consent, max_shrink: 0.5}}
+{extra}audiences:
+  - name: vip
+    query: "SELECT email, phone, consent FROM customers WHERE is_vip = 1"
+    keys: {{EMAIL: email, PHONE: phone}}
+  - name: everyone
+    query: "SELECT email, phone, first_name, last_name, consent FROM customers"
+    keys: {{EMAIL: email, PHONE: phone, FN: first_name, LN: last_name}}
+"""
 
 
 def admin(url: str, path: str, method: str = "GET") -> Any:

@@ -12,29 +12,16 @@ from typing import Any
 
 import pytest
 from alert_receivers import HttpReceiver, http_receiver, smtp_receiver
-from e2e_helpers import Workdir, admin, configure, make_workdir
+from e2e_helpers import TWO_AUDIENCES, Workdir, admin, configure, make_workdir
 
 from fbsync.alerts.payload import SIGNATURE_HEADER, verify
 
 pytestmark = pytest.mark.e2e
 
 SECRET = "webhook-secret-0123"
-YAML = """\
-version: 1
-ad_account_id: act_1234567890
-crm: {url: "sqlite:///demo/crm.db"}
-defaults: {default_country: FR, consent: consent, max_shrink: 0.5}
-alerts:
-  webhook: {url: "@HOOK@", secret: "${FBSYNC_ALERT_WEBHOOK_SECRET}"}
-  EXTRA
-audiences:
-  - name: vip
-    query: "SELECT email, phone, consent FROM customers WHERE is_vip = 1"
-    keys: {EMAIL: email, PHONE: phone}
-  - name: everyone
-    query: "SELECT email, phone, first_name, last_name, consent FROM customers"
-    keys: {EMAIL: email, PHONE: phone, FN: first_name, LN: last_name}
-"""
+YAML = TWO_AUDIENCES.format(
+    extra='alerts:\n  webhook: {url: "@HOOK@", secret: "${FBSYNC_ALERT_WEBHOOK_SECRET}"}\n  EXTRA\n'
+)
 
 
 @pytest.fixture

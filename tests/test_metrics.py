@@ -18,26 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_helpers import Workdir, admin, configure, make_workdir
+from e2e_helpers import TWO_AUDIENCES, Workdir, admin, configure, make_workdir
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 from prometheus_client.parser import text_string_to_metric_families
 
 from fbsync.metrics import Snapshot, families
 from fbsync.state.records import AudienceRunRecord
 
-YAML = """\
-version: 1
-ad_account_id: act_1234567890
-crm: {url: "sqlite:///demo/crm.db"}
-defaults: {default_country: FR, consent: consent, max_shrink: 0.5}
-audiences:
-  - name: vip
-    query: "SELECT email, phone, consent FROM customers WHERE is_vip = 1"
-    keys: {EMAIL: email, PHONE: phone}
-  - name: everyone
-    query: "SELECT email, phone, first_name, last_name, consent FROM customers"
-    keys: {EMAIL: email, PHONE: phone, FN: first_name, LN: last_name}
-"""
+YAML = TWO_AUDIENCES.format(extra="")
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
