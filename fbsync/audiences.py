@@ -282,10 +282,14 @@ def sync_shares(
     *,
     force: bool,
     apply: bool,
-) -> SharePlan:
+) -> SharePlan | None:
     """Bring the audience's shares in step with ``share_with`` (``client`` None: plan on fbsync's records);
-    returns the plan, with what was done when ``apply``.  An unshare without ``force`` is not made."""
+    returns the plan, with what was done when ``apply``, or None when nothing is or was shared.  An
+    unshare without ``force`` is not made."""
     ours = list(store.extra(name).get("shared_with") or [])
+    wanted = list(wanted)
+    if not wanted and not ours:
+        return None
     current = meta_sharing.shared_with(client, meta_id) if client is not None and meta_id else set(ours)
     plan = plan_shares(name, owner, wanted, current, ours, force=force)
     if not apply or meta_id is None or client is None:

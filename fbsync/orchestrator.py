@@ -226,8 +226,6 @@ class Runner:
         self, a: Audience, u: Unit, r: AudienceResult, fatal: FbsyncError | None
     ) -> tuple[AudienceResult, FbsyncError | None]:
         """``share_with`` on the owner's audience once it is in step (nothing uploaded to the recipients)."""
-        if not a.share_with and not self.store.extra(u.slot).get("shared_with"):
-            return r, fatal
         try:
             client = self.client if self.online else None
             p = audiences.sync_shares(
@@ -244,6 +242,8 @@ class Runner:
             return replace(r, status="failed", message=str(exc)), exc
         except MetaApiError as exc:
             return replace(r, status="failed", message=f"{u.slot} is in step but sharing it failed: {exc}"), fatal
+        if p is None:  # nothing shared, nothing to share
+            return r, fatal
         done = replace(r, sharing=p.to_dict(), notes=(*r.notes, *p.notes(done=not self.dry_run)))
         return (replace(done, status="refused", message=p.refused) if p.refused else done), fatal
 
