@@ -281,7 +281,9 @@ class MemberStore(TablesOnStore):
 
     def _scan(self, audience_id: int, removals: list[dict[str, str]]) -> dict[int, tuple[str, int | None]]:
         """Rows carrying every value of one of ``removals`` (rows without an identifying value: names,
-        places…), found in one pass over the audience."""
+        places…), found in one pass over the audience.  Only rows without an identifying value of their own:
+        names never match alone, so a name-only removal cannot reach a row Meta resolved by its e-mail or
+        phone (that row leaves only with its person)."""
         by_value: dict[tuple[str, str], list[dict[str, str]]] = {}
         for wanted in removals:
             by_value.setdefault(next(iter(wanted.items())), []).append(wanted)
@@ -289,6 +291,8 @@ class MemberStore(TablesOnStore):
         sql = "SELECT id, row_key, person FROM members WHERE audience_id=?"
         for member_id, key, person in self._db.execute(sql, (audience_id,)).fetchall():
             stored = json.loads(key)
+            if any(stored.get(k) for k in IDENTIFYING):
+                continue
             for item in stored.items():
                 if any(all(stored.get(k) == v for k, v in w.items()) for w in by_value.get(item, ())):
                     found[member_id] = (key, person)

@@ -116,11 +116,11 @@ def test_removing_an_unmatched_row_needs_all_its_values(graph, app):
 def test_names_only_removals_are_found_without_the_index(graph, app):
     aud = graph.create()
     fn, ln = graph.h("jo"), graph.h("doe")
-    graph.add(
-        aud, ["EMAIL", "FN", "LN"], [[e, fn, ln] for e in graph.strangers(3)] + [[graph.strangers(1, "y")[0], fn, ""]]
-    )
+    stranger = graph.strangers(1, "y")[0]
+    graph.add(aud, ["EMAIL", "FN", "LN"], [["", fn, ln], ["", fn, ""], [stranger, fn, ln]])
     graph.add(aud, ["FN", "LN"], [[fn, ln]], method="DELETE")
-    assert [row[1:] for row in rows_of(app, aud)] == [[fn, ""]]
+    # Names never match alone: the removal reaches the name-only row, not a row carrying an e-mail.
+    assert sorted(rows_of(app, aud)) == sorted([["", fn, ""], [stranger, fn, ln]])
 
 
 def test_unknown_values_are_linked_only_when_asked(graph, app):
