@@ -9,7 +9,8 @@
 * ``POST /__sandbox/adsets`` — ``{"account_id": "act_1", "name", "targeting", "status", "id"}`` (all but
   ``account_id`` optional): create an ad set → ``{"id": …}``; 400 ``{"error": …}`` when refused.
 * ``GET  /__sandbox/adsets`` / ``GET /__sandbox/adsets/{id}`` — ad sets as stored (404 for an unknown id).
-* ``GET  /__sandbox/requests`` — ``{"total": N, "by_endpoint": {"POST /users": n, ...}}``.
+* ``GET  /__sandbox/requests`` — ``{"total": N, "by_endpoint": {"POST /users": n, ...}, "in_flight_peak":
+  {"POST /users": k, ...}}`` (the most calls of an edge answered at once, latency included).
 * ``POST /__sandbox/reset`` — forget everything (fault state included; the fault settings stay).
 * ``GET  /__sandbox/faults`` — fault settings, blocks in force, budgets, what was injected.
 * ``POST /__sandbox/faults`` — JSON body of :class:`Faults` fields: replaces the settings (``{}`` clears).
@@ -23,7 +24,8 @@
   ``DELETE`` (or ``{"fields": []}``) lifts the flag.
 * ``POST /__sandbox/campaigns`` — ``{"account_id", "name", "special_ad_categories", "objective", "status",
   "id"}`` → ``{"id"}``; ``GET /__sandbox/campaigns`` / ``GET /__sandbox/campaigns/{id}`` — as stored.
-* ``GET /__sandbox/usage`` — the tier, the accounts' scores, blocks and hourly custom_audience calls.
+* ``GET /__sandbox/usage`` — the tier, the accounts' scores, blocks and hourly custom_audience calls, and the
+  calls refused for a rate limit (``refused``).
 """
 
 from __future__ import annotations
@@ -108,12 +110,13 @@ def handle(app: SandboxApp, method: str, path: str, query: str, body: bytes = b"
     if parts[:1] in (["adsets"], ["campaigns"]):
         return _adsets(app, method, parts, body)
     if method == "GET" and parts == ["requests"]:
-        return _ok(app.request_count())
+        return _ok({**app.request_count(), "in_flight_peak": app.in_flight.peaks()})
     if method == "GET" and parts == ["usage"]:
         return _ok(usage_state(app))
     if method == "POST" and parts == ["reset"]:
         app.store.reset()
         app.usage.reset()
+        app.in_flight.reset()
         if app.injector is not None:
             with app.store.lock:
                 app.injector.reset()

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from . import access, admin, adsets, audiences, campaigns, errors, integrity, render, sharing, users, versions
 from .config import SandboxConfig, header_tier
 from .faults import ConnectionDropped, Faults
+from .gauge import InFlight
 from .injector import FaultInjector
 from .matching import Matcher
 from .params import Effects, GraphRequest, decode_json_params, header, parse_params, split_path
@@ -116,6 +117,7 @@ class SandboxApp:
         self.started = clock()
         self.usage = UsageMeter(clock, budget_for(self._config))
         self.policies: list[RequestPolicy] = []
+        self.in_flight = InFlight()  # calls being answered at once, per edge (admin: GET /__sandbox/requests)
         self.public_url: str | None = None
         #: Called with the delay of a slow-response fault (seconds); tests can swap it.
         self.sleep: Callable[[float], None] = time.sleep

@@ -33,7 +33,8 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         try:
-            status, headers, payload = self.app.handle(self.command, path, query, dict(self.headers.items()), body)
+            with self.app.in_flight.track(self.command, path):
+                status, headers, payload = self.app.handle(self.command, path, query, dict(self.headers.items()), body)
         except ConnectionDropped:
             self._drop()
             return

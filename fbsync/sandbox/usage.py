@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -101,6 +101,8 @@ class UsageMeter:
         self._audience: dict[str, deque[float]] = {}
         #: Accounts blocked by their score: account id → the refusal in force.
         self.blocks: dict[str, Refusal] = {}
+        #: Calls refused for a rate limit since start or reset, per throttle key ("17/2446079": 2, …).
+        self.refused: Counter[str] = Counter()
 
     def admit(
         self, account_id: str | None, *, write: bool, audience_call: bool, active_audiences: int
@@ -110,23 +112,33 @@ class UsageMeter:
         if account_id is None:
             self._app.append(now)
             return None
+        refusal = self._refusal(account_id, now, write, audience_call, active_audiences)
+        if refusal is not None:
+            self.refused[refusal.key] += 1
+            return refusal
+        self.record(account_id, write=write, audience_call=audience_call)
+        return None
+
+    def _refusal(
+        self, account_id: str, now: float, write: bool, audience_call: bool, active_audiences: int
+    ) -> Refusal | None:
         block = self.blocks.get(account_id)
         if block is not None and block.until > now:
             return block
         self.blocks.pop(account_id, None)
-        if self.budget.enforce:
-            if self.score(account_id) + (3 if write else 1) > self.budget.max_score:
-                block = Refusal("17/2446079", now + self.budget.block_for)
-                self.blocks[account_id] = block
-                self._score.pop(account_id, None)  # the block pays for the points: a fresh score after it (inf)
-                return block
-            if audience_call:
-                calls = self._audience.get(account_id, deque())
-                self._trim(calls, HOUR)
-                limit = self.budget.audience_calls_per_hour(active_audiences)
-                if len(calls) >= limit:
-                    return Refusal("80003/2446079", calls[len(calls) - limit] + HOUR)
-        self.record(account_id, write=write, audience_call=audience_call)
+        if not self.budget.enforce:
+            return None
+        if self.score(account_id) + (3 if write else 1) > self.budget.max_score:
+            block = Refusal("17/2446079", now + self.budget.block_for)
+            self.blocks[account_id] = block
+            self._score.pop(account_id, None)  # the block pays for the points: a fresh score after it (inf)
+            return block
+        if audience_call:
+            calls = self._audience.get(account_id, deque())
+            self._trim(calls, HOUR)
+            limit = self.budget.audience_calls_per_hour(active_audiences)
+            if len(calls) >= limit:
+                return Refusal("80003/2446079", calls[len(calls) - limit] + HOUR)
         return None
 
     def record(self, account_id: str | None, *, write: bool, audience_call: bool) -> None:
@@ -226,7 +238,12 @@ class UsageMeter:
                 "blocked_seconds_left": round(block.seconds_left(now), 3) if block else 0,
                 "blocked_code": block.key if block and block.until > now else None,
             }
-        return {"tier": self.budget.tier, "max_score": self.budget.max_score, "accounts": accounts}
+        return {
+            "tier": self.budget.tier,
+            "max_score": self.budget.max_score,
+            "accounts": accounts,
+            "refused": dict(sorted(self.refused.items())),
+        }
 
     def reset(self) -> None:
         """Forget every counter and block (``POST /__sandbox/reset``)."""
@@ -234,6 +251,7 @@ class UsageMeter:
         self._score.clear()
         self._audience.clear()
         self.blocks.clear()
+        self.refused.clear()
 
 
 def _dump(value: object) -> str:

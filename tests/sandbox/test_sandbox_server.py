@@ -90,7 +90,11 @@ def test_admin_endpoints_over_http():
         members = requests.get(f"{sb.url}/__sandbox/audiences/{aud}/members").json()
         assert members == {"schema": ["EMAIL", "FN"], "rows": sorted([[h("b"), ""], [h("a"), h("f")]])}
         counts = requests.get(f"{sb.url}/__sandbox/requests").json()
-        assert counts == {"total": 2, "by_endpoint": {"POST /customaudiences": 1, "POST /users": 1}}
+        assert counts == {
+            "total": 2,
+            "by_endpoint": {"POST /customaudiences": 1, "POST /users": 1},
+            "in_flight_peak": {"POST /customaudiences": 1, "POST /users": 1},
+        }
         assert requests.get(f"{sb.url}/__sandbox/audiences/999/members").status_code == 404
         assert requests.post(f"{sb.url}/__sandbox/reset").json() == {"success": True}
         assert requests.get(f"{sb.url}/__sandbox/audiences").json() == {"data": []}
