@@ -33,6 +33,7 @@ from .state.crypto import RowCipher
 from .state.staging import Staging
 from .state.store import StateStore, pending
 from .util import as_int
+from .window import Item, send_all
 
 log = logging.getLogger(__name__)
 REPLACE_RESUME_S = 80 * 60
@@ -41,6 +42,7 @@ TOO_SMALL = (200, 1870047)  # "Audience Size too Low": removals that would leave
 OnTooSmall = Literal["keep", "replace"]  # Meta closes a replace session 90 min after batch 1; resume only well before
 Progress = Callable[[str, str, int, "int | None"], None]
 Pair = tuple[bytes, bytes]  # (fingerprint, encrypted row)
+Batch = tuple[Sequence[Pair], list[tuple[str, ...]]]  # the ledger's pairs, and the rows Meta gets
 T = TypeVar("T")
 
 
@@ -142,6 +144,8 @@ class Applier:
         self.added = self.removed = self.replaced = self.invalid = 0
         self.samples: list[str] = []  # up to 3 of Meta's invalid-entry samples, masked
         self.notes: list[str] = []
+        self.cap = max(1, getattr(client.governor, "cap", 1))  # batches in flight at most (api.max_uploads_in_flight)
+        self.in_flight = 0  # the most batches that were in flight together
 
     @property
     def sent(self) -> Sent:
@@ -207,11 +211,7 @@ class Applier:
 
     # ------------------------------------------------------------------ the three kinds of session
     def add(self, batches: Iterable[Sequence[Pair]], total: int | None = None) -> None:
-        """Add rows: one /users session; each batch recorded in the ledger once Meta acknowledged it."""
-        session = Session.new(total)
-
-        def send(rows: list[tuple[str, ...]], last: bool) -> dict[str, Any]:
-            return self.client.add_users(self.meta_id, self.schema, rows, session, last=last)
+        """Add rows through /users; each batch recorded in the ledger once Meta acknowledged it."""
 
         def record(batch: Sequence[Pair], resp: dict[str, Any]) -> None:
             self.store.record_added(self.name, batch)
@@ -219,30 +219,45 @@ class Applier:
             self._invalid(resp)
             self.progress(self.name, "uploading adds", self.added, total)
 
-        for batch, last in self._checked(with_last(batches)):
-            self._send(send, batch, last, record)
+        self._users(self.client.add_users, batches, total, record)
 
     def remove(self, batches: Iterable[Sequence[Pair]], total: int | None = None) -> None:
-        """Remove rows: one /users DELETE session; each batch leaves the ledger once Meta acknowledged it."""
-        session = Session.new(total)
-
-        def send(rows: list[tuple[str, ...]], last: bool) -> dict[str, Any]:
-            return self.client.remove_users(self.meta_id, self.schema, rows, session, last=last)
+        """Remove rows through /users DELETE; each batch leaves the ledger once Meta acknowledged it."""
 
         def record(batch: Sequence[Pair], resp: dict[str, Any]) -> None:
             self.store.record_removed(self.name, [fp for fp, _ in batch])
             self.removed += len(batch)
             self.progress(self.name, "uploading removals", self.removed, total)
 
-        for batch, last in self._checked(with_last(batches)):
-            self._send(send, batch, last, record)
+        self._users(self.client.remove_users, batches, total, record)
+
+    def _users(
+        self,
+        call: Callable[..., dict[str, Any]],
+        batches: Iterable[Sequence[Pair]],
+        total: int | None,
+        record: Callable[[Sequence[Pair], dict[str, Any]], None],
+    ) -> None:
+        """One /users session when batches go one at a time; when several may be in flight, each batch is a
+        session of its own (one batch, flagged last), so batches can land in any order and a batch resent
+        after a kill never reuses a number Meta may have seen."""
+        shared = Session.new(total) if self.cap <= 1 else None
+
+        def send(item: Item[Batch]) -> dict[str, Any]:
+            rows = item.value[1]
+            session = shared or Session.new(len(rows))
+            return call(self.meta_id, self.schema, rows, session, last=item.last or shared is None)
+
+        self._window(((batch, last, False) for batch, last in with_last(batches)), send, record)
 
     def replace(self, stg: Staging, prior: dict[str, Any] | None) -> None:
         """Make the audience exactly the staged rows with one /usersreplace session.
 
         A session a killed run left is resumed when it is young enough (its batch_seq was recorded
         before each send, so no number is used twice); otherwise a new one starts.  The ledger takes
-        the session's rows only when the last batch is acknowledged (``commit_replace``).
+        the session's rows only when the last batch is acknowledged (``commit_replace``).  The first batch
+        this run sends goes alone (it opens the session, or finds out the killed run's batch 1 never
+        arrived); the middle ones may overlap; the last waits for all of them, as it closes the session.
         """
         store, name, now = self.store, self.name, self.clock()
         # Resumed even when no batch was recorded: if batch 1 reached Meta unrecorded, batch 2 goes on from it;
@@ -275,8 +290,8 @@ class Applier:
             },
         )
 
-        def send(rows: list[tuple[str, ...]], last: bool) -> dict[str, Any]:
-            return self.client.replace_users(self.meta_id, self.schema, rows, session, last=last)
+        def send(item: Item[Batch]) -> dict[str, Any]:
+            return self.client.replace_users(self.meta_id, self.schema, item.value[1], session, last=item.last)
 
         def record(batch: Sequence[Pair], resp: dict[str, Any]) -> None:
             store.record_added(name, batch, pending)
@@ -284,35 +299,46 @@ class Applier:
             self._invalid(resp)
             self.progress(name, "replacing", self.replaced, todo)
 
-        for batch, last in self._checked(with_last(batches)):
-            self._send(send, batch, last, record)
+        self._window(((b, last, i == 0 or last) for i, (b, last) in enumerate(with_last(batches))), send, record)
         store.commit_replace(name)
         store.set_extra(name, replace=None)
 
     # ------------------------------------------------------------------ helpers
-    def _send(
+    def _window(
         self,
-        send: Callable[[list[tuple[str, ...]], bool], dict[str, Any]],
-        batch: Sequence[Pair],
-        last: bool,
+        batches: Iterable[tuple[Sequence[Pair], bool, bool]],
+        send: Callable[[Item[Batch]], dict[str, Any]],
         record: Callable[[Sequence[Pair], dict[str, Any]], None],
     ) -> None:
-        """Send one batch and record it once Meta acknowledged it; a batch Meta finds too big (105, or 1/99)
-        is sent again in two halves (each recorded on its own), down to :data:`HALVING_FLOOR` rows, and never
-        sent again unchanged."""
-        try:
-            resp = send(self._rows(batch), last)
-        except MetaApiError as exc:
-            if not exc.too_big or len(batch) <= HALVING_FLOOR:
-                raise
+        """Send the (batch, last, alone) triples through the governor's window (:mod:`fbsync.window`), each
+        recorded once Meta acknowledged it.  A batch Meta finds too big (105, or 1/99) is sent again in two
+        halves (each recorded on its own), down to :data:`HALVING_FLOOR` rows, never again unchanged."""
+
+        def items() -> Iterator[Item[Batch]]:
+            for batch, last, alone in batches:
+                yield Item((batch, self._rows(batch)), last, alone)
+
+        def split(item: Item[Batch], exc: BaseException) -> list[Item[Batch]] | None:
+            batch = item.value[0]
+            if not isinstance(exc, MetaApiError) or not exc.too_big or len(batch) <= HALVING_FLOOR:
+                return None
             half = (len(batch) + 1) // 2
             log.warning(
                 "%s: Meta found a batch of %d rows too big (#%s); sending it in halves", self.name, len(batch), exc.code
             )
-            self._send(send, batch[:half], False, record)
-            self._send(send, batch[half:], last, record)
-            return
-        record(batch, resp)
+            a, b = batch[:half], batch[half:]
+            return [Item((a, self._rows(a)), False, item.alone), Item((b, self._rows(b)), item.last, item.alone)]
+
+        peak = send_all(
+            items(),
+            send,
+            lambda item, resp: record(item.value[0], resp),
+            cap=self.cap,
+            width=self.client.governor.allowed,
+            check=self._check_stop,
+            split=split,
+        )
+        self.in_flight = max(self.in_flight, peak)
 
     def _invalid(self, resp: dict[str, Any]) -> None:
         """Meta's count of invalid entries of one batch (a range on Meta: the lower bound, when it is one)."""
@@ -331,12 +357,11 @@ class Applier:
         width = len(self.schema)
         return [self.cipher.decrypt(enc)[:width] for _, enc in batch]
 
-    def _checked(self, batches: Iterable[tuple[T, bool]]) -> Iterator[tuple[T, bool]]:
-        """The batches, the stop event checked before each is sent (the one in flight always finishes)."""
-        for item in batches:
-            if self.stop.is_set():
-                raise Interrupted(
-                    f"{self.name}: stopped between batches when asked to (+{self.added:,} "
-                    f"−{self.removed:,} recorded); the next run sends the rest."
-                )
-            yield item
+    def _check_stop(self) -> None:
+        """Before each send: a stop asked for (SIGTERM/SIGINT) ends the run between batches, once the batches in
+        flight are recorded."""
+        if self.stop.is_set():
+            raise Interrupted(
+                f"{self.name}: stopped between batches when asked to (+{self.added:,} "
+                f"−{self.removed:,} recorded); the next run sends the rest."
+            )

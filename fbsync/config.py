@@ -217,6 +217,8 @@ class ApiOptions(_Model):
     max_wait_per_call_seconds: Annotated[float, Field(gt=0)] = 900.0
     max_wait_per_audience_seconds: Annotated[float, Field(gt=0)] = 1800.0
     slow_down_from_percent: Annotated[float, Field(ge=1, le=100)] = 75.0
+    #: Member batches in flight at once when Meta's headers say Full access and show room (1 on Limited).
+    max_uploads_in_flight: Annotated[int, Field(ge=1, le=32)] = 4
 
 
 class Config(_Model):

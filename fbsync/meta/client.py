@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -96,16 +97,20 @@ class Session:
     estimated_num_total: int | None = None
     batch_seq: int = 0
     on_next: Callable[[int], None] | None = field(default=None, repr=False, compare=False)
+    # Batches of one replace session may be in flight together: numbers are taken (and persisted) one at a time.
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
     def new(cls, estimated: int | None = None) -> Session:
         return cls(random.randint(1, 2**62), estimated)
 
     def next(self, last: bool) -> dict[str, Any]:
-        self.batch_seq += 1
-        if self.on_next is not None:
-            self.on_next(self.batch_seq)
-        out: dict[str, Any] = {"session_id": self.session_id, "batch_seq": self.batch_seq, "last_batch_flag": last}
+        with self._lock:
+            self.batch_seq += 1
+            seq = self.batch_seq
+            if self.on_next is not None:
+                self.on_next(seq)
+        out: dict[str, Any] = {"session_id": self.session_id, "batch_seq": seq, "last_batch_flag": last}
         if self.estimated_num_total is not None:
             out["estimated_num_total"] = self.estimated_num_total
         return out
@@ -141,6 +146,10 @@ class MetaClient:
         self.calls = 0
         self.retries = 0
         self.waited = 0.0  # seconds the current audience's retries have waited
+        self._count = threading.Lock()  # member batches may be sent from several threads (the applier's window)
+        if self.governor.cap > 8:  # one pooled connection per batch in flight and spares (requests keeps 10)
+            for scheme in ("https://", "http://"):
+                session.requests.mount(scheme, requests.adapters.HTTPAdapter(pool_maxsize=self.governor.cap + 2))
         self.unreachable: MetaUnreachable | None = None  # set once a call gave up on the network: stop trying
 
     def start_audience(self) -> None:
@@ -152,7 +161,8 @@ class MetaClient:
         if self.unreachable is not None:
             raise self.unreachable
         self.governor.before_call()
-        self.calls += 1
+        with self._count:
+            self.calls += 1
         what = f"{method} {path[-1] if len(path) > 1 else 'object'}"
         try:
             if body and method == "DELETE":
@@ -207,8 +217,11 @@ class MetaClient:
 
         def before_sleep(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
-            self.retries += 1
-            self.waited += state.upcoming_sleep
+            with self._count:
+                self.retries += 1
+                self.waited += state.upcoming_sleep
+            if getattr(exc, "code", None) in THROTTLE_CODES:
+                self.governor.throttled()
             if getattr(exc, "regain_seconds", None):
                 self.governor.usage = Usage()  # this wait is Meta's own regain time: no pacing on top
             log.warning(

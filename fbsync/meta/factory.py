@@ -32,6 +32,7 @@ def client_factory(api: ApiOptions | None = None) -> ClientFactory:
             total=api.max_wait_per_call_seconds,
             per_audience=api.max_wait_per_audience_seconds,
         )
-        return MetaClient(settings, account, policy, Governor(slow_from=api.slow_down_from_percent))
+        governor = Governor(slow_from=api.slow_down_from_percent, cap=api.max_uploads_in_flight)
+        return MetaClient(settings, account, policy, governor)
 
     return make

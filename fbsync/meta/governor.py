@@ -12,6 +12,10 @@ The governor keeps the highest percentage seen in the latest response and, above
 ``slow_from`` percent, spaces calls out so that the usage can decay: the pause
 grows linearly to ``window`` seconds at 100 %.  One governor is shared by every
 audience of a run (the quota is the account's, not the audience's).
+
+It also says how many member batches may be in flight at once (:meth:`Governor.allowed`): one, unless
+the latest headers say Full access and leave room below ``slow_from`` for every call in flight to land;
+then up to ``cap``.  A throttle answer brings it back to one for a whole usage window.
 """
 
 from __future__ import annotations
@@ -141,6 +145,10 @@ class Governor:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _logged: float = -100.0
     tier: str | None = None  # the access tier the latest headers said (kept when a response does not say)
+    cap: int = 1  # the most member batches in flight at once (api.max_uploads_in_flight)
+    clock: Callable[[], float] = field(default=time.monotonic, repr=False)
+    calm_after: float = 0.0  # clock time before which only one batch is in flight (after a throttle)
+    peak: int = 0  # the highest allowance granted (for the run report)
 
     def observe(self, headers: Mapping[str, str] | None) -> None:
         """Record the usage of the latest response."""
@@ -161,6 +169,27 @@ class Governor:
                 f", access regained in {u.regain_seconds:.0f}s" if u.regain_seconds else "",
             )
             self._logged = u.pct
+
+    def allowed(self) -> int:
+        """How many member batches may be in flight now: 1 on Limited access, when the tier is unknown, after a
+        throttle, or when usage is near ``slow_from``; otherwise as many as the headroom below ``slow_from``
+        holds at the smoothed cost of one call (at least 1, at most ``cap``)."""
+        if self.cap <= 1:
+            return 1
+        with self._lock:
+            u, step, tier = self.usage, self.step, self.tier
+        if tier != "full" or not u.source or self.clock() < self.calm_after or u.pct >= self.slow_from:
+            return 1
+        room = self.slow_from - u.pct
+        n = max(1, min(self.cap, int(room / max(step, 0.01))))
+        self.peak = max(self.peak, n)
+        return n
+
+    def throttled(self) -> None:
+        """Meta refused a call for its rate limits: one batch at a time for the next usage window."""
+        span = self.usage.reset_seconds or self.window
+        with self._lock:
+            self.calm_after = max(self.calm_after, self.clock() + max(span, self.block_seconds()))
 
     def block_seconds(self) -> float:
         """How long Meta blocks this account once its score is spent (the tier's; Limited's when unknown)."""
