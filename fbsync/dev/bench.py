@@ -40,6 +40,9 @@ class Options:
     chunk: int = 50_000
     sdk_rows: int = 100_000
     workers: int = 2
+    slow_ms: str = "1200-1800"  # the upload group's latency per /users call (Meta's, about 1.5 s)
+    in_flight: int = 8  # the upload group's api.max_uploads_in_flight
+    limited_rows: int = 250_000  # the upload group's Limited-tier case
 
 
 @dataclass(frozen=True)
@@ -440,12 +443,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--workers", type=int, default=Options.workers, help="cores for the parallel engine (default %(default)s)"
     )
+    parser.add_argument(
+        "--slow-ms", default=Options.slow_ms, help="upload: latency of each /users call, ms or a range (%(default)s)"
+    )
+    parser.add_argument(
+        "--in-flight", type=int, default=Options.in_flight, help="upload: batches in flight at most (%(default)s)"
+    )
+    parser.add_argument(
+        "--limited-rows", type=int, default=Options.limited_rows, help="upload: rows of the Limited case (%(default)s)"
+    )
     args = parser.parse_args(argv)
     unknown = [g for g in args.groups if g not in GROUPS]
     if unknown:
         broken = "".join(f"; {name} failed to import ({error})" for name, error in failed.items())
         parser.error(f"unknown group(s) {', '.join(unknown)}; known: {', '.join(GROUPS)}{broken}")
-    options = Options(args.rows, args.seed, args.chunk, args.sdk_rows, args.workers)
+    options = Options(
+        args.rows,
+        args.seed,
+        args.chunk,
+        args.sdk_rows,
+        args.workers,
+        args.slow_ms,
+        args.in_flight,
+        args.limited_rows,
+    )
     for name in args.groups or list(GROUPS):
         for figure in GROUPS[name].run(options):
             print(json.dumps(_complete(name, figure), ensure_ascii=False), flush=True)

@@ -8,7 +8,13 @@ RSS (VmHWM) is its own:
 * ``fbsync``: :class:`fbsync.sources.crm.CrmSource` streaming (COPY, text columns) + the identity engine;
 * ``fbsync-cursor``: the same through the server-side cursor (the reading before the COPY reader);
 * ``pushdown``: the query rewritten by :mod:`fbsync.sources.pushdown` so PostgreSQL normalizes and hashes
-  (only when that module is present).
+  (only when that module is present);
+* ``plan`` (the first size only): a complete ``fbsync plan`` of that segment as one audience, in a child
+  process, after a first ``fbsync sync`` into the sandbox filled the ledger (not timed): reading, hashing,
+  staging, encryption and the comparison with the ledger, which is what a weekly refresh does before it
+  sends anything.
+
+Each line's ``ratio_vs_copy`` divides its time by the ``copy`` floor of the same run.
 """
 
 from __future__ import annotations
@@ -127,3 +133,37 @@ def bench_postgres(options: Options) -> Iterator[dict[str, Any]]:
             fig = _case(case)
             base = base or fig["seconds"]
             yield {"case": f"{case}_{n}", **fig, "ratio_vs_copy": round(fig["seconds"] / base, 2)}
+        if n == sizes[0] and base:
+            fig = _plan()
+            yield {"case": f"plan_{n}", **fig, "ratio_vs_copy": round(fig["seconds"] / base, 2)}
+
+
+PLAN_YAML = f"""version: 1
+ad_account_id: act_616161
+crm: {{url: "{URL}"}}
+defaults: {{default_country: FR, consent: null, max_shrink: 0.9}}
+audiences:
+  - name: everyone
+    query: "{QUERY}"
+    keys: {json.dumps(KEYS)}
+"""
+
+
+def _plan() -> dict[str, Any]:
+    """``fbsync plan`` of the loaded segment, timed after a first sync filled the ledger."""
+    from ..sandbox import running_sandbox
+    from .bench_refresh import _sync
+
+    with tempfile.TemporaryDirectory(prefix="fbsync-bench-plan-") as tmp:
+        folder = Path(tmp)
+        (folder / "audiences.yaml").write_text(PLAN_YAML, encoding="utf-8")
+        with running_sandbox() as sb:
+            env = {
+                **os.environ,
+                "FB_ACCESS_TOKEN": "bench-token-0000",
+                "FBSYNC_GRAPH_URL": sb.url,
+                "FBSYNC_STATE_DIR": str(folder / "state"),
+            }
+            _sync(folder, env)
+            rep, seconds, rss = _sync(folder, env, "plan")
+    return {"rows": rep["rows_read"], "seconds": round(seconds, 2), "peak_rss_mb": round(rss), "adds": rep["added"]}

@@ -43,11 +43,11 @@ finally:
 """
 
 
-def _sync(folder: Path, env: dict[str, str]) -> tuple[dict[str, Any], float, float]:
-    """One ``fbsync sync --json`` in a child process: (audience report, seconds, peak RSS MB)."""
+def _sync(folder: Path, env: dict[str, str], command: str = "sync") -> tuple[dict[str, Any], float, float]:
+    """One ``fbsync sync --json`` (or ``plan``) in a child process: (audience report, seconds, peak RSS MB)."""
     start = time.perf_counter()
     p = subprocess.run(
-        [sys.executable, "-c", CHILD, "sync", "--json", "-c", str(folder / "audiences.yaml")],
+        [sys.executable, "-c", CHILD, command, "--json", "-c", str(folder / "audiences.yaml")],
         env=env,
         capture_output=True,
         text=True,
@@ -56,7 +56,7 @@ def _sync(folder: Path, env: dict[str, str]) -> tuple[dict[str, Any], float, flo
     seconds = time.perf_counter() - start
     rss = next((int(line.split()[1]) for line in p.stderr.splitlines() if line.startswith("PEAK_RSS_KB")), 0)
     if p.returncode != 0:
-        raise RuntimeError(f"fbsync sync failed ({p.returncode}): {p.stderr[-2000:]}")
+        raise RuntimeError(f"fbsync {command} failed ({p.returncode}): {p.stderr[-2000:]}")
     return json.loads(p.stdout)["audiences"][0], seconds, rss / 1024
 
 
