@@ -297,7 +297,7 @@ class Reader:
                     for r in rows
                 )
             else:
-                stg.add_desired((self.cipher.fingerprint(schema, r), self.cipher.encrypt(r)) for r in rows)
+                stg.add_desired(self.cipher.pairs(schema, rows))
             self.progress(spec.name, "reading and hashing", counts["read"], None)
         stg.settle()
         desired = stg.desired

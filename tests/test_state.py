@@ -66,6 +66,17 @@ def test_cipher_round_trip_and_fingerprints() -> None:
     assert fp != c.fingerprint(("EMAIL", "FN", "PHONE"), row)  # the schema is part of the identity
 
 
+def test_pairs_are_one_fingerprint_and_one_encryption_per_row() -> None:
+    c = RowCipher(b"k" * 32)
+    schema = ("EMAIL", "PHONE", "FN")
+    rows = [("a" * 64, "", "b" * 64), ("", "c" * 64, ""), ("é" * 3, "d", "")]
+    pairs = c.pairs(schema, rows)
+    assert [fp for fp, _ in pairs] == [c.fingerprint(schema, r) for r in rows]
+    assert [c.decrypt(enc) for _, enc in pairs] == rows
+    assert len({enc[:12] for _, enc in pairs}) == 3  # a fresh nonce per row
+    assert c.pairs(schema, []) == []
+
+
 def test_fingerprints_stay_byte_identical_across_versions() -> None:
     # Ledgers written by earlier versions hold these fingerprints: the formula must not drift.
     import hashlib

@@ -34,9 +34,12 @@ class Staging:
         self.path = state_dir / f"{PREFIX}{uuid.uuid4().hex}.db"
         os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         self.db = sqlite3.connect(self.path)
+        # desired is a rowid table with an index on fp: its rows (an encrypted row, ~300 bytes) are too wide for
+        # a WITHOUT ROWID tree, where each insert moves them around (1 M rows: 6.3 s -> 3.5 s to insert).
         self.db.executescript(
-            "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=FILE;"
-            "CREATE TABLE desired(fp BLOB PRIMARY KEY, row BLOB NOT NULL) WITHOUT ROWID;"
+            "PRAGMA page_size=16384; PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA temp_store=FILE;"
+            "PRAGMA cache_size=-32768;"
+            "CREATE TABLE desired(fp BLOB PRIMARY KEY, row BLOB NOT NULL);"
             "CREATE TABLE acked(fp BLOB PRIMARY KEY) WITHOUT ROWID;"
             "CREATE TABLE forced(fp BLOB PRIMARY KEY) WITHOUT ROWID;"
         )
