@@ -10,7 +10,7 @@ removes and replaces, ``upload``'s modes, ``forget``'s removals):
   Meta's side, and the next run sends at most the batch that was in flight again;
 * a ``/usersreplace`` session persists its ``batch_seq`` before each batch and is resumed by the
   next run when a killed run left one young enough (Meta closes it 90 minutes after batch 1);
-* between batches it honours the stop event (SIGTERM/SIGINT): the batch in flight finishes and is
+* between batches it honours the stop event (SIGTERM/SIGINT): the batches in flight finish and are
   recorded, then :class:`~fbsync.errors.Interrupted` says what was recorded.
 """
 

@@ -444,7 +444,7 @@ def serve(dispatcher: Dispatcher, *, reload_every: float = RELOAD_EVERY_SECONDS)
                 stop.wait(0.2)
             if received:
                 log.warning(
-                    "%s received: finishing the batch in flight, then stopping.", signal.Signals(received[0]).name
+                    "%s received: finishing the batches in flight, then stopping.", signal.Signals(received[0]).name
                 )
         finally:
             stop.set()

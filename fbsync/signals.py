@@ -1,7 +1,7 @@
 """Stopping cleanly on SIGTERM/SIGINT: the first signal asks, a second one acts as by default.
 
 Used by ``fbsync schedule`` (its loop sees the signal and stops the scheduler) and by the commands that
-send (``sync``, ``upload``: the stop event is set, the batch in flight finishes and is recorded, the run is
+send (``sync``, ``upload``: the stop event is set, the batches in flight finish and are recorded, the run is
 recorded as interrupted and the command exits 130).  Outside the main thread nothing is installed.
 """
 

@@ -210,7 +210,7 @@ def finish(result: RunResult, as_json: bool, signals: list[int] | None = None) -
                 err(f"✗ {a.message}")
         if signals:
             err(
-                f"✗ {signal.Signals(signals[0]).name} received: the batch in flight finished and is recorded; "
+                f"✗ {signal.Signals(signals[0]).name} received: the batches in flight finished and are recorded; "
                 "run the command again to send the rest."
             )
     raise typer.Exit(result.exit_code)
