@@ -18,10 +18,11 @@ Rules kept for the ledger's crash guarantees (docs/uploads.md):
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
+from queue import SimpleQueue
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -83,9 +84,10 @@ def send_all(
     if cap <= 1:
         return _one_by_one(queue, send, record, check, split)
     failure: BaseException | None = None
-    inflight: dict[Future[R], Item[T]] = {}
+    inflight: dict[int, Item[T]] = {}  # by id(): two batches may be equal
     peak = 0
-    with ThreadPoolExecutor(cap, thread_name_prefix="fbsync-upload") as pool:
+    workers = _Workers(cap, send)
+    try:
         while True:
             while failure is None:
                 try:
@@ -93,33 +95,64 @@ def send_all(
                     if item is None or _must_wait(item, inflight, min(cap, max(1, width()))):
                         break
                     check()
-                except BaseException as exc:  # a stop, or the source failing: drain, then raise it
+                except Exception as exc:  # a stop, or the source failing: drain, then raise it
                     failure = exc
                     break
-                inflight[pool.submit(send, queue.pop())] = item
+                inflight[id(item)] = queue.pop()
+                workers.submit(item)
                 peak = max(peak, len(inflight))
             if not inflight:
                 break
-            done, _ = wait(inflight, return_when=FIRST_COMPLETED)
-            for fut in done:
-                item = inflight.pop(fut)
-                error = fut.exception()
-                parts = split(item, error) if error is not None and split is not None and failure is None else None
-                if parts:
-                    queue.push(parts)
-                elif error is not None:
-                    failure = failure or error
-                else:
-                    try:
-                        record(item, fut.result())
-                    except BaseException as err:  # the ledger refused: stop, keep recording what else lands
-                        failure = failure or err
+            item, resp, error = workers.next_done()
+            del inflight[id(item)]
+            parts = split(item, error) if error is not None and split is not None and failure is None else None
+            if parts:
+                queue.push(parts)
+            elif error is not None:
+                failure = failure or error
+            else:
+                try:
+                    record(item, resp)  # type: ignore[arg-type]  # resp is set when error is None
+                except Exception as err:  # the ledger refused: stop, keep recording what else lands
+                    failure = failure or err
+    finally:
+        workers.close()
     if failure is not None:
         raise failure
     return peak
 
 
-def _must_wait(item: Item[T], inflight: dict[Future[R], Item[T]], width: int) -> bool:
+class _Workers(Generic[T, R]):
+    """Daemon threads sending items: a second Ctrl-C (KeyboardInterrupt in the caller) ends the process at
+    once instead of waiting for Meta's answers (the ledger is exact under a kill anyway)."""
+
+    def __init__(self, n: int, send: Send[T, R]) -> None:
+        self.jobs: SimpleQueue[Item[T] | None] = SimpleQueue()
+        self.done: SimpleQueue[tuple[Item[T], R | None, BaseException | None]] = SimpleQueue()
+        self.send = send
+        self.threads = [threading.Thread(target=self._run, name="fbsync-upload", daemon=True) for _ in range(n)]
+        for t in self.threads:
+            t.start()
+
+    def _run(self) -> None:
+        while (item := self.jobs.get()) is not None:
+            try:
+                self.done.put((item, self.send(item), None))
+            except BaseException as exc:  # handed to the caller's thread, which decides
+                self.done.put((item, None, exc))
+
+    def submit(self, item: Item[T]) -> None:
+        self.jobs.put(item)
+
+    def next_done(self) -> tuple[Item[T], R | None, BaseException | None]:
+        return self.done.get()
+
+    def close(self) -> None:
+        for _ in self.threads:
+            self.jobs.put(None)
+
+
+def _must_wait(item: Item[T], inflight: dict[int, Item[T]], width: int) -> bool:
     if item.alone or any(i.alone for i in inflight.values()):
         return bool(inflight)
     return len(inflight) >= width

@@ -22,6 +22,23 @@ TOKEN = "e2e-token-0123456789"
 #: The demo CRM's "everyone" audience: the query and key mapping the crash and resilience tests sync.
 EVERYONE_QUERY = "SELECT email, phone, first_name, last_name, consent FROM customers"
 EVERYONE_KEYS = {"EMAIL": "email", "PHONE": "phone", "FN": "first_name", "LN": "last_name"}
+
+
+def everyone_yaml(account: str, mode: str, width: int = 1, api: str = "") -> str:
+    """One audience of every consenting customer (``mode``), with ``width`` member batches in flight at most."""
+    return f"""
+version: 1
+ad_account_id: {account}
+crm: {{url: "sqlite:///demo/crm.db"}}
+defaults: {{default_country: FR, consent: consent, mode: {mode}}}
+api: {{max_uploads_in_flight: {width}{api}}}
+audiences:
+  - name: everyone
+    query: "{EVERYONE_QUERY}"
+    keys: {EVERYONE_KEYS}
+"""
+
+
 #: A two-audience file on the demo CRM (vip, everyone); ``{extra}`` takes top-level blocks (alerts: …).
 TWO_AUDIENCES = """\
 version: 1

@@ -13,23 +13,12 @@ from typing import Any
 import pytest
 from e2e_helpers import EVERYONE_KEYS as KEYS
 from e2e_helpers import EVERYONE_QUERY as QUERY
-from e2e_helpers import expected_rows, make_workdir
+from e2e_helpers import everyone_yaml, expected_rows, make_workdir
 
 from fbsync.dev.demo import seed
 from fbsync.sandbox import Faults, SandboxConfig, running_sandbox
 
 pytestmark = pytest.mark.e2e
-YAML = f"""
-version: 1
-ad_account_id: act_778
-crm: {{url: "sqlite:///demo/crm.db"}}
-defaults: {{default_country: FR, consent: consent, mode: MODE}}
-api: {{max_uploads_in_flight: WIDTH, max_backoff_seconds: 0.05, max_attempts: 20}}
-audiences:
-  - name: everyone
-    query: "{QUERY}"
-    keys: {KEYS}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +29,7 @@ def crm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def yaml(mode: str = "mirror", width: int = 4) -> str:
-    return YAML.replace("MODE", mode).replace("WIDTH", str(width))
+    return everyone_yaml("act_778", mode, width, ", max_backoff_seconds: 0.05, max_attempts: 20")
 
 
 def sync(wd: Any) -> dict[str, Any]:

@@ -15,23 +15,12 @@ from typing import Any
 import pytest
 from e2e_helpers import EVERYONE_KEYS as KEYS
 from e2e_helpers import EVERYONE_QUERY as QUERY
-from e2e_helpers import HoldWrite, Workdir, expected_rows, make_workdir
+from e2e_helpers import HoldWrite, Workdir, everyone_yaml, expected_rows, make_workdir
 
 from fbsync.dev.demo import seed
 from fbsync.sandbox import running_sandbox
 
 pytestmark = pytest.mark.e2e
-YAML = f"""
-version: 1
-ad_account_id: act_777
-crm: {{url: "sqlite:///demo/crm.db"}}
-defaults: {{default_country: FR, consent: consent, mode: MODE}}
-api: {{max_uploads_in_flight: WIDTH}}
-audiences:
-  - name: everyone
-    query: "{QUERY}"
-    keys: {KEYS}
-"""
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +70,7 @@ def users_calls(wd: Workdir, edge: str) -> int:
 
 
 def yaml(mode: str, width: int = 1) -> str:
-    return YAML.replace("MODE", mode).replace("WIDTH", str(width))
+    return everyone_yaml("act_777", mode, width)
 
 
 @pytest.mark.parametrize(

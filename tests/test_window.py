@@ -202,3 +202,17 @@ def test_a_throttle_brings_it_back_to_one_for_a_window() -> None:
     assert g.allowed() == 1
     now[0] += 300
     assert g.allowed() == 4
+
+
+def test_a_second_ctrl_c_does_not_wait_for_metas_answers() -> None:
+    def send(item: Item[int]) -> str:
+        time.sleep(0.01 if item.value == 0 else 5)  # batch 1 waits on a slow Meta
+        return "ok"
+
+    def record(item: Item[int], resp: str) -> None:
+        raise KeyboardInterrupt  # the second Ctrl-C lands while batch 1 is in flight
+
+    start = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt):
+        send_all(items(2), send, record, cap=2, width=lambda: 2)
+    assert time.perf_counter() - start < 2  # the worker threads are daemons: nobody waits for batch 1
