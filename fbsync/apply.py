@@ -145,7 +145,6 @@ class Applier:
         self.samples: list[str] = []  # up to 3 of Meta's invalid-entry samples, masked
         self.notes: list[str] = []
         self.cap = max(1, getattr(client.governor, "cap", 1))  # batches in flight at most (api.max_uploads_in_flight)
-        self.in_flight = 0  # the most batches that were in flight together
 
     @property
     def sent(self) -> Sent:
@@ -329,7 +328,7 @@ class Applier:
             a, b = batch[:half], batch[half:]
             return [Item((a, self._rows(a)), False, item.alone), Item((b, self._rows(b)), item.last, item.alone)]
 
-        peak = send_all(
+        send_all(
             items(),
             send,
             lambda item, resp: record(item.value[0], resp),
@@ -338,7 +337,6 @@ class Applier:
             check=self._check_stop,
             split=split,
         )
-        self.in_flight = max(self.in_flight, peak)
 
     def _invalid(self, resp: dict[str, Any]) -> None:
         """Meta's count of invalid entries of one batch (a range on Meta: the lower bound, when it is one)."""

@@ -283,6 +283,7 @@ class Runner:
             "retry_wait": round(c.waited, 3),  # reset per audience by start_audience
             "throttle_wait": round(paused - before[3], 3),
             "usage": round(c.governor.usage.pct, 1),
+            "in_flight": c.in_flight,  # reset per audience by start_audience
         }
 
     def customer_list(self, t: ListTarget, source: ReadInto | SharedRead) -> AudienceResult:

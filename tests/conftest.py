@@ -83,6 +83,17 @@ def demo_crm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def big_crm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CRM of 60,000 demo customers (seed 99: six batches of members or more), made once per session;
+    copy it before changing it."""
+    from fbsync.dev.demo import seed
+
+    path = tmp_path_factory.mktemp("bigcrm") / "crm.db"
+    seed(path, n=60_000, seed=99)
+    return path
+
+
 @pytest.fixture(scope="module")
 def sb() -> Iterator[Any]:
     """A local Marketing API sandbox for the test module (a module may define its own ``sb``)."""

@@ -15,17 +15,9 @@ from e2e_helpers import EVERYONE_KEYS as KEYS
 from e2e_helpers import EVERYONE_QUERY as QUERY
 from e2e_helpers import everyone_yaml, expected_rows, make_workdir
 
-from fbsync.dev.demo import seed
 from fbsync.sandbox import Faults, SandboxConfig, running_sandbox
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def crm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("crm") / "crm.db"
-    seed(path, n=60_000, seed=7)
-    return path
 
 
 def yaml(mode: str = "mirror", width: int = 4) -> str:
@@ -50,20 +42,21 @@ def batches(rows: int) -> int:
     return -(-rows // 10_000)
 
 
-def test_a_first_sync_overlaps_its_batches_on_full_access_and_sends_each_once(tmp_path: Path, crm: Path) -> None:
+def test_a_first_sync_overlaps_its_batches_on_full_access_and_sends_each_once(tmp_path: Path, big_crm: Path) -> None:
     with running_sandbox(faults=Faults(slow_ms=(40, 80), endpoints=("POST /users",))) as sb:
-        wd = make_workdir(tmp_path, crm, sb.url, yaml(width=4))
+        wd = make_workdir(tmp_path, big_crm, sb.url, yaml(width=4))
         want = expected_rows(wd.crm, QUERY, KEYS)
         rep = sync(wd)
         assert wd.members("everyone") == want and rep["added"] == len(want)
         assert peak(wd, "POST /users") >= 2  # batches overlapped
         assert peak(wd, "POST /users") <= 4
+        assert 2 <= rep["api"]["in_flight"] <= 4  # the run report says so too
         assert calls(wd, "POST /users") == batches(len(want))  # one call per batch: nothing sent twice
 
 
-def test_removals_overlap_too_and_leave_exactly_the_wanted_rows(tmp_path: Path, crm: Path) -> None:
+def test_removals_overlap_too_and_leave_exactly_the_wanted_rows(tmp_path: Path, big_crm: Path) -> None:
     with running_sandbox(faults=Faults(slow_ms=(40, 80), endpoints=("DELETE /users",))) as sb:
-        wd = make_workdir(tmp_path, crm, sb.url, yaml(width=3))
+        wd = make_workdir(tmp_path, big_crm, sb.url, yaml(width=3))
         sync(wd)
         con = sqlite3.connect(wd.crm)
         con.execute("UPDATE customers SET consent = 0 WHERE id % 2 = 0")  # half the list leaves
@@ -76,17 +69,17 @@ def test_removals_overlap_too_and_leave_exactly_the_wanted_rows(tmp_path: Path, 
         assert 2 <= peak(wd, "DELETE /users") <= 3
 
 
-def test_batches_never_overlap_on_limited_access(tmp_path: Path, crm: Path) -> None:
+def test_batches_never_overlap_on_limited_access(tmp_path: Path, big_crm: Path) -> None:
     faults = Faults(slow_ms=(20, 40), endpoints=("POST /users",))
     with running_sandbox(config=SandboxConfig(tier="limited"), faults=faults) as sb:
-        wd = make_workdir(tmp_path, crm, sb.url, yaml(width=8))
+        wd = make_workdir(tmp_path, big_crm, sb.url, yaml(width=8))
         want = expected_rows(wd.crm, QUERY, KEYS)
-        sync(wd)
+        rep = sync(wd)
         assert wd.members("everyone") == want
-        assert peak(wd, "POST /users") == 1
+        assert peak(wd, "POST /users") == 1 and rep["api"]["in_flight"] == 1
 
 
-def test_the_membership_is_exact_under_errors_dropped_answers_and_latency(tmp_path: Path, crm: Path) -> None:
+def test_the_membership_is_exact_under_errors_dropped_answers_and_latency(tmp_path: Path, big_crm: Path) -> None:
     faults = Faults(
         seed=3,
         error_rate=0.15,
@@ -96,7 +89,7 @@ def test_the_membership_is_exact_under_errors_dropped_answers_and_latency(tmp_pa
         endpoints=("POST /users", "DELETE /users"),
     )
     with running_sandbox(faults=faults) as sb:
-        wd = make_workdir(tmp_path, crm, sb.url, yaml(width=4))
+        wd = make_workdir(tmp_path, big_crm, sb.url, yaml(width=4))
         want = expected_rows(wd.crm, QUERY, KEYS)
         sync(wd)
         assert wd.members("everyone") == want
@@ -114,9 +107,9 @@ def test_the_membership_is_exact_under_errors_dropped_answers_and_latency(tmp_pa
         assert (rep["added"], rep["removed"]) == (0, 0)
 
 
-def test_a_replace_opens_and_closes_its_session_alone_and_overlaps_the_middle(tmp_path: Path, crm: Path) -> None:
+def test_a_replace_opens_and_closes_its_session_alone_and_overlaps_the_middle(tmp_path: Path, big_crm: Path) -> None:
     with running_sandbox(faults=Faults(slow_ms=(40, 80), endpoints=("POST /usersreplace",))) as sb:
-        wd = make_workdir(tmp_path, crm, sb.url, yaml("replace", width=4))
+        wd = make_workdir(tmp_path, big_crm, sb.url, yaml("replace", width=4))
         sync(wd)
         con = sqlite3.connect(wd.crm)
         con.execute("DELETE FROM customers WHERE id % 7 = 0")

@@ -23,13 +23,6 @@ from fbsync.sandbox import running_sandbox
 pytestmark = pytest.mark.e2e
 
 
-@pytest.fixture(scope="module")
-def big_crm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("bigcrm") / "crm.db"
-    seed(path, n=60_000, seed=99)
-    return path
-
-
 @pytest.fixture
 def sb() -> Iterator[Any]:
     with running_sandbox() as s:

@@ -15,6 +15,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -147,6 +148,8 @@ class MetaClient:
         self.retries = 0
         self.waited = 0.0  # seconds the current audience's retries have waited
         self._count = threading.Lock()  # member batches may be sent from several threads (the applier's window)
+        self._members_now = 0
+        self.in_flight = 0  # the most member batches this audience had in flight at once
         if self.governor.cap > 8:  # one pooled connection per batch in flight and spares (requests keeps 10)
             for scheme in ("https://", "http://"):
                 session.requests.mount(scheme, requests.adapters.HTTPAdapter(pool_maxsize=self.governor.cap + 2))
@@ -155,6 +158,19 @@ class MetaClient:
     def start_audience(self) -> None:
         """Reset the per-audience retry budget (the quota governor stays shared by the whole run)."""
         self.waited = 0.0
+        self.in_flight = 0
+
+    @contextmanager
+    def _member_call(self) -> Iterator[None]:
+        """Count a member batch in flight (the run report's ``in_flight``)."""
+        with self._count:
+            self._members_now += 1
+            self.in_flight = max(self.in_flight, self._members_now)
+        try:
+            yield
+        finally:
+            with self._count:
+                self._members_now -= 1
 
     # ------------------------------------------------------------------ transport
     def _once(self, method: str, path: Sequence[str], params: Mapping[str, Any], body: bool) -> dict[str, Any]:
@@ -436,7 +452,8 @@ class MetaClient:
             first[0] = False
             return self._once(method, (audience_id, "users"), _users_params(schema, rows, sess), method == "DELETE")
 
-        return self._guarded(self._retrying(method, ("users",), halvable=True), attempt)
+        with self._member_call():
+            return self._guarded(self._retrying(method, ("users",), halvable=True), attempt)
 
     def replace_users(
         self, audience_id: str, schema: Sequence[str], rows: Sequence[Sequence[str]], session: Session, last: bool
@@ -466,7 +483,8 @@ class MetaClient:
                 tried[0] = tried[0] or exc.transient
                 raise
 
-        return self._guarded(self._retrying("POST", ("usersreplace",), halvable=True), attempt)
+        with self._member_call():
+            return self._guarded(self._retrying("POST", ("usersreplace",), halvable=True), attempt)
 
 
 def _users_params(schema: Sequence[str], rows: Sequence[Sequence[str]], session: dict[str, Any]) -> dict[str, Any]:

@@ -148,7 +148,6 @@ class Governor:
     cap: int = 1  # the most member batches in flight at once (api.max_uploads_in_flight)
     clock: Callable[[], float] = field(default=time.monotonic, repr=False)
     calm_after: float = 0.0  # clock time before which only one batch is in flight (after a throttle)
-    peak: int = 0  # the highest allowance granted (for the run report)
 
     def observe(self, headers: Mapping[str, str] | None) -> None:
         """Record the usage of the latest response."""
@@ -181,9 +180,7 @@ class Governor:
         if tier != "full" or not u.source or self.clock() < self.calm_after or u.pct >= self.slow_from:
             return 1
         room = self.slow_from - u.pct
-        n = max(1, min(self.cap, int(room / max(step, 0.01))))
-        self.peak = max(self.peak, n)
-        return n
+        return max(1, min(self.cap, int(room / max(step, 0.01))))
 
     def throttled(self) -> None:
         """Meta refused a call for its rate limits: one batch at a time for the next usage window."""
