@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import stat
 from pathlib import Path
 
@@ -66,15 +67,39 @@ def test_cipher_round_trip_and_fingerprints() -> None:
     assert fp != c.fingerprint(("EMAIL", "FN", "PHONE"), row)  # the schema is part of the identity
 
 
-def test_pairs_are_one_fingerprint_and_one_encryption_per_row() -> None:
+REQUIRE_FAST = os.environ.get("FBSYNC_REQUIRE_FASTHASH") == "1"
+
+
+@pytest.mark.parametrize("engine", ["openssl", "python"])
+def test_pairs_are_one_fingerprint_and_one_encryption_per_row(engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from fbsync.state import crypto
+
+    if engine == "python":
+        monkeypatch.setattr(crypto, "SEAL", None)
+    elif crypto.SEAL is None:
+        assert not REQUIRE_FAST, "CI requires the C module (FBSYNC_REQUIRE_FASTHASH=1): seal_rows is missing"
+        pytest.skip("the optional C module is not built here")
     c = RowCipher(b"k" * 32)
     schema = ("EMAIL", "PHONE", "FN")
-    rows = [("a" * 64, "", "b" * 64), ("", "c" * 64, ""), ("é" * 3, "d", "")]
+    rows = [("a" * 64, "", "b" * 64), ("", "c" * 64, ""), ("é" * 3, "d", ""), ("", "", ""), ("x" * 5000, "\n", "")]
     pairs = c.pairs(schema, rows)
-    assert [fp for fp, _ in pairs] == [c.fingerprint(schema, r) for r in rows]
-    assert [c.decrypt(enc) for _, enc in pairs] == rows
-    assert len({enc[:12] for _, enc in pairs}) == 3  # a fresh nonce per row
+    assert [fp for fp, _ in pairs] == [c.fingerprint(schema, r) for r in rows]  # hmac.digest's bytes
+    assert [c.decrypt(enc) for _, enc in pairs] == rows  # cryptography's AESGCM opens them
+    assert len({enc[:12] for _, enc in pairs}) == len(rows)  # a fresh nonce per row
     assert c.pairs(schema, []) == []
+
+
+def test_the_c_sealer_refuses_what_it_cannot_seal() -> None:
+    from fbsync.state import crypto
+
+    if crypto.SEAL is None:
+        pytest.skip("the optional C module is not built here")
+    with pytest.raises(ValueError, match="32-byte"):
+        crypto.SEAL(b"k", b"short", b"", [b"row"], b"n" * 12)
+    with pytest.raises(ValueError, match="12 bytes"):
+        crypto.SEAL(b"k", b"a" * 32, b"", [b"row"], b"n" * 11)
+    with pytest.raises(TypeError, match="bytes"):
+        crypto.SEAL(b"k", b"a" * 32, b"", ["row"], b"n" * 12)
 
 
 def test_fingerprints_stay_byte_identical_across_versions() -> None:

