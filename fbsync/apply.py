@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from array import array
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import islice
 from typing import Any, Literal, TypeVar
@@ -73,33 +74,50 @@ def linked_rows(
 ) -> list[bytes]:
     """The other ledger rows sharing a link key with a row to remove (an identifier, or a fanned customer's
     shared keys): Meta takes the person a removal matches off the audience, with these rows.  Reads only;
-    the plan counts them, the applier forgets them in the ledger and sends them again."""
-    removed: set[int] = set()  # hashes of the link keys (a collision only re-sends a row: harmless)
+    the plan counts them, the applier forgets them in the ledger and sends them again.
+
+    The ledger is decrypted once: each row's link keys are kept as 64-bit hashes in one array (a collision
+    only re-sends a row: harmless), and the passes that follow a chain of links run over that array."""
+    removed: set[int] = set()
     doomed: set[bytes] = set()
     for batch in removals:
         for fp, enc in batch:
             doomed.add(fp)
-            removed.update(map(hash, links.keys_of(cipher.decrypt(enc))))
-    linked: list[bytes] = []
+            removed.update(map(_key_hash, links.keys_of(cipher.decrypt(enc))))
+    if not removed:
+        return []
+    width = max(1, links.width)
+    keys = array("q")  # row i's key hashes at [i * width, (i + 1) * width), 0 where it has fewer
+    pad = [0] * width
+    for batch in store.iter_ledger(name):
+        for fp, enc in batch:
+            if fp not in doomed:
+                row = list(map(_key_hash, links.keys_of(cipher.decrypt(enc))))
+                keys.extend(row + pad[len(row) :])
+    taken = bytearray(len(keys) // width)
     # Meta's person may be linked further by the rows it took (A shares a phone with B, B an e-mail with C): a
     # pass that found rows is followed by another with their keys, until one finds nothing (at most 5).
     for _ in range(5):
-        if not removed:
-            break
         grown: set[int] = set()
-        for batch in store.iter_ledger(name):
-            for fp, enc in batch:
-                if fp in doomed:
-                    continue
-                keys = set(map(hash, links.keys_of(cipher.decrypt(enc))))
-                if not removed.isdisjoint(keys):
-                    doomed.add(fp)
-                    linked.append(fp)
-                    grown |= keys - removed
+        for i in range(len(taken)):
+            if taken[i]:
+                continue
+            slots = keys[i * width : (i + 1) * width]
+            if any(k in removed for k in slots if k):
+                taken[i] = 1
+                grown.update(k for k in slots if k and k not in removed)
         removed |= grown
         if not grown:
             break
-    return linked
+    if not any(taken):
+        return []
+    kept = (fp for fps in store.iter_fingerprints(name) for fp in fps if fp not in doomed)  # the same order
+    return [fp for fp, hit in zip(kept, taken) if hit]
+
+
+def _key_hash(key: tuple[Any, ...]) -> int:
+    """A link key as a non-zero 64-bit number (0 pads a row's slots in :func:`linked_rows`)."""
+    return hash(key) or 1
 
 
 def with_last(items: Iterable[T]) -> Iterator[tuple[T, bool]]:

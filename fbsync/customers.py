@@ -129,6 +129,11 @@ class Links:
         ident = tuple(i for i, k in enumerate(schema) if k in IDENTIFYING)
         return cls(ident, tuple(i for i, k in enumerate(schema) if k == CUSTOMER))
 
+    @property
+    def width(self) -> int:
+        """The most link keys one row can have."""
+        return len(self.identifying) + len(self.customer)
+
     def keys_of(self, row: Sequence[str]) -> set[tuple[Any, ...]]:
         """The link keys of one row: ``(position, value)`` per identifying value, and its customer tag."""
         out: set[tuple[Any, ...]] = {(i, row[i]) for i in self.identifying if row[i]}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -107,3 +109,29 @@ def test_several_columns_cannot_be_hashed_in_the_database() -> None:
     )
     with pytest.raises(Exception, match="cannot be hashed in the database"):
         parse_config(text, env={})
+
+
+def test_linked_rows_follow_a_chain_of_shared_identifiers_through_the_ledger(tmp_path: Path) -> None:
+    from fbsync.apply import linked_rows
+    from fbsync.state.crypto import RowCipher
+    from fbsync.state.store import StateStore
+
+    schema = ("EMAIL", "PHONE", "FN")
+    cipher, store = RowCipher(b"k" * 32), StateStore.open(tmp_path)
+    rows = {
+        "a": ("e1", "p1", "x"),  # removed
+        "b": ("e2", "p1", "x"),  # shares p1 with a
+        "c": ("e2", "p3", "y"),  # shares e2 with b: a chain of two
+        "d": ("e4", "p4", "x"),  # shares only a first name: names never link
+        "e": ("", "", "x"),  # no identifier at all
+        "f": ("e6", "p3", ""),  # shares p3 with c: the third link
+    }
+    pairs = {k: (cipher.fingerprint(schema, r), cipher.encrypt(r)) for k, r in rows.items()}
+    store.record_added("aud", list(pairs.values()))
+    links = Links.of(schema)
+    found = linked_rows(store, cipher, "aud", links, [[pairs["a"]]])
+    assert sorted(found) == sorted(pairs[k][0] for k in "bcf")
+    assert linked_rows(store, cipher, "aud", links, [[pairs["d"]]]) == []  # d shares nothing identifying
+    assert linked_rows(store, cipher, "aud", links, [[pairs["e"]]]) == []  # nothing to follow
+    assert linked_rows(store, cipher, "aud", links, []) == []
+    store.close()
