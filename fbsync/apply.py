@@ -26,7 +26,8 @@ from typing import Any, Literal, TypeVar
 
 from .customers import CUSTOMER, Links
 from .errors import Interrupted, MetaApiError
-from .meta.client import MAX_ROWS_PER_CALL, MetaClient, Session
+from .meta.client import MAX_ROWS_PER_CALL, MetaClient
+from .meta.session import Session
 from .planning import Plan
 from .redact import scrub
 from .results import Sent

@@ -203,8 +203,8 @@ def test_nothing_imports_the_command_line_or_dev_tools() -> None:
 
 def test_the_run_steps_have_one_home_each() -> None:
     """Sending members is the applier's alone; run bookkeeping the run log's; creation audiences.py's."""
-    senders = sorted(m for m, i in imports_of("fbsync") if i == "fbsync.meta.client.Session")
-    assert senders == ["fbsync.apply"], senders
+    senders = sorted(m for m, i in imports_of("fbsync") if i == "fbsync.meta.session.Session")
+    assert senders == ["fbsync.apply", "fbsync.meta.client"], senders  # the client for its one-batch retries
     bookkeepers = sorted(m for m, found in MODULES.items() if any(i.endswith(".RunLog") for i in found))
     assert bookkeepers == ["fbsync.erasure", "fbsync.orchestrator", "fbsync.upload"], bookkeepers
 

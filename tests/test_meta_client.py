@@ -11,7 +11,8 @@ import pytest
 import responses
 
 from fbsync.errors import AudienceError, MetaApiError, MetaAuthError
-from fbsync.meta.client import MetaClient, RetryPolicy, Session
+from fbsync.meta.client import MetaClient, RetryPolicy
+from fbsync.meta.session import Session
 from fbsync.settings import Settings
 
 G = "http://graph.test"
