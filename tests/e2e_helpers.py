@@ -100,6 +100,15 @@ class Workdir:
         )
         return result
 
+    def change_crm(self, sql: str) -> None:
+        """Run one statement on the workdir's CRM (a churn, a consent change) and commit it."""
+        con = sqlite3.connect(self.crm)
+        try:
+            con.execute(sql)
+            con.commit()
+        finally:
+            con.close()
+
     def audiences(self) -> dict[str, dict[str, Any]]:
         """Sandbox audiences by name."""
         return {a["name"]: a for a in admin(self.sandbox_url, "/__sandbox/audiences")["data"]}

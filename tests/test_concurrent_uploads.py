@@ -6,7 +6,6 @@ replace still opens and closes its session alone, and nothing is sent twice when
 from __future__ import annotations
 
 import json
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +57,7 @@ def test_removals_overlap_too_and_leave_exactly_the_wanted_rows(tmp_path: Path, 
     with running_sandbox(faults=Faults(slow_ms=(40, 80), endpoints=("DELETE /users",))) as sb:
         wd = make_workdir(tmp_path, big_crm, sb.url, yaml(width=3))
         sync(wd)
-        con = sqlite3.connect(wd.crm)
-        con.execute("UPDATE customers SET consent = 0 WHERE id % 2 = 0")  # half the list leaves
-        con.commit()
-        con.close()
+        wd.change_crm("UPDATE customers SET consent = 0 WHERE id % 2 = 0")  # half the list leaves
         want = expected_rows(wd.crm, QUERY, KEYS)
         rep = sync(wd)
         assert rep["removed"] > 20_000
@@ -96,10 +92,7 @@ def test_the_membership_is_exact_under_errors_dropped_answers_and_latency(tmp_pa
         assert peak(wd, "POST /users") >= 2
         injected = sb.app.injector.injected
         assert injected["error_500"] + injected["drop"] > 0, injected
-        con = sqlite3.connect(wd.crm)
-        con.execute("UPDATE customers SET consent = 0 WHERE id % 3 = 0")
-        con.commit()
-        con.close()
+        wd.change_crm("UPDATE customers SET consent = 0 WHERE id % 3 = 0")
         want = expected_rows(wd.crm, QUERY, KEYS)
         sync(wd)
         assert wd.members("everyone") == want
@@ -111,10 +104,7 @@ def test_a_replace_opens_and_closes_its_session_alone_and_overlaps_the_middle(tm
     with running_sandbox(faults=Faults(slow_ms=(40, 80), endpoints=("POST /usersreplace",))) as sb:
         wd = make_workdir(tmp_path, big_crm, sb.url, yaml("replace", width=4))
         sync(wd)
-        con = sqlite3.connect(wd.crm)
-        con.execute("DELETE FROM customers WHERE id % 7 = 0")
-        con.commit()
-        con.close()
+        wd.change_crm("DELETE FROM customers WHERE id % 7 = 0")
         want = expected_rows(wd.crm, QUERY, KEYS)
         before = calls(wd, "POST /usersreplace")
         rep = sync(wd)

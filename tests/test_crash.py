@@ -90,12 +90,7 @@ def test_replace_killed_mid_session_is_resumed_not_left_half_applied(
 ) -> None:
     wd = make_workdir(tmp_path, big_crm, sb.url, yaml("replace", width))
     finish(wd)  # create + first replace
-    import sqlite3
-
-    con = sqlite3.connect(wd.crm)
-    con.execute("DELETE FROM customers WHERE id % 50 = 0")
-    con.commit()
-    con.close()
+    wd.change_crm("DELETE FROM customers WHERE id % 50 = 0")
     want = expected_rows(wd.crm, QUERY, KEYS)
     before = users_calls(wd, "/usersreplace")
     kill_at(sb, wd, at)
