@@ -12,25 +12,28 @@ output (tested); ``fbsync doctor`` reports which one runs.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 from collections.abc import Callable
+from typing import Any
 
 _sha256 = hashlib.sha256
 HexLines = Callable[[bytes, bytes, int], "list[str]"]
 
 
-def _load() -> HexLines | None:
+def c_function(name: str) -> Any:
+    """A function of the optional C module, or None when it is not built or ``FBSYNC_PURE_PYTHON`` is set."""
     if os.environ.get("FBSYNC_PURE_PYTHON", "").strip() not in ("", "0"):
         return None
     try:
-        from fbsync.identity._fasthash import sha256_hex_lines
+        module = importlib.import_module("fbsync.identity._fasthash")
     except ImportError:
         return None
-    return sha256_hex_lines
+    return getattr(module, name, None)
 
 
 #: The C function, or None when hashlib is used (tests swap it).
-FAST: HexLines | None = _load()
+FAST: HexLines | None = c_function("sha256_hex_lines")
 
 
 def backend() -> str:

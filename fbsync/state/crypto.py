@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from ..errors import ConfigError
+from ..identity.hashing import c_function
 
 log = logging.getLogger(__name__)
 KEY_FILE = "state.key"
@@ -61,19 +62,9 @@ def load_master_key(state_key: str | None, state_dir: Path) -> bytes:
     return key
 
 
-def _load_sealer() -> Callable[[bytes, bytes, bytes, list[bytes], bytes], list[tuple[bytes, bytes]]] | None:
-    """The C module's ``seal_rows`` (OpenSSL HMAC and AES-GCM over a whole chunk), or None without it."""
-    if os.environ.get("FBSYNC_PURE_PYTHON", "").strip() not in ("", "0"):
-        return None
-    try:
-        from fbsync.identity._fasthash import seal_rows
-    except ImportError:
-        return None
-    return seal_rows
-
-
-#: The C function, or None when every row goes through hmac and cryptography (tests swap it).
-SEAL = _load_sealer()
+#: The C module's ``seal_rows`` (OpenSSL HMAC and AES-GCM over a whole chunk), or None when every row goes
+#: through hmac and cryptography (tests swap it).
+SEAL: Callable[[bytes, bytes, bytes, list[bytes], bytes], list[tuple[bytes, bytes]]] | None = c_function("seal_rows")
 
 
 class RowCipher:
