@@ -153,7 +153,7 @@ audiences:
 def _plan() -> dict[str, Any]:
     """``fbsync plan`` of the loaded segment, timed after a first sync filled the ledger."""
     from ..sandbox import running_sandbox
-    from .bench_refresh import _sync
+    from .bench_refresh import run_child
 
     with tempfile.TemporaryDirectory(prefix="fbsync-bench-plan-") as tmp:
         folder = Path(tmp)
@@ -165,6 +165,6 @@ def _plan() -> dict[str, Any]:
                 "FBSYNC_GRAPH_URL": sb.url,
                 "FBSYNC_STATE_DIR": str(folder / "state"),
             }
-            _sync(folder, env)
-            rep, seconds, rss = _sync(folder, env, "plan")
+            run_child(folder, env)
+            rep, seconds, rss = run_child(folder, env, "plan")
     return {"rows": rep["rows_read"], "seconds": round(seconds, 2), "peak_rss_mb": round(rss), "adds": rep["added"]}

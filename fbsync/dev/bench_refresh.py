@@ -43,7 +43,7 @@ finally:
 """
 
 
-def _sync(folder: Path, env: dict[str, str], command: str = "sync") -> tuple[dict[str, Any], float, float]:
+def run_child(folder: Path, env: dict[str, str], command: str = "sync") -> tuple[dict[str, Any], float, float]:
     """One ``fbsync sync --json`` (or ``plan``) in a child process: (audience report, seconds, peak RSS MB)."""
     start = time.perf_counter()
     p = subprocess.run(
@@ -82,7 +82,7 @@ def bench_refresh(options: Options) -> Iterator[dict[str, Any]]:
                     "FBSYNC_GRAPH_URL": sb.url,
                     "FBSYNC_STATE_DIR": str(folder / "state"),
                 }
-                first, first_s, first_rss = _sync(folder, env)
+                first, first_s, first_rss = run_child(folder, env)
                 yield {
                     "case": f"first_sync_{n}",
                     "rows": first["rows_read"],
@@ -93,7 +93,7 @@ def bench_refresh(options: Options) -> Iterator[dict[str, Any]]:
                 }
                 c = churn(folder / "crm.db", seed=3, fraction=0.01)
                 true_churn = c["deleted"] + c["inserted"] + 2 * c["email_changed"]
-                rep, secs, rss = _sync(folder, env)
+                rep, secs, rss = run_child(folder, env)
                 sent = rep["added"] + rep["removed"] + rep["replaced"]
                 yield {
                     "case": f"refresh_{n}",

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .bench import Options, register
-from .bench_refresh import _sync
+from .bench_refresh import run_child
 
 YAML = """version: 1
 ad_account_id: act_515151
@@ -66,7 +66,7 @@ def _first_sync(crm: Path, width: int, slow: tuple[float, float], tier: str, dec
                 "FBSYNC_GRAPH_URL": sb.url,
                 "FBSYNC_STATE_DIR": str(folder / "state"),
             }
-            rep, seconds, rss = _sync(folder, env)
+            rep, seconds, rss = run_child(folder, env)
             counts = sb.app.request_count()["by_endpoint"]
             peak = sb.app.in_flight.peaks().get("POST /users", 0)
             refused = dict(sb.app.usage.refused)

@@ -85,20 +85,14 @@ class RowCipher:
         return nonce + self._aead.encrypt(nonce, SEP.join(row).encode(), None)
 
     def pairs(self, schema: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[tuple[bytes, bytes]]:
-        """``(fingerprint(schema, row), encrypt(row))`` for many rows: the same bytes as one call of each per row
-        (the nonces random as ever, drawn in one read of the system's generator).  With the C module, OpenSSL
-        does both over the whole chunk (1 M rows: about 0.6 s instead of 3.5 s)."""
+        """``(fingerprint(schema, row), encrypt(row))`` for many rows.  With the C module, OpenSSL does both over
+        the whole chunk, the nonces drawn in one read of the system's generator (200,000 7-key rows: 0.38 s
+        instead of 0.75 s); the same bytes come from :meth:`fingerprint` and :meth:`encrypt` without it."""
+        if SEAL is None:
+            return [(self.fingerprint(schema, row), self.encrypt(row)) for row in rows]
         prefix = (SEP.join(schema) + "\x1e").encode()
-        key, digest, seal, join = self._fp_key, hmac.digest, self._aead.encrypt, SEP.join
-        nonces = os.urandom(12 * len(rows))
-        if SEAL is not None:
-            return SEAL(key, self._aes_key, prefix, [join(row).encode() for row in rows], nonces)
-        out = []
-        for i, row in enumerate(rows):
-            msg = join(row).encode()
-            nonce = nonces[12 * i : 12 * i + 12]
-            out.append((digest(key, prefix + msg, "sha256")[:16], nonce + seal(nonce, msg, None)))
-        return out
+        messages = [SEP.join(row).encode() for row in rows]
+        return SEAL(self._fp_key, self._aes_key, prefix, messages, os.urandom(12 * len(rows)))
 
     def decrypt(self, blob: bytes) -> tuple[str, ...]:
         return tuple(self._aead.decrypt(blob[:12], blob[12:], None).decode().split(SEP))
