@@ -11,6 +11,7 @@ import io
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -29,6 +30,13 @@ class Output(io.TextIOWrapper):
 
     def close(self) -> None:
         self._finish(commit=True)
+
+    def sync(self) -> None:
+        """Push what was written so far to the disk (a file only; stdout and devices: nothing), so that
+        committing has little left to wait for.  Safe from one writing thread while no other writes."""
+        if self._tmp is not None:
+            self.buffer.flush()
+            os.fdatasync(self.buffer.fileno())
 
     def discard(self) -> None:
         """Drop what was written (stdout: nothing, what was written is gone)."""
@@ -94,3 +102,53 @@ def open_out(path: Path | None, *, mode: int | None = None, parents: bool = Fals
     if mode is not None:
         os.chmod(tmp, mode)
     return Output(os.fdopen(fd, "wb"), path, Path(tmp))
+
+
+class BlockWriter:
+    """Writes blocks of bytes to ``out`` from a thread, so the disk works while the caller computes the next
+    one.  ``with BlockWriter(out) as write: write(data)``; at most ``depth`` blocks wait.  A file written
+    atomically (:class:`Output`) is pushed to the disk every ``sync_every`` bytes, so committing it waits for
+    little.  A write error is raised in the caller, at its next ``write`` or when the block ends."""
+
+    def __init__(self, out: IO[str], depth: int = 2, sync_every: int = 64 << 20) -> None:
+        import queue
+        import threading
+
+        out.flush()
+        self._out, self._raw = out, getattr(out, "buffer", None)
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._sync_every = sync_every
+        self._thread = threading.Thread(target=self._run, name="fbsync-writer", daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> Callable[[bytes], None]:
+        return self.write
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        if kind is None and self._error is not None:
+            raise self._error
+
+    def write(self, data: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(data)
+
+    def _run(self) -> None:
+        unsynced = 0
+        while (data := self._queue.get()) is not None:
+            if self._error is not None:
+                continue  # drained, so the caller never waits on a full queue
+            try:
+                if self._raw is not None:
+                    self._raw.write(data)
+                else:
+                    self._out.write(data.decode("utf-8"))
+                unsynced += len(data)
+                if unsynced >= self._sync_every and isinstance(self._out, Output):
+                    self._out.sync()
+                    unsynced = 0
+            except BaseException as exc:
+                self._error = exc

@@ -63,6 +63,7 @@ def _peak_child_mb(before: float) -> float:
 
 
 def _run(cmd: list[str]) -> float:
+    os.sync()  # untimed: the previous command's output is on the disk, not still being written behind this one
     start = time.perf_counter()
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start

@@ -21,6 +21,13 @@
  *     16 bytes of HMAC-SHA256(fp_key, prefix + row), and nonce + AES-256-GCM(aes_key, nonce, row)
  *     + its 16-byte tag, nonce being the row's 12 bytes of nonces (drawn by the caller from
  *     os.urandom).  Same bytes as hmac.digest and cryptography's AESGCM.encrypt (tested).
+ *
+ * For hashing Arrow columns without a Python string per value (fbsync.sources.columnar):
+ * ascii_lines (an Arrow string array's stripped ASCII values, newline-joined), email_suspects
+ * (the lines EMAIL_FAST_LINE does not match), line_numbers (empty or non-empty lines),
+ * sha256_hex_block (sha256_hex_lines' digests in one buffer of 64-byte fields) and csv_rows
+ * (CSV lines from such buffers).  Each is described where it is defined and tested against its
+ * Python reference.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -34,33 +41,11 @@
 
 static char hex_pairs[512];
 
-static PyObject *
-sha256_hex_lines(PyObject *self, PyObject *args, PyObject *kwargs)
+/* The SHA-256 of prefix + each of the `lines` lines of buf (see sha256_hex_lines), into digests. */
+static void
+digest_lines(const unsigned char *buf, Py_ssize_t size, Py_ssize_t lines, const unsigned char *head,
+             Py_ssize_t head_len, Py_ssize_t keep_last, unsigned char *digests)
 {
-    static char *names[] = {"data", "prefix", "keep_last", NULL};
-    Py_buffer data, prefix = {0};
-    Py_ssize_t keep_last = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*|y*n", names, &data, &prefix, &keep_last)) {
-        return NULL;
-    }
-    const unsigned char *buf = data.buf;
-    const Py_ssize_t size = data.len;
-    Py_ssize_t lines = 1;
-    for (const unsigned char *p = buf; (p = memchr(p, '\n', size - (p - buf))) != NULL; p++) {
-        lines++;
-    }
-    unsigned char *digests = PyMem_Malloc((size_t)lines * SHA256_DIGEST_LENGTH);
-    PyObject *out = digests ? PyList_New(lines) : NULL;
-    if (out == NULL) {
-        PyMem_Free(digests);
-        PyBuffer_Release(&data);
-        if (prefix.obj) PyBuffer_Release(&prefix);
-        return digests ? NULL : PyErr_NoMemory();
-    }
-    const unsigned char *head = prefix.obj ? prefix.buf : NULL;
-    const Py_ssize_t head_len = prefix.obj ? prefix.len : 0;
-
-    Py_BEGIN_ALLOW_THREADS
     Py_ssize_t start = 0;
     unsigned char *digest = digests;
     for (Py_ssize_t line = 0; line < lines; line++) {
@@ -80,6 +65,43 @@ sha256_hex_lines(PyObject *self, PyObject *args, PyObject *kwargs)
         digest += SHA256_DIGEST_LENGTH;
         start = stop + 1;
     }
+}
+
+static Py_ssize_t
+count_lines(const unsigned char *buf, Py_ssize_t size)
+{
+    Py_ssize_t lines = 1;
+    for (const unsigned char *p = buf; (p = memchr(p, '\n', size - (p - buf))) != NULL; p++) {
+        lines++;
+    }
+    return lines;
+}
+
+static PyObject *
+sha256_hex_lines(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *names[] = {"data", "prefix", "keep_last", NULL};
+    Py_buffer data, prefix = {0};
+    Py_ssize_t keep_last = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*|y*n", names, &data, &prefix, &keep_last)) {
+        return NULL;
+    }
+    const unsigned char *buf = data.buf;
+    const Py_ssize_t size = data.len;
+    const Py_ssize_t lines = count_lines(buf, size);
+    unsigned char *digests = PyMem_Malloc((size_t)lines * SHA256_DIGEST_LENGTH);
+    PyObject *out = digests ? PyList_New(lines) : NULL;
+    if (out == NULL) {
+        PyMem_Free(digests);
+        PyBuffer_Release(&data);
+        if (prefix.obj) PyBuffer_Release(&prefix);
+        return digests ? NULL : PyErr_NoMemory();
+    }
+    const unsigned char *head = prefix.obj ? prefix.buf : NULL;
+    const Py_ssize_t head_len = prefix.obj ? prefix.len : 0;
+
+    Py_BEGIN_ALLOW_THREADS
+    digest_lines(buf, size, lines, head, head_len, keep_last, digests);
     Py_END_ALLOW_THREADS
 
     PyBuffer_Release(&data);
@@ -212,6 +234,332 @@ done:
     return out;
 }
 
+/* sha256_hex_block: as sha256_hex_lines, but the lowercase hex digests are one bytes object, 64 per line. */
+static PyObject *
+sha256_hex_block(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *names[] = {"data", "prefix", "keep_last", "zero_empty", NULL};
+    Py_buffer data, prefix = {0};
+    Py_ssize_t keep_last = 0;
+    int zero_empty = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "y*|y*np", names, &data, &prefix, &keep_last, &zero_empty)) {
+        return NULL;
+    }
+    const unsigned char *buf = data.buf;
+    const Py_ssize_t lines = count_lines(buf, data.len);
+    unsigned char *digests = PyMem_Malloc((size_t)lines * SHA256_DIGEST_LENGTH);
+    PyObject *out = digests ? PyBytes_FromStringAndSize(NULL, lines * 2 * SHA256_DIGEST_LENGTH) : NULL;
+    if (out != NULL) {
+        char *hex = PyBytes_AS_STRING(out);
+        Py_BEGIN_ALLOW_THREADS
+        digest_lines(buf, data.len, lines, prefix.obj ? prefix.buf : NULL, prefix.obj ? prefix.len : 0,
+                     keep_last, digests);
+        for (Py_ssize_t i = 0; i < lines * SHA256_DIGEST_LENGTH; i++) {
+            memcpy(hex + 2 * i, hex_pairs + 2 * digests[i], 2);
+        }
+        if (zero_empty) {
+            const unsigned char *p = buf, *end = buf + data.len;
+            for (Py_ssize_t line = 0; line < lines; line++) {
+                const unsigned char *nl = memchr(p, '\n', end - p);
+                if ((nl ? nl : end) == p) memset(hex + 2 * SHA256_DIGEST_LENGTH * line, 0, 2 * SHA256_DIGEST_LENGTH);
+                p = nl ? nl + 1 : end;
+            }
+        }
+        Py_END_ALLOW_THREADS
+    } else if (digests == NULL) {
+        PyErr_NoMemory();
+    }
+    PyMem_Free(digests);
+    PyBuffer_Release(&data);
+    if (prefix.obj) PyBuffer_Release(&prefix);
+    return out;
+}
+
+/* A list of the n row numbers in rows (then freed). */
+static PyObject *
+rows_list(Py_ssize_t *rows, Py_ssize_t n)
+{
+    PyObject *list = PyList_New(n);
+    for (Py_ssize_t i = 0; list != NULL && i < n; i++) {
+        PyObject *row = PyLong_FromSsize_t(rows[i]);
+        if (row == NULL) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, i, row);
+    }
+    PyMem_Free(rows);
+    return list;
+}
+
+/* The ASCII characters Python's str.strip() removes. */
+static int
+py_space(unsigned char c)
+{
+    return (c >= 9 && c <= 13) || (c >= 28 && c <= 32);
+}
+
+/*
+ * ascii_lines(offsets, data, validity, start, length, lower, max_len) -> (bytes, list[int])
+ *     An Arrow string array (int32 offsets, data, validity bitmap or None, from row `start`, `length`
+ *     rows) as one newline-joined buffer of its values stripped as str.strip() strips an ASCII value,
+ *     ASCII letters lowercased when `lower`.  A null or blank value is an empty line.  A value that
+ *     is not ASCII, holds a newline, or is longer than max_len once stripped is an empty line too,
+ *     and its row number is in the list: the caller judges it one value at a time.
+ */
+static PyObject *
+ascii_lines(PyObject *self, PyObject *args)
+{
+    Py_buffer offsets, data, validity = {0};
+    PyObject *valid_obj;
+    Py_ssize_t start, n, max_len;
+    int lower;
+    if (!PyArg_ParseTuple(args, "y*y*Onnpn", &offsets, &data, &valid_obj, &start, &n, &lower, &max_len)) {
+        return NULL;
+    }
+    PyObject *out = NULL, *flagged = NULL, *result = NULL;
+    if (valid_obj != Py_None && PyObject_GetBuffer(valid_obj, &validity, PyBUF_SIMPLE) < 0) goto done;
+    if (start < 0 || n < 0 || offsets.len < (start + n + 1) * 4
+        || (validity.obj && validity.len * 8 < start + n)) {
+        PyErr_SetString(PyExc_ValueError, "ascii_lines: the offsets or the validity bitmap are too short");
+        goto done;
+    }
+    const int32_t *off = (const int32_t *)offsets.buf + start;
+    if (n && (off[0] < 0 || off[n] < off[0] || off[n] > data.len)) {
+        PyErr_SetString(PyExc_ValueError, "ascii_lines: offsets outside the data");
+        goto done;
+    }
+    const unsigned char *bits = validity.obj ? validity.buf : NULL;
+    const unsigned char *bytes = data.buf;
+    Py_ssize_t *rows = PyMem_Malloc(sizeof(Py_ssize_t) * (n ? n : 1)), nflagged = 0;
+    out = rows ? PyBytes_FromStringAndSize(NULL, (n ? off[n] - off[0] : 0) + n) : NULL;
+    if (out == NULL) {
+        PyMem_Free(rows);
+        if (rows == NULL) PyErr_NoMemory();
+        goto done;
+    }
+    char *w = PyBytes_AS_STRING(out);
+    int backwards = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (i) *w++ = '\n';
+        if (bits && !(bits[(start + i) >> 3] >> ((start + i) & 7) & 1)) continue;
+        if (off[i + 1] < off[i]) {
+            backwards = 1;
+            break;
+        }
+        const unsigned char *s = bytes + off[i], *e = bytes + off[i + 1];
+        while (s < e && py_space(*s)) s++;
+        while (e > s && py_space(e[-1])) e--;
+        if (s == e) continue;
+        int plain = e - s <= max_len;
+        for (const unsigned char *p = s; plain && p < e; p++) {
+            if (*p >= 0x80 || *p == '\n') plain = 0;
+        }
+        if (!plain) {
+            rows[nflagged++] = i;
+        } else if (lower) {
+            for (const unsigned char *p = s; p < e; p++) *w++ = (*p >= 'A' && *p <= 'Z') ? *p + 32 : *p;
+        } else {
+            memcpy(w, s, e - s);
+            w += e - s;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    flagged = rows_list(rows, nflagged);
+    if (backwards) {
+        PyErr_SetString(PyExc_ValueError, "ascii_lines: offsets go backwards");
+        goto done;
+    }
+    if (flagged == NULL || _PyBytes_Resize(&out, w - PyBytes_AS_STRING(out)) < 0) goto done;
+    result = PyTuple_Pack(2, out, flagged);
+done:
+    Py_XDECREF(out);
+    Py_XDECREF(flagged);
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&data);
+    if (validity.obj) PyBuffer_Release(&validity);
+    return result;
+}
+
+static const char email_local[] = "abcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+/=?^_`{|}~.-";
+static const char email_domain[] = "abcdefghijklmnopqrstuvwxyz0123456789_-";
+static char local[256], domain[256]; /* set up by PyInit__fasthash */
+
+/* Whether a line matches fbsync.identity.person.EMAIL_FAST_LINE. */
+static int
+plain_email(const unsigned char *s, const unsigned char *e)
+{
+    const unsigned char *p = s;
+    while (p < e && *p && local[*p]) p++;
+    if (p == s || p == e || *p != '@') return 0;
+    int labels = 0;
+    for (p++;; p++) {
+        const unsigned char *label = p;
+        while (p < e && *p && domain[*p]) p++;
+        if (p == label) return 0;
+        labels++;
+        if (p == e) return labels >= 2;
+        if (*p != '.') return 0;
+    }
+}
+
+/*
+ * email_suspects(data) -> list[int]
+ *     Numbers of the non-empty lines of a newline-joined, lowercased buffer that do not match
+ *     EMAIL_FAST_LINE (the same answer as the regex: tested).
+ */
+static PyObject *
+email_suspects(PyObject *self, PyObject *args)
+{
+    Py_buffer data;
+    if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
+    const unsigned char *buf = data.buf;
+    const Py_ssize_t lines = count_lines(buf, data.len);
+    Py_ssize_t *rows = PyMem_Malloc(sizeof(Py_ssize_t) * lines), found = 0;
+    if (rows == NULL) {
+        PyBuffer_Release(&data);
+        return PyErr_NoMemory();
+    }
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t start = 0;
+    for (Py_ssize_t line = 0; line < lines; line++) {
+        const unsigned char *end = memchr(buf + start, '\n', data.len - start);
+        const Py_ssize_t stop = end ? end - buf : data.len;
+        if (stop > start && !plain_email(buf + start, buf + stop)) rows[found++] = line;
+        start = stop + 1;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&data);
+    return rows_list(rows, found);
+}
+
+/*
+ * csv_rows(columns, keep) -> bytes
+ *     CSV lines from columns of 64-byte fields (lowercase hex digests; a field whose first byte is 0 is
+ *     empty).  A column is a buffer of one field per row, or a pair (fields, indices): a buffer of
+ *     distinct fields and an int32 buffer giving each row's.  keep, when not None, has one byte per row
+ *     and a row whose byte is 0 is left out.  Digests never need quoting.
+ */
+typedef struct {
+    Py_buffer fields, indices;
+    Py_ssize_t distinct;
+} csv_column;
+
+static PyObject *
+csv_rows(PyObject *self, PyObject *args)
+{
+    PyObject *columns, *keep_obj;
+    if (!PyArg_ParseTuple(args, "O!O", &PyList_Type, &columns, &keep_obj)) return NULL;
+    const Py_ssize_t k = PyList_GET_SIZE(columns);
+    csv_column *cols = PyMem_Calloc(k ? k : 1, sizeof(csv_column));
+    Py_buffer keep = {0};
+    PyObject *out = NULL;
+    Py_ssize_t got = 0, n = -1;
+    if (cols == NULL) return PyErr_NoMemory();
+    for (; got < k; got++) {
+        PyObject *item = PyList_GET_ITEM(columns, got);
+        csv_column *c = &cols[got];
+        Py_ssize_t rows;
+        if (PyTuple_Check(item) && PyTuple_GET_SIZE(item) == 2) {
+            if (PyObject_GetBuffer(PyTuple_GET_ITEM(item, 0), &c->fields, PyBUF_SIMPLE) < 0) goto done;
+            if (PyObject_GetBuffer(PyTuple_GET_ITEM(item, 1), &c->indices, PyBUF_SIMPLE) < 0) {
+                PyBuffer_Release(&c->fields);
+                goto done;
+            }
+            c->distinct = c->fields.len / 64;
+            rows = c->indices.len / 4;
+            if (c->fields.len % 64 || c->indices.len % 4) rows = -2;
+        } else {
+            if (PyObject_GetBuffer(item, &c->fields, PyBUF_SIMPLE) < 0) goto done;
+            rows = c->fields.len % 64 ? -2 : c->fields.len / 64;
+        }
+        if (rows < 0 || (n >= 0 && rows != n)) {
+            got++;
+            PyErr_SetString(PyExc_ValueError, "csv_rows: every column holds the same number of 64-byte fields");
+            goto done;
+        }
+        n = rows;
+    }
+    if (n < 0) n = 0;
+    for (Py_ssize_t j = 0; j < k; j++) {
+        const int32_t *idx = cols[j].indices.obj ? cols[j].indices.buf : NULL;
+        for (Py_ssize_t i = 0; idx && i < n; i++) {
+            if (idx[i] < 0 || idx[i] >= cols[j].distinct) {
+                PyErr_SetString(PyExc_ValueError, "csv_rows: an index outside its column's fields");
+                goto done;
+            }
+        }
+    }
+    if (keep_obj != Py_None) {
+        if (PyObject_GetBuffer(keep_obj, &keep, PyBUF_SIMPLE) < 0) goto done;
+        if (keep.len != n) {
+            PyErr_SetString(PyExc_ValueError, "csv_rows: keep must have one byte per row");
+            goto done;
+        }
+    }
+    out = PyBytes_FromStringAndSize(NULL, n * (k ? k * 65 : 1));
+    if (out == NULL) goto done;
+    char *w = PyBytes_AS_STRING(out);
+    const unsigned char *kept = keep.obj ? keep.buf : NULL;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (kept && !kept[i]) continue;
+        for (Py_ssize_t j = 0; j < k; j++) {
+            const csv_column *c = &cols[j];
+            const Py_ssize_t at = c->indices.obj ? ((const int32_t *)c->indices.buf)[i] : i;
+            const char *field = (const char *)c->fields.buf + 64 * at;
+            if (j) *w++ = ',';
+            if (field[0]) {
+                memcpy(w, field, 64);
+                w += 64;
+            }
+        }
+        *w++ = '\n';
+    }
+    Py_END_ALLOW_THREADS
+    if (_PyBytes_Resize(&out, w - PyBytes_AS_STRING(out)) < 0) out = NULL;
+done:
+    for (Py_ssize_t j = 0; j < got; j++) {
+        PyBuffer_Release(&cols[j].fields);
+        if (cols[j].indices.obj) PyBuffer_Release(&cols[j].indices);
+    }
+    PyMem_Free(cols);
+    if (keep.obj) PyBuffer_Release(&keep);
+    return out;
+}
+
+/*
+ * line_numbers(data, empty) -> list[int]
+ *     Numbers of the empty lines (empty true) or of the non-empty lines (empty false) of a
+ *     newline-separated buffer (n newlines: n + 1 lines, as bytes.split).
+ */
+static PyObject *
+line_numbers(PyObject *self, PyObject *args)
+{
+    Py_buffer data;
+    int empty;
+    if (!PyArg_ParseTuple(args, "y*p", &data, &empty)) return NULL;
+    const unsigned char *buf = data.buf;
+    const Py_ssize_t lines = count_lines(buf, data.len);
+    Py_ssize_t *rows = PyMem_Malloc(sizeof(Py_ssize_t) * lines), found = 0;
+    if (rows == NULL) {
+        PyBuffer_Release(&data);
+        return PyErr_NoMemory();
+    }
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t start = 0;
+    for (Py_ssize_t line = 0; line < lines; line++) {
+        const unsigned char *end = memchr(buf + start, '\n', data.len - start);
+        const Py_ssize_t stop = end ? end - buf : data.len;
+        if ((stop == start) == (empty != 0)) rows[found++] = line;
+        start = stop + 1;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&data);
+    return rows_list(rows, found);
+}
+
 static PyMethodDef methods[] = {
     {"sha256_hex_lines", (PyCFunction)(void (*)(void))sha256_hex_lines, METH_VARARGS | METH_KEYWORDS,
      "sha256_hex_lines(data, prefix=b'', keep_last=0) -> list[str]: lowercase hex SHA-256 of "
@@ -219,6 +567,19 @@ static PyMethodDef methods[] = {
     {"seal_rows", seal_rows, METH_VARARGS,
      "seal_rows(fp_key, aes_key, prefix, rows, nonces) -> list[tuple[bytes, bytes]]: per row, "
      "HMAC-SHA256(fp_key, prefix + row)[:16] and nonce + AES-256-GCM(aes_key, nonce, row) + tag."},
+    {"sha256_hex_block", (PyCFunction)(void (*)(void))sha256_hex_block, METH_VARARGS | METH_KEYWORDS,
+     "sha256_hex_block(data, prefix=b'', keep_last=0, zero_empty=False) -> bytes: sha256_hex_lines' digests, "
+     "64 bytes each, in one bytes object (64 zero bytes for an empty line when zero_empty)."},
+    {"ascii_lines", ascii_lines, METH_VARARGS,
+     "ascii_lines(offsets, data, validity, start, length, lower, max_len) -> (bytes, list[int]): an Arrow "
+     "string array's stripped ASCII values, newline-joined, and the rows left for the per-value path."},
+    {"email_suspects", email_suspects, METH_VARARGS,
+     "email_suspects(data) -> list[int]: the non-empty lines that do not match EMAIL_FAST_LINE."},
+    {"line_numbers", line_numbers, METH_VARARGS,
+     "line_numbers(data, empty) -> list[int]: the numbers of the empty (or non-empty) lines of a buffer."},
+    {"csv_rows", csv_rows, METH_VARARGS,
+     "csv_rows(columns, keep) -> bytes: CSV lines from columns of 64-byte fields (first byte 0: empty), each "
+     "a buffer or a (distinct fields, int32 indices) pair."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -236,5 +597,7 @@ PyInit__fasthash(void)
         hex_pairs[2 * i] = digits[i >> 4];
         hex_pairs[2 * i + 1] = digits[i & 15];
     }
+    for (const char *c = email_local; *c; c++) local[(unsigned char)*c] = 1;
+    for (const char *c = email_domain; *c; c++) domain[(unsigned char)*c] = 1;
     return PyModule_Create(&module);
 }

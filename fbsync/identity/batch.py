@@ -14,7 +14,6 @@ checks it); speed comes from working on whole columns:
 from __future__ import annotations
 
 import datetime as _dt
-import re
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,12 +22,13 @@ from typing import cast
 
 from fbsync.identity import geo, phone
 from fbsync.identity._hotpath import gc_paused, positions
-from fbsync.identity._text import EMPTY, MAX_TEXT, is_missing, sha256_hex, to_text
+from fbsync.identity._text import EMPTY, is_missing, to_text
 from fbsync.identity.dates import INVALID_DATE, split_date
 from fbsync.identity.hashing import hex_lines
 from fbsync.identity.keys import DISTINCT
+from fbsync.identity.lines import ascii_buffer, blank_lines, fill_left, leftover_lines, send_or_reason
 from fbsync.identity.mask import mask
-from fbsync.identity.normalize import DOB_PART, KEYS, check_key, send_value
+from fbsync.identity.normalize import DOB_PART, KEYS, check_key
 from fbsync.identity.person import EMAIL_FAST_LINE
 
 MAX_EXAMPLES = 3
@@ -37,7 +37,6 @@ _MEMO_LIMIT = 200_000
 _MEMO: dict[tuple[str, str | None], tuple[dict[object, str], dict[object, str]]] = {}
 
 Column = tuple[list[str], dict[int, str]]  # (value to send or "", row → reason)
-_NON_EMPTY_LINE = re.compile(rb"[^\n]+")
 
 
 @dataclass
@@ -135,89 +134,13 @@ def _as_texts(key: str, values: list[object]) -> tuple[list[str], dict[int, str]
     return texts, bad
 
 
-def _slow(key: str, text: str, region: str | None) -> tuple[str, str | None]:
-    sent, reason = send_value(key, text, region)
-    return (sent, None) if sent is not None else ("", reason)
-
-
-def _finish(
-    key: str,
-    texts: list[str],
-    stripped: list[str],
-    out: list[str],
-    suspects: list[int],
-    blanks: list[int],
-    region: str | None,
-) -> dict[int, str]:
-    """Fill in the lines the fast pass left: blanks are empty or junk, suspects take the slow path."""
-    bad: dict[int, str] = {}
-    for index in blanks:
-        if stripped[index]:
-            suspects.append(index)
-        else:
-            out[index] = ""
-            bad[index] = EMPTY
-    seen: dict[str, tuple[str, str | None]] = {}  # junk repeats ("n/a", "0000000000")
-    is_phone = key == "PHONE"
-    for index in suspects:
-        text = texts[index]
-        result = seen.get(text)
-        if result is None:
-            short = stripped[index]  # plain shapes skip send_value, after the checks to_text makes
-            plain = is_phone and len(short) != 64 and len(short) <= MAX_TEXT and short.isascii()
-            number = phone.quick_phone(short, region) if plain else None
-            result = seen[text] = (sha256_hex(number), None) if number else _slow(key, text, region)
-        out[index], reason = result
-        if reason:
-            bad[index] = reason
-    return bad
-
-
-def _blank_lines(buffer: bytes) -> list[int]:
-    """Numbers of the empty lines of a newline-joined buffer (a few per column: found with ``find``)."""
-    if not buffer:
-        return [0]
-    found = [0] if buffer.startswith(b"\n") else []
-    line = start = 0
-    at = buffer.find(b"\n\n")
-    while at >= 0:
-        line += buffer.count(b"\n", start, at + 1)  # the empty line starts after the newline at ``at``
-        start = at + 1
-        found.append(line)
-        at = buffer.find(b"\n\n", at + 1)
-    if buffer.endswith(b"\n"):
-        found.append(line + buffer.count(b"\n", start))
-    return found
-
-
-def _leftover_lines(leftover: bytes, size: int) -> list[int]:
-    """Numbers of the non-empty lines of ``leftover`` (what a fast pass did not accept)."""
-    if len(leftover) == size - 1:
-        return []
-    found: list[int] = []
-    line = start = 0
-    for match in _NON_EMPTY_LINE.finditer(leftover):
-        line += leftover.count(b"\n", start, match.start())
-        start = match.start()
-        found.append(line)
-    return found
-
-
-def _ascii_buffer(stripped: list[str]) -> str:
-    """Join trimmed cells; non-ASCII or over-long cells become blank lines (slow path)."""
-    joined = "\n".join(stripped)
-    if joined.isascii() and max(map(len, stripped), default=0) <= MAX_TEXT:
-        return joined
-    return "\n".join(s if s.isascii() and len(s) <= MAX_TEXT else "" for s in stripped)
-
-
 def _email_column(texts: list[str], stripped: list[str]) -> Column | None:
-    buffer = _ascii_buffer(stripped).lower().encode()
+    buffer = ascii_buffer(stripped).lower().encode()
     if buffer.count(b"\n") != len(texts) - 1:
         return None  # a cell holds a newline: let the per-value path judge it
-    suspects = _leftover_lines(EMAIL_FAST_LINE.sub(b"", buffer), len(texts))
+    suspects = leftover_lines(EMAIL_FAST_LINE.sub(b"", buffer), len(texts))
     out = hex_lines(buffer)
-    bad = _finish("EMAIL", texts, stripped, out, suspects, _blank_lines(buffer), None)
+    bad = fill_left("EMAIL", texts, stripped, out, suspects, blank_lines(buffer), None)
     return out, bad
 
 
@@ -225,17 +148,17 @@ def _phone_column(texts: list[str], stripped: list[str], region: str | None) -> 
     spec = phone.fast_spec(region)
     if spec is None:
         return None
-    buffer = _ascii_buffer(stripped).encode()
+    buffer = ascii_buffer(stripped).encode()
     compact, leftover = phone.fast_phone_lines(buffer, spec)
     if compact.count(b"\n") != len(texts) - 1:
         return None
-    suspects = _leftover_lines(leftover, len(texts))
+    suspects = leftover_lines(leftover, len(texts))
     out = hex_lines(compact, spec.code, spec.length)  # E.164 = country code + last national digits
-    bad = _finish("PHONE", texts, stripped, out, suspects, _blank_lines(compact), region)
+    bad = fill_left("PHONE", texts, stripped, out, suspects, blank_lines(compact), region)
     return out, bad
 
 
-def _memo_for(key: str, region: str | None) -> tuple[dict[object, str], dict[object, str]]:
+def memo_for(key: str, region: str | None) -> tuple[dict[object, str], dict[object, str]]:
     memo = _MEMO.get((key, region))
     if memo is None or len(memo[0]) > _MEMO_LIMIT:
         memo = _MEMO[(key, region)] = ({None: "", "": ""}, {None: EMPTY, "": EMPTY})
@@ -248,7 +171,7 @@ def _memo_column(key: str, values: list[object], region: str | None) -> Column:
     The memo holds only str (and None) keys, so a cell like ``True`` or ``1.0``
     can never hit a memo entry by equality: it misses and takes :func:`_as_texts`.
     """
-    sent, reasons = _memo_for(key, region)
+    sent, reasons = memo_for(key, region)
     try:
         out = list(map(sent.__getitem__, values))
     except (KeyError, TypeError):  # a value not seen yet, or an unhashable cell (a list…)
@@ -258,7 +181,7 @@ def _memo_column(key: str, values: list[object], region: str | None) -> Column:
     texts, bad = _as_texts(key, values)
     for text in dict.fromkeys(texts):
         if text not in sent:
-            sent[text], reason = _slow(key, text, region)
+            sent[text], reason = send_or_reason(key, text, region)
             if reason:
                 reasons[text] = reason
     out = list(map(sent.__getitem__, texts))
@@ -270,7 +193,7 @@ def _plain_column(key: str, texts: list[str], region: str | None) -> Column:
     out: list[str] = []
     bad: dict[int, str] = {}
     for index, text in enumerate(texts):
-        value, reason = _slow(key, text, region)
+        value, reason = send_or_reason(key, text, region)
         out.append(value)
         if reason:
             bad[index] = reason
@@ -299,7 +222,7 @@ def hash_column(key: str, values: list[object], region: str | None) -> Column:
     return result
 
 
-def _schema(columns: Collection[str]) -> tuple[str, ...]:
+def schema_of(columns: Collection[str]) -> tuple[str, ...]:
     for key in columns:
         check_key(key)
     if not columns:
@@ -314,8 +237,9 @@ def tally(batch: HashedBatch, key: str, values: Sequence[object], bad: dict[int,
             batch.empty[key] += number
         else:
             batch.invalid[(key, reason)] += number
-    tries: Counter[str] = Counter()  # masking is slow: look at a few values per reason
-    for index, reason in bad.items():
+    tries: Counter[str] = Counter()  # masking is slow: look at a few values per reason, the first rows first
+    for index in sorted(bad):
+        reason = bad[index]
         if reason == EMPTY or tries[reason] >= _MASK_TRIES:
             continue
         tries[reason] += 1
@@ -326,7 +250,7 @@ def tally(batch: HashedBatch, key: str, values: Sequence[object], bad: dict[int,
                 bucket.append(masked)
 
 
-def _unusable(bads: list[dict[int, str]]) -> set[int]:
+def unusable_rows(bads: list[dict[int, str]]) -> set[int]:
     """Rows where every key was dropped or empty."""
     smallest = min(bads, key=len)
     if len(smallest) == 0:
@@ -350,7 +274,7 @@ def hash_columns(
     """
     done = done or {}
     with gc_paused():
-        schema = _schema({**dict.fromkeys(columns), **dict.fromkeys(done)})
+        schema = schema_of({**dict.fromkeys(columns), **dict.fromkeys(done)})
         lists = {key: _as_list(columns[key]) for key in schema if key in columns}
         sizes = {len(values) for values in lists.values()} | {len(out) for out, _ in done.values()}
         if len(sizes) != 1:
@@ -364,7 +288,7 @@ def hash_columns(
             batch.empty.update(counted.empty)
             batch.invalid.update(counted.invalid)
             batch.examples.update(counted.examples)
-        dropped = sorted(_unusable([bad for _, bad in results]))
+        dropped = sorted(unusable_rows([bad for _, bad in results]))
         return batch, [out for out, _ in results], dropped
 
 

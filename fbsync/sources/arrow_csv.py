@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-BLOCK = 8 << 20  # bytes parsed at once (pyarrow splits a block over its threads)
+BLOCK = 1 << 20  # bytes parsed at once; pyarrow reads about 32 blocks ahead of the consumer, so this bounds memory
 
 
 class Fallback(Exception):
@@ -43,9 +43,10 @@ def usable(path: Path, encoding: str) -> bool:
 
 
 def chunks(
-    path: Path, encoding: str, delimiter: str, fields: int, index: Mapping[str, int], chunk: int
-) -> Iterator[dict[str, list[Any]]]:
-    """``{column: values}`` chunks of at most ``chunk`` rows of the ``index`` columns (name → position)."""
+    path: Path, encoding: str, delimiter: str, fields: int, index: Mapping[str, int], chunk: int, arrays: bool = False
+) -> Iterator[dict[str, Any]]:
+    """``{column: values}`` chunks of at most ``chunk`` rows of the ``index`` columns (name → position):
+    lists, or pyarrow string arrays when ``arrays``."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
@@ -66,12 +67,17 @@ def chunks(
     )
     done = 0
     try:
-        reader = pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
-        for batch in reader:
-            for start in range(0, batch.num_rows, chunk):
-                piece = batch.slice(start, chunk)  # no copy: the Python lists are made once, per chunk
-                values = {n: piece.column(piece.schema.get_field_index(n)).to_pylist() for n in set(wanted.values())}
-                yield {c: values[n] for c, n in wanted.items()}
-                done += piece.num_rows
+        # A Python file, not the path: given a path, pyarrow reads ahead as far as it can (most of a
+        # 235 MB file held in memory while the rows are hashed); through a file object, a block or two.
+        with path.open("rb") as source:
+            reader = pacsv.open_csv(source, read_options=read, parse_options=parse, convert_options=convert)
+            for batch in reader:
+                for start in range(0, batch.num_rows, chunk):
+                    piece = batch.slice(start, chunk)  # no copy: the Python lists are made once, per chunk
+                    values = {n: piece.column(piece.schema.get_field_index(n)) for n in set(wanted.values())}
+                    if not arrays:
+                        values = {n: v.to_pylist() for n, v in values.items()}
+                    yield {c: values[n] for c, n in wanted.items()}
+                    done += piece.num_rows
     except (pa.ArrowException, UnicodeError, OSError, ValueError) as exc:
         raise Fallback(done, f"{type(exc).__name__}: {exc}") from None

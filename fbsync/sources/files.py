@@ -19,7 +19,9 @@ from typing import Any, TextIO
 
 from .. import identity
 from ..errors import ConfigError
-from ..outfile import Output
+from ..identity.geo import default_region
+from ..outfile import BlockWriter, Output
+from . import columnar
 from .file_format import (
     FileReport,
     csv_chunks,
@@ -32,7 +34,7 @@ from .file_format import (
     show,
 )
 
-CHUNK = 100_000
+CHUNK = 25_000
 
 
 # ---------------------------------------------------------------------------- public API
@@ -84,12 +86,14 @@ def read_columns(
     delimiter: str | None = None,
     encoding: str | None = None,
     report: FileReport | None = None,
-) -> Iterator[dict[str, list[Any]]]:
+    arrays: bool = False,
+) -> Iterator[dict[str, Any]]:
     """``{column: values}`` chunks of a CSV, TSV or Parquet file: only ``columns``, keyed as asked.
 
     Checked when called, before any row is read: a bad file, delimiter or encoding, a missing or ambiguous
     column is a :class:`ConfigError`.  ``delimiter``/``encoding`` override the sniffing (``None``: sniff).
     Malformed rows are skipped, counted in ``report`` and logged; if most rows are, the last chunk raises.
+    With ``arrays``, values come as pyarrow arrays where pyarrow reads the file (lists elsewhere).
     """
     path = Path(path)
     fmt = inspect_file(path, delimiter, encoding)
@@ -101,8 +105,8 @@ def read_columns(
         raise no_column(path, fmt, missing)
     index = {c: i for c, i in where.items() if i is not None}
     if fmt.kind == "parquet":
-        return parquet_chunks(path, {c: fmt.header[i] for c, i in index.items()}, chunk, report)
-    return csv_chunks(path, fmt, index, chunk, report)
+        return parquet_chunks(path, {c: fmt.header[i] for c, i in index.items()}, chunk, report, arrays)
+    return csv_chunks(path, fmt, index, chunk, report, arrays)
 
 
 def hash_file(
@@ -146,30 +150,80 @@ def _hash_file(
     path: Path, mapping: Mapping[str, str], out: TextIO, country: str | None, sep: str | None, enc: str | None
 ) -> dict[str, Any]:
     report = FileReport()
+    fast = columnar.usable(tuple(mapping))
     chunks = read_columns(
-        path, list(dict.fromkeys(mapping.values())), CHUNK, delimiter=sep, encoding=enc, report=report
+        path, list(dict.fromkeys(mapping.values())), CHUNK, delimiter=sep, encoding=enc, report=report, arrays=fast
     )
     writer = csv.writer(out, lineterminator="\n")
     totals: dict[str, Any] = {"rows_read": 0, "rows_written": 0, "rows_dropped": 0, "invalid": {}, "empty": {}}
     wrote_header = False
     keyed = ({k: chunk[c] for k, c in mapping.items()} for chunk in chunks)
-    with identity.Engine(workers=_workers(path)) as engine:  # reading, hashing and writing overlap
-        for batch in engine.imap(keyed, country):
-            if not wrote_header:
-                writer.writerow([k.lower() for k in batch.schema])
-                wrote_header = True
-            _write_rows(out, writer, batch)
-            totals["rows_written"] += len(batch.rows)
-            totals["rows_dropped"] += batch.dropped_rows
-            for (key, reason), n in batch.invalid.items():
-                totals["invalid"][f"{key}: {reason}"] = totals["invalid"].get(f"{key}: {reason}", 0) + n
-            for key, n in batch.empty.items():
-                totals["empty"][key] = totals["empty"].get(key, 0) + n
+    if fast:
+        wrote_header = _hash_blocks(keyed, country, out, totals)
+    else:
+        with identity.Engine(workers=_workers(path)) as engine:  # reading, hashing and writing overlap
+            for batch in engine.imap(keyed, country):
+                if not wrote_header:
+                    writer.writerow([k.lower() for k in batch.schema])
+                    wrote_header = True
+                _write_rows(out, writer, batch)
+                _count(totals, len(batch.rows), batch)
     if not wrote_header:  # no rows: Meta's header all the same
         writer.writerow([k.lower() for k in identity.hash_batch({k: [] for k in mapping}, country).schema])
     totals.update(rows_read=report.rows, rows_malformed=report.malformed, read_as=report.read_as)
     totals["malformed_lines"] = list(report.malformed_lines)
     return totals
+
+
+def _count(totals: dict[str, Any], written: int, counters: identity.HashedBatch) -> None:
+    totals["rows_written"] += written
+    totals["rows_dropped"] += counters.dropped_rows
+    for (key, reason), n in counters.invalid.items():
+        totals["invalid"][f"{key}: {reason}"] = totals["invalid"].get(f"{key}: {reason}", 0) + n
+    for key, n in counters.empty.items():
+        totals["empty"][key] = totals["empty"].get(key, 0) + n
+
+
+def _hash_blocks(chunks: Iterator[dict[str, Any]], country: str | None, out: TextIO, totals: dict[str, Any]) -> bool:
+    """Hash Arrow chunks column-wise (:mod:`fbsync.identity.columnar`) on every core, in threads (the C module
+    and Arrow release the GIL for most of the work), and write their CSV lines in order from another thread,
+    so the disk works meanwhile; returns whether a header was written."""
+    from collections import deque
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    region = default_region(country)
+    workers = os.cpu_count() or 1
+
+    def work(chunk: dict[str, Any]) -> tuple[columnar.Block, bytes]:
+        block = columnar.hash_arrow(chunk, region)
+        return block, block.csv()
+
+    wrote_header = False
+    pending: deque[Future[tuple[columnar.Block, bytes]]] = deque()
+    with BlockWriter(out) as write, ThreadPoolExecutor(workers, thread_name_prefix="fbsync-hash") as pool:
+
+        def take() -> None:
+            nonlocal wrote_header
+            block, data = pending.popleft().result()
+            if not wrote_header:
+                out.write(",".join(k.lower() for k in block.schema) + "\n")
+                out.flush()
+                wrote_header = True
+            write(data)
+            block.counters.dropped_rows = block.dropped_rows
+            _count(totals, block.written_rows, block.counters)
+
+        try:
+            for chunk in chunks:
+                pending.append(pool.submit(work, chunk))
+                if len(pending) > workers:
+                    take()
+            while pending:
+                take()
+        finally:
+            for job in pending:
+                job.cancel()
+    return wrote_header
 
 
 #: Files from this size on are hashed on every core (smaller ones do not pay for starting the workers).
