@@ -130,3 +130,19 @@ def test_the_fast_utf8_check_agrees_with_the_decoder(tmp_path: Path, tail: bytes
         valid = False
     assert file_format._utf8(path) is valid
     assert (file_format._first_undecodable(path, "utf-8") is None) is valid
+
+
+def test_the_file_bench_prints_its_ratio_and_both_processes_memory() -> None:
+    import contextlib
+    import json
+
+    from fbsync.dev import bench
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert bench.main(["file", "--rows", "3000"]) == 0
+    sdk, ours = (json.loads(line) for line in out.getvalue().splitlines()[-2:])
+    assert sdk["engine"].startswith("facebook_business") and ours["engine"] == "fbsync hash"
+    same, total = ours["same_hashes_as_sdk"].removesuffix(" e-mails").split("/")
+    assert ours["ratio_vs_sdk"] > 0 and same == total and int(total) > 2_500
+    assert 20 < ours["peak_rss_mb"] < 2000 and 20 < sdk["peak_rss_mb"] < 2000

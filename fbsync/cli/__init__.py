@@ -17,16 +17,18 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from typer.core import TyperCommand, TyperGroup
 
 from .. import __version__, logs, redact
-from ..config import LoadedConfig, load_config
 from ..errors import ConfigError, FbsyncError
 from ..settings import Settings
 from ..state import folder
+
+if TYPE_CHECKING:  # the config (pydantic, YAML…) is imported by the commands that read it, not by `hash`
+    from ..config import LoadedConfig
 
 log = logging.getLogger("fbsync.cli")
 
@@ -104,6 +106,8 @@ def _root(
 
 def load(config: Path, verbose: bool = False, log_format: str = "text") -> tuple[LoadedConfig, Settings]:
     """The config, the settings, and logging set up (console and the state folder's log file)."""
+    from ..config import load_config
+
     loaded = load_config(config)
     settings = Settings.from_env(loaded.path)
     redact.register(settings.secrets())

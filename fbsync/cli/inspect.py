@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 import typer
 
-from ..config import load_dotenv_files
 from ..settings import Settings
 from . import ConfigOpt, JsonOpt, command, load, out, out_json
 
@@ -92,6 +91,8 @@ def doctor(config: ConfigOpt = Path("audiences.yaml"), as_json: JsonOpt = False)
         account: str | list[str] = every or settings.account(None)
         api = loaded.config.api
     else:
+        from ..config import load_dotenv_files
+
         load_dotenv_files(None)
         settings = Settings.from_env(None)
         redact.register(settings.secrets())

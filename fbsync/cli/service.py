@@ -8,7 +8,6 @@ from typing import Annotated, Any
 
 import typer
 
-from ..config import load_config, load_dotenv_files
 from ..errors import ConfigError
 from . import ConfigOpt, JsonOpt, LogFormatOpt, VerboseOpt, command, flag, load, out, out_json
 
@@ -65,6 +64,8 @@ def schedule(
 
     def run_sync(names: list[str], stop: Any) -> Any:
         # Re-read the YAML so each run uses the file as it is now.
+        from ..config import load_config
+
         return run(load_config(loaded.path), names, settings=settings, stop=stop)
 
     server = None
@@ -96,6 +97,8 @@ def serve_metrics(loaded: Any, settings: Any, port: int) -> Any:
     def audiences() -> list[tuple[str, str]]:
         nonlocal known
         try:
+            from ..config import load_config
+
             known = metrics.audience_accounts(load_config(loaded.path), settings)
         except ConfigError:
             pass  # a YAML being edited: the audiences it last declared
@@ -145,6 +148,7 @@ def sandbox(
     """Serve the local Marketing API sandbox (no Meta account needed), optionally misbehaving like Meta."""
     import errno
 
+    from ..config import load_dotenv_files
     from ..sandbox import config_from_options, serve
     from ..sandbox.config import match_shares
     from ..sandbox.faults import faults_from_options
