@@ -404,6 +404,35 @@ plain_email(const unsigned char *s, const unsigned char *e)
     }
 }
 
+enum { PICK_EMPTY, PICK_FILLED, PICK_NOT_EMAIL };
+
+/* The numbers of a buffer's lines that are empty, non-empty, or non-empty and not plain e-mails
+ * (the GIL released); releases data. */
+static PyObject *
+pick_lines(Py_buffer *data, int pick)
+{
+    const unsigned char *buf = data->buf;
+    const Py_ssize_t size = data->len, lines = count_lines(buf, size);
+    Py_ssize_t *rows = PyMem_Malloc(sizeof(Py_ssize_t) * lines), found = 0;
+    if (rows == NULL) {
+        PyBuffer_Release(data);
+        return PyErr_NoMemory();
+    }
+    Py_BEGIN_ALLOW_THREADS
+    Py_ssize_t start = 0;
+    for (Py_ssize_t line = 0; line < lines; line++) {
+        const unsigned char *end = memchr(buf + start, '\n', size - start);
+        const Py_ssize_t stop = end ? end - buf : size;
+        const int take = pick == PICK_EMPTY ? stop == start
+                         : stop > start && (pick == PICK_FILLED || !plain_email(buf + start, buf + stop));
+        if (take) rows[found++] = line;
+        start = stop + 1;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(data);
+    return rows_list(rows, found);
+}
+
 /*
  * email_suspects(data) -> list[int]
  *     Numbers of the non-empty lines of a newline-joined, lowercased buffer that do not match
@@ -414,24 +443,7 @@ email_suspects(PyObject *self, PyObject *args)
 {
     Py_buffer data;
     if (!PyArg_ParseTuple(args, "y*", &data)) return NULL;
-    const unsigned char *buf = data.buf;
-    const Py_ssize_t lines = count_lines(buf, data.len);
-    Py_ssize_t *rows = PyMem_Malloc(sizeof(Py_ssize_t) * lines), found = 0;
-    if (rows == NULL) {
-        PyBuffer_Release(&data);
-        return PyErr_NoMemory();
-    }
-    Py_BEGIN_ALLOW_THREADS
-    Py_ssize_t start = 0;
-    for (Py_ssize_t line = 0; line < lines; line++) {
-        const unsigned char *end = memchr(buf + start, '\n', data.len - start);
-        const Py_ssize_t stop = end ? end - buf : data.len;
-        if (stop > start && !plain_email(buf + start, buf + stop)) rows[found++] = line;
-        start = stop + 1;
-    }
-    Py_END_ALLOW_THREADS
-    PyBuffer_Release(&data);
-    return rows_list(rows, found);
+    return pick_lines(&data, PICK_NOT_EMAIL);
 }
 
 /*
@@ -540,24 +552,7 @@ line_numbers(PyObject *self, PyObject *args)
     Py_buffer data;
     int empty;
     if (!PyArg_ParseTuple(args, "y*p", &data, &empty)) return NULL;
-    const unsigned char *buf = data.buf;
-    const Py_ssize_t lines = count_lines(buf, data.len);
-    Py_ssize_t *rows = PyMem_Malloc(sizeof(Py_ssize_t) * lines), found = 0;
-    if (rows == NULL) {
-        PyBuffer_Release(&data);
-        return PyErr_NoMemory();
-    }
-    Py_BEGIN_ALLOW_THREADS
-    Py_ssize_t start = 0;
-    for (Py_ssize_t line = 0; line < lines; line++) {
-        const unsigned char *end = memchr(buf + start, '\n', data.len - start);
-        const Py_ssize_t stop = end ? end - buf : data.len;
-        if ((stop == start) == (empty != 0)) rows[found++] = line;
-        start = stop + 1;
-    }
-    Py_END_ALLOW_THREADS
-    PyBuffer_Release(&data);
-    return rows_list(rows, found);
+    return pick_lines(&data, empty ? PICK_EMPTY : PICK_FILLED);
 }
 
 static PyMethodDef methods[] = {
