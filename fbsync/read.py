@@ -27,7 +27,7 @@ from .identity.attributes import normalize as normalize_attribute
 from .quality import QualityMeter
 from .results import ReadResult
 from .settings import Settings
-from .sources import pushdown
+from .sources import columnar, pushdown
 from .sources.crm import Chunk, CrmSource
 from .state.crypto import RowCipher
 from .state.staging import Staging
@@ -216,7 +216,10 @@ class Reader:
             keep = ([spec.consent] if spec.consent else []) + list(spec.attribute_columns.values())
             keep += [spec.value] if spec.value else []
             query, columns = pushdown.rewrite(query, pd, keep=keep), pd.columns(keep=keep)
-        result = self.chunks(spec, crm.stream(query, columns, what), stg, pd, meter)
+        # COPY's text as pyarrow arrays, hashed column-wise, when only the identifiers are read
+        arrays = pd is None and meter is None
+        arrays = arrays and not (spec.consent or spec.fans or spec.value or spec.attribute_columns)
+        result = self.chunks(spec, crm.stream(query, columns, what, arrays=arrays), stg, pd, meter)
         self._remember(spec, stg)
         return replace(result, notes=notes)
 
@@ -261,7 +264,7 @@ class Reader:
             batch = (
                 pushdown.hash_chunk(cols, pd)
                 if pd is not None
-                else identity.hash_batch({k: cols[c] for k, c in keys.items()}, spec.country)
+                else columnar.hash_members({k: cols[c] for k, c in keys.items()}, spec.country)
             )
             assert batch.schema == schema[: len(batch.schema)]
             if meter is not None and pd is not None:

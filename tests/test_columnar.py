@@ -27,7 +27,8 @@ pytestmark = pytest.mark.skipif(
     reason="the optional C module is not built here (no compiler or OpenSSL headers)",
 )
 C = {
-    name: c_function(name) for name in ("ascii_lines", "sha256_hex_block", "email_suspects", "csv_rows", "line_numbers")
+    name: c_function(name)
+    for name in ("ascii_lines", "sha256_hex_block", "email_suspects", "csv_rows", "line_numbers", "field_rows")
 }
 HASHED = [k for k in KEYS if k not in UNHASHED_KEYS]
 PY_SPACE = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f"
@@ -139,6 +140,8 @@ def test_csv_rows_refuses_columns_that_do_not_fit(columns: list[object]) -> None
     with pytest.raises(ValueError):
         C["csv_rows"](columns, None)
     with pytest.raises(ValueError):
+        C["field_rows"](columns, None)
+    with pytest.raises(ValueError):
         C["csv_rows"]([b"x" * 64], b"\x01\x01")  # keep: one byte per row
 
 
@@ -154,6 +157,19 @@ def _same_as_hash_batch(columns: dict[str, list[object]], country: str | None, o
     assert block.counters.empty == batch.empty
     assert block.counters.invalid == batch.invalid
     assert block.counters.examples == batch.examples
+    rows = block.batch()
+    assert (rows.rows, rows.kept_index, rows.dropped_rows, rows.input_rows) == (
+        batch.rows,
+        batch.kept_index,
+        batch.dropped_rows,
+        batch.input_rows,
+    )
+    assert (rows.empty, rows.invalid, rows.examples, rows.schema) == (
+        batch.empty,
+        batch.invalid,
+        batch.examples,
+        batch.schema,
+    )
 
 
 texts = st.one_of(st.none(), st.text(max_size=8), st.sampled_from(["Élodie", " jean ", "PARIS", "75001", "fr", "f"]))

@@ -130,3 +130,32 @@ def test_hash_in_database_on_sqlite_is_a_config_error(tmp_path: Path, demo_crm: 
         r = wd.run("sync")
         assert r.exit_code == 2 and "only available for PostgreSQL" in r.stderr
         assert wd.requests()["total"] == 0
+
+
+def test_a_segment_of_identifiers_only_is_hashed_column_wise(
+    pg_url: str, tmp_path: Path, demo_crm: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No consent, value or attribute column: COPY's text stays Arrow arrays up to the hashing, and the
+    audiences hold exactly what the identity engine gives row by row."""
+    import pyarrow as pa
+    from e2e_helpers import TWO_AUDIENCES
+
+    from fbsync.sources import columnar
+
+    text = TWO_AUDIENCES.format(extra="").replace("consent: consent", "consent: null")
+    seen: list[bool] = []
+    original = columnar.hash_members
+
+    def spy(columns: dict[str, object], country: str | None) -> object:
+        seen.append(all(isinstance(v, pa.Array) for v in columns.values()))
+        return original(columns, country)
+
+    monkeypatch.setattr(columnar, "hash_members", spy)
+    with running_sandbox() as sb:
+        wd = make_workdir(tmp_path, demo_crm, sb.url, text)
+        copy_crm(wd.crm, pg_url)
+        r = wd.run("sync", "--json", FBSYNC_CRM_URL=pg_url)
+        assert r.exit_code == 0, r.output
+        for a in yaml.safe_load(text)["audiences"]:
+            assert wd.members(a["name"]) == expected_rows(wd.crm, a["query"], a["keys"], consent=None), a["name"]
+    assert seen and all(seen)

@@ -104,3 +104,24 @@ def test_copy_stays_read_only_and_errors_are_one_sentence(crm: CrmSource) -> Non
         list(crm.stream(f"SELECT email, 1/0 AS boom FROM {TABLE}", ["email"], "vip"))
     with crm.engine.connect() as c:
         assert c.exec_driver_sql(f"SELECT count(*) FROM {TABLE}").scalar() == len(ROWS)
+
+
+def test_arrays_hold_the_same_text_and_hash_to_the_same_members(crm: CrmSource) -> None:
+    from fbsync.identity import hash_batch
+    from fbsync.sources import columnar
+
+    q = f'SELECT email, phone, first_name, city, "Value" FROM {TABLE} ORDER BY id'
+    wanted = ["email", "phone", "first_name", "city", "Value"]
+    arrays = [c.columns for c in crm.stream(q, wanted, "test", chunk=3, arrays=True)]
+    lists = [c.columns for c in crm.stream(q, wanted, "test", chunk=3)]
+    assert [{k: v if isinstance(v, list) else v.to_pylist() for k, v in part.items()} for part in arrays] == lists
+    assert not isinstance(arrays[0]["email"], list) and isinstance(arrays[0]["Value"], list)  # numeric: Decimals
+    for a, b in zip(arrays, lists, strict=True):
+        keys = {"EMAIL": "email", "PHONE": "phone", "FN": "first_name", "CT": "city"}
+        fast = columnar.hash_members({k: a[c] for k, c in keys.items()}, "FR")
+        slow = hash_batch({k: b[c] for k, c in keys.items()}, "FR")
+        assert (fast.rows, fast.kept_index, fast.dropped_rows, fast.empty, fast.invalid, fast.examples) == (
+            slow.rows, slow.kept_index, slow.dropped_rows, slow.empty, slow.invalid, slow.examples
+        )  # fmt: skip
+    crm.copy = False  # the cursor's lists whatever ``arrays`` says
+    assert [c.columns for c in crm.stream(q, wanted, "test", chunk=3, arrays=True)] == lists

@@ -5,7 +5,9 @@ For 1 M and 5 M rows (``FBSYNC_BENCH_PG_SIZES``) of the demo's customers loaded 
 RSS (VmHWM) is its own:
 
 * ``copy``: ``COPY (SELECT …) TO STDOUT`` of the same columns through psycopg — the physical floor;
-* ``fbsync``: :class:`fbsync.sources.crm.CrmSource` streaming (COPY, text columns) + the identity engine;
+* ``fbsync``: :class:`fbsync.sources.crm.CrmSource` streaming (COPY, text columns as Arrow arrays) hashed
+  column-wise (:func:`fbsync.sources.columnar.hash_members`) into rows, as a plan reads such a segment;
+* ``fbsync-lists``: the same COPY read as Python lists through ``hash_batch`` (before the column-wise path);
 * ``fbsync-cursor``: the same through the server-side cursor (the reading before the COPY reader);
 * ``pushdown``: the query rewritten by :mod:`fbsync.sources.pushdown` so PostgreSQL normalizes and hashes
   (only when that module is present);
@@ -59,6 +61,7 @@ else:
     from fbsync import identity
     src = CrmSource(url)
     src.copy = case != "fbsync-cursor"  # the server-side cursor, as before the COPY reader
+    # fbsync-lists: COPY's text as Python lists through hash_batch, as before the column-wise path
     if case == "pushdown":
         from fbsync.sources import pushdown
         with src.read_only() as conn:
@@ -74,8 +77,11 @@ else:
                     break
                 rows += len(part)
     else:
-        for chunk in src.stream(query, list(keys.values()), "bench"):
-            b = identity.hash_batch({k: chunk.columns[c] for k, c in keys.items()}, "FR")
+        from fbsync.sources.columnar import hash_members
+        arrays = case == "fbsync"  # COPY's text as Arrow arrays, hashed column-wise (what a plan does)
+        for chunk in src.stream(query, list(keys.values()), "bench", arrays=arrays):
+            cols = {k: chunk.columns[c] for k, c in keys.items()}
+            b = hash_members(cols, "FR") if arrays else identity.hash_batch(cols, "FR")
             rows += chunk.size
 secs = time.perf_counter() - t
 hwm = [l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM:")]
@@ -121,7 +127,7 @@ def bench_postgres(options: Options) -> Iterator[dict[str, Any]]:
     import importlib.util
 
     sizes = [int(x) for x in os.environ.get("FBSYNC_BENCH_PG_SIZES", "1000000,5000000").split(",") if x]
-    cases = ["copy", "fbsync", "fbsync-cursor"] + (
+    cases = ["copy", "fbsync", "fbsync-lists", "fbsync-cursor"] + (
         ["pushdown"] if importlib.util.find_spec("fbsync.sources.pushdown") else []
     )
     for n in sizes:

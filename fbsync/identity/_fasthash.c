@@ -25,8 +25,8 @@
  * For hashing Arrow columns without a Python string per value (fbsync.sources.columnar):
  * ascii_lines (an Arrow string array's stripped ASCII values, newline-joined), email_suspects
  * (the lines EMAIL_FAST_LINE does not match), line_numbers (empty or non-empty lines),
- * sha256_hex_block (sha256_hex_lines' digests in one buffer of 64-byte fields) and csv_rows
- * (CSV lines from such buffers).  Each is described where it is defined and tested against its
+ * sha256_hex_block (sha256_hex_lines' digests in one buffer of 64-byte fields), csv_rows
+ * (CSV lines from such buffers) and field_rows (their rows as tuples of str).  Each is described where it is defined and tested against its
  * Python reference.
  */
 #define PY_SSIZE_T_CLEAN
@@ -458,6 +458,64 @@ typedef struct {
     Py_ssize_t distinct;
 } csv_column;
 
+/* Open csv_rows' columns into cols (got: how many to release); the number of rows, or -1 with an
+ * exception set. */
+static Py_ssize_t
+open_columns(PyObject *columns, csv_column *cols, Py_ssize_t *opened)
+{
+    const Py_ssize_t k = PyList_GET_SIZE(columns);
+    Py_ssize_t got = 0, n = -1;
+    for (; got < k; got++) {
+        PyObject *item = PyList_GET_ITEM(columns, got);
+        csv_column *c = &cols[got];
+        Py_ssize_t rows;
+        if (PyTuple_Check(item) && PyTuple_GET_SIZE(item) == 2) {
+            if (PyObject_GetBuffer(PyTuple_GET_ITEM(item, 0), &c->fields, PyBUF_SIMPLE) < 0) break;
+            if (PyObject_GetBuffer(PyTuple_GET_ITEM(item, 1), &c->indices, PyBUF_SIMPLE) < 0) {
+                PyBuffer_Release(&c->fields);
+                break;
+            }
+            c->distinct = c->fields.len / 64;
+            rows = (c->fields.len % 64 || c->indices.len % 4) ? -2 : c->indices.len / 4;
+        } else {
+            if (PyObject_GetBuffer(item, &c->fields, PyBUF_SIMPLE) < 0) break;
+            rows = c->fields.len % 64 ? -2 : c->fields.len / 64;
+        }
+        if (rows < 0 || (n >= 0 && rows != n)) {
+            got++;
+            PyErr_SetString(PyExc_ValueError, "every column holds the same number of 64-byte fields");
+            break;
+        }
+        n = rows;
+    }
+    *opened = got;
+    if (PyErr_Occurred()) return -1;
+    if (n < 0) n = 0;
+    for (Py_ssize_t j = 0; j < k; j++) {
+        const int32_t *idx = cols[j].indices.obj ? cols[j].indices.buf : NULL;
+        for (Py_ssize_t i = 0; idx && i < n; i++) {
+            if (idx[i] < 0 || idx[i] >= cols[j].distinct) {
+                PyErr_SetString(PyExc_ValueError, "an index outside its column's fields");
+                return -1;
+            }
+        }
+    }
+    return n;
+}
+
+/* A field as a str: "" (empty, shared) when its first byte is 0, else its 64 characters. */
+static PyObject *
+field_str(const char *field, PyObject *empty)
+{
+    if (!field[0]) {
+        Py_INCREF(empty);
+        return empty;
+    }
+    PyObject *text = PyUnicode_New(64, 127);
+    if (text != NULL) memcpy(PyUnicode_1BYTE_DATA(text), field, 64);
+    return text;
+}
+
 static PyObject *
 csv_rows(PyObject *self, PyObject *args)
 {
@@ -469,40 +527,7 @@ csv_rows(PyObject *self, PyObject *args)
     PyObject *out = NULL;
     Py_ssize_t got = 0, n = -1;
     if (cols == NULL) return PyErr_NoMemory();
-    for (; got < k; got++) {
-        PyObject *item = PyList_GET_ITEM(columns, got);
-        csv_column *c = &cols[got];
-        Py_ssize_t rows;
-        if (PyTuple_Check(item) && PyTuple_GET_SIZE(item) == 2) {
-            if (PyObject_GetBuffer(PyTuple_GET_ITEM(item, 0), &c->fields, PyBUF_SIMPLE) < 0) goto done;
-            if (PyObject_GetBuffer(PyTuple_GET_ITEM(item, 1), &c->indices, PyBUF_SIMPLE) < 0) {
-                PyBuffer_Release(&c->fields);
-                goto done;
-            }
-            c->distinct = c->fields.len / 64;
-            rows = c->indices.len / 4;
-            if (c->fields.len % 64 || c->indices.len % 4) rows = -2;
-        } else {
-            if (PyObject_GetBuffer(item, &c->fields, PyBUF_SIMPLE) < 0) goto done;
-            rows = c->fields.len % 64 ? -2 : c->fields.len / 64;
-        }
-        if (rows < 0 || (n >= 0 && rows != n)) {
-            got++;
-            PyErr_SetString(PyExc_ValueError, "csv_rows: every column holds the same number of 64-byte fields");
-            goto done;
-        }
-        n = rows;
-    }
-    if (n < 0) n = 0;
-    for (Py_ssize_t j = 0; j < k; j++) {
-        const int32_t *idx = cols[j].indices.obj ? cols[j].indices.buf : NULL;
-        for (Py_ssize_t i = 0; idx && i < n; i++) {
-            if (idx[i] < 0 || idx[i] >= cols[j].distinct) {
-                PyErr_SetString(PyExc_ValueError, "csv_rows: an index outside its column's fields");
-                goto done;
-            }
-        }
-    }
+    if ((n = open_columns(columns, cols, &got)) < 0) goto done;
     if (keep_obj != Py_None) {
         if (PyObject_GetBuffer(keep_obj, &keep, PyBUF_SIMPLE) < 0) goto done;
         if (keep.len != n) {
@@ -542,6 +567,79 @@ done:
 }
 
 /*
+ * field_rows(columns, keep) -> list[tuple[str, ...]]
+ *     The kept rows of csv_rows' columns as tuples of str ("" for an empty field): the rows of
+ *     fbsync.identity.HashedBatch.  A field of a (fields, indices) column is one str shared by
+ *     every row that points at it.
+ */
+static PyObject *
+field_rows(PyObject *self, PyObject *args)
+{
+    PyObject *columns, *keep_obj;
+    if (!PyArg_ParseTuple(args, "O!O", &PyList_Type, &columns, &keep_obj)) return NULL;
+    const Py_ssize_t k = PyList_GET_SIZE(columns);
+    csv_column *cols = PyMem_Calloc(k ? k : 1, sizeof(csv_column));
+    PyObject **shared = PyMem_Calloc(k ? k : 1, sizeof(PyObject *)); /* per column: a tuple of its fields' str */
+    Py_buffer keep = {0};
+    PyObject *out = NULL, *empty = PyUnicode_New(0, 127);
+    Py_ssize_t got = 0, n = 0;
+    if (cols == NULL || shared == NULL || empty == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if ((n = open_columns(columns, cols, &got)) < 0) goto done;
+    if (keep_obj != Py_None) {
+        if (PyObject_GetBuffer(keep_obj, &keep, PyBUF_SIMPLE) < 0) goto done;
+        if (keep.len != n) {
+            PyErr_SetString(PyExc_ValueError, "field_rows: keep must have one byte per row");
+            goto done;
+        }
+    }
+    for (Py_ssize_t j = 0; j < k; j++) {
+        if (!cols[j].indices.obj) continue;
+        shared[j] = PyTuple_New(cols[j].distinct);
+        for (Py_ssize_t d = 0; shared[j] != NULL && d < cols[j].distinct; d++) {
+            PyObject *text = field_str((const char *)cols[j].fields.buf + 64 * d, empty);
+            if (text == NULL) Py_CLEAR(shared[j]);
+            else PyTuple_SET_ITEM(shared[j], d, text);
+        }
+        if (shared[j] == NULL) goto done;
+    }
+    const unsigned char *kept = keep.obj ? keep.buf : NULL;
+    Py_ssize_t rows = 0;
+    for (Py_ssize_t i = 0; i < n; i++) rows += !kept || kept[i];
+    out = PyList_New(rows);
+    for (Py_ssize_t i = 0, r = 0; out != NULL && i < n; i++) {
+        if (kept && !kept[i]) continue;
+        PyObject *row = PyTuple_New(k);
+        for (Py_ssize_t j = 0; row != NULL && j < k; j++) {
+            PyObject *text;
+            if (shared[j] != NULL) {
+                text = PyTuple_GET_ITEM(shared[j], ((const int32_t *)cols[j].indices.buf)[i]);
+                Py_INCREF(text);
+            } else {
+                text = field_str((const char *)cols[j].fields.buf + 64 * i, empty);
+            }
+            if (text == NULL) Py_CLEAR(row);
+            else PyTuple_SET_ITEM(row, j, text);
+        }
+        if (row == NULL) Py_CLEAR(out);
+        else PyList_SET_ITEM(out, r++, row);
+    }
+done:
+    for (Py_ssize_t j = 0; j < got; j++) {
+        PyBuffer_Release(&cols[j].fields);
+        if (cols[j].indices.obj) PyBuffer_Release(&cols[j].indices);
+        if (shared) Py_XDECREF(shared[j]);
+    }
+    PyMem_Free(cols);
+    PyMem_Free(shared);
+    Py_XDECREF(empty);
+    if (keep.obj) PyBuffer_Release(&keep);
+    return out;
+}
+
+/*
  * line_numbers(data, empty) -> list[int]
  *     Numbers of the empty lines (empty true) or of the non-empty lines (empty false) of a
  *     newline-separated buffer (n newlines: n + 1 lines, as bytes.split).
@@ -570,6 +668,8 @@ static PyMethodDef methods[] = {
      "string array's stripped ASCII values, newline-joined, and the rows left for the per-value path."},
     {"email_suspects", email_suspects, METH_VARARGS,
      "email_suspects(data) -> list[int]: the non-empty lines that do not match EMAIL_FAST_LINE."},
+    {"field_rows", field_rows, METH_VARARGS,
+     "field_rows(columns, keep) -> list[tuple[str, ...]]: csv_rows' kept rows as tuples of str."},
     {"line_numbers", line_numbers, METH_VARARGS,
      "line_numbers(data, empty) -> list[int]: the numbers of the empty (or non-empty) lines of a buffer."},
     {"csv_rows", csv_rows, METH_VARARGS,

@@ -29,7 +29,8 @@ from typing import Any
 from ..identity import phone
 from ..identity._hotpath import gc_paused
 from ..identity._text import EMPTY, MAX_TEXT
-from ..identity.batch import HashedBatch, hash_column, memo_for, schema_of, tally, unusable_rows
+from ..identity.batch import HashedBatch, hash_batch, hash_column, memo_for, schema_of, tally, unusable_rows
+from ..identity.geo import default_region
 from ..identity.hashing import c_function
 from ..identity.keys import DISTINCT
 from ..identity.lines import judge, send_or_reason
@@ -40,7 +41,8 @@ WIDTH = 64  # bytes per field: a SHA-256 digest in hex
 Column = bytes | bytearray | tuple[bytes, Any]
 _ZERO = bytes(WIDTH)
 _C = {
-    name: c_function(name) for name in ("ascii_lines", "sha256_hex_block", "email_suspects", "csv_rows", "line_numbers")
+    name: c_function(name)
+    for name in ("ascii_lines", "sha256_hex_block", "email_suspects", "csv_rows", "line_numbers", "field_rows")
 }
 
 
@@ -72,6 +74,15 @@ class Block:
     def csv(self) -> bytes:
         """The kept rows as CSV lines (no header), in input order."""
         return bytes(_C["csv_rows"](self.fields, self.keep))
+
+    def batch(self) -> HashedBatch:
+        """The same chunk as :func:`fbsync.identity.hash_batch` returns it: rows of str, ``kept_index``."""
+        out = HashedBatch(schema=self.schema, input_rows=self.input_rows, dropped_rows=self.dropped_rows)
+        out.empty, out.invalid, out.examples = self.counters.empty, self.counters.invalid, self.counters.examples
+        out.rows = _C["field_rows"](self.fields, self.keep)
+        keep = self.keep
+        out.kept_index = list(range(self.input_rows)) if keep is None else [i for i, k in enumerate(keep) if k]
+        return out
 
 
 def _cells(array: Any, rows: list[int]) -> tuple[dict[int, str], dict[int, str]]:
@@ -224,3 +235,15 @@ def hash_arrow(columns: Mapping[str, Any], region: str | None) -> Block:
         for index in dropped:
             result.keep[index] = 0
     return result
+
+
+def hash_members(columns: Mapping[str, Any], default_country: str | None) -> HashedBatch:
+    """:func:`fbsync.identity.hash_batch`'s result for a chunk whose columns may be pyarrow arrays (a COPY
+    read): column-wise when :func:`usable`, else through ``hash_batch`` with Python values."""
+    import pyarrow as pa
+
+    arrow = [v for v in columns.values() if isinstance(v, pa.Array | pa.ChunkedArray)]
+    if arrow and usable(tuple(columns)):
+        return hash_arrow(columns, default_region(default_country)).batch()
+    plain = {k: v.to_pylist() if isinstance(v, pa.Array | pa.ChunkedArray) else v for k, v in columns.items()}
+    return hash_batch(plain, default_country)

@@ -26,9 +26,10 @@ STATEMENT_TIMEOUT_S = 600
 
 @dataclass
 class Chunk:
-    """Column-oriented rows: ``columns[name] -> list of values`` (all lists the same length)."""
+    """Column-oriented rows: ``columns[name] -> list of values`` (all lists the same length; pyarrow arrays
+    for text read through COPY when the caller asked for ``arrays``)."""
 
-    columns: dict[str, list[Any]]
+    columns: dict[str, Any]
     size: int
 
 
@@ -156,14 +157,18 @@ class CrmSource:
                 f"{', '.join(cols) or 'nothing'}; fix the query or the keys mapping."
             )
 
-    def stream(self, query: str, columns: Sequence[str], what: str, chunk: int = 50_000) -> Iterator[Chunk]:
+    def stream(
+        self, query: str, columns: Sequence[str], what: str, chunk: int = 50_000, arrays: bool = False
+    ) -> Iterator[Chunk]:
         """Yield the wanted columns of the query's rows, ``chunk`` rows at a time (on PostgreSQL, through
-        COPY when every wanted column is text: :mod:`.pgcopy`)."""
+        COPY when every wanted column is text: :mod:`.pgcopy`; there, with ``arrays``, text columns come as
+        pyarrow arrays for :func:`fbsync.sources.columnar.hash_members`)."""
         with self.read_only() as conn:
             names = self._copyable(conn, query, columns) if self.copy else None
             if names is not None:
                 try:
-                    for part in pgcopy.chunks(conn.connection.driver_connection, query, names, columns, chunk):
+                    raw = conn.connection.driver_connection
+                    for part in pgcopy.chunks(raw, query, names, columns, chunk, arrays):
                         yield Chunk(part, len(part[columns[0]]))
                 except Exception as exc:  # the driver's or pyarrow's: one sentence, as for the cursor
                     if isinstance(exc, ConfigError):

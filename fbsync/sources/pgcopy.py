@@ -71,10 +71,15 @@ def usable(types: dict[str, str], wanted: Sequence[str]) -> list[tuple[str, str]
 
 
 def chunks(
-    raw_conn: Any, query: str, columns: Sequence[tuple[str, str]], wanted: Sequence[str], chunk: int
-) -> Iterator[dict[str, list[Any]]]:
+    raw_conn: Any,
+    query: str,
+    columns: Sequence[tuple[str, str]],
+    wanted: Sequence[str],
+    chunk: int,
+    arrays: bool = False,
+) -> Iterator[dict[str, Any]]:
     """``{wanted column: values}`` chunks of the query's rows, NULL as None, through COPY; ``columns`` are
-    :func:`usable`'s (name, type)."""
+    :func:`usable`'s (name, type).  With ``arrays``, text columns stay pyarrow string arrays."""
     names = [n for n, _ in columns]
     convert = [CONVERT.get(kind) for _, kind in columns]
     import pyarrow as pa
@@ -99,6 +104,9 @@ def chunks(
                 piece = batch.slice(start, chunk)
                 out = {}
                 for i, w in enumerate(wanted):
+                    if arrays and not convert[i]:
+                        out[w] = piece.column(i)
+                        continue
                     values = piece.column(i).to_pylist()
                     out[w] = convert[i](values) if convert[i] else values  # type: ignore[misc]
                 yield out
