@@ -458,10 +458,10 @@ typedef struct {
     Py_ssize_t distinct;
 } csv_column;
 
-/* Open csv_rows' columns into cols (got: how many to release); the number of rows, or -1 with an
- * exception set. */
+/* Open csv_rows' columns into cols (opened: how many to release) and keep_obj, when not None, into
+ * keep; the number of rows, or -1 with an exception set. */
 static Py_ssize_t
-open_columns(PyObject *columns, csv_column *cols, Py_ssize_t *opened)
+open_columns(PyObject *columns, csv_column *cols, Py_ssize_t *opened, PyObject *keep_obj, Py_buffer *keep)
 {
     const Py_ssize_t k = PyList_GET_SIZE(columns);
     Py_ssize_t got = 0, n = -1;
@@ -500,6 +500,13 @@ open_columns(PyObject *columns, csv_column *cols, Py_ssize_t *opened)
             }
         }
     }
+    if (keep_obj != Py_None) {
+        if (PyObject_GetBuffer(keep_obj, keep, PyBUF_SIMPLE) < 0) return -1;
+        if (keep->len != n) {
+            PyErr_SetString(PyExc_ValueError, "keep must have one byte per row");
+            return -1;
+        }
+    }
     return n;
 }
 
@@ -527,14 +534,7 @@ csv_rows(PyObject *self, PyObject *args)
     PyObject *out = NULL;
     Py_ssize_t got = 0, n = -1;
     if (cols == NULL) return PyErr_NoMemory();
-    if ((n = open_columns(columns, cols, &got)) < 0) goto done;
-    if (keep_obj != Py_None) {
-        if (PyObject_GetBuffer(keep_obj, &keep, PyBUF_SIMPLE) < 0) goto done;
-        if (keep.len != n) {
-            PyErr_SetString(PyExc_ValueError, "csv_rows: keep must have one byte per row");
-            goto done;
-        }
-    }
+    if ((n = open_columns(columns, cols, &got, keep_obj, &keep)) < 0) goto done;
     out = PyBytes_FromStringAndSize(NULL, n * (k ? k * 65 : 1));
     if (out == NULL) goto done;
     char *w = PyBytes_AS_STRING(out);
@@ -587,14 +587,7 @@ field_rows(PyObject *self, PyObject *args)
         PyErr_NoMemory();
         goto done;
     }
-    if ((n = open_columns(columns, cols, &got)) < 0) goto done;
-    if (keep_obj != Py_None) {
-        if (PyObject_GetBuffer(keep_obj, &keep, PyBUF_SIMPLE) < 0) goto done;
-        if (keep.len != n) {
-            PyErr_SetString(PyExc_ValueError, "field_rows: keep must have one byte per row");
-            goto done;
-        }
-    }
+    if ((n = open_columns(columns, cols, &got, keep_obj, &keep)) < 0) goto done;
     for (Py_ssize_t j = 0; j < k; j++) {
         if (!cols[j].indices.obj) continue;
         shared[j] = PyTuple_New(cols[j].distinct);
