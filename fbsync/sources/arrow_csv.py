@@ -1,11 +1,12 @@
-"""The fast way through a clean text file: pyarrow's multi-threaded CSV reader, in large blocks.
+"""The fast way through a clean text file: pyarrow's multi-threaded CSV reader, in blocks.
 
 :func:`fbsync.sources.file_format.csv_chunks` reads through here first.  Only what the reader can do
 exactly as the csv module would is done here: rows with the header's number of fields, in an encoding
 Python knows, the header on the file's first line.  Anything else (a row with more or fewer fields, a
 byte that is not of the encoding, …) raises :class:`Fallback` with the number of rows already handed
 over, and the csv module reads the rest, skipping those rows, with its exact counts, line numbers and
-sentences.  Memory stays flat: one block of the file (``BLOCK`` bytes) and one chunk of values at a time.
+sentences.  Memory stays flat: pyarrow reads about 32 blocks (``BLOCK`` bytes each) ahead of what is
+consumed, whatever the source, so the block is small; values come one chunk at a time.
 """
 
 from __future__ import annotations

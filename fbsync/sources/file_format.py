@@ -218,7 +218,7 @@ def _first_undecodable(path: Path, encoding: str) -> tuple[int, bool] | None:
 
 
 def _utf8(path: Path) -> bool:
-    """Whether the whole file is UTF-8, by Arrow's validator (about 5x faster than decoding it); a block ends
+    """Whether the whole file is UTF-8, by Arrow's validator (5x faster than decoding a block); a block ends
     after its last newline, never inside a character.  False (or a line over 64 MB) sends the caller to its
     exact decoder, which finds the line."""
     import struct

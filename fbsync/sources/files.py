@@ -167,7 +167,7 @@ def _hash_file(
                     writer.writerow([k.lower() for k in batch.schema])
                     wrote_header = True
                 _write_rows(out, writer, batch)
-                _count(totals, len(batch.rows), batch)
+                _count(totals, len(batch.rows), batch.dropped_rows, batch)
     if not wrote_header:  # no rows: Meta's header all the same
         writer.writerow([k.lower() for k in identity.hash_batch({k: [] for k in mapping}, country).schema])
     totals.update(rows_read=report.rows, rows_malformed=report.malformed, read_as=report.read_as)
@@ -175,9 +175,9 @@ def _hash_file(
     return totals
 
 
-def _count(totals: dict[str, Any], written: int, counters: identity.HashedBatch) -> None:
+def _count(totals: dict[str, Any], written: int, dropped: int, counters: identity.HashedBatch) -> None:
     totals["rows_written"] += written
-    totals["rows_dropped"] += counters.dropped_rows
+    totals["rows_dropped"] += dropped
     for (key, reason), n in counters.invalid.items():
         totals["invalid"][f"{key}: {reason}"] = totals["invalid"].get(f"{key}: {reason}", 0) + n
     for key, n in counters.empty.items():
@@ -210,8 +210,7 @@ def _hash_blocks(chunks: Iterator[dict[str, Any]], country: str | None, out: Tex
                 out.flush()
                 wrote_header = True
             write(data)
-            block.counters.dropped_rows = block.dropped_rows
-            _count(totals, block.written_rows, block.counters)
+            _count(totals, block.written_rows, block.dropped_rows, block.counters)
 
         try:
             for chunk in chunks:
