@@ -175,6 +175,11 @@ def require_crm(crm: CrmSource | None) -> CrmSource:
     return crm
 
 
+def _column_wise(spec: Spec, pd: pushdown.Pushdown | None, meter: QualityMeter | None) -> bool:
+    """Whether only identifiers are read: then pyarrow arrays may reach the hashing, and nothing else."""
+    return pd is None and meter is None and not (spec.consent or spec.fans or spec.value or spec.attribute_columns)
+
+
 class Reader:
     """Reads audiences of one config into stagings; remembers the identifiers other audiences refer to."""
 
@@ -216,9 +221,7 @@ class Reader:
             keep = ([spec.consent] if spec.consent else []) + list(spec.attribute_columns.values())
             keep += [spec.value] if spec.value else []
             query, columns = pushdown.rewrite(query, pd, keep=keep), pd.columns(keep=keep)
-        # COPY's text as pyarrow arrays, hashed column-wise, when only the identifiers are read
-        arrays = pd is None and meter is None
-        arrays = arrays and not (spec.consent or spec.fans or spec.value or spec.attribute_columns)
+        arrays = _column_wise(spec, pd, meter)  # COPY's text as pyarrow arrays, hashed column-wise
         result = self.chunks(spec, crm.stream(query, columns, what, arrays=arrays), stg, pd, meter)
         self._remember(spec, stg)
         return replace(result, notes=notes)
@@ -244,7 +247,7 @@ class Reader:
         staged = 0
         for chunk in chunks:
             counts["read"] += chunk.size
-            cols = chunk.columns
+            cols = chunk.columns if _column_wise(spec, pd, meter) else columnar.as_lists(chunk.columns)
             size = chunk.size
             if consent:
                 ok = [i for i, v in enumerate(cols[consent]) if is_consent(v)]

@@ -64,7 +64,8 @@ def upload_file(
     # The file is checked here, before the state folder or Meta are touched: a file fbsync cannot read
     # costs nothing but its sentence.
     report = FileReport()
-    rows = read_columns(path, list(dict.fromkeys(keys.values())), delimiter=delimiter, encoding=encoding, report=report)
+    wanted = list(dict.fromkeys(keys.values()))  # as pyarrow arrays: hashed column-wise when only identifiers are read
+    rows = read_columns(path, wanted, delimiter=delimiter, encoding=encoding, report=report, arrays=True)
     target = _target(loaded, a, name, schema_of(keys), mode, path)
     spec = Spec(name, keys, country=effective(cfg, a).default_country if a else cfg.defaults.default_country)
     crm = open_crm(loaded, settings)  # only for the suppression query

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -223,3 +224,21 @@ def test_a_row_with_no_usable_key_is_left_out() -> None:
     block = columnar.hash_arrow({"EMAIL": ["a@b.fr", "nope", None], "FN": ["Jean", None, ""]}, None)
     assert block.dropped_rows == 2 and block.written_rows == 1
     assert re.fullmatch(rb"[0-9a-f]{64},[0-9a-f]{64}\n", block.csv())
+
+
+def test_a_reader_that_needs_python_values_gets_lists(tmp_path: Path) -> None:
+    """Arrow arrays reach only the hashing: with a consent column (read value by value) they become lists."""
+    from fbsync.read import Reader, Spec
+    from fbsync.sources.crm import Chunk
+    from fbsync.state.crypto import EphemeralCipher
+    from fbsync.state.staging import Staging
+
+    chunk = Chunk({"email": pa.array(["a@b.fr", "c@d.fr", None]), "ok": pa.array(["yes", "no", "yes"])}, 3)
+    for consent, kept in ((None, 2), ("ok", 1)):
+        reader = Reader(None, None, EphemeralCipher(), None, tmp_path)  # type: ignore[arg-type]
+        stg = Staging(tmp_path)
+        try:
+            result = reader.chunks(Spec("a", {"EMAIL": "email"}, consent=consent, country="FR"), [chunk], stg)
+        finally:
+            stg.close()
+        assert (result.rows_read, result.rows_desired) == (3, kept)

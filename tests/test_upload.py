@@ -224,3 +224,25 @@ def test_upload_skips_and_reports_ragged_rows(wd: Workdir, tmp_path: Path) -> No
         "EMAIL=Email",
     )
     assert "client." not in r.stderr
+
+
+def test_an_upload_hashes_the_file_column_wise(wd: Workdir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An upload reads identifiers only: the file's Arrow arrays go straight to the hashing, and the members
+    are the identity engine's."""
+    import pyarrow as pa
+
+    from fbsync.sources import columnar
+
+    seen: list[bool] = []
+    original = columnar.hash_members
+
+    def spy(columns: dict[str, Any], country: str | None) -> Any:
+        seen.append(all(isinstance(v, pa.Array) for v in columns.values()))
+        return original(columns, country)
+
+    monkeypatch.setattr(columnar, "hash_members", spy)
+    df = people(3_000)
+    df.to_csv(tmp_path / "p.csv", index=False)
+    rep = up(wd, tmp_path / "p.csv", "--audience", "arrow_2026", "--map", "EMAIL=Email", "--map", "PHONE=tel")
+    assert rep["added"] == 3_000 and wd.members("arrow_2026") == hashed(df)
+    assert seen and all(seen)

@@ -237,6 +237,11 @@ def hash_arrow(columns: Mapping[str, Any], region: str | None) -> Block:
     return result
 
 
+def as_lists(columns: Mapping[str, Any]) -> dict[str, Any]:
+    """``columns`` with any pyarrow array turned into a list of Python values."""
+    return {k: v.to_pylist() if hasattr(v, "to_pylist") else v for k, v in columns.items()}
+
+
 def hash_members(columns: Mapping[str, Any], default_country: str | None) -> HashedBatch:
     """:func:`fbsync.identity.hash_batch`'s result for a chunk whose columns may be pyarrow arrays (a COPY
     read): column-wise when :func:`usable`, else through ``hash_batch`` with Python values."""
@@ -245,5 +250,4 @@ def hash_members(columns: Mapping[str, Any], default_country: str | None) -> Has
     arrow = [v for v in columns.values() if isinstance(v, pa.Array | pa.ChunkedArray)]
     if arrow and usable(tuple(columns)):
         return hash_arrow(columns, default_region(default_country)).batch()
-    plain = {k: v.to_pylist() if isinstance(v, pa.Array | pa.ChunkedArray) else v for k, v in columns.items()}
-    return hash_batch(plain, default_country)
+    return hash_batch(as_lists(columns), default_country)
