@@ -167,3 +167,21 @@ class HoldWrite:
             if self.writes == self.at:
                 self.reached.set()
                 self.release.wait(60)
+
+
+def spy_on_arrays(monkeypatch: Any) -> list[bool]:
+    """Watch ``columnar.hash_members``: one entry per chunk hashed, True when every column came as an Arrow
+    array (the column-wise path), False when as lists."""
+    import pyarrow as pa
+
+    from fbsync.sources import columnar
+
+    seen: list[bool] = []
+    original = columnar.hash_members
+
+    def spy(columns: dict[str, Any], country: str | None) -> Any:
+        seen.append(all(isinstance(v, pa.Array) for v in columns.values()))
+        return original(columns, country)
+
+    monkeypatch.setattr(columnar, "hash_members", spy)
+    return seen

@@ -137,20 +137,10 @@ def test_a_segment_of_identifiers_only_is_hashed_column_wise(
 ) -> None:
     """No consent, value or attribute column: COPY's text stays Arrow arrays up to the hashing, and the
     audiences hold exactly what the identity engine gives row by row."""
-    import pyarrow as pa
-    from e2e_helpers import TWO_AUDIENCES
-
-    from fbsync.sources import columnar
+    from e2e_helpers import TWO_AUDIENCES, spy_on_arrays
 
     text = TWO_AUDIENCES.format(extra="").replace("consent: consent", "consent: null")
-    seen: list[bool] = []
-    original = columnar.hash_members
-
-    def spy(columns: dict[str, object], country: str | None) -> object:
-        seen.append(all(isinstance(v, pa.Array) for v in columns.values()))
-        return original(columns, country)
-
-    monkeypatch.setattr(columnar, "hash_members", spy)
+    seen = spy_on_arrays(monkeypatch)
     with running_sandbox() as sb:
         wd = make_workdir(tmp_path, demo_crm, sb.url, text)
         copy_crm(wd.crm, pg_url)

@@ -229,18 +229,9 @@ def test_upload_skips_and_reports_ragged_rows(wd: Workdir, tmp_path: Path) -> No
 def test_an_upload_hashes_the_file_column_wise(wd: Workdir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An upload reads identifiers only: the file's Arrow arrays go straight to the hashing, and the members
     are the identity engine's."""
-    import pyarrow as pa
+    from e2e_helpers import spy_on_arrays
 
-    from fbsync.sources import columnar
-
-    seen: list[bool] = []
-    original = columnar.hash_members
-
-    def spy(columns: dict[str, Any], country: str | None) -> Any:
-        seen.append(all(isinstance(v, pa.Array) for v in columns.values()))
-        return original(columns, country)
-
-    monkeypatch.setattr(columnar, "hash_members", spy)
+    seen = spy_on_arrays(monkeypatch)
     df = people(3_000)
     df.to_csv(tmp_path / "p.csv", index=False)
     rep = up(wd, tmp_path / "p.csv", "--audience", "arrow_2026", "--map", "EMAIL=Email", "--map", "PHONE=tel")
