@@ -158,10 +158,17 @@ def _phone_column(texts: list[str], stripped: list[str], region: str | None) -> 
     return out, bad
 
 
-def memo_for(key: str, region: str | None) -> tuple[dict[object, str], dict[object, str]]:
+def memo_for(key: str, region: str | None, texts: Iterable[str] = ()) -> tuple[dict[object, str], dict[object, str]]:
+    """The per-process memo of ``key`` (text → value to send, text → reason), holding ``texts`` too."""
     memo = _MEMO.get((key, region))
     if memo is None or len(memo[0]) > _MEMO_LIMIT:
         memo = _MEMO[(key, region)] = ({None: "", "": ""}, {None: EMPTY, "": EMPTY})
+    sent, reasons = memo
+    for text in texts:
+        if text not in sent:
+            sent[text], reason = send_or_reason(key, text, region)
+            if reason:
+                reasons[text] = reason
     return memo
 
 
@@ -179,11 +186,7 @@ def _memo_column(key: str, values: list[object], region: str | None) -> Column:
     else:
         return out, {i: reasons[values[i]] for i in positions(out, "")}
     texts, bad = _as_texts(key, values)
-    for text in dict.fromkeys(texts):
-        if text not in sent:
-            sent[text], reason = send_or_reason(key, text, region)
-            if reason:
-                reasons[text] = reason
+    sent, reasons = memo_for(key, region, dict.fromkeys(texts))
     out = list(map(sent.__getitem__, texts))
     found = {i: reasons[texts[i]] for i in positions(out, "")}
     return out, found | bad

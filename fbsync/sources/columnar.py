@@ -3,7 +3,8 @@
 :func:`hash_batch` turns every value into a ``str`` and every hash into another; on a 1 M-row, 7-key
 file that bookkeeping cost more than the hashing.  Here a chunk's columns stay Arrow arrays, and each
 key's output is one block of 64-byte fields (lowercase hex digests; a field starting with a zero byte
-is empty), which the C module writes as CSV lines without building rows:
+is empty), which the C module writes as CSV lines without building rows (or, for a plan or an upload,
+turns into :class:`HashedBatch` rows sharing one string per distinct value):
 
 * EMAIL and PHONE: the C module strips and joins the ASCII values straight from the array's buffers
   (``ascii_lines``), checks the e-mails (``email_suspects``, the byte regex's answer) or the phone regex
@@ -33,7 +34,7 @@ from ..identity.batch import HashedBatch, hash_batch, hash_column, memo_for, sch
 from ..identity.geo import default_region
 from ..identity.hashing import c_function
 from ..identity.keys import DISTINCT
-from ..identity.lines import judge, send_or_reason
+from ..identity.lines import judge
 from ..identity.normalize import UNHASHED_KEYS
 
 WIDTH = 64  # bytes per field: a SHA-256 digest in hex
@@ -175,12 +176,7 @@ def _distinct(key: str, array: Any, region: str | None) -> tuple[Column, dict[in
 
     encoded = pc.dictionary_encode(array)
     uniques = encoded.dictionary.to_pylist()
-    sent, reasons = memo_for(key, region)
-    for text in uniques:
-        if text not in sent:
-            sent[text], reason = send_or_reason(key, text, region)
-            if reason:
-                reasons[text] = reason
+    sent, reasons = memo_for(key, region, uniques)
     out = _Fields(bytearray(WIDTH * (len(uniques) + 1)))  # the last field: null
     for i, text in enumerate(uniques):
         out[i] = sent[text]
