@@ -125,3 +125,34 @@ def test_arrays_hold_the_same_text_and_hash_to_the_same_members(crm: CrmSource) 
         )  # fmt: skip
     crm.copy = False  # the cursor's lists whatever ``arrays`` says
     assert [c.columns for c in crm.stream(q, wanted, "test", chunk=3, arrays=True)] == lists
+
+
+def test_large_reads_cross_many_blocks_exactly(crm: CrmSource, monkeypatch: pytest.MonkeyPatch) -> None:
+    """libpq's messages are drained and joined in blocks: tiny blocks, many rows, the same text as the cursor
+    (a one-column row whose value is NULL is an empty CSV line, kept as a row)."""
+    monkeypatch.setattr(pgcopy, "BLOCK", 4096)
+    q = (
+        "SELECT CASE WHEN g % 7 = 0 THEN NULL WHEN g % 11 = 0 THEN '' ELSE 'x' || g || E'\\n\"q\",' END AS email "
+        "FROM generate_series(1, 30000) g ORDER BY g"
+    )
+    crm.copy = True
+    fast = [v for part in crm.stream(q, ["email"], "test", chunk=1000) for v in part.columns["email"]]
+    crm.copy = False
+    slow = [v for part in crm.stream(q, ["email"], "test", chunk=1000) for v in part.columns["email"]]
+    assert fast == slow and len(fast) == 30000 and None in fast and "" in fast
+
+
+def test_an_error_in_the_middle_of_a_copy_is_one_sentence_and_the_source_goes_on(crm: CrmSource) -> None:
+    q = "SELECT 'a' || g AS email FROM generate_series(1, 200000) g WHERE 1 / (g - 150000) IS NOT NULL"
+    with pytest.raises(ConfigError, match="vip: the database said “division by zero”"):
+        for _ in crm.stream(q, ["email"], "vip"):
+            pass
+    assert sum(c.size for c in crm.stream(f"SELECT email FROM {TABLE}", ["email"], "vip")) == len(ROWS)
+
+
+def test_a_copy_object_without_libpq_access_is_read_through_psycopg() -> None:
+    class Plain:  # what a psycopg without the attributes _drained relies on would give
+        def __iter__(self) -> Iterator[memoryview]:
+            return iter([memoryview(b"a\n"), memoryview(b"b\n")])
+
+    assert b"".join(pgcopy._drained(Plain())) == b"a\nb\n"

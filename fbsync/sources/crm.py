@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine, make_url
 
 from ..errors import ConfigError
 from . import pgcopy
+from .ahead import ahead
 
 STATEMENT_TIMEOUT_S = 600
 
@@ -168,7 +169,8 @@ class CrmSource:
             if names is not None:
                 try:
                     raw = conn.connection.driver_connection
-                    for part in pgcopy.chunks(raw, query, names, columns, chunk, arrays):
+                    # read in a thread: the next chunk's COPY and parsing overlap this one's hashing
+                    for part in ahead(pgcopy.chunks(raw, query, names, columns, chunk, arrays)):
                         yield Chunk(part, len(part[columns[0]]))
                 except Exception as exc:  # the driver's or pyarrow's: one sentence, as for the cursor
                     if isinstance(exc, ConfigError):

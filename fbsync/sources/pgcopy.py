@@ -34,6 +34,49 @@ def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _drained(copy: Any, target: int | None = None) -> Iterator[bytes]:
+    """The copy's data in blocks of about ``target`` bytes.
+
+    The server sends one message per row, and psycopg's iteration takes several Python calls for each
+    (1 M rows: about a second of a thread holding the GIL the hashing needs).  Here libpq's buffered
+    messages are taken in one tight loop, waiting on the socket only when libpq has nothing buffered,
+    and joined; at the end the command's result is read as psycopg would and the copy marked finished.
+    Falls back to psycopg's iteration when the copy object is not the one this was written against.
+    """
+    pgconn = getattr(copy, "_pgconn", None)
+    if pgconn is None or getattr(copy, "_finished", None) is not False:
+        yield from (bytes(block) for block in copy)
+        return
+    import select
+
+    from psycopg import DatabaseError, pq
+
+    target = target or BLOCK
+    get, parts, size = pgconn.get_copy_data, [], 0
+    while True:
+        n, data = get(1)
+        if n > 0:
+            parts.append(data)
+            size += n
+            if size >= target:
+                yield b"".join(parts)
+                parts, size = [], 0
+        elif n == 0:  # nothing buffered: wait for the server
+            select.select([pgconn.socket], [], [])
+            pgconn.consume_input()
+        else:
+            break
+    if parts:
+        yield b"".join(parts)
+    failed = None
+    while (res := pgconn.get_result()) is not None:
+        if res.status != pq.ExecStatus.COMMAND_OK:
+            failed = failed or res.error_field(pq.DiagnosticField.MESSAGE_PRIMARY) or b"the COPY failed"
+    copy._finished = True
+    if n == -2 or failed:
+        raise DatabaseError((failed or pgconn.error_message or b"the COPY failed").decode("utf-8", "replace"))
+
+
 class _Blocks(io.RawIOBase):
     """The copy's data blocks as a readable byte stream (what pyarrow reads)."""
 
@@ -90,9 +133,10 @@ def chunks(
     sql = f"COPY (SELECT {select} FROM ({query.strip().rstrip(';')}\n) AS fbsync_q) TO STDOUT WITH (FORMAT csv)"
     with raw_conn.cursor() as cur, cur.copy(sql) as copy:
         reader = pacsv.open_csv(
-            io.BufferedReader(_Blocks(copy), BLOCK),
+            io.BufferedReader(_Blocks(_drained(copy)), BLOCK),
             read_options=pacsv.ReadOptions(column_names=fields, block_size=BLOCK, use_threads=False),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            # ignore_empty_lines: a one-column row whose value is NULL is an empty line
+            parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
             convert_options=pacsv.ConvertOptions(
                 column_types={f: pa.string() for f in fields},
                 strings_can_be_null=True,  # COPY's NULL is an unquoted empty field…
