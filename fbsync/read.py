@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from .results import ReadResult
 from .settings import Settings
 from .sources import columnar, pushdown
 from .sources.crm import Chunk, CrmSource
+from .stage import Sealer, cover, patterns_of_rows
 from .state.crypto import RowCipher
 from .state.staging import Staging
 from .suppression import Suppression, check_suppression
@@ -245,72 +245,78 @@ class Reader:
         examples: dict[tuple[str, str], list[str]] = {}
         patterns: Counter[tuple[bool, ...]] = Counter()  # which identifiers each staged row carries
         staged = 0
-        for chunk in chunks:
-            counts["read"] += chunk.size
-            cols = chunk.columns if _column_wise(spec, pd, meter) else columnar.as_lists(chunk.columns)
-            size = chunk.size
-            if consent:
-                ok = [i for i, v in enumerate(cols[consent]) if is_consent(v)]
-                counts["no_consent"] += size - len(ok)
-                if len(ok) != size:
-                    cols = {c: [vals[i] for i in ok] for c, vals in cols.items()}
-                    size = len(ok)
-            if meter is not None and pd is None:
-                meter.feed(_first_values(spec, cols))
-            if meter is not None and spec.value:
-                meter.feed_values(cols[spec.value])
-            origin: list[int] | None = None
-            if spec.fans:
-                cols, origin, over = expand(cols, spec.fans, size)
-                for key, n in over.items():
-                    drops[(key, "more than 10 values")] += n
-            batch = (
-                pushdown.hash_chunk(cols, pd)
-                if pd is not None
-                else columnar.hash_members({k: cols[c] for k, c in keys.items()}, spec.country)
-            )
-            assert batch.schema == schema[: len(batch.schema)]
-            if meter is not None and pd is not None:
-                meter.feed_batch(batch)
-            drops.update(batch.invalid)
-            empty.update(batch.empty)
-            for k, ex in batch.examples.items():
-                examples[k] = (examples.get(k, []) + ex)[:3]
-            rows, kept = batch.rows, batch.kept_index
-            if len(schema) > len(batch.schema):
-                rows, kept = self._with_attributes(spec, cols, rows, kept, drops)
-            owners = [origin[j] for j in kept] if origin is not None else list(kept)
-            counts["dropped"] += size - len(set(owners))
-            if self.suppression:
-                doomed = {o for r, o in zip(rows, owners) if self.suppression.matches(schema, r)}
-                rows, owners, n = drop_customers(rows, owners, doomed)
-                counts["suppressed"] += n
-            rows, owners = self._set_filters(spec, rows, owners, counts)
-            if spec.fans:
-                rows = [(*r, t) for r, t in zip(rows, customer_tags(rows, owners, self._tag))]
-            staged += len(rows)
-            _patterns(patterns, schema, keys, rows)
-            if spec.value:  # one row per set of identifiers (one person for Meta): the highest value
-                at = schema.index(VALUE)
-                ident = schema[:at] + schema[at + 1 :]
-                stg.add_valued(
-                    (
-                        self.cipher.fingerprint(ident, r[:at] + r[at + 1 :]),
-                        self.cipher.fingerprint(schema, r),
-                        self.cipher.encrypt(r),
-                        float(r[at]),
-                    )
-                    for r in rows
+        # rows that need nothing but hashing (no consent, suppression, set rule, fan, value or attribute)
+        sealed = _column_wise(spec, pd, meter) and not (self.suppression or spec.exclude or spec.intersect)
+        with Sealer(self.cipher, stg, patterns) as sealer:
+            for chunk in chunks:
+                counts["read"] += chunk.size
+                cols = chunk.columns if _column_wise(spec, pd, meter) else columnar.as_lists(chunk.columns)
+                size = chunk.size
+                if consent:
+                    ok = [i for i, v in enumerate(cols[consent]) if is_consent(v)]
+                    counts["no_consent"] += size - len(ok)
+                    if len(ok) != size:
+                        cols = {c: [vals[i] for i in ok] for c, vals in cols.items()}
+                        size = len(ok)
+                if meter is not None and pd is None:
+                    meter.feed(_first_values(spec, cols))
+                if meter is not None and spec.value:
+                    meter.feed_values(cols[spec.value])
+                origin: list[int] | None = None
+                if spec.fans:
+                    cols, origin, over = expand(cols, spec.fans, size)
+                    for key, n in over.items():
+                        drops[(key, "more than 10 values")] += n
+                key_cols = {k: cols[c] for k, c in keys.items()} if pd is None else {}
+                block = columnar.hash_block(key_cols, spec.country) if sealed else None
+                if block is not None and block.schema == schema:  # nothing but hashing: sealed from the fields
+                    _tally(block.counters, drops, empty, examples)
+                    counts["dropped"] += block.dropped_rows
+                    staged += sealer.add(block)
+                    self.progress(spec.name, "reading and hashing", counts["read"], None)
+                    continue
+                batch = (
+                    pushdown.hash_chunk(cols, pd) if pd is not None else columnar.hash_members(key_cols, spec.country)
                 )
-            else:
-                stg.add_desired(self.cipher.pairs(schema, rows))
-            self.progress(spec.name, "reading and hashing", counts["read"], None)
+                assert batch.schema == schema[: len(batch.schema)]
+                if meter is not None and pd is not None:
+                    meter.feed_batch(batch)
+                _tally(batch, drops, empty, examples)
+                rows, kept = batch.rows, batch.kept_index
+                if len(schema) > len(batch.schema):
+                    rows, kept = self._with_attributes(spec, cols, rows, kept, drops)
+                owners = [origin[j] for j in kept] if origin is not None else list(kept)
+                counts["dropped"] += size - len(set(owners))
+                if self.suppression:
+                    doomed = {o for r, o in zip(rows, owners) if self.suppression.matches(schema, r)}
+                    rows, owners, n = drop_customers(rows, owners, doomed)
+                    counts["suppressed"] += n
+                rows, owners = self._set_filters(spec, rows, owners, counts)
+                if spec.fans:
+                    rows = [(*r, t) for r, t in zip(rows, customer_tags(rows, owners, self._tag))]
+                staged += len(rows)
+                patterns_of_rows(patterns, schema, keys, rows)
+                if spec.value:  # one row per set of identifiers (one person for Meta): the highest value
+                    at = schema.index(VALUE)
+                    ident = schema[:at] + schema[at + 1 :]
+                    stg.add_valued(
+                        (
+                            self.cipher.fingerprint(ident, r[:at] + r[at + 1 :]),
+                            self.cipher.fingerprint(schema, r),
+                            self.cipher.encrypt(r),
+                            float(r[at]),
+                        )
+                        for r in rows
+                    )
+                else:
+                    stg.add_desired(self.cipher.pairs(schema, rows))
+                self.progress(spec.name, "reading and hashing", counts["read"], None)
         stg.settle()
         desired = stg.desired
         by_key: dict[str, dict[str, int]] = {}
         for (key, reason), n in sorted(drops.items()):
             by_key.setdefault(key, {})[reason] = n
-        carrying, alone = _cover(patterns, [k for k in schema if k in keys])
+        carrying, alone = cover(patterns, [k for k in schema if k in keys])
         return ReadResult(
             rows_read=counts["read"],
             rows_no_consent=counts["no_consent"],
@@ -420,32 +426,17 @@ class Reader:
         return list(dict.fromkeys(cols + ([spec.consent] if spec.consent else [])))
 
 
-def _patterns(
-    patterns: Counter[tuple[bool, ...]], schema: Sequence[str], keys: Mapping[str, str], rows: Sequence[tuple[str, ...]]
+def _tally(
+    batch: identity.HashedBatch,
+    drops: Counter[tuple[str, str]],
+    empty: Counter[str],
+    examples: dict[tuple[str, str], list[str]],
 ) -> None:
-    """Count, for the rows about to be staged, which identifiers each carries (a pattern of booleans in
-    schema order): a few distinct patterns however many rows, so the match-rate insight costs one pass."""
-    at = [i for i, k in enumerate(schema) if k in keys]
-    if not at or not rows:
-        return
-    if len(at) == 1:
-        i = at[0]
-        patterns[(True,)] += sum(1 for r in rows if r[i])
-        return
-    get = itemgetter(*at)
-    patterns.update(tuple(map(bool, get(r))) for r in rows)
-
-
-def _cover(patterns: Counter[tuple[bool, ...]], keys: Sequence[str]) -> tuple[dict[str, int], dict[str, int]]:
-    """Per identifier: the rows carrying it, and the rows it alone identifies (no other key on the row)."""
-    carrying: Counter[str] = Counter()
-    alone: Counter[str] = Counter()
-    for pattern, n in patterns.items():
-        present = [k for k, p in zip(keys, pattern) if p]
-        carrying.update(dict.fromkeys(present, n))
-        if len(present) == 1:
-            alone[present[0]] += n
-    return {k: carrying[k] for k in keys if carrying[k]}, {k: alone[k] for k in keys if alone[k]}
+    """Add a hashed chunk's counters (values dropped, empty, a few examples) to the read's."""
+    drops.update(batch.invalid)
+    empty.update(batch.empty)
+    for k, ex in batch.examples.items():
+        examples[k] = (examples.get(k, []) + ex)[:3]
 
 
 def _first_values(spec: Spec, cols: Mapping[str, Sequence[Any]]) -> dict[str, Sequence[Any]]:

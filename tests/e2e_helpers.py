@@ -170,18 +170,18 @@ class HoldWrite:
 
 
 def spy_on_arrays(monkeypatch: Any) -> list[bool]:
-    """Watch ``columnar.hash_members``: one entry per chunk hashed, True when every column came as an Arrow
-    array (the column-wise path), False when as lists."""
+    """Watch ``columnar.hash_block`` (every chunk a read or an upload hashes goes through it): one entry per
+    chunk, True when every column came as an Arrow array (the column-wise path), False when as lists."""
     import pyarrow as pa
 
     from fbsync.sources import columnar
 
     seen: list[bool] = []
-    original = columnar.hash_members
+    original = columnar.hash_block
 
     def spy(columns: dict[str, Any], country: str | None) -> Any:
         seen.append(all(isinstance(v, pa.Array) for v in columns.values()))
         return original(columns, country)
 
-    monkeypatch.setattr(columnar, "hash_members", spy)
+    monkeypatch.setattr(columnar, "hash_block", spy)
     return seen

@@ -242,3 +242,69 @@ def test_a_reader_that_needs_python_values_gets_lists(tmp_path: Path) -> None:
         finally:
             stg.close()
         assert (result.rows_read, result.rows_desired) == (3, kept)
+
+
+@given(
+    st.lists(
+        st.tuples(email_like(), phone_like(), st.sampled_from(["Jean", " Élodie ", "", None, "x\ny", "José"])),
+        min_size=1,
+        max_size=40,
+    )
+)
+@THOROUGH
+@example([("a@b.fr", "+33 6 12 34 56 78", "Jean")] * 3 + [(None, None, None), ("nope", "12", "")])
+def test_a_plan_read_seals_the_fields_into_what_the_row_path_stages(people: list[tuple]) -> None:
+    """A chunk that needs nothing but hashing is sealed straight from its fields (no tuple per row); the
+    staged rows, the counters and the match-rate patterns are those of the row path for the same values."""
+    import tempfile
+
+    from fbsync.read import Reader, Spec
+    from fbsync.sources.crm import Chunk
+    from fbsync.state.crypto import EphemeralCipher
+    from fbsync.state.staging import Staging
+
+    names = ("email", "phone", "first")
+    columns = {n: [p[i] for p in people] for i, n in enumerate(names)}
+    spec = Spec("a", {"EMAIL": "email", "PHONE": "phone", "FN": "first"}, country="FR")
+    cipher = EphemeralCipher()
+    found = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for chunk_columns in ({n: pa.array(v, pa.string()) for n, v in columns.items()}, columns):
+            reader = Reader(None, None, cipher, None, Path(tmp))  # type: ignore[arg-type]
+            with Staging(Path(tmp)) as stg:
+                result = reader.chunks(spec, [Chunk(chunk_columns, len(people))], stg)
+                staged = sorted(cipher.decrypt(row) for batch in stg.iter_desired(7) for _, row in batch)
+                fps = [fp for batch in stg.iter_desired(7) for fp, _ in batch]
+            found.append((result, staged, fps))
+    (sealed, sealed_rows, sealed_fps), (by_rows, rows, row_fps) = found
+    assert sealed == by_rows and sealed_rows == rows and sealed_fps == row_fps
+
+
+def test_a_plan_read_of_arrow_chunks_seals_them_without_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Arrow chunks needing only hashing never become HashedBatch rows; lists, or a suppression list, do."""
+    from fbsync.identity.batch import HashedBatch
+    from fbsync.read import Reader, Spec
+    from fbsync.sources.crm import Chunk
+    from fbsync.state.crypto import EphemeralCipher
+    from fbsync.state.staging import Staging
+    from fbsync.suppression import Suppression
+
+    calls: list[int] = []
+    original = columnar.Block.batch
+
+    def spy(self: columnar.Block) -> HashedBatch:
+        calls.append(self.input_rows)
+        return original(self)
+
+    monkeypatch.setattr(columnar.Block, "batch", spy)
+    cipher = EphemeralCipher()
+    spec = Spec("a", {"EMAIL": "email"}, country="FR")
+    chunk = Chunk({"email": pa.array(["a@b.fr", "c@d.fr"])}, 2)
+    blocked = Suppression(cipher)
+    blocked.add_rows(("EMAIL",), [(hashlib.sha256(b"c@d.fr").hexdigest(),)], "test")
+    for suppression, batches in ((None, 0), (blocked, 1)):
+        reader = Reader(None, None, cipher, suppression, tmp_path)  # type: ignore[arg-type]
+        with Staging(tmp_path) as stg:
+            result = reader.chunks(spec, [chunk], stg)
+        assert len(calls) == batches
+        assert result.rows_desired == 2 - batches  # the suppressed person is left out

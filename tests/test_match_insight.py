@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from e2e_helpers import Workdir, admin, make_workdir
 
-from fbsync.read import _cover
 from fbsync.render.html import render_report
 from fbsync.render.html_time import Clock
 from fbsync.results import AudienceResult, MetaSize, ReadResult, match_range
+from fbsync.stage import cover
 from fbsync.state.records import AudienceRunRecord
 from fbsync.status import match
 
@@ -29,7 +29,7 @@ def test_cover_counts_rows_carrying_each_key_and_rows_a_key_alone_identifies() -
     patterns: Counter[tuple[bool, ...]] = Counter(
         {(True, False, False): 50, (True, True, True): 30, (False, True, False): 15, (False, False, True): 5}
     )
-    carrying, alone = _cover(patterns, keys)
+    carrying, alone = cover(patterns, keys)
     assert carrying == {"EMAIL": 80, "PHONE": 45, "FN": 35}
     assert alone == {"EMAIL": 50, "PHONE": 15, "FN": 5}
     read = ReadResult(rows_read=120, rows_dropped=20, rows_desired=100, rows_staged=100, carrying=carrying, alone=alone)

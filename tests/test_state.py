@@ -102,6 +102,40 @@ def test_the_c_sealer_refuses_what_it_cannot_seal() -> None:
         crypto.SEAL(b"k", b"a" * 32, b"", ["row"], b"n" * 12)
 
 
+def test_sealed_columns_are_the_pairs_of_the_rows_they_hold() -> None:
+    """seal_columns (a column-wise hashed chunk, no Python object per row) gives the bytes ``pairs`` gives
+    for the same rows: fingerprints equal, every row opens to the same fields, a fresh nonce each."""
+    import numpy as np
+
+    from fbsync.state import crypto
+
+    if crypto.SEAL_FIELDS is None:
+        assert not REQUIRE_FAST, "CI requires the C module (FBSYNC_REQUIRE_FASTHASH=1): seal_fields is missing"
+        pytest.skip("the optional C module is not built here")
+    c = RowCipher(b"k" * 32)
+    schema = ("EMAIL", "PHONE", "FN")
+    digest = [bytes([48 + i % 10]) * 64 for i in range(6)]  # six distinct 64-character fields
+    empty = bytes(64)
+    email = digest[0] + empty + digest[1] + digest[2]  # one field per row
+    phone = digest[3] + digest[4] + empty + empty
+    first = (digest[5] + empty, np.array([0, 1, 0, 1], dtype=np.int32))  # distinct fields and indices
+    d = [f.decode() for f in digest]
+    rows = [(d[0], d[3], d[5]), ("", d[4], ""), (d[1], "", d[5]), (d[2], "", "")]
+    for keep, kept in ((None, rows), (bytearray(b"\x01\x00\x01\x01"), [rows[0], rows[2], rows[3]])):
+        fps, sealed, sizes = c.seal_columns(schema, [email, phone, first], keep, len(kept))
+        lengths = np.frombuffer(sizes, dtype=np.int64).tolist()
+        assert len(fps) == 16 * len(kept) and sum(lengths) == len(sealed)
+        assert [fps[i : i + 16] for i in range(0, len(fps), 16)] == [c.fingerprint(schema, r) for r in kept]
+        starts = np.cumsum([0] + lengths[:-1]).tolist()
+        blobs = [sealed[a : a + n] for a, n in zip(starts, lengths)]
+        assert [c.decrypt(b) for b in blobs] == kept
+        assert len({b[:12] for b in blobs}) == len(kept)
+    with pytest.raises(ValueError, match="12 bytes"):
+        crypto.SEAL_FIELDS(b"k", b"a" * 32, b"", [email], None, b"n" * 12)
+    with pytest.raises(ValueError, match="32-byte"):
+        crypto.SEAL_FIELDS(b"k", b"short", b"", [email], None, b"n" * 48)
+
+
 def test_fingerprints_stay_byte_identical_across_versions() -> None:
     # Ledgers written by earlier versions hold these fingerprints: the formula must not drift.
     import hashlib

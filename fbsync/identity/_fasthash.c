@@ -26,7 +26,8 @@
  * ascii_lines (an Arrow string array's stripped ASCII values, newline-joined), email_suspects
  * (the lines EMAIL_FAST_LINE does not match), line_numbers (empty or non-empty lines),
  * sha256_hex_block (sha256_hex_lines' digests in one buffer of 64-byte fields), csv_rows
- * (CSV lines from such buffers) and field_rows (their rows as tuples of str).  Each is described where it is defined and tested against its
+ * (CSV lines from such buffers), field_rows (their rows as tuples of str) and seal_fields (seal_rows
+ * over such rows, for a plan's staging).  Each is described where it is defined and tested against its
  * Python reference.
  */
 #define PY_SSIZE_T_CLEAN
@@ -160,6 +161,40 @@ hmac_digest(const hmac_state *h, const unsigned char *head, size_t head_len, con
     SHA256_Final(out, &ctx);
 }
 
+/* One row sealed: the first 16 bytes of HMAC-SHA256(key, head + msg) into fp, and nonce + AES-256-GCM(msg)
+ * + its 16-byte tag into sealed (12 + len + 16 bytes).  0 when OpenSSL fails. */
+static int
+seal_one(EVP_CIPHER_CTX *ctx, const hmac_state *mac, const unsigned char *head, size_t head_len,
+         const unsigned char *msg, size_t len, const unsigned char *nonce, unsigned char *fp, unsigned char *sealed)
+{
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    hmac_digest(mac, head, head_len, msg, len, digest);
+    memcpy(fp, digest, 16);
+    memcpy(sealed, nonce, 12);
+    int outl = 0, finl = 0;
+    return EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce) == 1
+           && EVP_EncryptUpdate(ctx, sealed + 12, &outl, msg, (int)len) == 1
+           && EVP_EncryptFinal_ex(ctx, sealed + 12 + outl, &finl) == 1 && (size_t)(outl + finl) == len
+           && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, sealed + 12 + len) == 1;
+}
+
+/* A cipher context for seal_one with the AES key set, or NULL with an exception set. */
+static EVP_CIPHER_CTX *
+gcm_context(const Py_buffer *aes_key, const char *who)
+{
+    if (aes_key->len != 32) {
+        PyErr_Format(PyExc_ValueError, "%s: a 32-byte AES key", who);
+        return NULL;
+    }
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    if (ctx == NULL || EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, aes_key->buf, NULL) != 1) {
+        EVP_CIPHER_CTX_free(ctx);
+        PyErr_Format(PyExc_RuntimeError, "%s: OpenSSL could not set up AES-256-GCM", who);
+        return NULL;
+    }
+    return ctx;
+}
+
 static PyObject *
 seal_rows(PyObject *self, PyObject *args)
 {
@@ -170,19 +205,14 @@ seal_rows(PyObject *self, PyObject *args)
     }
     PyObject *out = NULL;
     EVP_CIPHER_CTX *ctx = NULL;
-    unsigned char *sealed = NULL;
     const Py_ssize_t n = PyList_GET_SIZE(rows);
-    if (aes_key.len != 32 || nonces.len != 12 * n) {
-        PyErr_SetString(PyExc_ValueError, "seal_rows: a 32-byte AES key and 12 bytes of nonce per row");
+    if (nonces.len != 12 * n) {
+        PyErr_SetString(PyExc_ValueError, "seal_rows: 12 bytes of nonce per row");
         goto done;
     }
     hmac_state mac;
     hmac_prepare(&mac, fp_key.buf, (size_t)fp_key.len);
-    ctx = EVP_CIPHER_CTX_new();
-    if (ctx == NULL || EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, aes_key.buf, NULL) != 1) {
-        PyErr_SetString(PyExc_RuntimeError, "seal_rows: OpenSSL could not set up AES-256-GCM");
-        goto done;
-    }
+    if ((ctx = gcm_context(&aes_key, "seal_rows")) == NULL) goto done;
     out = PyList_New(n);
     if (out == NULL) goto done;
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -192,13 +222,9 @@ seal_rows(PyObject *self, PyObject *args)
             Py_CLEAR(out);
             goto done;
         }
-        const unsigned char *msg = (const unsigned char *)PyBytes_AS_STRING(row);
         const Py_ssize_t len = PyBytes_GET_SIZE(row);
-        const unsigned char *nonce = (const unsigned char *)nonces.buf + 12 * i;
-        unsigned char digest[SHA256_DIGEST_LENGTH];
-        hmac_digest(&mac, prefix.buf, (size_t)prefix.len, msg, (size_t)len, digest);
         PyObject *blob = PyBytes_FromStringAndSize(NULL, 12 + len + 16);
-        PyObject *fp = PyBytes_FromStringAndSize((const char *)digest, 16);
+        PyObject *fp = PyBytes_FromStringAndSize(NULL, 16);
         PyObject *pair = (blob && fp) ? PyTuple_New(2) : NULL;
         if (pair == NULL) {
             Py_XDECREF(blob);
@@ -206,24 +232,16 @@ seal_rows(PyObject *self, PyObject *args)
             Py_CLEAR(out);
             goto done;
         }
-        sealed = (unsigned char *)PyBytes_AS_STRING(blob);
-        memcpy(sealed, nonce, 12);
-        int outl = 0, finl = 0;
-        if (EVP_EncryptInit_ex(ctx, NULL, NULL, NULL, nonce) != 1
-            || EVP_EncryptUpdate(ctx, sealed + 12, &outl, msg, (int)len) != 1
-            || EVP_EncryptFinal_ex(ctx, sealed + 12 + outl, &finl) != 1
-            || outl + finl != len
-            || EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, sealed + 12 + len) != 1) {
-            Py_DECREF(blob);
-            Py_DECREF(fp);
-            Py_DECREF(pair);
+        PyTuple_SET_ITEM(pair, 0, fp);
+        PyTuple_SET_ITEM(pair, 1, blob);
+        PyList_SET_ITEM(out, i, pair);
+        if (!seal_one(ctx, &mac, prefix.buf, (size_t)prefix.len, (const unsigned char *)PyBytes_AS_STRING(row),
+                      (size_t)len, (const unsigned char *)nonces.buf + 12 * i,
+                      (unsigned char *)PyBytes_AS_STRING(fp), (unsigned char *)PyBytes_AS_STRING(blob))) {
             Py_CLEAR(out);
             PyErr_SetString(PyExc_RuntimeError, "seal_rows: OpenSSL failed to encrypt a row");
             goto done;
         }
-        PyTuple_SET_ITEM(pair, 0, fp);
-        PyTuple_SET_ITEM(pair, 1, blob);
-        PyList_SET_ITEM(out, i, pair);
     }
 done:
     EVP_CIPHER_CTX_free(ctx);
@@ -633,6 +651,98 @@ done:
 }
 
 /*
+ * seal_fields(fp_key, aes_key, prefix, columns, keep, nonces) -> (bytes, bytes, bytes)
+ *     seal_rows for the kept rows of csv_rows' columns, each row's message being its fields joined by
+ *     0x1f ("" for an empty field: the bytes of fbsync.state.crypto.SEP.join(row)), without a Python
+ *     object per row: the rows' 16-byte fingerprints in one bytes object, their sealed rows (nonce +
+ *     ciphertext + tag) one after another in another, and each sealed row's length (int64, native order)
+ *     in a third.  nonces: 12 bytes per kept row.
+ */
+static PyObject *
+seal_fields(PyObject *self, PyObject *args)
+{
+    Py_buffer fp_key, aes_key, prefix, nonces;
+    PyObject *columns, *keep_obj;
+    if (!PyArg_ParseTuple(args, "y*y*y*O!Oy*", &fp_key, &aes_key, &prefix, &PyList_Type, &columns, &keep_obj,
+                          &nonces)) {
+        return NULL;
+    }
+    const Py_ssize_t k = PyList_GET_SIZE(columns);
+    csv_column *cols = PyMem_Calloc(k ? k : 1, sizeof(csv_column));
+    unsigned char *msg = PyMem_Malloc(k ? 65 * k : 1);
+    Py_buffer keep = {0};
+    PyObject *fps = NULL, *sealed = NULL, *sizes = NULL, *out = NULL;
+    EVP_CIPHER_CTX *ctx = NULL;
+    Py_ssize_t got = 0, n = 0, rows = 0;
+    int ok = 1;
+    if (cols == NULL || msg == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if ((n = open_columns(columns, cols, &got, keep_obj, &keep)) < 0) goto done;
+    const unsigned char *kept = keep.obj ? keep.buf : NULL;
+    for (Py_ssize_t i = 0; i < n; i++) rows += !kept || kept[i];
+    if (nonces.len != 12 * rows) {
+        PyErr_SetString(PyExc_ValueError, "seal_fields: 12 bytes of nonce per kept row");
+        goto done;
+    }
+    hmac_state mac;
+    hmac_prepare(&mac, fp_key.buf, (size_t)fp_key.len);
+    if ((ctx = gcm_context(&aes_key, "seal_fields")) == NULL) goto done;
+    fps = PyBytes_FromStringAndSize(NULL, 16 * rows);
+    sealed = PyBytes_FromStringAndSize(NULL, rows * (28 + (k ? 65 * k - 1 : 0)));
+    sizes = PyBytes_FromStringAndSize(NULL, rows * (Py_ssize_t)sizeof(int64_t));
+    if (fps == NULL || sealed == NULL || sizes == NULL) goto done;
+    unsigned char *fp = (unsigned char *)PyBytes_AS_STRING(fps), *w = (unsigned char *)PyBytes_AS_STRING(sealed);
+    int64_t *size = (int64_t *)PyBytes_AS_STRING(sizes);
+    const unsigned char *nonce = nonces.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t i = 0; ok && i < n; i++) {
+        if (kept && !kept[i]) continue;
+        size_t len = 0;
+        for (Py_ssize_t j = 0; j < k; j++) {
+            const csv_column *c = &cols[j];
+            const Py_ssize_t at = c->indices.obj ? ((const int32_t *)c->indices.buf)[i] : i;
+            const char *field = (const char *)c->fields.buf + 64 * at;
+            if (j) msg[len++] = 0x1f;
+            if (field[0]) {
+                memcpy(msg + len, field, 64);
+                len += 64;
+            }
+        }
+        ok = seal_one(ctx, &mac, prefix.buf, (size_t)prefix.len, msg, len, nonce, fp, w);
+        *size++ = (int64_t)(28 + len);
+        w += 28 + len;
+        fp += 16;
+        nonce += 12;
+    }
+    Py_END_ALLOW_THREADS
+    if (!ok) {
+        PyErr_SetString(PyExc_RuntimeError, "seal_fields: OpenSSL failed to encrypt a row");
+        goto done;
+    }
+    if (_PyBytes_Resize(&sealed, w - (unsigned char *)PyBytes_AS_STRING(sealed)) < 0) goto done;
+    out = PyTuple_Pack(3, fps, sealed, sizes);
+done:
+    for (Py_ssize_t j = 0; j < got; j++) {
+        PyBuffer_Release(&cols[j].fields);
+        if (cols[j].indices.obj) PyBuffer_Release(&cols[j].indices);
+    }
+    PyMem_Free(cols);
+    PyMem_Free(msg);
+    EVP_CIPHER_CTX_free(ctx);
+    if (keep.obj) PyBuffer_Release(&keep);
+    Py_XDECREF(fps);
+    Py_XDECREF(sealed);
+    Py_XDECREF(sizes);
+    PyBuffer_Release(&fp_key);
+    PyBuffer_Release(&aes_key);
+    PyBuffer_Release(&prefix);
+    PyBuffer_Release(&nonces);
+    return out;
+}
+
+/*
  * line_numbers(data, empty) -> list[int]
  *     Numbers of the empty lines (empty true) or of the non-empty lines (empty false) of a
  *     newline-separated buffer (n newlines: n + 1 lines, as bytes.split).
@@ -661,6 +771,9 @@ static PyMethodDef methods[] = {
      "string array's stripped ASCII values, newline-joined, and the rows left for the per-value path."},
     {"email_suspects", email_suspects, METH_VARARGS,
      "email_suspects(data) -> list[int]: the non-empty lines that do not match EMAIL_FAST_LINE."},
+    {"seal_fields", seal_fields, METH_VARARGS,
+     "seal_fields(fp_key, aes_key, prefix, columns, keep, nonces) -> (fingerprints, sealed rows, their int64 "
+     "lengths): seal_rows over the kept rows of csv_rows' columns, fields joined by 0x1f."},
     {"field_rows", field_rows, METH_VARARGS,
      "field_rows(columns, keep) -> list[tuple[str, ...]]: csv_rows' kept rows as tuples of str."},
     {"line_numbers", line_numbers, METH_VARARGS,

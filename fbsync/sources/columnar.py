@@ -23,6 +23,7 @@ because it works on pyarrow arrays; the rules it applies stay there.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,6 +85,34 @@ class Block:
         keep = self.keep
         out.kept_index = list(range(self.input_rows)) if keep is None else [i for i, k in enumerate(keep) if k]
         return out
+
+    def patterns(self) -> Counter[tuple[bool, ...]]:
+        """Which keys each kept row carries (its field not empty), as booleans in schema order, counted: the
+        match-rate insight's patterns (:func:`fbsync.stage.patterns_of_rows` for rows of str)."""
+        import numpy as np
+
+        if not self.input_rows or not self.schema:
+            return Counter()
+        code = np.zeros(self.input_rows, dtype=np.int64)
+        for bit, column in enumerate(self.fields):
+            if isinstance(column, tuple):
+                distinct, indices = column
+                present = (np.frombuffer(distinct, np.uint8)[::WIDTH] != 0)[np.frombuffer(indices, np.int32)]
+            else:
+                present = np.frombuffer(column, np.uint8)[::WIDTH] != 0
+            code |= present.astype(np.int64) << bit
+        if self.keep is not None:
+            code = code[np.frombuffer(self.keep, np.uint8) != 0]
+        width = len(self.schema)
+        if width > 16:  # too many patterns to count in an array: count the codes present
+            values, counts = np.unique(code, return_counts=True)
+        else:
+            counts = np.bincount(code, minlength=1)
+            values = np.flatnonzero(counts)
+            counts = counts[values]
+        return Counter(
+            {tuple(bool(int(v) >> b & 1) for b in range(width)): int(n) for v, n in zip(values, counts) if v}
+        )
 
 
 def _cells(array: Any, rows: list[int]) -> tuple[dict[int, str], dict[int, str]]:
@@ -238,12 +267,19 @@ def as_lists(columns: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v.to_pylist() if hasattr(v, "to_pylist") else v for k, v in columns.items()}
 
 
-def hash_members(columns: Mapping[str, Any], default_country: str | None) -> HashedBatch:
-    """:func:`fbsync.identity.hash_batch`'s result for a chunk whose columns may be pyarrow arrays (a COPY
-    read): column-wise when :func:`usable`, else through ``hash_batch`` with Python values."""
+def hash_block(columns: Mapping[str, Any], default_country: str | None) -> Block | None:
+    """A chunk hashed column-wise when some of its columns are pyarrow arrays (a COPY read) and the keys are
+    :func:`usable`; None otherwise (then ``hash_batch`` with Python values is the faster path)."""
     import pyarrow as pa
 
     arrow = [v for v in columns.values() if isinstance(v, pa.Array | pa.ChunkedArray)]
     if arrow and usable(tuple(columns)):
-        return hash_arrow(columns, default_region(default_country)).batch()
-    return hash_batch(as_lists(columns), default_country)
+        return hash_arrow(columns, default_region(default_country))
+    return None
+
+
+def hash_members(columns: Mapping[str, Any], default_country: str | None) -> HashedBatch:
+    """:func:`fbsync.identity.hash_batch`'s result for a chunk whose columns may be pyarrow arrays (a COPY
+    read): column-wise through :func:`hash_block` when it can, else through ``hash_batch``."""
+    block = hash_block(columns, default_country)
+    return block.batch() if block is not None else hash_batch(as_lists(columns), default_country)

@@ -20,6 +20,7 @@ import os
 import secrets
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -66,6 +67,9 @@ def load_master_key(state_key: str | None, state_dir: Path) -> bytes:
 #: through hmac and cryptography (tests swap it).
 SEAL: Callable[[bytes, bytes, bytes, list[bytes], bytes], list[tuple[bytes, bytes]]] | None = c_function("seal_rows")
 
+#: The C module's ``seal_fields``: the same over the kept rows of column-wise hashed fields.
+SEAL_FIELDS: Callable[..., tuple[bytes, bytes, bytes]] | None = c_function("seal_fields")
+
 
 class RowCipher:
     """Fingerprints and encrypts hashed rows (tuples of strings)."""
@@ -93,6 +97,18 @@ class RowCipher:
         prefix = (SEP.join(schema) + "\x1e").encode()
         messages = [SEP.join(row).encode() for row in rows]
         return SEAL(self._fp_key, self._aes_key, prefix, messages, os.urandom(12 * len(rows)))
+
+    def seal_columns(
+        self, schema: tuple[str, ...], columns: Sequence[Any], keep: bytes | bytearray | None, rows: int
+    ) -> tuple[bytes, bytes, bytes]:
+        """:meth:`pairs` for the ``rows`` kept rows of a chunk hashed column-wise
+        (:class:`fbsync.sources.columnar.Block`'s fields and ``keep``), without a Python object per row: the
+        fingerprints one after another, the encrypted rows one after another, and each one's length (int64),
+        as :meth:`fbsync.state.staging.Staging.add_sealed` takes them.  Needs the C module."""
+        if SEAL_FIELDS is None:
+            raise RuntimeError("seal_columns needs the C module (fbsync.identity._fasthash)")
+        prefix = (SEP.join(schema) + "\x1e").encode()
+        return SEAL_FIELDS(self._fp_key, self._aes_key, prefix, list(columns), keep, os.urandom(12 * rows))
 
     def decrypt(self, blob: bytes) -> tuple[str, ...]:
         return tuple(self._aead.decrypt(blob[:12], blob[12:], None).decode().split(SEP))
