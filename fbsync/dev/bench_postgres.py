@@ -5,8 +5,11 @@ For 1 M and 5 M rows (``FBSYNC_BENCH_PG_SIZES``) of the demo's customers loaded 
 RSS (VmHWM) is its own:
 
 * ``copy``: ``COPY (SELECT …) TO STDOUT`` of the same columns through psycopg — the physical floor;
-* ``fbsync``: :class:`fbsync.sources.crm.CrmSource` streaming (COPY, text columns as Arrow arrays) hashed
-  column-wise (:func:`fbsync.sources.columnar.hash_members`) into rows, as a plan reads such a segment;
+* ``fbsync``: :class:`fbsync.sources.crm.CrmSource` streaming (COPY drained in blocks and read ahead in a
+  thread, text columns as Arrow arrays) hashed column-wise (:func:`fbsync.sources.columnar.hash_block`)
+  into blocks of hashed fields, which a plan of such a segment seals and stages without building rows;
+* ``fbsync-rows``: the same, the blocks then turned into rows of str (``Block.batch``), as a read with a
+  suppression list or a set rule needs them;
 * ``fbsync-lists``: the same COPY read as Python lists through ``hash_batch`` (before the column-wise path);
 * ``fbsync-cursor``: the same through the server-side cursor (the reading before the COPY reader);
 * ``pushdown``: the query rewritten by :mod:`fbsync.sources.pushdown` so PostgreSQL normalizes and hashes
@@ -77,11 +80,14 @@ else:
                     break
                 rows += len(part)
     else:
-        from fbsync.sources.columnar import hash_members
-        arrays = case == "fbsync"  # COPY's text as Arrow arrays, hashed column-wise (what a plan does)
+        from fbsync.sources.columnar import hash_block, hash_members
+        arrays = case in ("fbsync", "fbsync-rows")  # COPY's text as Arrow arrays, hashed column-wise
         for chunk in src.stream(query, list(keys.values()), "bench", arrays=arrays):
             cols = {k: chunk.columns[c] for k, c in keys.items()}
-            b = hash_members(cols, "FR") if arrays else identity.hash_batch(cols, "FR")
+            if case == "fbsync":  # the hashed fields a plan seals and stages
+                b = hash_block(cols, "FR")
+            else:  # rows of str, as a read with a suppression list or a set rule needs them
+                b = hash_members(cols, "FR") if arrays else identity.hash_batch(cols, "FR")
             rows += chunk.size
 secs = time.perf_counter() - t
 hwm = [l.split()[1] for l in open("/proc/self/status") if l.startswith("VmHWM:")]
@@ -127,7 +133,7 @@ def bench_postgres(options: Options) -> Iterator[dict[str, Any]]:
     import importlib.util
 
     sizes = [int(x) for x in os.environ.get("FBSYNC_BENCH_PG_SIZES", "1000000,5000000").split(",") if x]
-    cases = ["copy", "fbsync", "fbsync-lists", "fbsync-cursor"] + (
+    cases = ["copy", "fbsync", "fbsync-rows", "fbsync-lists", "fbsync-cursor"] + (
         ["pushdown"] if importlib.util.find_spec("fbsync.sources.pushdown") else []
     )
     for n in sizes:
