@@ -308,3 +308,31 @@ def test_a_plan_read_of_arrow_chunks_seals_them_without_rows(tmp_path: Path, mon
             result = reader.chunks(spec, [chunk], stg)
         assert len(calls) == batches
         assert result.rows_desired == 2 - batches  # the suppressed person is left out
+
+
+def test_dictionary_indices_are_read_off_their_buffers_nulls_and_slices_included() -> None:
+    import pyarrow.compute as pc
+
+    values = pa.array(["a", None, "b", "a", None, "c", "b"] * 3)
+    for start, length in ((0, 21), (1, 9), (5, 3), (20, 1), (7, 0)):
+        encoded = pc.dictionary_encode(values.slice(start, length))
+        expected = [len(encoded.dictionary) if i is None else i for i in encoded.indices.to_pylist()]
+        assert columnar._filled(encoded.indices, len(encoded.dictionary)).tolist() == expected
+
+
+def test_hashing_arrow_columns_does_not_import_pandas() -> None:
+    """pyarrow imports pandas (most of a second) the first time pa.array() or fill_null() runs; the
+    column-wise path avoids both, so a plan or a file hash does not pay for it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import io, sys, pyarrow.csv as c\n"
+        "from fbsync.sources import columnar\n"
+        "data = 'e,p,f\\na@b.fr,06 12 34 56 78,Jean\\nnope,+262 692 12 34 56,\\n,x,Zoé\\n'.encode()\n"
+        "t = c.read_csv(io.BytesIO(data), convert_options=c.ConvertOptions(strings_can_be_null=True))\n"
+        "columnar.hash_block({'EMAIL': t.column(0), 'PHONE': t.column(1), 'FN': t.column(2)}, 'FR').batch()\n"
+        "print('pandas' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

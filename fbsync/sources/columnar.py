@@ -117,9 +117,12 @@ class Block:
 
 def _cells(array: Any, rows: list[int]) -> tuple[dict[int, str], dict[int, str]]:
     """The values of a few rows (``""`` for null) and the same stripped, for the per-value path."""
+    import numpy as np
     import pyarrow as pa
 
-    texts = dict(zip(rows, array.take(pa.array(rows, type=pa.int64())).to_pylist())) if rows else {}
+    # the indices as Arrow buffers: pa.array() would import pandas (most of a second) through pyarrow's shim
+    picked = pa.Array.from_buffers(pa.int64(), len(rows), [None, pa.py_buffer(np.array(rows, dtype=np.int64))])
+    texts = dict(zip(rows, array.take(picked).to_pylist())) if rows else {}
     texts = {i: "" if v is None else v for i, v in texts.items()}
     return texts, {i: v.strip() for i, v in texts.items()}
 
@@ -197,6 +200,20 @@ def _fast(key: str, array: Any, region: str | None) -> tuple[bytearray, dict[int
     return out.block, bad
 
 
+def _filled(indices: Any, null: int) -> Any:
+    """An Arrow int32 array's values as a numpy array, ``null`` where the array is null: read off its buffers
+    (``fill_null`` and ``to_numpy`` would import pandas, most of a second, through pyarrow's shim)."""
+    import numpy as np
+
+    validity, data = indices.buffers()
+    start, n = indices.offset, len(indices)
+    out = np.frombuffer(data, dtype=np.int32, count=n, offset=4 * start).copy() if n else np.empty(0, np.int32)
+    if validity is not None and indices.null_count:
+        valid = np.unpackbits(np.frombuffer(validity, dtype=np.uint8), bitorder="little")[start : start + n]
+        out[valid == 0] = null
+    return out
+
+
 def _distinct(key: str, array: Any, region: str | None) -> tuple[Column, dict[int, str]]:
     """A key with few distinct values: each normalized and hashed once; the column is their fields and
     each row's index into them."""
@@ -209,7 +226,7 @@ def _distinct(key: str, array: Any, region: str | None) -> tuple[Column, dict[in
     out = _Fields(bytearray(WIDTH * (len(uniques) + 1)))  # the last field: null
     for i, text in enumerate(uniques):
         out[i] = sent[text]
-    indices = np.ascontiguousarray(encoded.indices.fill_null(len(uniques)).to_numpy(zero_copy_only=False), np.int32)
+    indices = _filled(encoded.indices, len(uniques))
     why = [reasons.get(text, "") for text in uniques] + [EMPTY]
     rows = np.flatnonzero(np.array([bool(w) for w in why])[indices])
     return (bytes(out.block), indices), {int(i): why[indices[i]] for i in rows}
