@@ -268,7 +268,7 @@ class Reader:
                     for key, n in over.items():
                         drops[(key, "more than 10 values")] += n
                 key_cols = {k: cols[c] for k, c in keys.items()} if pd is None else {}
-                block = columnar.hash_block(key_cols, spec.country) if sealed else None
+                block = columnar.hash_block(columnar.arrow_text(key_cols), spec.country) if sealed else None
                 if block is not None and block.schema == schema:  # nothing but hashing: sealed from the fields
                     _tally(block.counters, drops, empty, examples)
                     counts["dropped"] += block.dropped_rows

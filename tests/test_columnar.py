@@ -336,3 +336,25 @@ def test_hashing_arrow_columns_does_not_import_pandas() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_a_cursors_text_becomes_arrow_arrays_and_hashes_as_the_lists_do(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite and MariaDB give lists: their text is hashed column-wise too (numbers stay lists, small
+    chunks are left alone), with hash_batch's results."""
+    columns = {
+        "EMAIL": ["a@b.fr", None, "bad", " C@D.FR "] * 3,
+        "ZIP": [75001, None, "75002", 13001] * 3,  # not all text: stays a list
+        "FN": ["Zoé", "", None, "Jean"] * 3,
+    }
+    assert columnar.arrow_text(columns) == columns  # 12 rows: under ARROW_FROM
+    monkeypatch.setattr(columnar, "ARROW_FROM", 10)
+    converted = columnar.arrow_text(columns)
+    assert isinstance(converted["EMAIL"], pa.Array) and isinstance(converted["FN"], pa.Array)
+    assert converted["ZIP"] is columns["ZIP"]
+    block = columnar.hash_block(converted, "FR")
+    assert block is not None
+    fast, slow = block.batch(), hash_batch(columns, "FR")
+    assert (fast.rows, fast.kept_index, fast.empty, fast.invalid, fast.examples) == (
+        slow.rows, slow.kept_index, slow.empty, slow.invalid, slow.examples
+    )  # fmt: skip
+    assert columnar.arrow_text({"MADID": ["x"] * 20}) == {"MADID": ["x"] * 20}  # not hashed: never converted

@@ -284,6 +284,31 @@ def as_lists(columns: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v.to_pylist() if hasattr(v, "to_pylist") else v for k, v in columns.items()}
 
 
+#: Rows in a chunk of Python values from which :func:`arrow_text` turns its text into Arrow arrays: the first
+#: ``pa.array()`` of a process imports pandas (pyarrow's shim, most of a second), which only a large
+#: segment earns back.
+ARROW_FROM = 5_000
+
+
+def arrow_text(columns: Mapping[str, Any]) -> dict[str, Any]:
+    """``columns`` with each list of text (``str`` or None) as an Arrow string array, so that a cursor's chunk
+    (SQLite, MariaDB) is hashed column-wise too; other columns (numbers…) stay lists, for the per-value path.
+    Chunks under :data:`ARROW_FROM` rows are left as they are."""
+    import pyarrow as pa
+
+    if not usable(tuple(columns)) or max((len(v) for v in columns.values()), default=0) < ARROW_FROM:
+        return dict(columns)
+    out: dict[str, Any] = {}
+    for key, values in columns.items():
+        if isinstance(values, list):
+            try:
+                values = pa.array(values, type=pa.string())
+            except (pa.ArrowException, TypeError, ValueError):
+                pass  # not all text
+        out[key] = values
+    return out
+
+
 def hash_block(columns: Mapping[str, Any], default_country: str | None) -> Block | None:
     """A chunk hashed column-wise when some of its columns are pyarrow arrays (a COPY read) and the keys are
     :func:`usable`; None otherwise (then ``hash_batch`` with Python values is the faster path)."""

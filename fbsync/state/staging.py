@@ -7,9 +7,10 @@ readable than the ledger) and indexed in memory by fingerprint; the fingerprints
 differences of sorted arrays.
 
 Fingerprints are 16 bytes; each is kept as two unsigned 64-bit integers (its bytes read big-endian),
-so numpy sorts and searches them in the byte order SQLite and Python give them.  Memory is about
-28 bytes per desired row and 16 per acknowledged fingerprint (1 M members: about 45 MB), and never a
-row's content: the rows stay in the file.
+so numpy sorts and searches them in the byte order SQLite and Python give them.  Memory is 28 bytes
+per desired row (its fingerprint, where its encrypted row starts in the file, its length) and 16 per
+acknowledged fingerprint (1 M members: about 45 MB), and never a row's content: the rows stay in the
+file.  Settling the chunks added (once, before the first question) briefly needs as much again.
 
 This replaced two SQLite tables with an index each: inserting 1 M encrypted rows and 1 M acknowledged
 fingerprints one statement at a time took about 7.5 s of a 15 s plan, against well under a second here.
@@ -66,11 +67,12 @@ def _fps(hi: _Arr, lo: _Arr) -> list[bytes]:
 def _firsts(hi: _Arr, lo: _Arr) -> _Arr:
     """Indices of each distinct key's first occurrence, in key order."""
     order = np.argsort(hi, kind="stable")
-    h = hi[order]
-    if len(h) > 1 and bool((h[1:] == h[:-1]).any()):  # equal high halves (rare, or duplicates): sort on both
+    h, low = hi[order], lo[order]
+    # Equal high halves are nearly always one fingerprint added twice, already in order (stable); only
+    # different fingerprints sharing their first 8 bytes need the sort on both halves.
+    if len(h) > 1 and bool(((h[1:] == h[:-1]) & (low[1:] != low[:-1])).any()):
         order = np.lexsort((lo, hi))  # stable too
-        h = hi[order]
-    low = lo[order]
+        h, low = hi[order], lo[order]
     first = np.ones(len(order), dtype=bool)
     first[1:] = (h[1:] != h[:-1]) | (low[1:] != low[:-1])
     return order[first]
@@ -134,12 +136,12 @@ class _Rows:
         self.hi: _Arr = _EMPTY
         self.lo: _Arr = _EMPTY
         self.at: _Arr = np.empty(0, np.int64)
-        self.size: _Arr = np.empty(0, np.int64)
+        self.size: _Arr = np.empty(0, np.uint32)
         self._parts: list[tuple[_Arr, _Arr, _Arr, _Arr]] = []
 
     def add(self, hi: _Arr, lo: _Arr, at: _Arr, size: _Arr) -> None:
         if len(hi):
-            self._parts.append((hi, lo, at, size))
+            self._parts.append((hi, lo, at, size.astype(np.uint32)))  # a sealed row is well under 4 GB
 
     def settled(self) -> _Rows:
         if self._parts:
