@@ -142,3 +142,31 @@ def test_empty_staging(tmp_path: Path) -> None:
         check(stg, Model())
         assert stg.count_desired([]) == 0
         stg.unack([])
+
+
+def test_a_ledgers_fingerprints_in_order_are_taken_as_they_come(tmp_path: Path) -> None:
+    """The store gives fingerprints sorted, chunk after chunk: no sort is needed, the answers are the same,
+    including keys that share their high half and a chunk that comes out of order."""
+    pool = sorted({fp(i) for i in range(200)} | {fp(i, high=7) for i in range(200, 230)})
+    with Staging(tmp_path) as stg:
+        stg.add_desired([(f, b"r") for f in pool[::2]])
+        for start in range(0, len(pool), 40):
+            stg.add_acked(pool[start : start + 40])
+        assert (stg.desired, stg.adds, stg.removes) == (len(pool[::2]), 0, len(pool) - len(pool[::2]))
+        assert batches_flat(stg.iter_removes(9)) == [(f,) for f in pool[1::2]]
+        stg.add_acked([pool[0], pool[-1]])  # again, and out of order
+        assert stg.removes == len(pool) - len(pool[::2])
+
+
+def test_membership_is_the_same_whatever_the_block_of_queries() -> None:
+    import numpy as np
+
+    from fbsync.state.staging import _keys, _member
+
+    keys = sorted({fp(i) for i in range(50)} | {fp(i, high=3) for i in range(50, 60)})
+    s_hi, s_lo = _keys(b"".join(keys))
+    queries = [fp(i) for i in range(0, 120, 3)] + [fp(i, high=3) for i in range(55, 65)]
+    q_hi, q_lo = _keys(b"".join(queries))
+    expected = np.array([q in set(keys) for q in queries])
+    for block in (1, 4, 7, 1 << 20):
+        assert (_member(s_hi, s_lo, q_hi, q_lo, block) == expected).all()

@@ -90,6 +90,7 @@ def _load(n: int, seed: int) -> None:
                 "city text, zip text, country text) CHARACTER SET utf8mb4"
             )
             raw = conn.connection.driver_connection
+            assert raw is not None, "a checked-out connection has its driver's connection"
             cur = src.execute("SELECT email, phone, first_name, last_name, city, zip, country FROM customers")
             with raw.cursor() as out:
                 while part := cur.fetchmany(5000):

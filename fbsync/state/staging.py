@@ -64,30 +64,52 @@ def _fps(hi: _Arr, lo: _Arr) -> list[bytes]:
     return [raw[i : i + FP] for i in range(0, len(raw), FP)]
 
 
-def _firsts(hi: _Arr, lo: _Arr) -> _Arr:
-    """Indices of each distinct key's first occurrence, in key order."""
+def _firsts(hi: _Arr, lo: _Arr) -> _Arr | None:
+    """Indices of each distinct key's first occurrence, in key order; None when the keys are already in
+    order and distinct (a ledger's fingerprints come so), which costs one pass and no copy."""
+    if len(hi) < 2:
+        return None
+    if bool((hi[1:] >= hi[:-1]).all()):
+        tie = hi[1:] == hi[:-1]
+        if not bool((tie & (lo[1:] <= lo[:-1])).any()):
+            return None  # in order, and no key twice
+        del tie
     order = np.argsort(hi, kind="stable")
-    h, low = hi[order], lo[order]
-    # Equal high halves are nearly always one fingerprint added twice, already in order (stable); only
-    # different fingerprints sharing their first 8 bytes need the sort on both halves.
-    if len(h) > 1 and bool(((h[1:] == h[:-1]) & (low[1:] != low[:-1])).any()):
+    h = hi[order]
+    tie = np.flatnonzero(h[1:] == h[:-1])  # equal high halves: compare the low ones there only
+    del h
+    low_next, low = lo[order[tie + 1]], lo[order[tie]]
+    if bool((low_next != low).any()):  # different fingerprints sharing their first 8 bytes: sort on both
         order = np.lexsort((lo, hi))  # stable too
-        h, low = hi[order], lo[order]
+        h, low_all = hi[order], lo[order]
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = (h[1:] != h[:-1]) | (low_all[1:] != low_all[:-1])
+        return order[first]
+    # otherwise equal high halves are one fingerprint added twice, in the order added (stable): keep the first
     first = np.ones(len(order), dtype=bool)
-    first[1:] = (h[1:] != h[:-1]) | (low[1:] != low[:-1])
+    first[tie + 1] = False
     return order[first]
 
 
-def _member(s_hi: _Arr, s_lo: _Arr, q_hi: _Arr, q_lo: _Arr) -> _Arr:
-    """For each query key, whether it is in the sorted, distinct keys ``s``."""
-    left = np.searchsorted(s_hi, q_hi, side="left")
-    right = np.searchsorted(s_hi, q_hi, side="right")
-    span = right - left
+def _joined_parts(old: _Arr, parts: list[_Arr]) -> _Arr:
+    """``old`` and the parts end to end; the parts list is emptied as it goes (each is freed once copied)."""
+    out = np.concatenate([old, *parts]) if parts else old
+    parts.clear()
+    return out
+
+
+def _member(s_hi: _Arr, s_lo: _Arr, q_hi: _Arr, q_lo: _Arr, block: int = 1 << 20) -> _Arr:
+    """For each query key, whether it is in the sorted, distinct keys ``s`` (queries taken ``block`` at a
+    time, so the search's temporaries stay small however many there are)."""
     found = np.zeros(len(q_hi), dtype=bool)
-    one = span == 1
-    found[one] = s_lo[left[one]] == q_lo[one]
-    for i in np.flatnonzero(span > 1):  # several keys share this high half
-        found[i] = bool((s_lo[left[i] : right[i]] == q_lo[i]).any())
+    for start in range(0, len(q_hi), block):
+        qh, ql = q_hi[start : start + block], q_lo[start : start + block]
+        left = np.searchsorted(s_hi, qh, side="left")
+        span = np.searchsorted(s_hi, qh, side="right") - left
+        one = np.flatnonzero(span == 1)
+        found[start + one] = s_lo[left[one]] == ql[one]
+        for i in np.flatnonzero(span > 1):  # several keys share this high half
+            found[start + i] = bool((s_lo[left[i] : left[i] + span[i]] == ql[i]).any())
     return found
 
 
@@ -97,22 +119,25 @@ class _Keys:
     def __init__(self) -> None:
         self.hi: _Arr = _EMPTY
         self.lo: _Arr = _EMPTY
-        self._parts: list[bytes] = []
+        self._his: list[_Arr] = []
+        self._los: list[_Arr] = []
 
     def add(self, fps: bytes) -> None:
         if fps:
-            self._parts.append(fps)
+            hi, lo = _keys(fps)
+            self._his.append(hi)
+            self._los.append(lo)
 
     def clear(self) -> None:
-        self.hi, self.lo, self._parts = _EMPTY, _EMPTY, []
+        self.hi, self.lo, self._his, self._los = _EMPTY, _EMPTY, [], []
 
     def settled(self) -> tuple[_Arr, _Arr]:
-        if self._parts:
-            new = [_keys(p) for p in self._parts]
-            hi = np.concatenate([self.hi] + [h for h, _ in new])
-            lo = np.concatenate([self.lo] + [low for _, low in new])
+        if self._his:
+            # one column at a time, each part freed as it is copied: memory peaks at about twice the set
+            hi, lo = _joined_parts(self.hi, self._his), _joined_parts(self.lo, self._los)
+            self.hi = self.lo = _EMPTY
             keep = _firsts(hi, lo)
-            self.hi, self.lo, self._parts = hi[keep], lo[keep], []
+            self.hi, self.lo = (hi, lo) if keep is None else (hi[keep], lo[keep])
         return self.hi, self.lo
 
     def discard(self, fps: bytes) -> None:
@@ -121,7 +146,9 @@ class _Keys:
         if not len(hi) or not len(q_hi):
             return
         q = _firsts(q_hi, q_lo)
-        keep = ~_member(q_hi[q], q_lo[q], hi, lo)
+        if q is not None:
+            q_hi, q_lo = q_hi[q], q_lo[q]
+        keep = ~_member(q_hi, q_lo, hi, lo)
         self.hi, self.lo = hi[keep], lo[keep]
 
     def __len__(self) -> int:
@@ -137,22 +164,26 @@ class _Rows:
         self.lo: _Arr = _EMPTY
         self.at: _Arr = np.empty(0, np.int64)
         self.size: _Arr = np.empty(0, np.uint32)
-        self._parts: list[tuple[_Arr, _Arr, _Arr, _Arr]] = []
+        self._parts: tuple[list[_Arr], list[_Arr], list[_Arr], list[_Arr]] = ([], [], [], [])
 
     def add(self, hi: _Arr, lo: _Arr, at: _Arr, size: _Arr) -> None:
         if len(hi):
-            self._parts.append((hi, lo, at, size.astype(np.uint32)))  # a sealed row is well under 4 GB
+            for part, column in zip(self._parts, (hi, lo, at, size.astype(np.uint32))):  # a row is under 4 GB
+                part.append(column)
 
     def settled(self) -> _Rows:
-        if self._parts:
-            cols = [np.concatenate([old] + [p[i] for p in self._parts]) for i, old in enumerate(self._columns())]
-            keep = _firsts(cols[0], cols[1])
-            self.hi, self.lo, self.at, self.size = (c[keep] for c in cols)
-            self._parts = []
+        if self._parts[0]:
+            # one column at a time, each part freed as it is copied, then each column gathered in turn
+            self.hi, self.lo, self.at, self.size = (
+                _joined_parts(old, parts) for old, parts in zip((self.hi, self.lo, self.at, self.size), self._parts)
+            )
+            keep = _firsts(self.hi, self.lo)
+            if keep is not None:
+                self.hi = self.hi[keep]
+                self.lo = self.lo[keep]
+                self.at = self.at[keep]
+                self.size = self.size[keep]
         return self
-
-    def _columns(self) -> tuple[_Arr, _Arr, _Arr, _Arr]:
-        return self.hi, self.lo, self.at, self.size
 
 
 class Staging:
