@@ -246,7 +246,11 @@ class Reader:
         patterns: Counter[tuple[bool, ...]] = Counter()  # which identifiers each staged row carries
         staged = 0
         # rows that need nothing but hashing (no consent, suppression, set rule, fan, value or attribute)
-        sealed = _column_wise(spec, pd, meter) and not (self.suppression or spec.exclude or spec.intersect)
+        sealed = (
+            _column_wise(spec, pd, meter)
+            and not (self.suppression or spec.exclude or spec.intersect)
+            and len(schema) == len(keys)  # no column beside the identifiers (constant attributes)
+        )
         with Sealer(self.cipher, stg, patterns) as sealer:
             for chunk in chunks:
                 counts["read"] += chunk.size
@@ -269,7 +273,8 @@ class Reader:
                         drops[(key, "more than 10 values")] += n
                 key_cols = {k: cols[c] for k, c in keys.items()} if pd is None else {}
                 block = columnar.hash_block(columnar.arrow_text(key_cols), spec.country) if sealed else None
-                if block is not None and block.schema == schema:  # nothing but hashing: sealed from the fields
+                if block is not None:  # nothing but hashing: sealed from the fields
+                    assert block.schema == schema
                     _tally(block.counters, drops, empty, examples)
                     counts["dropped"] += block.dropped_rows
                     staged += sealer.add(block)

@@ -19,18 +19,14 @@ Each line's ``ratio_vs_fetch`` divides its time by the ``fetch`` floor of the sa
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
+from itertools import islice
 from typing import Any
 
 from .bench import Options, register
-from .bench_postgres import KEYS, QUERY, TABLE
+from .bench_postgres import COLUMNS, TABLE, child_case, demo_customers
 
 URL = os.environ.get("FBSYNC_BENCH_MYSQL_URL", "mysql+pymysql://root@127.0.0.1:3306/test?charset=utf8mb4")
 
@@ -72,40 +68,22 @@ print(json.dumps({"rows": rows, "seconds": round(secs, 2), "peak_rss_mb": round(
 
 def _load(n: int, seed: int) -> None:
     """Put n demo customers into MariaDB (multi-row INSERTs), replacing the previous table."""
-    import sqlite3
-
     import sqlalchemy as sa
 
-    from .demo import seed as make
-
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Path(tmp) / "crm.db"
-        make(db, n=n, seed=seed)
-        src = sqlite3.connect(db)
-        eng = sa.create_engine(URL)
-        with eng.begin() as conn:
-            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {TABLE}")
-            conn.exec_driver_sql(
-                f"CREATE TABLE {TABLE} (email text, phone text, first_name text, last_name text, "
-                "city text, zip text, country text) CHARACTER SET utf8mb4"
-            )
-            raw = conn.connection.driver_connection
-            assert raw is not None, "a checked-out connection has its driver's connection"
-            cur = src.execute("SELECT email, phone, first_name, last_name, city, zip, country FROM customers")
-            with raw.cursor() as out:
-                while part := cur.fetchmany(5000):
-                    out.executemany(f"INSERT INTO {TABLE} VALUES (%s, %s, %s, %s, %s, %s, %s)", part)
-        eng.dispose()
-        src.close()
+    eng = sa.create_engine(URL)
+    with demo_customers(n, seed) as rows, eng.begin() as conn:
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {TABLE}")
+        conn.exec_driver_sql(f"CREATE TABLE {TABLE} ({COLUMNS}) CHARACTER SET utf8mb4")
+        raw = conn.connection.driver_connection
+        assert raw is not None, "a checked-out connection has its driver's connection"
+        with raw.cursor() as out:
+            while part := list(islice(rows, 5000)):
+                out.executemany(f"INSERT INTO {TABLE} VALUES (%s, %s, %s, %s, %s, %s, %s)", part)
+    eng.dispose()
 
 
 def _case(case: str) -> dict[str, Any]:
-    p = subprocess.run(
-        [sys.executable, "-c", CHILD, case, URL, QUERY, json.dumps(KEYS)], capture_output=True, text=True, check=False
-    )
-    if p.returncode != 0:
-        raise RuntimeError(f"{case} failed: {p.stderr[-1500:]}")
-    return json.loads(p.stdout.strip().splitlines()[-1])
+    return child_case(CHILD, case, URL)
 
 
 @register("mariadb", "reading 1 M rows from MariaDB into hashed members, vs the driver's streaming fetch")

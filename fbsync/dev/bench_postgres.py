@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -95,11 +96,13 @@ print(json.dumps({"rows": rows, "seconds": round(secs, 2), "peak_rss_mb": round(
 """
 
 
-def _load(n: int, seed: int) -> None:
-    """Put n demo customers into PostgreSQL with COPY (fast), replacing the previous table."""
-    import sqlite3
+COLUMNS = "email text, phone text, first_name text, last_name text, city text, zip text, country text"
 
-    import psycopg
+
+@contextmanager
+def demo_customers(n: int, seed: int) -> Iterator[Iterator[tuple[Any, ...]]]:
+    """The rows of ``n`` demo customers (the columns of :data:`QUERY`), drawn into a scratch SQLite file."""
+    import sqlite3
 
     from .demo import seed as make
 
@@ -107,25 +110,39 @@ def _load(n: int, seed: int) -> None:
         db = Path(tmp) / "crm.db"
         make(db, n=n, seed=seed)
         src = sqlite3.connect(db)
-        with psycopg.connect(URL.replace("postgresql+psycopg://", "postgresql://")) as conn:
-            conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
-            conn.execute(
-                f"CREATE TABLE {TABLE} (email text, phone text, first_name text, last_name text, "
-                "city text, zip text, country text)"
-            )
-            with conn.cursor().copy(f"COPY {TABLE} FROM STDIN") as cp:
-                for row in src.execute("SELECT email, phone, first_name, last_name, city, zip, country FROM customers"):
-                    cp.write_row(row)
-        src.close()
+        try:
+            yield src.execute("SELECT email, phone, first_name, last_name, city, zip, country FROM customers")
+        finally:
+            src.close()
 
 
-def _case(case: str) -> dict[str, Any]:
+def child_case(child: str, case: str, url: str) -> dict[str, Any]:
+    """One case of a benchmark in a child process (its own peak RSS): the figures it prints."""
     p = subprocess.run(
-        [sys.executable, "-c", CHILD, case, URL, QUERY, json.dumps(KEYS)], capture_output=True, text=True, check=False
+        [sys.executable, "-c", child, case, url, QUERY, json.dumps(KEYS)], capture_output=True, text=True, check=False
     )
     if p.returncode != 0:
         raise RuntimeError(f"{case} failed: {p.stderr[-1500:]}")
     return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def _load(n: int, seed: int) -> None:
+    """Put n demo customers into PostgreSQL with COPY (fast), replacing the previous table."""
+    import psycopg
+
+    with (
+        demo_customers(n, seed) as rows,
+        psycopg.connect(URL.replace("postgresql+psycopg://", "postgresql://")) as conn,
+    ):
+        conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
+        conn.execute(f"CREATE TABLE {TABLE} ({COLUMNS})")
+        with conn.cursor().copy(f"COPY {TABLE} FROM STDIN") as cp:
+            for row in rows:
+                cp.write_row(row)
+
+
+def _case(case: str) -> dict[str, Any]:
+    return child_case(CHILD, case, URL)
 
 
 @register("postgres", "reading 1 M / 5 M rows from PostgreSQL into hashed members, vs COPY")
