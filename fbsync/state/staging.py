@@ -18,7 +18,6 @@ fingerprints one statement at a time took about 7.5 s of a 15 s plan, against we
 
 from __future__ import annotations
 
-import mmap
 import os
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -194,7 +193,6 @@ class Staging:
         self.path = state_dir / f"{PREFIX}{uuid.uuid4().hex}.rows"
         self._file = os.fdopen(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600), "r+b", buffering=0)
         self._end = 0  # bytes written
-        self._map: mmap.mmap | None = None
         self._rows = _Rows()
         self._acked = _Keys()
         self._forced = _Keys()
@@ -322,11 +320,14 @@ class Staging:
         hi, lo, at, length = rows.hi, rows.lo, rows.at, rows.size
         if pick is not None:
             hi, lo, at, length = hi[pick], lo[pick], at[pick], length[pick]
+        fd = self._file.fileno()
         for start in range(0, len(hi), size):
             stop = start + size
-            view = self._view()
             fps = _fps(hi[start:stop], lo[start:stop])
-            yield [(fp, view[a : a + n]) for fp, a, n in zip(fps, at[start:stop].tolist(), length[start:stop].tolist())]
+            # one read per row, not a mapping of the file: the kernel maps pages around each row touched
+            # in a mapping (a batch of 7,000 rows of a 1 M-row file took 240 MB of RSS)
+            where = zip(at[start:stop].tolist(), length[start:stop].tolist())
+            yield [(fp, os.pread(fd, n, a)) for fp, (a, n) in zip(fps, where)]
 
     @staticmethod
     def _key_batches(hi: _Arr, lo: _Arr, size: int) -> Iterator[list[tuple[bytes]]]:
@@ -349,24 +350,8 @@ class Staging:
         hi, lo = self._acked.settled()
         return self._key_batches(hi[stale], lo[stale], size)
 
-    def _view(self) -> mmap.mmap | bytes:
-        """The scratch file's bytes (mapped again when it grew)."""
-        if not self._end:
-            return b""
-        if self._map is None or len(self._map) < self._end:
-            if self._map is not None:
-                self._map.close()
-            self._map = mmap.mmap(self._file.fileno(), self._end, access=mmap.ACCESS_READ)
-        return self._map
-
     # ------------------------------------------------------------------ life
     def close(self) -> None:
-        if self._map is not None:
-            try:
-                self._map.close()
-            except BufferError:  # a batch still holds a view: the mapping goes with it
-                pass
-            self._map = None
         self._file.close()
         for path in (self.path,):
             try:
