@@ -246,15 +246,16 @@ class Reader:
         patterns: Counter[tuple[bool, ...]] = Counter()  # which identifiers each staged row carries
         staged = 0
         # rows that need nothing but hashing (no consent, suppression, set rule, fan, value or attribute)
+        column_wise = _column_wise(spec, pd, meter)  # pyarrow arrays may reach the hashing, and nothing else
         sealed = (
-            _column_wise(spec, pd, meter)
+            column_wise
             and not (self.suppression or spec.exclude or spec.intersect)
             and len(schema) == len(keys)  # no column beside the identifiers (constant attributes)
         )
         with Sealer(self.cipher, stg, patterns) as sealer:
             for chunk in chunks:
                 counts["read"] += chunk.size
-                cols = chunk.columns if _column_wise(spec, pd, meter) else columnar.as_lists(chunk.columns)
+                cols = chunk.columns if column_wise else columnar.as_lists(chunk.columns)
                 size = chunk.size
                 if consent:
                     ok = [i for i, v in enumerate(cols[consent]) if is_consent(v)]

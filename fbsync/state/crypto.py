@@ -71,6 +71,12 @@ SEAL: Callable[[bytes, bytes, bytes, list[bytes], bytes], list[tuple[bytes, byte
 SEAL_FIELDS: Callable[..., tuple[bytes, bytes, bytes]] | None = c_function("seal_fields")
 
 
+def _prefix(schema: Sequence[str]) -> bytes:
+    """What a row's fingerprint covers before the row: its schema (the same row under another schema is
+    another member)."""
+    return (SEP.join(schema) + "\x1e").encode()
+
+
 class RowCipher:
     """Fingerprints and encrypts hashed rows (tuples of strings)."""
 
@@ -81,7 +87,7 @@ class RowCipher:
         self.key_id = hashlib.sha256(_derive(master, b"key-id")).hexdigest()[:16]
 
     def fingerprint(self, schema: tuple[str, ...], row: tuple[str, ...]) -> bytes:
-        msg = (SEP.join(schema) + "\x1e" + SEP.join(row)).encode()
+        msg = _prefix(schema) + SEP.join(row).encode()
         return hmac.digest(self._fp_key, msg, "sha256")[:16]  # one-shot C HMAC: same bytes as hmac.new
 
     def encrypt(self, row: tuple[str, ...]) -> bytes:
@@ -94,9 +100,8 @@ class RowCipher:
         instead of 0.75 s); the same bytes come from :meth:`fingerprint` and :meth:`encrypt` without it."""
         if SEAL is None:
             return [(self.fingerprint(schema, row), self.encrypt(row)) for row in rows]
-        prefix = (SEP.join(schema) + "\x1e").encode()
         messages = [SEP.join(row).encode() for row in rows]
-        return SEAL(self._fp_key, self._aes_key, prefix, messages, os.urandom(12 * len(rows)))
+        return SEAL(self._fp_key, self._aes_key, _prefix(schema), messages, os.urandom(12 * len(rows)))
 
     def seal_columns(
         self, schema: tuple[str, ...], columns: Sequence[Any], keep: bytes | bytearray | None, rows: int
@@ -107,8 +112,7 @@ class RowCipher:
         as :meth:`fbsync.state.staging.Staging.add_sealed` takes them.  Needs the C module."""
         if SEAL_FIELDS is None:
             raise RuntimeError("seal_columns needs the C module (fbsync.identity._fasthash)")
-        prefix = (SEP.join(schema) + "\x1e").encode()
-        return SEAL_FIELDS(self._fp_key, self._aes_key, prefix, list(columns), keep, os.urandom(12 * rows))
+        return SEAL_FIELDS(self._fp_key, self._aes_key, _prefix(schema), list(columns), keep, os.urandom(12 * rows))
 
     def decrypt(self, blob: bytes) -> tuple[str, ...]:
         return tuple(self._aead.decrypt(blob[:12], blob[12:], None).decode().split(SEP))

@@ -80,14 +80,18 @@ def _firsts(hi: _Arr, lo: _Arr) -> _Arr | None:
     low_next, low = lo[order[tie + 1]], lo[order[tie]]
     if bool((low_next != low).any()):  # different fingerprints sharing their first 8 bytes: sort on both
         order = np.lexsort((lo, hi))  # stable too
-        h, low_all = hi[order], lo[order]
-        first = np.ones(len(order), dtype=bool)
-        first[1:] = (h[1:] != h[:-1]) | (low_all[1:] != low_all[:-1])
-        return order[first]
+        return order[_starts(hi[order], lo[order])]
     # otherwise equal high halves are one fingerprint added twice, in the order added (stable): keep the first
     first = np.ones(len(order), dtype=bool)
     first[tie + 1] = False
     return order[first]
+
+
+def _starts(hi: _Arr, lo: _Arr) -> _Arr:
+    """For sorted keys: True where a key differs from the one before (the first of each run)."""
+    first = np.ones(len(hi), dtype=bool)
+    first[1:] = (hi[1:] != hi[:-1]) | (lo[1:] != lo[:-1])
+    return first
 
 
 def _joined_parts(old: _Arr, parts: list[_Arr]) -> _Arr:
@@ -201,16 +205,16 @@ class Staging:
     # ------------------------------------------------------------------ writing
     def _spill(self, blobs: Sequence[bytes]) -> tuple[_Arr, _Arr]:
         """Append encrypted rows to the scratch file: where each starts, and its length."""
-        size = np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs))
-        at = self._end + np.cumsum(size) - size
-        self._write(b"".join(blobs))
-        return at, size
+        return self._append(b"".join(blobs), np.fromiter(map(len, blobs), dtype=np.int64, count=len(blobs)))
 
-    def _write(self, data: bytes) -> None:
+    def _append(self, data: bytes, size: _Arr) -> tuple[_Arr, _Arr]:
+        """Append rows laid end to end (``size``: each one's length): where each starts, and its length."""
+        at = self._end + np.cumsum(size) - size
         view, done = memoryview(data), 0
         while done < len(view):  # an unbuffered write may take only part
             done += os.pwrite(self._file.fileno(), view[done:], self._end + done)
         self._end += len(view)
+        return at, size
 
     def add_desired(self, rows: Iterable[tuple[bytes, bytes]]) -> None:
         """Add (fingerprint, encrypted row) pairs; a fingerprint already desired keeps its first row."""
@@ -229,9 +233,7 @@ class Staging:
         size = np.frombuffer(sizes, dtype=np.int64)
         if len(size) != len(hi) or int(size.sum()) != len(sealed):
             raise ValueError("one length per fingerprint, adding up to the encrypted rows")
-        at = self._end + np.cumsum(size) - size
-        self._write(sealed)
-        self._rows.add(hi, lo, at, size)
+        self._rows.add(hi, lo, *self._append(sealed, size))
 
     def add_valued(self, rows: Iterable[tuple[bytes, bytes, bytes, float]]) -> None:
         """Value-based rows (identity fingerprint, fingerprint, encrypted row, value): rows with the same
@@ -255,10 +257,7 @@ class Staging:
         id_hi, id_lo, hi, lo, at, size, value = (np.concatenate(c) for c in zip(*self._valued))
         self._valued = []
         order = np.lexsort((-value, id_lo, id_hi))  # per person, the highest value first; stable on ties
-        ih, il = id_hi[order], id_lo[order]
-        first = np.ones(len(order), dtype=bool)
-        first[1:] = (ih[1:] != ih[:-1]) | (il[1:] != il[:-1])
-        best = order[first]
+        best = order[_starts(id_hi[order], id_lo[order])]
         self._rows.add(hi[best], lo[best], at[best], size[best])
 
     def add_acked(self, fps: Iterable[bytes]) -> None:
